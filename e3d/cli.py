@@ -1,0 +1,144 @@
+"""Command line: ``python -m e3d COMMAND`` (run ``python -m e3d -h`` for the list).
+
+Every command reports bad input as one line ``error: ...`` on stderr and exits with
+status 2; it never prints a traceback for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import List, Optional
+
+from .errors import E3DError
+
+EXIT_USER_ERROR = 2
+
+
+def write_table(df, path: str) -> None:
+    """Write a DataFrame by extension: .csv, .parquet or .json (records)."""
+    from .errors import InputError
+
+    ext = os.path.splitext(path.lower())[1]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if ext == ".csv":
+        df.to_csv(path, index=False)
+    elif ext == ".parquet":
+        df.to_parquet(path, index=False)
+    elif ext == ".json":
+        df.to_json(path, orient="records", indent=1)
+    else:
+        raise InputError(f"unsupported output type {ext or '(none)'} for {path}; use .csv, .parquet or .json")
+
+
+def _progress(total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="mol", disable=total < 2 or not sys.stderr.isatty())
+
+
+def _model_line(model) -> str:
+    card = model.card
+    parts = [model.name]
+    if card.get("dataset"):
+        parts.append(f"trained on {card['dataset']}")
+    if card.get("level_of_theory"):
+        parts.append(f"labels {card['level_of_theory']}")
+    return ", ".join(parts)
+
+
+def cmd_bonds(args) -> int:
+    from .calculator import relax_with_model
+    from .edges import edge_energies
+    from .model import load_model
+    from .molecule import load_input
+    from .pairs import pairs_for_molecules
+
+    model = load_model(args.model, device=args.device)
+    mols = load_input(args.input, charge=args.charge, multiplicity=args.multiplicity, max_atoms=args.max_atoms)
+    if args.relax:
+        mols = [relax_with_model(m, model) for m in mols]
+    bar = _progress(len(mols), "edge energies")
+    results = edge_energies(model, mols, max_atoms=args.max_atoms, progress=bar.update)
+    bar.close()
+    table = pairs_for_molecules(results, bonded_only=args.bonded_only)
+    if args.output:
+        write_table(table, args.output)
+        worst = max(abs(r.residual) for r in results)
+        print(f"wrote {len(table)} pairs of {len(results)} molecule(s) to {args.output} "
+              f"(model: {_model_line(model)}; max sum-rule residual {worst:.1e} eV)")
+        return 0
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        for k, r in enumerate(results):
+            bonds = table[(table["molecule_id"] == k) & table["bonded"]].sort_values("D_ij")
+            print(f"# {r.molecule.label}  ({r.molecule.smiles}, {r.molecule.n_atoms} atoms, "
+                  f"charge {r.molecule.charge}, multiplicity {r.molecule.multiplicity})")
+            print(f"# model: {_model_line(model)}")
+            print(f"# E_total = {r.total_energy:.6f} eV; sum rule E_total − (Σe + Σμ) = {r.residual:.1e} eV")
+            cols = ["i", "j", "bond_type", "bond_label", "distance", "eps_ij", "D_ij"]
+            print(bonds[cols].rename(columns={"distance": "r (Å)", "eps_ij": "ε_ij (eV)",
+                                              "D_ij": "D_ij (kcal/mol)"}).to_string(index=False, float_format="%.3f"))
+            print()
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .model import load_model
+
+    model = load_model(args.model, device=args.device)
+    info = model.info()
+    if args.json:
+        print(json.dumps(info, indent=1, default=str))
+        return 0
+    card = info.pop("card")
+    for key, value in info.items():
+        print(f"{key:20s} {value}")
+    if card:
+        print("model card:")
+        for key, value in card.items():
+            print(f"  {key:22s} {value}")
+    else:
+        print("model card:          none (provenance unknown: dataset and atom references not recorded)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m e3d", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def model_args(p):
+        p.add_argument("--model", help="model file (.nequip.zip, .ckpt, .nequip.pt2); default: the main shipped model")
+        p.add_argument("--device", default="auto", help="cpu, cuda, or auto (default)")
+
+    p = sub.add_parser("bonds", help="per-pair edge energies ε_ij and bond energies D_ij of molecules")
+    p.add_argument("input", help="a SMILES string, or a file: .xyz .sdf .mol .pdb, or .csv/.smi with a smiles column")
+    model_args(p)
+    p.add_argument("-o", "--output", help="write all pairs to .csv, .parquet or .json (default: print bonds)")
+    p.add_argument("--bonded-only", action="store_true", help="only bonded pairs in the output file")
+    p.add_argument("--charge", type=int, default=None, help="total charge (default: from the graph; 0 for xyz)")
+    p.add_argument("--multiplicity", type=int, default=None, help="spin multiplicity (default: from the graph)")
+    p.add_argument("--relax", action="store_true", help="relax each molecule with the model first")
+    p.add_argument("--max-atoms", type=int, default=250, help="refuse larger molecules (default 250)")
+    p.set_defaults(func=cmd_bonds)
+
+    p = sub.add_parser("info", help="what a model is: types, cutoff, dtype, scales/shifts, model card")
+    model_args(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except E3DError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

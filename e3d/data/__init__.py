@@ -1,0 +1,1 @@
+"""Training data: labelling methods, molecule corpora and dataset writers."""

@@ -1,0 +1,118 @@
+"""Geometries to label: relaxed, thermal, bond-stretched and radical-fragment frames.
+
+Each generator takes a :class:`~e3d.molecule.Molecule` and a NumPy ``Generator`` and
+returns new molecules (same graph, new positions), so the whole dataset is reproducible
+from one seed.  Relaxation uses any ASE calculator (the labeller's, so equilibrium means
+equilibrium at the labelling level of theory).
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+from rdkit import Chem
+
+from ..molecule import Molecule, from_smiles
+
+
+def relax(mol: Molecule, calculator, fmax: float = 0.05, steps: int = 200) -> Molecule:
+    """Local minimum with the given ASE calculator (BFGS)."""
+    from ase.optimize import BFGS
+
+    if mol.n_atoms == 1:
+        return mol
+    atoms = mol.to_ase()
+    atoms.calc = calculator
+    BFGS(atoms, logfile=None).run(fmax=fmax, steps=steps)
+    return mol.with_positions(atoms.positions)
+
+
+def thermal(mol: Molecule, rng: np.random.Generator, n: int, sigma_range=(0.03, 0.12)) -> List[Molecule]:
+    """Gaussian-displaced copies (σ uniform in ``sigma_range`` Å): a cheap stand-in for MD snapshots."""
+    out = []
+    for _ in range(n):
+        sigma = rng.uniform(*sigma_range)
+        out.append(mol.with_positions(mol.positions + rng.normal(0.0, sigma, mol.positions.shape)))
+    return out
+
+
+def moving_side(rdmol: Chem.Mol, i: int, j: int) -> np.ndarray:
+    """Atoms that move with ``j`` when bond i–j is stretched: j's side of an acyclic bond, else j alone."""
+    bond = rdmol.GetBondBetweenAtoms(int(i), int(j))
+    if bond is None or bond.IsInRing():
+        return np.array([j])
+    frag = Chem.FragmentOnBonds(rdmol, [bond.GetIdx()], addDummies=False)
+    for atom_ids in Chem.GetMolFrags(frag, asMols=False):
+        if j in atom_ids:
+            side = np.array(sorted(atom_ids))
+            other = rdmol.GetNumAtoms() - len(side)
+            # move the smaller side so the rest of the molecule stays put
+            return side if len(side) <= other else np.array(sorted(set(range(rdmol.GetNumAtoms())) - set(atom_ids)))
+    return np.array([j])
+
+
+def stretch_bond(mol: Molecule, i: int, j: int, length: float) -> Molecule:
+    """Copy with bond i–j set to ``length`` Å along its axis (one side translated rigidly)."""
+    side = moving_side(mol.rdmol, i, j)
+    pos = mol.positions.copy()
+    if i in side:  # the smaller side holds i: move it instead
+        i, j = j, i
+    vec = pos[j] - pos[i]
+    r = np.linalg.norm(vec)
+    pos[side] += (length - r) * vec / r
+    return mol.with_positions(pos)
+
+
+def stretched(mol: Molecule, rng: np.random.Generator, n: int, factor_range=(0.85, 2.0)) -> List[Molecule]:
+    """Copies with one random bond stretched (or compressed) by a random factor."""
+    bonds = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.rdmol.GetBonds()]
+    out = []
+    for _ in range(n if bonds else 0):
+        i, j = bonds[rng.integers(len(bonds))]
+        r0 = np.linalg.norm(mol.positions[i] - mol.positions[j])
+        out.append(stretch_bond(mol, i, j, r0 * rng.uniform(*factor_range)))
+    return out
+
+
+def homolytic_fragments(rdmol: Chem.Mol, bond_index: int) -> List[str]:
+    """SMILES of the two radicals from breaking bond ``bond_index`` of ``rdmol`` (explicit H) homolytically."""
+    mol = Chem.Mol(rdmol)
+    bond = mol.GetBondWithIdx(bond_index)
+    if bond.IsInRing():
+        return []
+    rw = Chem.RWMol(mol)
+    a, b = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+    order = int(bond.GetBondTypeAsDouble())
+    rw.RemoveBond(a, b)
+    for k in (a, b):
+        atom = rw.GetAtomWithIdx(k)
+        atom.SetNumRadicalElectrons(atom.GetNumRadicalElectrons() + order)
+        atom.SetNoImplicit(True)
+    frags = Chem.GetMolFrags(rw.GetMol(), asMols=True, sanitizeFrags=True)
+    return [Chem.MolToSmiles(Chem.RemoveHs(f)) for f in frags]
+
+
+def radical_fragments(mol: Molecule, rng: np.random.Generator, n_bonds: int) -> List[Molecule]:
+    """3D radical fragments of up to ``n_bonds`` randomly chosen acyclic single bonds (≥ 2 atoms each)."""
+    candidates = [b.GetIdx() for b in mol.rdmol.GetBonds()
+                  if not b.IsInRing() and b.GetBondType() == Chem.BondType.SINGLE]
+    rng.shuffle(candidates)
+    out, seen = [], set()
+    for idx in candidates[:n_bonds]:
+        try:
+            frags = homolytic_fragments(mol.rdmol, idx)
+        except Exception:
+            continue
+        for smi in frags:
+            if smi in seen:
+                continue
+            seen.add(smi)
+            try:
+                frag = from_smiles(smi, name=f"{mol.label}:{smi}")
+            except Exception:
+                continue
+            if frag.n_atoms >= 2:
+                out.append(frag)
+    return out
+

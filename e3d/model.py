@@ -1,0 +1,218 @@
+"""Loading an Allegro/nequip model and everything E3D needs to read its edge energies.
+
+:class:`E3DModel` wraps the torch module with the per-type factors of E3D_METHOD §1:
+
+    e_{i→j} = s_{t_i} · ẽ_ij / sqrt(2·N̄_{t_i})        (ẽ: the raw ``edge_energy`` readout)
+
+read from the model's own ``EdgewiseReduce`` and ``PerTypeScaleShift`` modules, never
+assumed.  A model card (``<model>.card.json`` beside the file) carries provenance:
+dataset, level of theory, how the shifts μ_t were chosen, test errors.
+
+Model files (.nequip.zip, .ckpt) are pickles: load only files you trust.  The app never
+loads a model that a user uploads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import warnings
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+from .errors import ModelError
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS_DIR = os.path.join(REPO_ROOT, "precomputed", "models")
+DEFAULT_MODEL_ENV = "E3D_MODEL"
+CARD_SUFFIX = ".card.json"
+
+
+def default_model_path() -> str:
+    """The project's main model (``$E3D_MODEL`` overrides; else ``precomputed/models/main``)."""
+    env = os.environ.get(DEFAULT_MODEL_ENV)
+    if env:
+        return env
+    index = os.path.join(MODELS_DIR, "index.json")
+    if os.path.exists(index):
+        with open(index) as fh:
+            main = json.load(fh).get("main")
+        if main:
+            return os.path.join(MODELS_DIR, main)
+    raise ModelError(f"no default model: {index} is missing; pass --model PATH")
+
+
+def card_path(model_path: str) -> str:
+    for suffix in (".nequip.zip", ".ckpt", ".nequip.pt2", ".pt2"):
+        if model_path.endswith(suffix):
+            return model_path[: -len(suffix)] + CARD_SUFFIX
+    return model_path + CARD_SUFFIX
+
+
+def read_card(model_path: str) -> Dict[str, object]:
+    path = card_path(model_path)
+    if os.path.exists(path):
+        with open(path) as fh:
+            return json.load(fh)
+    return {}
+
+
+def pick_device(device: Optional[str] = None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@dataclasses.dataclass
+class E3DModel:
+    """A loaded model plus the constants that turn its raw edge readout into eV."""
+
+    module: torch.nn.Module
+    path: str
+    kind: str  # "package" | "checkpoint" | "aotinductor"
+    type_names: List[str]
+    r_max: float
+    dtype: torch.dtype
+    device: torch.device
+    scales: np.ndarray  # s_t per type (eV), length n_types
+    shifts: np.ndarray  # μ_t per type (eV)
+    avg_num_neighbors: np.ndarray  # N̄_t per type
+    extra_energy_terms: List[str]  # modules adding energy outside the edges (e.g. ZBL)
+    card: Dict[str, object]
+
+    @property
+    def edge_factor(self) -> np.ndarray:
+        """Per-type factor s_t / sqrt(2·N̄_t) applied to raw edge readouts."""
+        return self.scales / np.sqrt(2.0 * self.avg_num_neighbors)
+
+    @property
+    def name(self) -> str:
+        return str(self.card.get("id") or os.path.basename(self.path))
+
+    @property
+    def shifts_are_isolated_atoms(self) -> Optional[bool]:
+        """From the card: were μ_t fixed to spin-polarised isolated-atom energies? None if unknown."""
+        ref = self.card.get("energy_shifts", {})
+        if isinstance(ref, dict) and "isolated_atoms" in ref:
+            return bool(ref["isolated_atoms"])
+        return None
+
+    def type_index(self, symbols) -> np.ndarray:
+        lookup = {t: k for k, t in enumerate(self.type_names)}
+        return np.array([lookup[s] for s in symbols], dtype=np.int64)
+
+    def info(self) -> Dict[str, object]:
+        """What the model is (the ``e3d info`` output)."""
+        shift_note = {True: "isolated atoms (spin-polarised)", False: "NOT isolated atoms",
+                      None: "unknown (no model card)"}[self.shifts_are_isolated_atoms]
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "type_names": self.type_names,
+            "r_max_angstrom": self.r_max,
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "device": str(self.device),
+            "energy_scales_eV": dict(zip(self.type_names, map(float, self.scales))),
+            "energy_shifts_eV": dict(zip(self.type_names, map(float, self.shifts))),
+            "avg_num_neighbors": dict(zip(self.type_names, map(float, self.avg_num_neighbors))),
+            "shifts_reference": shift_note,
+            "extra_energy_terms": self.extra_energy_terms or "none",
+            "card": self.card,
+        }
+
+    @contextlib.contextmanager
+    def energy_only(self):
+        """Skip the autograd force pass (bond energies need energies only)."""
+        fso = [m for m in self.module.modules() if hasattr(m, "do_derivatives")]
+        saved = [m.do_derivatives for m in fso]
+        try:
+            for m in fso:
+                m.do_derivatives = False
+            yield
+        finally:
+            for m, s in zip(fso, saved):
+                m.do_derivatives = s
+
+
+def _per_type(values: torch.Tensor, n_types: int, what: str) -> np.ndarray:
+    v = values.detach().double().cpu().reshape(-1).numpy()
+    if v.size == 1:
+        return np.full(n_types, float(v[0]))
+    if v.size != n_types:
+        raise ModelError(f"model's {what} has {v.size} entries for {n_types} types")
+    return v
+
+
+def _edge_constants(module: torch.nn.Module, n_types: int):
+    """Scales, shifts, N̄ and extra energy terms read from an eager nequip/Allegro model.
+
+    Modules are matched by class name: packaged models import their own copies of the classes.
+    """
+    reducers = [m for m in module.modules() if type(m).__name__ == "EdgewiseReduce"]
+    scale_shifts = [m for m in module.modules() if type(m).__name__ == "PerTypeScaleShift"]
+    if len(reducers) != 1 or len(scale_shifts) != 1:
+        raise ModelError("not an Allegro model: expected one EdgewiseReduce and one PerTypeScaleShift "
+                         f"(found {len(reducers)} and {len(scale_shifts)}); E3D needs per-edge energies")
+    norm = _per_type(reducers[0].norm_module.norm_const, n_types, "edge-sum normalisation")
+    avg_nn = 1.0 / norm**2
+    pts = scale_shifts[0]
+    scales = _per_type(pts.scales, n_types, "energy scales") if pts.has_scales else np.ones(n_types)
+    shifts = _per_type(pts.shifts, n_types, "energy shifts") if pts.has_shifts else np.zeros(n_types)
+    extra = sorted({type(m).__name__ for m in module.modules()
+                    if "pair_potential" in type(m).__module__ or type(m).__name__ in ("ZBL", "LennardJones")})
+    return scales, shifts, avg_nn, extra
+
+
+def load_model(path: Optional[str] = None, device: Optional[str] = None) -> E3DModel:
+    """Load a ``.nequip.zip`` package, a training ``.ckpt`` or an AOTInductor ``.nequip.pt2``."""
+    path = path or default_model_path()
+    if str(path).startswith("nequip.net:"):
+        raise ModelError("nequip.net model ids download from the internet; download the file and pass its path")
+    if not os.path.exists(path):
+        raise ModelError(f"model file not found: {path}")
+    dev = pick_device(device)
+    if path.endswith(".pt2"):
+        from .compiled import load_compiled
+
+        return load_compiled(path, dev)
+    kind = "package" if path.endswith(".nequip.zip") else "checkpoint"
+    try:
+        from nequip.model.saved_models.load_utils import load_saved_model
+        from nequip.utils.global_state import set_global_state
+
+        set_global_state()  # nequip's float64 global dtype; idempotent
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module = load_saved_model(path)
+    except Exception as exc:
+        raise ModelError(f"could not load model {path}: {type(exc).__name__}: {exc}") from None
+    module.eval()
+    module.to(dev)
+    type_names = list(module.type_names)
+    meta = module.metadata
+    r_max = float(meta["r_max"])
+    dtype = {"float64": torch.float64, "float32": torch.float32}[meta["model_dtype"]]
+    scales, shifts, avg_nn, extra = _edge_constants(module, len(type_names))
+    return E3DModel(module=module, path=path, kind=kind, type_names=type_names, r_max=r_max,
+                    dtype=dtype, device=dev, scales=scales, shifts=shifts, avg_num_neighbors=avg_nn,
+                    extra_energy_terms=extra, card=read_card(path))
+
+
+def edge_constants_sidecar(model: E3DModel) -> Dict[str, object]:
+    """What a compiled model loses and E3D needs: written next to AOTInductor files."""
+    return {
+        "type_names": model.type_names,
+        "r_max": model.r_max,
+        "dtype": str(model.dtype).replace("torch.", ""),
+        "scales": model.scales.tolist(),
+        "shifts": model.shifts.tolist(),
+        "avg_num_neighbors": model.avg_num_neighbors.tolist(),
+        "extra_energy_terms": model.extra_energy_terms,
+        "edge_factor_formula": "s_t / sqrt(2 * avg_num_neighbors_t)",
+        "sqrt2": math.sqrt(2.0),
+    }

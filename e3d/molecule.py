@@ -1,0 +1,398 @@
+"""Molecules: 3D coordinates plus the RDKit graph that says which atom pairs are bonds.
+
+A :class:`Molecule` always keeps its RDKit ``Mol`` (explicit hydrogens, same atom order
+as ``positions``), so bond orders, aromaticity and hybridisation are known downstream.
+Readers here raise :class:`~e3d.errors.InputError` with a message naming the problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+from typing import Iterator, List, Optional, Sequence
+
+import numpy as np
+from rdkit import Chem, RDLogger
+from rdkit.Chem import AllChem, rdDetermineBonds
+
+from .errors import InputError
+
+RDLogger.DisableLog("rdApp.*")
+
+DEFAULT_MAX_ATOMS = 250
+MIN_INTERATOMIC_DISTANCE = 0.5  # Å; closer atoms mean a broken structure
+MOLECULE_FILE_TYPES = (".xyz", ".sdf", ".mol", ".pdb")
+TABLE_FILE_TYPES = (".csv", ".smi")
+
+
+@dataclasses.dataclass
+class Molecule:
+    """One molecule: elements, positions (Å), charge, spin multiplicity and RDKit graph."""
+
+    rdmol: Chem.Mol
+    positions: np.ndarray
+    name: str = ""
+    charge: int = 0
+    multiplicity: int = 1
+    source: str = ""
+
+    def __post_init__(self):
+        self.positions = np.asarray(self.positions, dtype=np.float64).reshape(-1, 3)
+        if self.rdmol.GetNumAtoms() != len(self.positions):
+            raise InputError(
+                f"{self.label}: graph has {self.rdmol.GetNumAtoms()} atoms but "
+                f"{len(self.positions)} positions were given"
+            )
+
+    @property
+    def label(self) -> str:
+        return self.name or "molecule"
+
+    @property
+    def symbols(self) -> List[str]:
+        return [a.GetSymbol() for a in self.rdmol.GetAtoms()]
+
+    @property
+    def numbers(self) -> np.ndarray:
+        return np.array([a.GetAtomicNum() for a in self.rdmol.GetAtoms()], dtype=np.int64)
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.positions)
+
+    @property
+    def smiles(self) -> str:
+        return Chem.MolToSmiles(Chem.RemoveHs(self.rdmol, sanitize=False))
+
+    def with_positions(self, positions: np.ndarray) -> "Molecule":
+        """A copy at new coordinates (same graph); the RDKit conformer follows."""
+        rdmol = Chem.Mol(self.rdmol)
+        _set_conformer(rdmol, positions)
+        return dataclasses.replace(self, rdmol=rdmol, positions=np.array(positions, dtype=np.float64))
+
+    def to_ase(self):
+        import ase
+
+        atoms = ase.Atoms(symbols=self.symbols, positions=self.positions)
+        atoms.info.update(charge=self.charge, multiplicity=self.multiplicity, name=self.name)
+        return atoms
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _set_conformer(rdmol: Chem.Mol, positions: np.ndarray) -> None:
+    rdmol.RemoveAllConformers()
+    conf = Chem.Conformer(rdmol.GetNumAtoms())
+    for i, p in enumerate(np.asarray(positions, dtype=float)):
+        conf.SetAtomPosition(i, p.tolist())
+    conf.Set3D(True)
+    rdmol.AddConformer(conf, assignId=True)
+
+
+def _graph_charge_and_multiplicity(rdmol: Chem.Mol):
+    charge = sum(a.GetFormalCharge() for a in rdmol.GetAtoms())
+    unpaired = sum(a.GetNumRadicalElectrons() for a in rdmol.GetAtoms())
+    return charge, unpaired + 1
+
+
+def _from_rdmol_with_conformer(rdmol: Chem.Mol, name: str, source: str,
+                               charge: Optional[int], multiplicity: Optional[int]) -> Molecule:
+    if rdmol.GetNumConformers() == 0:
+        raise InputError(f"{name or 'molecule'}: the record has no 3D coordinates")
+    graph_charge, graph_mult = _graph_charge_and_multiplicity(rdmol)
+    pos = rdmol.GetConformer().GetPositions()
+    return Molecule(
+        rdmol=rdmol,
+        positions=pos,
+        name=name,
+        charge=graph_charge if charge is None else int(charge),
+        multiplicity=graph_mult if multiplicity is None else int(multiplicity),
+        source=source,
+    )
+
+
+# --------------------------------------------------------------------------- SMILES
+
+
+def parse_smiles(smiles: str) -> Chem.Mol:
+    """SMILES → sanitised RDKit Mol with explicit H (no coordinates)."""
+    text = (smiles or "").strip()
+    if not text:
+        raise InputError("empty SMILES string")
+    mol = Chem.MolFromSmiles(text)
+    if mol is None:
+        raise InputError(f"invalid SMILES: {text!r} (RDKit could not parse it)")
+    return Chem.AddHs(mol)
+
+
+def from_smiles(smiles: str, name: Optional[str] = None, seed: int = 0xE3D,
+                charge: Optional[int] = None, multiplicity: Optional[int] = None,
+                max_atoms: Optional[int] = None) -> Molecule:
+    """3D molecule from SMILES: RDKit ETKDG embedding, then MMFF94 (UFF as fallback).
+
+    Charge and multiplicity default to the graph's (formal charges; radical electrons + 1).
+    ``max_atoms`` refuses oversized molecules before the (costly) embedding.
+    """
+    rdmol = parse_smiles(smiles)
+    if max_atoms is not None:
+        check_size(rdmol.GetNumAtoms(), max_atoms, name or smiles)
+    if rdmol.GetNumAtoms() == 1:
+        _set_conformer(rdmol, np.zeros((1, 3)))
+    else:
+        params = AllChem.ETKDGv3()
+        params.randomSeed = int(seed)
+        if AllChem.EmbedMolecule(rdmol, params) != 0:
+            params.useRandomCoords = True
+            if AllChem.EmbedMolecule(rdmol, params) != 0:
+                raise InputError(f"could not generate 3D coordinates for SMILES {smiles!r}")
+        try:
+            if AllChem.MMFFHasAllMoleculeParams(rdmol):
+                AllChem.MMFFOptimizeMolecule(rdmol, maxIters=2000)
+            elif AllChem.UFFHasAllMoleculeParams(rdmol):
+                AllChem.UFFOptimizeMolecule(rdmol, maxIters=2000)
+        except Exception:  # force-field failure keeps the ETKDG geometry
+            pass
+    return _from_rdmol_with_conformer(rdmol, name or smiles.strip(), "smiles", charge, multiplicity)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _read_text(path: str) -> str:
+    if not os.path.exists(path):
+        raise InputError(f"file not found: {path}")
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    return decode_text(raw, os.path.basename(path))
+
+
+def decode_text(raw: bytes, what: str) -> str:
+    """Bytes of an uploaded/read file → text; refuses empty and binary content."""
+    if not raw or not raw.strip():
+        raise InputError(f"{what}: file is empty")
+    if b"\x00" in raw[:4096]:
+        raise InputError(f"{what}: looks like a binary file, expected a text molecule file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            return raw.decode("latin-1")
+        except UnicodeDecodeError as exc:  # pragma: no cover - latin-1 decodes anything
+            raise InputError(f"{what}: not a text file ({exc})") from None
+
+
+def _xyz_frames(text: str, what: str) -> Iterator[str]:
+    lines = text.splitlines()
+    i = 0
+    frame = 0
+    while i < len(lines):
+        if not lines[i].strip():
+            i += 1
+            continue
+        try:
+            n = int(lines[i].split()[0])
+        except (ValueError, IndexError):
+            raise InputError(f"{what}: line {i + 1} should hold an atom count, found {lines[i]!r}") from None
+        if n <= 0:
+            raise InputError(f"{what}: frame {frame + 1} declares {n} atoms")
+        block = lines[i:i + n + 2]
+        if len(block) < n + 2 or any(len(l.split()) < 4 for l in block[2:]):
+            raise InputError(f"{what}: frame {frame + 1} is truncated (expected {n} atom lines)")
+        yield "\n".join(block) + "\n"
+        i += n + 2
+        frame += 1
+
+
+def molecules_from_xyz_text(text: str, what: str = "xyz", charge: int = 0,
+                            multiplicity: Optional[int] = None) -> List[Molecule]:
+    """XYZ (single or multi-frame) → molecules, bonds perceived from 3D by RDKit."""
+    out = []
+    for k, block in enumerate(_xyz_frames(text, what)):
+        name = f"{os.path.splitext(what)[0]}_{k + 1}" if k else os.path.splitext(what)[0]
+        lines = block.splitlines()
+        try:
+            coords = np.array([[float(x) for x in l.split()[1:4]] for l in lines[2:]])
+        except ValueError:
+            raise InputError(f"{what}: frame {k + 1} has a non-numeric coordinate") from None
+        check_coordinates(coords, name)
+        rdmol = Chem.MolFromXYZBlock(block)
+        if rdmol is None:
+            raise InputError(f"{what}: frame {k + 1} could not be read (unknown element symbol?)")
+        try:
+            rdDetermineBonds.DetermineBonds(rdmol, charge=int(charge))
+        except Exception:
+            try:
+                rdDetermineBonds.DetermineConnectivity(rdmol)
+            except Exception as exc:
+                raise InputError(f"{what}: could not perceive bonds in frame {k + 1}: {exc}") from None
+        rdmol.UpdatePropertyCache(strict=False)
+        mult = multiplicity
+        if mult is None:
+            mult = 1 + sum(a.GetNumRadicalElectrons() for a in rdmol.GetAtoms())
+        out.append(_from_rdmol_with_conformer(rdmol, name, "xyz", charge, mult))
+    if not out:
+        raise InputError(f"{what}: no molecules found")
+    return out
+
+
+def molecules_from_sdf_text(text: str, what: str = "sdf", charge: Optional[int] = None,
+                            multiplicity: Optional[int] = None) -> List[Molecule]:
+    """SDF/MOL (multi-record) → molecules; each record must parse or the error names it."""
+    supplier = Chem.SDMolSupplier()
+    supplier.SetData(text, sanitize=True, removeHs=False)
+    out = []
+    for k in range(len(supplier)):
+        rdmol = supplier[k]
+        if rdmol is None:
+            raise InputError(f"{what}: record {k + 1} is malformed (RDKit could not parse it)")
+        name = rdmol.GetProp("_Name").strip() if rdmol.HasProp("_Name") else ""
+        mol = _from_rdmol_with_conformer(rdmol, name or f"{os.path.splitext(what)[0]}_{k + 1}",
+                                         "sdf", charge, multiplicity)
+        check_coordinates(mol.positions, mol.label)
+        out.append(mol)
+    if not out:
+        raise InputError(f"{what}: no molecule records found")
+    return out
+
+
+def molecules_from_pdb_text(text: str, what: str = "pdb", charge: Optional[int] = None,
+                            multiplicity: Optional[int] = None) -> List[Molecule]:
+    rdmol = Chem.MolFromPDBBlock(text, removeHs=False, sanitize=True)
+    if rdmol is None or rdmol.GetNumAtoms() == 0:
+        raise InputError(f"{what}: malformed PDB (no atoms RDKit could read)")
+    mol = _from_rdmol_with_conformer(rdmol, os.path.splitext(what)[0], "pdb", charge, multiplicity)
+    check_coordinates(mol.positions, mol.label)
+    return [mol]
+
+
+def smiles_from_table_text(text: str, what: str) -> List[tuple]:
+    """``.smi`` (SMILES [name] per line) or ``.csv`` with a ``smiles`` column → [(name, smiles)]."""
+    if what.lower().endswith(".csv"):
+        import pandas as pd
+
+        try:
+            df = pd.read_csv(io.StringIO(text))
+        except Exception as exc:
+            raise InputError(f"{what}: not a readable CSV ({exc})") from None
+        cols = {c.lower(): c for c in df.columns}
+        if "smiles" not in cols:
+            raise InputError(f"{what}: needs a 'smiles' column (found: {', '.join(map(str, df.columns))})")
+        smi = df[cols["smiles"]].astype(str).tolist()
+        namecol = cols.get("name") or cols.get("id") or cols.get("label")
+        names = df[namecol].astype(str).tolist() if namecol else [f"mol{i + 1}" for i in range(len(smi))]
+        return list(zip(names, smi))
+    rows = []
+    for k, line in enumerate(text.splitlines()):
+        parts = line.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        if k == 0 and parts[0].lower() == "smiles":
+            continue
+        rows.append((parts[1] if len(parts) > 1 else f"mol{len(rows) + 1}", parts[0]))
+    if not rows:
+        raise InputError(f"{what}: no SMILES found")
+    return rows
+
+
+def molecules_from_bytes(raw: bytes, filename: str, charge: Optional[int] = None,
+                         multiplicity: Optional[int] = None, max_atoms: int = DEFAULT_MAX_ATOMS,
+                         on_error=None) -> List[Molecule]:
+    """Molecules from a file's bytes (the app's uploads and the CLI share this path).
+
+    ``on_error(name, message)``, when given, collects per-molecule SMILES failures in a
+    batch instead of raising, so one bad row does not lose the others.
+    """
+    ext = os.path.splitext(filename.lower())[1]
+    if ext not in MOLECULE_FILE_TYPES + TABLE_FILE_TYPES:
+        raise InputError(
+            f"{filename}: unsupported file type {ext or '(none)'}; use one of "
+            + ", ".join(MOLECULE_FILE_TYPES + TABLE_FILE_TYPES)
+        )
+    text = decode_text(raw, filename)
+    if ext == ".xyz":
+        mols = molecules_from_xyz_text(text, filename, 0 if charge is None else charge, multiplicity)
+    elif ext in (".sdf", ".mol"):
+        mols = molecules_from_sdf_text(text, filename, charge, multiplicity)
+    elif ext == ".pdb":
+        mols = molecules_from_pdb_text(text, filename, charge, multiplicity)
+    else:
+        mols = []
+        for name, smi in smiles_from_table_text(text, filename):
+            try:
+                mols.append(from_smiles(smi, name=name, charge=charge, multiplicity=multiplicity,
+                                        max_atoms=max_atoms))
+            except InputError as exc:
+                if on_error is None:
+                    raise
+                on_error(name, str(exc))
+    for m in mols:
+        check_size(m.n_atoms, max_atoms, m.label)
+    return mols
+
+
+def read_molecules(path: str, **kwargs) -> List[Molecule]:
+    """Molecules from a file path (xyz, sdf/mol, pdb, or .csv/.smi of SMILES)."""
+    ext = os.path.splitext(path.lower())[1]
+    if ext not in MOLECULE_FILE_TYPES + TABLE_FILE_TYPES:
+        raise InputError(
+            f"{path}: unsupported file type {ext or '(none)'}; use one of "
+            + ", ".join(MOLECULE_FILE_TYPES + TABLE_FILE_TYPES)
+        )
+    if not os.path.exists(path):
+        raise InputError(f"file not found: {path}")
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    return molecules_from_bytes(raw, os.path.basename(path), **kwargs)
+
+
+def load_input(spec: str, **kwargs) -> List[Molecule]:
+    """A CLI INPUT: an existing file path, else a SMILES string."""
+    ext = os.path.splitext(spec.lower())[1]
+    if os.path.exists(spec) or ext in MOLECULE_FILE_TYPES + TABLE_FILE_TYPES:
+        return read_molecules(spec, **kwargs)
+    try:
+        return [from_smiles(spec, charge=kwargs.get("charge"), multiplicity=kwargs.get("multiplicity"),
+                            max_atoms=kwargs.get("max_atoms", DEFAULT_MAX_ATOMS))]
+    except InputError:
+        if ext[1:].isalpha():  # looks like a file name, not a SMILES
+            raise InputError(f"{spec}: no such file, and unsupported file type {ext} anyway; use a SMILES "
+                             "or one of " + ", ".join(MOLECULE_FILE_TYPES + TABLE_FILE_TYPES)) from None
+        raise
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_size(n_atoms: int, max_atoms: int, what: str) -> None:
+    if n_atoms > max_atoms:
+        raise InputError(f"{what}: {n_atoms} atoms is more than the limit of {max_atoms} "
+                         f"(raise it with --max-atoms)")
+
+
+def check_coordinates(positions: np.ndarray, what: str) -> None:
+    pos = np.asarray(positions, dtype=float)
+    if not np.all(np.isfinite(pos)):
+        raise InputError(f"{what}: coordinates contain NaN or infinite values")
+    if len(pos) > 1:
+        d = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=-1)
+        d[np.diag_indices_from(d)] = np.inf
+        i, j = np.unravel_index(np.argmin(d), d.shape)
+        if d[i, j] < MIN_INTERATOMIC_DISTANCE:
+            raise InputError(f"{what}: atoms {i} and {j} are {d[i, j]:.3f} Å apart "
+                             f"(closer than {MIN_INTERATOMIC_DISTANCE} Å): broken geometry")
+
+
+def check_elements(mol: Molecule, type_names: Sequence[str]) -> None:
+    unknown = sorted(set(mol.symbols) - set(type_names))
+    if unknown:
+        raise InputError(f"{mol.label}: element(s) {', '.join(unknown)} not supported by this model "
+                         f"(it knows {', '.join(type_names)})")
+
+
+def validate(mol: Molecule, type_names: Sequence[str], max_atoms: int = DEFAULT_MAX_ATOMS) -> None:
+    """All checks a molecule must pass before it reaches a model."""
+    check_size(mol.n_atoms, max_atoms, mol.label)
+    check_coordinates(mol.positions, mol.label)
+    check_elements(mol, type_names)

@@ -1,0 +1,89 @@
+"""CLI round trips: `python -m e3d bonds|info`, output formats, and clean errors (no tracebacks)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from e3d.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_cli(*args, model=None):
+    cmd = [sys.executable, "-m", "e3d", *args]
+    if model:
+        cmd += ["--model", model]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("ext", ["csv", "parquet", "json"])
+def test_bonds_round_trip(tiny_model_path, tmp_path, ext):
+    out = tmp_path / f"ethanol.{ext}"
+    proc = run_cli("bonds", "CCO", "-o", str(out), model=tiny_model_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote" in proc.stdout
+    df = {"csv": pd.read_csv, "parquet": pd.read_parquet, "json": pd.read_json}[ext](out)
+    # every pair (bonded and non-bonded) inside the cutoff: 9 atoms → 36 pairs
+    assert len(df) == 36
+    assert df["bonded"].sum() == 8
+    assert {"molecule_id", "i", "j", "element_i", "element_j", "distance", "eps_ij", "D_ij",
+            "bond_order", "aromatic", "bond_type", "sum_rule_residual_eV"} <= set(df.columns)
+    assert df["sum_rule_residual_eV"].abs().max() < 1e-6
+
+
+def test_bonds_prints_table(tiny_model_path):
+    proc = run_cli("bonds", "CC#N", model=tiny_model_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "C#N" in proc.stdout and "D_ij (kcal/mol)" in proc.stdout and "sum rule" in proc.stdout
+
+
+def test_bonds_from_files(tiny_model_path, tmp_path):
+    for name, n_mol in [("two.sdf", 2), ("ethanol.xyz", 1), ("acetic_acid.pdb", 1), ("molecules.csv", 3)]:
+        out = tmp_path / f"{name}.csv"
+        proc = run_cli("bonds", os.path.join("tests", "data", name), "-o", str(out), model=tiny_model_path)
+        assert proc.returncode == 0, (name, proc.stderr)
+        assert pd.read_csv(out)["molecule_id"].nunique() == n_mol
+
+
+def test_info(tiny_model_path):
+    proc = run_cli("info", model=tiny_model_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "r_max_angstrom" in proc.stdout and "isolated atoms" in proc.stdout
+    proc = run_cli("info", "--json", model=tiny_model_path)
+    info = json.loads(proc.stdout)
+    assert info["type_names"] == ["H", "C", "N", "O", "F", "S", "Cl"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bonds", "C1CC"], "invalid SMILES"),
+    (["bonds", "CBr"], "Br not supported by this model"),
+    (["bonds", "CCCCCCCCCC", "--max-atoms", "12"], "more than the limit of 12"),
+    (["bonds", "tests/data/empty.xyz"], "empty"),
+    (["bonds", "tests/data/truncated.xyz"], "truncated"),
+    (["bonds", "tests/data/binary.sdf"], "binary"),
+    (["bonds", "tests/data/nan.xyz"], "NaN"),
+    (["bonds", "tests/data/close_atoms.xyz"], "closer than 0.5"),
+    (["bonds", "molecule.cif"], "unsupported file type"),
+    (["bonds", "CCO", "-o", "out.xlsx"], "unsupported output type"),
+])
+def test_bad_input_exits_cleanly(tiny_model_path, args, message, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main([*args, "--model", tiny_model_path]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+
+
+def test_bad_input_subprocess_has_no_traceback(tiny_model_path):
+    proc = run_cli("bonds", "C1CC", model=tiny_model_path)
+    assert proc.returncode == 2
+    assert "invalid SMILES" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_missing_model_is_a_clean_error(tmp_path):
+    proc = run_cli("info", model=str(tmp_path / "none.nequip.zip"))
+    assert proc.returncode == 2 and "model file not found" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,105 @@
+"""Edge and bond energies from a real (tiny) Allegro model: sum rule, batching, symmetry, typing."""
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from e3d.edges import edge_energies, pack_batches
+from e3d.errors import InputError
+from e3d.molecule import from_smiles
+from e3d.pairs import bond_table, decomposability, pair_table
+from e3d.units import KCAL_PER_EV
+
+SMILES = ["CCO", "c1ccccc1", "CC#N", "O=C(O)c1ccccc1", "CS(=O)C", "ClCCF", "N"]
+
+
+@pytest.fixture(scope="module")
+def molecules():
+    return [from_smiles(s) for s in SMILES]
+
+
+def test_sum_rule_each_molecule(tiny_model, molecules):
+    for r in edge_energies(tiny_model, molecules):
+        assert abs(r.residual) < 1e-6
+        # the identity itself: E = Σ e + Σ μ
+        assert r.total_energy == pytest.approx(r.edge_sum + r.shift_sum, abs=1e-6)
+        # μ are the isolated atoms, so Σe is minus the atomisation energy: negative
+        assert r.edge_sum < 0
+
+
+def test_batched_equals_one_by_one(tiny_model, molecules):
+    batched = edge_energies(tiny_model, molecules)
+    assert len(list(pack_batches(molecules, 4096))) == 1  # one forward pass
+    for mol, rb in zip(molecules, batched):
+        (r1,) = edge_energies(tiny_model, [mol])
+        assert rb.total_energy == pytest.approx(r1.total_energy, abs=1e-9)
+        np.testing.assert_allclose(rb.edges["e_ij"], r1.edges["e_ij"], atol=1e-10)
+        np.testing.assert_array_equal(rb.edges[["i", "j"]], r1.edges[["i", "j"]])
+
+
+def test_small_batches_equal_one_batch(tiny_model, molecules):
+    big = edge_energies(tiny_model, molecules)
+    small = edge_energies(tiny_model, molecules, max_batch_atoms=20)
+    for a, b in zip(big, small):
+        np.testing.assert_allclose(a.edges["e_ij"], b.edges["e_ij"], atol=1e-10)
+
+
+def test_rotation_translation_invariance(tiny_model):
+    mol = from_smiles("CC(=O)NC")
+    rot = Rotation.from_euler("xyz", [33, -71, 140], degrees=True).as_matrix()
+    moved = mol.with_positions(mol.positions @ rot.T + np.array([3.1, -7.2, 0.4]))
+    d0 = pair_table(edge_energies(tiny_model, [mol])[0])
+    d1 = pair_table(edge_energies(tiny_model, [moved])[0])
+    np.testing.assert_array_equal(d0[["i", "j"]], d1[["i", "j"]])
+    np.testing.assert_allclose(d0["D_ij"], d1["D_ij"], atol=1e-8)
+
+
+def test_pair_table_definitions(tiny_model):
+    (r,) = edge_energies(tiny_model, [from_smiles("CCO")])
+    pairs = pair_table(r)
+    assert (pairs["i"] < pairs["j"]).all()
+    # ε_ij = e_ij + e_ji, D = −ε in kcal/mol
+    e = r.edges.set_index(["i", "j"])["e_ij"]
+    row = pairs.iloc[0]
+    i, j = int(row.i), int(row.j)
+    assert row.eps_ij == pytest.approx(e[(i, j)] + e[(j, i)], abs=1e-12)
+    assert row.D_ij == pytest.approx(-row.eps_ij * KCAL_PER_EV)
+    # pairs hold all the edge energy
+    assert pairs["eps_ij"].sum() == pytest.approx(r.edge_sum, abs=1e-9)
+    assert pairs["bonded"].sum() == 8
+    assert 0 < decomposability(pairs) <= 1.5
+
+
+def test_bond_typing_ethanol(tiny_model):
+    (r,) = edge_energies(tiny_model, [from_smiles("CCO")])
+    bonds = bond_table(r)
+    assert sorted(bonds["bond_type"]) == sorted(["C-C", "C-O", "O-H"] + ["C-H"] * 5)
+    assert set(bonds["bond_label"]) == {"C(sp3)-C(sp3)", "C(sp3)-O(sp3)", "O(sp3)-H", "C(sp3)-H"}
+    assert list(bonds["D_ij"]) == sorted(bonds["D_ij"])  # weakest first
+
+
+def test_bond_typing_benzene_aromatic(tiny_model):
+    (r,) = edge_energies(tiny_model, [from_smiles("c1ccccc1")])
+    bonds = bond_table(r)
+    cc = bonds[bonds["bond_type"] == "C:C"]
+    assert len(cc) == 6 and cc["aromatic"].all() and (cc["bond_order"] == 1.5).all()
+    # symmetry: all six ring bonds carry the same energy
+    assert np.ptp(cc["D_ij"]) < 0.05
+
+
+def test_bond_typing_acetonitrile_triple(tiny_model):
+    (r,) = edge_energies(tiny_model, [from_smiles("CC#N")])
+    bonds = bond_table(r)
+    cn = bonds[bonds["bond_type"] == "C#N"]
+    assert len(cn) == 1 and cn["bond_order"].iloc[0] == 3.0
+    assert cn["bond_label"].iloc[0] == "C(sp)#N"
+
+
+def test_unsupported_element_in_model(tiny_model):
+    with pytest.raises(InputError, match="Br not supported by this model"):
+        edge_energies(tiny_model, [from_smiles("CBr")])
+
+
+def test_too_many_atoms_for_model(tiny_model):
+    with pytest.raises(InputError, match="more than the limit"):
+        edge_energies(tiny_model, [from_smiles("CCCCCC")], max_atoms=10)

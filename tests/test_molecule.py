@@ -1,0 +1,107 @@
+"""Molecule input: SMILES, XYZ, SDF, PDB, tables, and every bad input named clearly."""
+
+import os
+
+import numpy as np
+import pytest
+
+from e3d.errors import InputError
+from e3d.molecule import (from_smiles, load_input, molecules_from_bytes, read_molecules,
+                          validate)
+
+
+def test_smiles_embeds_with_hydrogens_and_graph():
+    mol = from_smiles("CCO", name="ethanol")
+    assert mol.n_atoms == 9
+    assert sorted(mol.symbols) == sorted(["C", "C", "O"] + ["H"] * 6)
+    assert mol.rdmol.GetNumBonds() == 8
+    assert (mol.charge, mol.multiplicity) == (0, 1)
+    d = np.linalg.norm(mol.positions[0] - mol.positions[1])
+    assert 1.45 < d < 1.60  # MMFF C-C
+
+
+def test_smiles_radical_and_ion_charge_multiplicity():
+    assert from_smiles("[CH3]").multiplicity == 2
+    assert from_smiles("[CH2]").multiplicity == 3
+    assert from_smiles("C[NH3+]").charge == 1
+    h = from_smiles("[H]")
+    assert h.n_atoms == 1
+
+
+@pytest.mark.parametrize("bad", ["C1CC", "not a smiles", "", "C(C"])
+def test_invalid_smiles(bad):
+    with pytest.raises(InputError, match="SMILES"):
+        from_smiles(bad)
+
+
+def test_xyz_bond_perception(data_dir):
+    (mol,) = read_molecules(os.path.join(data_dir, "ethanol.xyz"))
+    assert mol.n_atoms == 9 and mol.rdmol.GetNumBonds() == 8
+    assert mol.charge == 0 and mol.multiplicity == 1
+    co = [b for b in mol.rdmol.GetBonds() if {b.GetBeginAtom().GetSymbol(), b.GetEndAtom().GetSymbol()} == {"C", "O"}]
+    assert len(co) == 1 and co[0].GetBondTypeAsDouble() == 1.0
+
+
+def test_multi_record_sdf(data_dir):
+    mols = read_molecules(os.path.join(data_dir, "two.sdf"))
+    assert [m.name for m in mols] == ["acetonitrile", "benzene"]
+    assert mols[1].n_atoms == 12
+
+
+def test_pdb(data_dir):
+    (mol,) = read_molecules(os.path.join(data_dir, "acetic_acid.pdb"))
+    assert mol.n_atoms == 8 and mol.rdmol.GetNumBonds() == 7
+
+
+def test_csv_of_smiles(data_dir):
+    mols = read_molecules(os.path.join(data_dir, "molecules.csv"))
+    assert [m.name for m in mols] == ["ethanol", "water", "methylamine"]
+
+
+def test_batch_with_one_bad_row_keeps_the_others(data_dir):
+    errors = []
+    with open(os.path.join(data_dir, "bad_row.csv"), "rb") as fh:
+        mols = molecules_from_bytes(fh.read(), "bad_row.csv", on_error=lambda n, e: errors.append((n, e)))
+    assert [m.name for m in mols] == ["ethanol"]
+    assert errors and errors[0][0] == "broken" and "invalid SMILES" in errors[0][1]
+
+
+@pytest.mark.parametrize("fname, message", [
+    ("empty.xyz", "empty"),
+    ("truncated.xyz", "truncated"),
+    ("binary.sdf", "binary"),
+    ("nan.xyz", "NaN"),
+    ("close_atoms.xyz", "closer than 0.5"),
+    ("bad.sdf", "malformed"),
+])
+def test_bad_files(data_dir, fname, message):
+    with pytest.raises(InputError, match=message):
+        read_molecules(os.path.join(data_dir, fname))
+
+
+def test_unknown_file_type_and_missing_file(tmp_path):
+    p = tmp_path / "mol.cif"
+    p.write_text("data_x\n")
+    with pytest.raises(InputError, match="unsupported file type"):
+        read_molecules(str(p))
+    with pytest.raises(InputError, match="not found"):
+        read_molecules(str(tmp_path / "nothing.xyz"))
+
+
+def test_too_many_atoms():
+    with pytest.raises(InputError, match="more than the limit of 10"):
+        from_smiles("CCCCCCCC", max_atoms=10)
+    mol = from_smiles("CCCCCCCC")
+    with pytest.raises(InputError, match="26 atoms"):
+        validate(mol, ["H", "C"], max_atoms=25)
+
+
+def test_unsupported_element_lists_model_types(data_dir):
+    (xe,) = read_molecules(os.path.join(data_dir, "xenon.xyz"))
+    with pytest.raises(InputError, match=r"Xe not supported by this model \(it knows H, C, O\)"):
+        validate(xe, ["H", "C", "O"])
+
+
+def test_load_input_smiles_or_file(data_dir):
+    assert load_input("CO")[0].n_atoms == 6
+    assert load_input(os.path.join(data_dir, "ethanol.xyz"))[0].n_atoms == 9
