@@ -47,7 +47,7 @@ st.sidebar.header("Model")
 st.sidebar.write(f"**{model.name}**")
 st.sidebar.write(f"Dataset: {card.get('dataset', 'unknown')}")
 st.sidebar.write(f"Level of theory: {card.get('level_of_theory', 'unknown')}")
-st.sidebar.write(f"Elements: {', '.join(model.type_names)}; r_max {model.r_max:g} Å")
+st.sidebar.write(f"Elements: {', '.join(model.usable_type_names)}; r_max {model.r_max:g} Å")
 
 smiles = st.text_input("SMILES", value="CCO", help="e.g. CCO, c1ccccc1O, CC(=O)N")
 if smiles:

@@ -106,6 +106,48 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_data(args) -> int:
+    from .corpus import evaluation_corpus, read_smi, training_corpus
+    from .data.build import build_xtb_dataset
+
+    corpora = {"train": training_corpus, "eval": evaluation_corpus}
+    if args.corpus in corpora:
+        corpus = corpora[args.corpus]()
+    elif os.path.exists(args.corpus):
+        corpus = read_smi(args.corpus)
+    else:
+        raise E3DError(f"--corpus must be 'train', 'eval' or a .smi file; got {args.corpus!r}")
+    if args.limit:
+        corpus = corpus[: args.limit]
+    out = args.out or os.path.join("runs", "data", f"xtb_{args.variant}_{args.corpus if args.corpus in corpora else 'custom'}.extxyz")
+    prov = build_xtb_dataset(corpus, out, variant=args.variant, seed=args.seed, n_thermal=args.n_thermal,
+                             n_stretch=args.n_stretch, n_radical_bonds=args.n_radical_bonds)
+    print(f"wrote {prov['n_frames']} frames of {prov['n_molecules']} molecules to {out} "
+          f"({prov['frames_by_kind']}); provenance in {out}.json; {len(prov['failures'])} failure(s)")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .train import train
+
+    name = os.path.splitext(os.path.basename(args.config))[0]
+    run_dir = args.run_dir or os.path.join("runs", "train", name)
+    out = args.out or os.path.join("runs", "models", f"{name}.nequip.zip")
+    card = train(args.config, run_dir, out, model_id=args.id, overrides=args.overrides, resume=args.resume)
+    test = card.get("metrics", {}).get("test", {})
+    print(f"model {out} (card {out.replace('.nequip.zip', '.card.json')}); test: "
+          + ", ".join(f"{k}={v:.4g}" for k, v in test.items() if k.endswith("mae")))
+    return 0
+
+
+def cmd_compile(args) -> int:
+    from .compiled import compile_model
+
+    compile_model(args.model, args.output, device=args.device if args.device != "auto" else "cpu")
+    print(f"compiled {args.model} → {args.output} (+ sidecar {args.output}.e3d.json)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m e3d", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +171,33 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("data", help="build a GFN2-xTB-labelled training set (extxyz + provenance JSON)")
+    p.add_argument("labeller", choices=["xtb"], help="labelling method")
+    p.add_argument("--variant", default="radicals", choices=["eq", "thermal", "stretch", "radicals"],
+                   help="what the data teaches (cumulative; default radicals)")
+    p.add_argument("--corpus", default="train", help="'train', 'eval' (held-out) or a .smi file")
+    p.add_argument("--out", help="output .extxyz (default runs/data/xtb_VARIANT_CORPUS.extxyz)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="first N molecules only")
+    p.add_argument("--n-thermal", type=int, default=8, help="displaced frames per molecule")
+    p.add_argument("--n-stretch", type=int, default=4, help="bond-stretched frames per molecule")
+    p.add_argument("--n-radical-bonds", type=int, default=2, help="bonds broken per molecule for radicals")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", help="train an Allegro model from a config, package it and write its card")
+    p.add_argument("config", help="Hydra/YAML config (see configs/)")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.max_epochs=10 trainer.devices=4")
+    p.add_argument("--run-dir", help="checkpoints and logs (default runs/train/CONFIG)")
+    p.add_argument("--out", help="packaged model (default runs/models/CONFIG.nequip.zip)")
+    p.add_argument("--id", help="model id for the card")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("compile", help="AOTInductor-compile a model that outputs edge energies")
+    model_args(p)
+    p.add_argument("output", help="output path ending in .nequip.pt2 (a .e3d.json sidecar is written beside it)")
+    p.set_defaults(func=cmd_compile)
     return parser
 
 

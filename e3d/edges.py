@@ -137,7 +137,7 @@ def edge_energies(model: E3DModel, molecules: Iterable[Molecule], max_atoms: int
     """
     molecules = list(molecules)
     for m in molecules:
-        validate(m, model.type_names, max_atoms)
+        validate(m, model.usable_type_names, max_atoms)
     results: List[EdgeEnergies] = []
     for group in pack_batches(molecules, max_batch_atoms):
         batch = [molecules[k] for k in group]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import os
 import warnings
 from typing import Dict, List, Optional
@@ -91,6 +90,12 @@ class E3DModel:
         return self.scales / np.sqrt(2.0 * self.avg_num_neighbors)
 
     @property
+    def usable_type_names(self) -> List[str]:
+        """Types with finite factors: a type absent from the training data has NaN statistics."""
+        ok = np.isfinite(self.edge_factor) & np.isfinite(self.shifts)
+        return [t for t, good in zip(self.type_names, ok) if good]
+
+    @property
     def name(self) -> str:
         return str(self.card.get("id") or os.path.basename(self.path))
 
@@ -114,6 +119,7 @@ class E3DModel:
             "path": self.path,
             "kind": self.kind,
             "type_names": self.type_names,
+            "usable_types": self.usable_type_names,
             "r_max_angstrom": self.r_max,
             "dtype": str(self.dtype).replace("torch.", ""),
             "device": str(self.device),
@@ -214,5 +220,4 @@ def edge_constants_sidecar(model: E3DModel) -> Dict[str, object]:
         "avg_num_neighbors": model.avg_num_neighbors.tolist(),
         "extra_energy_terms": model.extra_energy_terms,
         "edge_factor_formula": "s_t / sqrt(2 * avg_num_neighbors_t)",
-        "sqrt2": math.sqrt(2.0),
     }

@@ -1,0 +1,171 @@
+"""Training Allegro models with nequip-train (Lightning), packaging them, and writing model cards.
+
+``python -m e3d train CONFIG`` = ``nequip-train`` on a committed Hydra config, then
+``nequip-package`` of the best checkpoint, then a model card next to the package with
+the dataset's provenance, the hyper-parameters, the training time and hardware, and the
+held-out test errors read from the run's own CSV log.  Training resumes from
+``RUN/last.ckpt`` with ``--resume``.  The same config runs on many GPUs/nodes by
+overriding ``trainer.devices``, ``trainer.num_nodes`` and ``trainer.strategy=ddp``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+from .errors import E3DError
+from .model import card_path
+
+SHIFT_TOLERANCE_EV = 1e-6
+
+
+def load_config(config_path: str) -> Dict[str, object]:
+    """The composed Hydra config (defaults applied) as a plain dict, without running anything."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    if not os.path.exists(config_path):
+        raise E3DError(f"config not found: {config_path}")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=os.path.dirname(os.path.abspath(config_path)), version_base=None):
+        cfg = compose(config_name=os.path.splitext(os.path.basename(config_path))[0])
+    return OmegaConf.to_container(cfg, resolve=False)
+
+
+def check_isolated_atom_shifts(config: Dict[str, object], dataset_provenance: Optional[Dict[str, object]]) -> bool:
+    """True when the config's fixed per-type shifts equal the dataset's isolated-atom energies."""
+    model = config["training_module"]["model"]
+    shifts = model.get("per_type_energy_shifts")
+    if not isinstance(shifts, dict) or model.get("per_type_energy_shifts_trainable", False):
+        return False
+    if not dataset_provenance or "isolated_atom_energies_eV" not in dataset_provenance:
+        return False
+    ref = dataset_provenance["isolated_atom_energies_eV"]
+    return all(t in ref and abs(float(v) - float(ref[t])) < SHIFT_TOLERANCE_EV for t, v in shifts.items())
+
+
+def read_metrics(run_dir: str) -> Dict[str, Dict[str, float]]:
+    """Last validation and the test metrics from a run's Lightning CSV log."""
+    import glob
+
+    import pandas as pd
+
+    files = sorted(glob.glob(os.path.join(run_dir, "csv", "version_*", "metrics.csv")))
+    if not files:
+        return {}
+    df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    out = {}
+    for prefix, key in (("val0_epoch/", "validation"), ("test0_epoch/", "test")):
+        cols = [c for c in df.columns if c.startswith(prefix)]
+        rows = df[cols].dropna(how="all") if cols else []
+        if len(rows):
+            out[key] = {c[len(prefix):]: float(v) for c, v in rows.iloc[-1].items() if pd.notna(v)}
+    val_cols = [c for c in df.columns if c.startswith("val0_epoch/")]
+    epochs = df.dropna(subset=val_cols, how="all")["epoch"] if val_cols else []
+    out["epochs"] = int(epochs.max()) + 1 if len(epochs) else 0  # epochs with a validation pass
+    return out
+
+
+def hardware() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.device_count()}× {torch.cuda.get_device_name(0)}"
+    threads = os.environ.get("OMP_NUM_THREADS", str(torch.get_num_threads()))
+    return f"CPU ({platform.processor() or platform.machine()}), {threads} thread(s)"
+
+
+def write_card(model_path: str, card: Dict[str, object]) -> str:
+    path = card_path(model_path)
+    with open(path, "w") as fh:
+        json.dump(card, fh, indent=1, default=str)
+    return path
+
+
+def make_card(model_id: str, config_path: str, config: Dict[str, object], run_dir: str,
+              dataset_provenance: Optional[Dict[str, object]], train_seconds: Optional[float],
+              extra: Optional[Dict[str, object]] = None) -> Dict[str, object]:
+    model_cfg = dict(config["training_module"]["model"])
+    hyper = {k: v for k, v in model_cfg.items() if not k.startswith("per_type_energy") and k != "_target_"}
+    labels = (dataset_provenance or {}).get("labels", {})
+    card = {
+        "id": model_id,
+        "dataset": (dataset_provenance or {}).get("dataset", config.get("trainval_file", "?")),
+        "dataset_variant": (dataset_provenance or {}).get("variant"),
+        "n_training_frames": (dataset_provenance or {}).get("n_frames"),
+        "level_of_theory": labels.get("method", "unknown"),
+        "labels": labels,
+        "config": os.path.relpath(config_path),
+        "hyperparameters": hyper,
+        "energy_shifts": {
+            "isolated_atoms": check_isolated_atom_shifts(config, dataset_provenance),
+            "values_eV": model_cfg.get("per_type_energy_shifts"),
+            "trainable": bool(model_cfg.get("per_type_energy_shifts_trainable", False)),
+        },
+        "metrics": read_metrics(run_dir),
+        "metric_units": {"per_atom_energy_mae": "eV/atom", "total_energy_mae": "eV/molecule",
+                         "forces_mae": "eV/Å"},
+        "training_time_s": None if train_seconds is None else round(train_seconds, 1),
+        "hardware": hardware(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    card.update(extra or {})
+    return card
+
+
+def package(checkpoint: str, out_path: str) -> str:
+    if not out_path.endswith(".nequip.zip"):
+        raise E3DError("packaged model path must end with .nequip.zip")
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    subprocess.run(["nequip-package", "build", checkpoint, out_path], check=True,
+                   stdout=subprocess.DEVNULL)
+    return out_path
+
+
+def train(config_path: str, run_dir: str, out_path: str, model_id: Optional[str] = None,
+          overrides: Optional[List[str]] = None, resume: bool = False) -> Dict[str, object]:
+    """Run nequip-train on CONFIG into RUN_DIR, package the best checkpoint to OUT, write its card."""
+    from .data.build import load_provenance
+
+    config = load_config(config_path)
+    overrides = list(overrides or [])
+    cmd = [os.path.join(os.path.dirname(sys.executable), "nequip-train"),
+           "-cp", os.path.dirname(os.path.abspath(config_path)),
+           "-cn", os.path.splitext(os.path.basename(config_path))[0],
+           f"hydra.run.dir={os.path.abspath(run_dir)}", *overrides]
+    last = os.path.join(run_dir, "last.ckpt")
+    if resume:
+        if not os.path.exists(last):
+            raise E3DError(f"--resume: no checkpoint at {last}")
+        cmd.append(f"++ckpt_path={os.path.abspath(last)}")
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    t0 = time.time()
+    proc = subprocess.run(cmd, env=env)
+    elapsed = time.time() - t0
+    if proc.returncode != 0:
+        raise E3DError(f"nequip-train failed (exit {proc.returncode}); see {run_dir}/train.log")
+    package(os.path.join(run_dir, "best.ckpt"), out_path)
+    trainval = _override_value(overrides, "trainval_file") or config.get("trainval_file", "")
+    for key, value in (("data_dir", _override_value(overrides, "data_dir") or config.get("data_dir", "")),):
+        trainval = str(trainval).replace("${" + key + "}", str(value))
+    card = make_card(model_id or os.path.basename(out_path).replace(".nequip.zip", ""), config_path, config,
+                     run_dir, load_provenance(trainval), elapsed,
+                     extra={"overrides": overrides} if overrides else None)
+    write_card(out_path, card)
+    return card
+
+
+def _override_value(overrides: List[str], key: str) -> Optional[str]:
+    for o in overrides:
+        k, _, v = o.lstrip("+").partition("=")
+        if k == key:
+            return v
+    return None

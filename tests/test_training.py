@@ -1,0 +1,59 @@
+"""Data generation → training → packaging → card → E3D, end to end at tiny scale (real nequip)."""
+
+import json
+import os
+
+import pytest
+
+from e3d.cli import main
+from e3d.data.build import build_xtb_dataset
+from e3d.data.xtb import isolated_atom_energies
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_xtb_dataset_variants_and_provenance(tmp_path):
+    corpus = [("ethanol", "CCO"), ("methylamine", "CN")]
+    prov = build_xtb_dataset(corpus, str(tmp_path / "d.extxyz"), variant="radicals", seed=5,
+                             n_thermal=2, n_stretch=1, n_radical_bonds=1, progress=False)
+    assert set(prov["frames_by_kind"]) == {"eq", "thermal", "stretch", "radical"}
+    assert prov["labels"]["method"] == "GFN2-xTB" and prov["failures"] == []
+    eq = build_xtb_dataset(corpus, str(tmp_path / "e.extxyz"), variant="eq", seed=5, progress=False)
+    assert eq["frames_by_kind"] == {"eq": 2}
+    # same seed, same data
+    again = build_xtb_dataset(corpus, str(tmp_path / "d2.extxyz"), variant="radicals", seed=5,
+                              n_thermal=2, n_stretch=1, n_radical_bonds=1, progress=False)
+    assert open(tmp_path / "d.extxyz").read() == open(tmp_path / "d2.extxyz").read()
+    assert again["n_frames"] == prov["n_frames"]
+
+
+def test_isolated_atoms_are_spin_polarised():
+    ref = isolated_atom_energies(["H", "C"])
+    # spin polarisation lowers the open-shell atoms below the plain doublet/triplet values
+    assert ref["H"] == pytest.approx(-11.6817, abs=1e-3)
+    assert ref["C"] == pytest.approx(-50.0321, abs=1e-3)
+
+
+def test_train_package_card_and_bonds(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    data = tmp_path / "data"
+    for name, corpus in (("tiny_trainval", "train"), ("tiny_test", "eval")):
+        assert main(["data", "xtb", "--corpus", corpus, "--limit", "3", "--variant", "thermal",
+                     "--n-thermal", "6", "--out", str(data / f"{name}.extxyz")]) == 0
+    out = tmp_path / "m.nequip.zip"
+    rc = main(["train", "configs/tiny.yaml", f"data_dir={data}", "trainer.max_epochs=1",
+               "--run-dir", str(tmp_path / "run"), "--out", str(out), "--id", "pytest-tiny"])
+    assert rc == 0
+    card = json.load(open(tmp_path / "m.card.json"))
+    assert card["id"] == "pytest-tiny"
+    assert card["level_of_theory"] == "GFN2-xTB"
+    assert card["energy_shifts"]["isolated_atoms"] is True
+    assert card["metrics"]["epochs"] == 1
+    assert "per_atom_energy_mae" in card["metrics"]["test"]
+    capsys.readouterr()
+    assert main(["bonds", "CC", "--model", str(out), "-o", str(tmp_path / "b.csv")]) == 0
+    # the first 3 corpus molecules hold only H and C: other elements have no statistics
+    assert main(["bonds", "CCO", "--model", str(out)]) == 2
+    assert "O not supported by this model (it knows H, C)" in capsys.readouterr().err
+    assert main(["info", "--model", str(out)]) == 0
+    assert "pytest-tiny" in capsys.readouterr().out
