@@ -110,6 +110,16 @@ def cmd_data(args) -> int:
     from .corpus import evaluation_corpus, read_smi, training_corpus
     from .data.build import build_xtb_dataset
 
+    if args.labeller == "qm9":
+        from .data.qm9 import SCALING_SIZES, build_qm9_datasets
+
+        sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else SCALING_SIZES
+        out = args.out or os.path.join("runs", "data", "qm9")
+        prov = build_qm9_datasets(out, sizes=sizes, target=args.target, limit=args.limit)
+        print(f"wrote QM9 {args.target} test set ({prov['n_test']} molecules) and nested training sets "
+              f"{prov['nested_sizes']} to {out}")
+        return 0
+
     corpora = {"train": training_corpus, "eval": evaluation_corpus}
     if args.corpus in corpora:
         corpus = corpora[args.corpus]()
@@ -173,13 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("data", help="build a GFN2-xTB-labelled training set (extxyz + provenance JSON)")
-    p.add_argument("labeller", choices=["xtb"], help="labelling method")
+    p.add_argument("labeller", choices=["xtb", "qm9"], help="GFN2-xTB labels on a corpus, or QM9 (DFT) subsets")
+    p.add_argument("--target", default="H298", choices=["H298", "U0", "Ee"], help="QM9 target (default H298)")
+    p.add_argument("--sizes", help="QM9 nested training sizes, comma-separated (default 1000,…,120000)")
     p.add_argument("--variant", default="radicals", choices=["eq", "thermal", "stretch", "radicals"],
                    help="what the data teaches (cumulative; default radicals)")
     p.add_argument("--corpus", default="train", help="'train', 'eval' (held-out) or a .smi file")
-    p.add_argument("--out", help="output .extxyz (default runs/data/xtb_VARIANT_CORPUS.extxyz)")
+    p.add_argument("--out", help="output .extxyz for xtb (default runs/data/xtb_VARIANT_CORPUS.extxyz), "
+                                 "folder for qm9 (default runs/data/qm9)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, help="first N molecules only")
+    p.add_argument("--limit", type=int, help="first N molecules only (xtb corpus or QM9)")
     p.add_argument("--n-thermal", type=int, default=8, help="displaced frames per molecule")
     p.add_argument("--n-stretch", type=int, default=4, help="bond-stretched frames per molecule")
     p.add_argument("--n-radical-bonds", type=int, default=2, help="bonds broken per molecule for radicals")

@@ -91,9 +91,10 @@ class E3DModel:
 
     @property
     def usable_type_names(self) -> List[str]:
-        """Types with finite factors: a type absent from the training data has NaN statistics."""
+        """Types the model can be trusted with: finite factors, and seen in training (per its card)."""
         ok = np.isfinite(self.edge_factor) & np.isfinite(self.shifts)
-        return [t for t, good in zip(self.type_names, ok) if good]
+        seen = self.card.get("training_elements")
+        return [t for t, good in zip(self.type_names, ok) if good and (seen is None or t in seen)]
 
     @property
     def name(self) -> str:
@@ -101,11 +102,21 @@ class E3DModel:
 
     @property
     def shifts_are_isolated_atoms(self) -> Optional[bool]:
-        """From the card: were μ_t fixed to spin-polarised isolated-atom energies? None if unknown."""
+        """From the card: were μ_t fixed to the labelling method's isolated-atom energies? None if unknown."""
         ref = self.card.get("energy_shifts", {})
         if isinstance(ref, dict) and "isolated_atoms" in ref:
             return bool(ref["isolated_atoms"])
         return None
+
+    @property
+    def shift_reference(self) -> str:
+        """Human-readable account of μ_t (shown by ``info`` and next to every number in the app)."""
+        known = self.shifts_are_isolated_atoms
+        if known is None:
+            return "unknown (no model card): bond energies may be meaningless"
+        if not known:
+            return "NOT isolated-atom energies: bond energies are not physical (see E3D_METHOD §2)"
+        return self.card.get("energy_shifts", {}).get("reference") or "isolated atoms"
 
     def type_index(self, symbols) -> np.ndarray:
         lookup = {t: k for k, t in enumerate(self.type_names)}
@@ -113,8 +124,6 @@ class E3DModel:
 
     def info(self) -> Dict[str, object]:
         """What the model is (the ``e3d info`` output)."""
-        shift_note = {True: "isolated atoms (spin-polarised)", False: "NOT isolated atoms",
-                      None: "unknown (no model card)"}[self.shifts_are_isolated_atoms]
         return {
             "path": self.path,
             "kind": self.kind,
@@ -126,7 +135,7 @@ class E3DModel:
             "energy_scales_eV": dict(zip(self.type_names, map(float, self.scales))),
             "energy_shifts_eV": dict(zip(self.type_names, map(float, self.shifts))),
             "avg_num_neighbors": dict(zip(self.type_names, map(float, self.avg_num_neighbors))),
-            "shifts_reference": shift_note,
+            "shifts_reference": self.shift_reference,
             "extra_energy_terms": self.extra_energy_terms or "none",
             "card": self.card,
         }

@@ -25,8 +25,11 @@ from .model import card_path
 SHIFT_TOLERANCE_EV = 1e-6
 
 
-def load_config(config_path: str) -> Dict[str, object]:
-    """The composed Hydra config (defaults applied) as a plain dict, without running anything."""
+def load_config(config_path: str, overrides: Optional[List[str]] = None) -> Dict[str, object]:
+    """The composed Hydra config (defaults and overrides applied) as a plain dict, without running anything.
+
+    Top-level file paths (``trainval_file``, ``test_file``) come back resolved.
+    """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
@@ -35,8 +38,13 @@ def load_config(config_path: str) -> Dict[str, object]:
         raise E3DError(f"config not found: {config_path}")
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=os.path.dirname(os.path.abspath(config_path)), version_base=None):
-        cfg = compose(config_name=os.path.splitext(os.path.basename(config_path))[0])
-    return OmegaConf.to_container(cfg, resolve=False)
+        cfg = compose(config_name=os.path.splitext(os.path.basename(config_path))[0],
+                      overrides=[o for o in overrides or [] if not o.lstrip("+").startswith("hydra.")])
+    out = OmegaConf.to_container(cfg, resolve=False)
+    for key in ("trainval_file", "test_file"):
+        if key in out:
+            out[key] = OmegaConf.select(cfg, key)
+    return out
 
 
 def check_isolated_atom_shifts(config: Dict[str, object], dataset_provenance: Optional[Dict[str, object]]) -> bool:
@@ -104,8 +112,10 @@ def make_card(model_id: str, config_path: str, config: Dict[str, object], run_di
         "labels": labels,
         "config": os.path.relpath(config_path),
         "hyperparameters": hyper,
+        "training_elements": (dataset_provenance or {}).get("elements"),
         "energy_shifts": {
             "isolated_atoms": check_isolated_atom_shifts(config, dataset_provenance),
+            "reference": labels.get("atom_reference"),
             "values_eV": model_cfg.get("per_type_energy_shifts"),
             "trainable": bool(model_cfg.get("per_type_energy_shifts_trainable", False)),
         },
@@ -120,11 +130,16 @@ def make_card(model_id: str, config_path: str, config: Dict[str, object], run_di
     return card
 
 
+def nequip_script(name: str) -> str:
+    """Path of a nequip console script in this interpreter's environment (the venv need not be on PATH)."""
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
 def package(checkpoint: str, out_path: str) -> str:
     if not out_path.endswith(".nequip.zip"):
         raise E3DError("packaged model path must end with .nequip.zip")
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    subprocess.run(["nequip-package", "build", checkpoint, out_path], check=True,
+    subprocess.run([nequip_script("nequip-package"), "build", checkpoint, out_path], check=True,
                    stdout=subprocess.DEVNULL)
     return out_path
 
@@ -134,9 +149,9 @@ def train(config_path: str, run_dir: str, out_path: str, model_id: Optional[str]
     """Run nequip-train on CONFIG into RUN_DIR, package the best checkpoint to OUT, write its card."""
     from .data.build import load_provenance
 
-    config = load_config(config_path)
     overrides = list(overrides or [])
-    cmd = [os.path.join(os.path.dirname(sys.executable), "nequip-train"),
+    config = load_config(config_path, overrides)
+    cmd = [nequip_script("nequip-train"),
            "-cp", os.path.dirname(os.path.abspath(config_path)),
            "-cn", os.path.splitext(os.path.basename(config_path))[0],
            f"hydra.run.dir={os.path.abspath(run_dir)}", *overrides]
@@ -153,19 +168,8 @@ def train(config_path: str, run_dir: str, out_path: str, model_id: Optional[str]
     if proc.returncode != 0:
         raise E3DError(f"nequip-train failed (exit {proc.returncode}); see {run_dir}/train.log")
     package(os.path.join(run_dir, "best.ckpt"), out_path)
-    trainval = _override_value(overrides, "trainval_file") or config.get("trainval_file", "")
-    for key, value in (("data_dir", _override_value(overrides, "data_dir") or config.get("data_dir", "")),):
-        trainval = str(trainval).replace("${" + key + "}", str(value))
     card = make_card(model_id or os.path.basename(out_path).replace(".nequip.zip", ""), config_path, config,
-                     run_dir, load_provenance(trainval), elapsed,
+                     run_dir, load_provenance(config.get("trainval_file", "")), elapsed,
                      extra={"overrides": overrides} if overrides else None)
     write_card(out_path, card)
     return card
-
-
-def _override_value(overrides: List[str], key: str) -> Optional[str]:
-    for o in overrides:
-        k, _, v = o.lstrip("+").partition("=")
-        if k == key:
-            return v
-    return None

@@ -57,3 +57,23 @@ def test_train_package_card_and_bonds(tmp_path, monkeypatch, capsys):
     assert "O not supported by this model (it knows H, C)" in capsys.readouterr().err
     assert main(["info", "--model", str(out)]) == 0
     assert "pytest-tiny" in capsys.readouterr().out
+
+
+def test_qm9_nested_subsets_and_energy_only_training(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    data = tmp_path / "qm9"
+    assert main(["data", "qm9", "--limit", "300", "--sizes", "50,100", "--out", str(data)]) == 0
+    small = open(data / "qm9_H298_train50.extxyz").read().split("\n")
+    big = open(data / "qm9_H298_train100.extxyz").read()
+    assert "\n".join(small[:40]) in big  # nested: the small set is the start of the big one
+    prov = json.load(open(data / "qm9_H298_train100.extxyz.json"))
+    assert prov["labels"]["target"] == "H298" and prov["n_frames"] == 100
+    # H298 atom references in eV (QM9 atomref, hartree × 27.211386)
+    assert prov["isolated_atom_energies_eV"]["H"] == pytest.approx(-0.497912 * 27.211386246, abs=1e-6)
+    out = tmp_path / "q.nequip.zip"
+    assert main(["train", "configs/qm9_h298.yaml", f"data_dir={data}", "n_train=100", "trainer.max_epochs=1",
+                 "--run-dir", str(tmp_path / "run"), "--out", str(out)]) == 0
+    card = json.load(open(tmp_path / "q.card.json"))
+    assert card["level_of_theory"] == "B3LYP/6-31G(2df,p)" and card["energy_shifts"]["isolated_atoms"]
+    assert "forces_mae" not in card["metrics"]["test"]
+    assert main(["bonds", "CC", "--model", str(out)]) == 0

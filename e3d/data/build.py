@@ -54,7 +54,7 @@ def build_xtb_dataset(corpus: Sequence[Tuple[str, str]], out_path: str, variant:
     rng = np.random.default_rng(seed)
     calc_factory = lambda m: xtb.XTBCalculator(m.charge, m.multiplicity)  # noqa: E731
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    n_frames, counts, failures = 0, {}, []
+    n_frames, counts, failures, elements = 0, {}, [], set()
     with open(out_path, "w") as fh:
         for name, smi in tqdm(corpus, desc=f"GFN2-xTB {variant}", disable=not progress):
             try:
@@ -75,6 +75,7 @@ def build_xtb_dataset(corpus: Sequence[Tuple[str, str]], out_path: str, variant:
                 ase.io.write(fh, atoms, format="extxyz")
                 n_frames += 1
                 counts[kind] = counts.get(kind, 0) + 1
+                elements.update(m.symbols)
     prov = {
         "dataset": os.path.basename(out_path),
         "labels": xtb.provenance(),
@@ -86,6 +87,7 @@ def build_xtb_dataset(corpus: Sequence[Tuple[str, str]], out_path: str, variant:
         "settings": {"n_thermal": n_thermal, "n_stretch": n_stretch, "n_radical_bonds": n_radical_bonds,
                      "relaxation": "ASE BFGS fmax 0.05 eV/Å with the labeller"},
         "isolated_atom_energies_eV": xtb.isolated_atom_energies(ELEMENTS),
+        "elements": sorted(elements, key=ELEMENTS.index),
         "failures": failures,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

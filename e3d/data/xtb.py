@@ -32,6 +32,7 @@ def provenance() -> Dict[str, object]:
         "program": f"tblite {importlib.metadata.version('tblite')}",
         "electronic_temperature_K": ELECTRONIC_TEMPERATURE_K,
         "spin_polarization": SPIN_POLARIZATION,
+        "atom_reference": "GFN2-xTB isolated atoms, ground-state multiplicity, spin-polarised (tblite)",
         "energy_unit": "eV",
         "forces_unit": "eV/Å",
     }
