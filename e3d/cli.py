@@ -158,6 +158,39 @@ def cmd_compile(args) -> int:
     return 0
 
 
+def cmd_bde(args) -> int:
+    import pandas as pd
+
+    from .bde import bde_table, parity_metrics
+    from .model import load_model
+    from .molecule import decode_text
+
+    model = load_model(args.model, device=args.device)
+    if not os.path.exists(args.table):
+        raise E3DError(f"file not found: {args.table}")
+    import io
+
+    with open(args.table, "rb") as fh:
+        text = decode_text(fh.read(), args.table)
+    try:
+        table = pd.read_csv(io.StringIO(text))
+    except Exception as exc:
+        raise E3DError(f"{args.table}: not a readable CSV ({exc})") from None
+    reference = None if args.no_reference else "auto"
+    out = bde_table(model, table, reference=reference, progress=sys.stderr.isatty())
+    write_table(out, args.output)
+    ok = out["error"].isna()
+    print(f"wrote {len(out)} rows to {args.output} ({int((~ok).sum())} with errors); model: {_model_line(model)}")
+    print(f"quantity: {out['quantity'].iloc[0] if len(out) else ''}")
+    if "bde_kcal_mol" in out.columns:
+        for col in ("e3d_bde_kcal_mol", "model_fragment_bde_kcal_mol", "reference_bde_kcal_mol"):
+            m = parity_metrics(out.loc[ok, "bde_kcal_mol"], out.loc[ok, col])
+            if m["n"]:
+                print(f"  {col:30s} vs experiment: n={m['n']} MAE={m['mae']:.1f} RMSE={m['rmse']:.1f} "
+                      f"R²={m['r2']:.2f} slope={m['slope']:.2f} ρ={m['spearman']:.2f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m e3d", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -181,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("bde", help="learned BDEs of specific bonds vs the labelling method and experiment")
+    p.add_argument("table", help="CSV with label, parent_smiles, fragment_a, fragment_b[, bde_kcal_mol, …]")
+    model_args(p)
+    p.add_argument("-o", "--output", required=True, help="output .csv/.parquet/.json: the rows plus BDE columns")
+    p.add_argument("--no-reference", action="store_true", help="skip the labelling method's own BDEs")
+    p.set_defaults(func=cmd_bde)
 
     p = sub.add_parser("data", help="build a GFN2-xTB-labelled training set (extxyz + provenance JSON)")
     p.add_argument("labeller", choices=["xtb", "qm9"], help="GFN2-xTB labels on a corpus, or QM9 (DFT) subsets")

@@ -44,6 +44,13 @@ def load_config(config_path: str, overrides: Optional[List[str]] = None) -> Dict
     for key in ("trainval_file", "test_file"):
         if key in out:
             out[key] = OmegaConf.select(cfg, key)
+    model = out["training_module"]["model"]
+    for key in model:  # resolve what is static (seed, r_max, …); data statistics stay symbolic
+        try:
+            value = OmegaConf.select(cfg, f"training_module.model.{key}")
+            model[key] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        except Exception:
+            pass
     return out
 
 

@@ -1,0 +1,78 @@
+"""Learned BDE of specific bonds: bond location, model and GFN2-xTB BDEs, metrics, CLI contract."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from e3d.bde import bde_table, locate_bond, parity_metrics
+from e3d.cli import main
+from e3d.errors import InputError
+from e3d.molecule import from_smiles
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXP_TABLE = os.path.join(ROOT, "e3d", "resources", "exp_bde_visible.csv")
+
+
+@pytest.mark.parametrize("parent, a, b, elements, order", [
+    ("CO", "[CH3]", "[OH]", {"C", "O"}, 1.0),
+    ("CO", "C[O]", "[H]", {"O", "H"}, 1.0),
+    ("CO", "[CH2]O", "[H]", {"C", "H"}, 1.0),
+    ("C=C", "[CH2]", "[CH2]", {"C"}, 2.0),
+    ("C#C", "C#[C]", "[H]", {"C", "H"}, 1.0),
+    ("c1ccccc1", "[c]1ccccc1", "[H]", {"C", "H"}, 1.0),
+])
+def test_locate_bond(parent, a, b, elements, order):
+    mol = from_smiles(parent)
+    i, j = locate_bond(mol, a, b)
+    bond = mol.rdmol.GetBondBetweenAtoms(i, j)
+    assert {mol.symbols[i], mol.symbols[j]} == elements
+    assert bond.GetBondTypeAsDouble() == order
+
+
+def test_locate_bond_mismatch():
+    with pytest.raises(InputError, match="no bond of"):
+        locate_bond(from_smiles("CC"), "[CH3]", "[OH]")
+
+
+def test_parity_metrics_known_values():
+    m = parity_metrics([1, 2, 3, 4], [2, 3, 4, 5])
+    assert m["n"] == 4 and m["mae"] == pytest.approx(1.0) and m["rmse"] == pytest.approx(1.0)
+    assert m["slope"] == pytest.approx(1.0) and m["intercept"] == pytest.approx(1.0)
+    assert m["spearman"] == pytest.approx(1.0)
+    assert m["r2"] == pytest.approx(1 - 4 / 5)
+    assert parity_metrics([1, np.nan, 3], [1, 2, np.nan])["n"] == 1
+
+
+def test_bde_table_with_xtb_reference_and_bad_rows(tiny_model):
+    table = pd.DataFrame({
+        "label": ["H3C-OH", "HO-H", "nonsense", "bad smiles"],
+        "parent_smiles": ["CO", "O", "CC", "C1CC"],
+        "fragment_a": ["[CH3]", "[OH]", "[CH3]", "[CH3]"],
+        "fragment_b": ["[OH]", "[H]", "[OH]", "[H]"],
+        "bde_kcal_mol": [92.1, 118.8, 0.0, 0.0],
+    })
+    out = bde_table(tiny_model, table, progress=False)
+    assert list(out["label"]) == list(table["label"])  # same rows, same order
+    good = out.iloc[:2]
+    assert good["error"].isna().all()
+    assert (good["reference_method"] == "GFN2-xTB").all()
+    # GFN2-xTB's own homolytic BDEs (relaxed, spin-polarised fragments) are strong bonds
+    assert good["reference_bde_kcal_mol"].between(80, 200).all()
+    assert np.isfinite(good["e3d_bde_kcal_mol"]).all() and np.isfinite(good["model_fragment_bde_kcal_mol"]).all()
+    assert "no bond of" in out.loc[2, "error"] and "invalid SMILES" in out.loc[3, "error"]
+
+
+def test_bde_cli_on_reference_table(tiny_model_path, tmp_path, capsys):
+    rows = pd.read_csv(EXP_TABLE).iloc[[0, 12, 22]]
+    path = tmp_path / "rows.csv"
+    rows.to_csv(path, index=False)
+    out = tmp_path / "out.csv"
+    assert main(["bde", str(path), "--model", tiny_model_path, "-o", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert {"e3d_bde_kcal_mol", "model_fragment_bde_kcal_mol", "reference_bde_kcal_mol",
+            "atom_i", "atom_j", "error"} <= set(df.columns)
+    assert set(rows.columns) <= set(df.columns) and len(df) == 3
+    assert df["error"].isna().all()
+    assert "vs experiment" in capsys.readouterr().out
