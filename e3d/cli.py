@@ -89,6 +89,24 @@ def cmd_bonds(args) -> int:
 def cmd_info(args) -> int:
     from .model import load_model
 
+    if args.all:
+        from .family import read_index
+
+        index = read_index()
+        if args.json:
+            print(json.dumps(index, indent=1))
+            return 0
+        print(f"main model: {index['main']}")
+        for m in index["models"]:
+            test = m.get("test", {})
+            errs = ", ".join(f"{k} {test[k]:.3g}" for k in ("per_atom_energy_mae", "total_energy_mae", "forces_mae")
+                             if k in test)
+            print(f"  {m['id']:16s} {m.get('role') or '':8s} {m.get('level_of_theory') or '?':22s} "
+                  f"{m.get('dataset') or '?':32s} {m.get('n_training_frames') or '?'} frames; test: {errs}")
+        print("(units: eV/atom, eV/molecule, eV/Å; `python -m e3d info --model precomputed/models/ID.nequip.zip` "
+              "for a full card)")
+        return 0
+
     model = load_model(args.model, device=args.device)
     info = model.info()
     if args.json:
@@ -147,6 +165,18 @@ def cmd_train(args) -> int:
     test = card.get("metrics", {}).get("test", {})
     print(f"model {out} (card {out.replace('.nequip.zip', '.card.json')}); test: "
           + ", ".join(f"{k}={v:.4g}" for k, v in test.items() if k.endswith("mae")))
+    return 0
+
+
+def cmd_family(args) -> int:
+    from .family import train_family, write_index
+
+    if args.action == "index":
+        index = write_index()
+        print(f"indexed {len(index['models'])} model(s); main: {index['main']}")
+        return 0
+    trained = train_family(only=args.only, retrain=args.retrain)
+    print(f"trained: {', '.join(trained) or 'nothing (all present)'}")
     return 0
 
 
@@ -213,7 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="what a model is: types, cutoff, dtype, scales/shifts, model card")
     model_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--all", action="store_true", help="list the shipped model family with test errors")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("family", help="train the shipped model family (configs/family.yaml) or rebuild its index")
+    p.add_argument("action", choices=["train", "index"])
+    p.add_argument("--only", nargs="+", help="model ids to train (default: every missing one)")
+    p.add_argument("--retrain", action="store_true", help="train even if the model file exists")
+    p.set_defaults(func=cmd_family)
 
     p = sub.add_parser("bde", help="learned BDEs of specific bonds vs the labelling method and experiment")
     p.add_argument("table", help="CSV with label, parent_smiles, fragment_a, fragment_b[, bde_kcal_mol, …]")

@@ -1,0 +1,137 @@
+"""The shipped model family: configs/family.yaml → precomputed/models/*.nequip.zip + cards + index.json.
+
+``python -m e3d family train`` builds missing datasets and trains missing models in the
+manifest's order; ``python -m e3d family index`` rewrites the index from the cards.  The
+xTB variants are nested subsets of one labelled set (filtered by frame kind), so they
+differ only in what they teach.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Dict, List, Optional
+
+import yaml
+
+from .errors import E3DError
+from .model import MODELS_DIR, REPO_ROOT, read_card
+
+FAMILY_FILE = os.path.join(REPO_ROOT, "configs", "family.yaml")
+VARIANT_KINDS = {"eq": {"eq"}, "thermal": {"eq", "thermal"}, "stretch": {"eq", "thermal", "stretch"},
+                 "radicals": {"eq", "thermal", "stretch", "radical"}}
+XTB_DATA = os.path.join("runs", "data")
+
+
+def load_family(path: str = FAMILY_FILE) -> Dict[str, object]:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def model_file(model_id: str, models_dir: str = MODELS_DIR) -> str:
+    return os.path.join(models_dir, f"{model_id}.nequip.zip")
+
+
+def subset_by_kind(in_path: str, variant: str, out_path: str) -> int:
+    """Frames of ``in_path`` whose ``kind`` belongs to ``variant`` (nested variants), with provenance."""
+    import ase.io
+
+    kinds = VARIANT_KINDS[variant]
+    frames = [a for a in ase.io.iread(in_path) if a.info.get("kind") in kinds]
+    ase.io.write(out_path, frames, format="extxyz")
+    with open(in_path + ".json") as fh:
+        prov = json.load(fh)
+    counts = {}
+    for a in frames:
+        counts[a.info["kind"]] = counts.get(a.info["kind"], 0) + 1
+    prov.update(dataset=os.path.basename(out_path), variant=variant, n_frames=len(frames),
+                frames_by_kind=counts, subset_of=os.path.basename(in_path))
+    with open(out_path + ".json", "w") as fh:
+        json.dump(prov, fh, indent=1)
+    return len(frames)
+
+
+def prepare_data(entry: Dict[str, object]) -> None:
+    """Build the dataset an entry trains on, if it is not there yet."""
+    from .corpus import evaluation_corpus, training_corpus
+    from .data.build import build_xtb_dataset
+
+    data = entry.get("data", {})
+    if data.get("labeller") == "xtb":
+        base = os.path.join(XTB_DATA, "xtb_radicals_trainval.extxyz")
+        test = os.path.join(XTB_DATA, "xtb_radicals_test.extxyz")
+        if not os.path.exists(base):
+            build_xtb_dataset(training_corpus(), base, variant="radicals", seed=1)
+        if not os.path.exists(test):
+            build_xtb_dataset(evaluation_corpus(), test, variant="radicals", seed=2)
+        variant = data.get("variant", "radicals")
+        target = os.path.join(XTB_DATA, f"xtb_{variant}_trainval.extxyz")
+        if not os.path.exists(target):
+            subset_by_kind(base, variant, target)
+    elif data.get("labeller") == "qm9":
+        from .data.qm9 import build_qm9_datasets
+
+        if not os.path.exists(os.path.join(XTB_DATA, "qm9", "qm9_H298_test.extxyz")):
+            build_qm9_datasets(os.path.join(XTB_DATA, "qm9"), target="H298")
+
+
+def train_family(only: Optional[List[str]] = None, models_dir: str = MODELS_DIR, retrain: bool = False) -> List[str]:
+    """Train the manifest's missing models (or ``only`` these ids); returns the ids trained."""
+    from .train import train, write_card
+
+    family = load_family()
+    known = {m["id"] for m in family["models"]}
+    unknown = set(only or []) - known
+    if unknown:
+        raise E3DError(f"unknown model id(s) {', '.join(sorted(unknown))}; the family has {', '.join(sorted(known))}")
+    done = []
+    for entry in family["models"]:
+        if only and entry["id"] not in only:
+            continue
+        out = model_file(entry["id"], models_dir)
+        if os.path.exists(out) and not retrain:
+            continue
+        prepare_data(entry)
+        train(os.path.join(REPO_ROOT, entry["config"]), os.path.join("runs", "train", entry["id"]), out,
+              model_id=entry["id"], overrides=list(entry.get("overrides", [])) + ["trainer.enable_progress_bar=false"])
+        card = read_card(out)
+        card["role"] = entry.get("role")
+        write_card(out, card)
+        write_index(models_dir)
+        done.append(entry["id"])
+    return done
+
+
+def write_index(models_dir: str = MODELS_DIR) -> Dict[str, object]:
+    """precomputed/models/index.json: the main model and one line per shipped model (from the cards)."""
+    family = load_family()
+    entries = []
+    for entry in family["models"]:
+        path = model_file(entry["id"], models_dir)
+        if not os.path.exists(path):
+            continue
+        card = read_card(path)
+        entries.append({
+            "id": entry["id"],
+            "file": os.path.basename(path),
+            "role": entry.get("role"),
+            "dataset": card.get("dataset"),
+            "level_of_theory": card.get("level_of_theory"),
+            "n_training_frames": card.get("n_training_frames"),
+            "test": (card.get("metrics") or {}).get("test", {}),
+        })
+    main_id = family.get("main")
+    index = {"main": f"{main_id}.nequip.zip" if any(e["id"] == main_id for e in entries) else None,
+             "models": entries}
+    os.makedirs(models_dir, exist_ok=True)
+    with open(os.path.join(models_dir, "index.json"), "w") as fh:
+        json.dump(index, fh, indent=1)
+    return index
+
+
+def read_index(models_dir: str = MODELS_DIR) -> Dict[str, object]:
+    path = os.path.join(models_dir, "index.json")
+    if not os.path.exists(path):
+        return {"main": None, "models": []}
+    with open(path) as fh:
+        return json.load(fh)
