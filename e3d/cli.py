@@ -128,6 +128,16 @@ def cmd_data(args) -> int:
     from .corpus import evaluation_corpus, read_smi, training_corpus
     from .data.build import build_xtb_dataset
 
+    if args.labeller == "spice":
+        from .data.spice import convert
+
+        if not args.input:
+            raise E3DError("data spice needs --input SPICE.hdf5")
+        out = args.out or os.path.join("runs", "data", "spice", "spice.extxyz")
+        prov = convert(args.input, out, subsets=args.subset, elements=args.elements, max_atoms=args.max_atoms)
+        print(f"wrote {prov['n_frames']} conformations of {prov['n_molecules']} molecules to {out}; "
+              f"isolated atoms (eV) {prov['isolated_atom_energies_eV']}")
+        return 0
     if args.labeller == "qm9":
         from .data.qm9 import SCALING_SIZES, build_qm9_datasets
 
@@ -260,7 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bde)
 
     p = sub.add_parser("data", help="build a GFN2-xTB-labelled training set (extxyz + provenance JSON)")
-    p.add_argument("labeller", choices=["xtb", "qm9"], help="GFN2-xTB labels on a corpus, or QM9 (DFT) subsets")
+    p.add_argument("labeller", choices=["xtb", "qm9", "spice"],
+                   help="GFN2-xTB labels on a corpus, QM9 (DFT) subsets, or a SPICE 2 HDF5 file you have")
+    p.add_argument("--input", help="spice: the SPICE HDF5 file")
+    p.add_argument("--subset", nargs="+", help="spice: keep these subsets (substring match)")
+    p.add_argument("--elements", nargs="+", help="spice: keep molecules made only of these elements")
+    p.add_argument("--max-atoms", type=int, help="spice: skip larger molecules")
     p.add_argument("--target", default="H298", choices=["H298", "U0", "Ee"], help="QM9 target (default H298)")
     p.add_argument("--sizes", help="QM9 nested training sizes, comma-separated (default 1000,…,120000)")
     p.add_argument("--variant", default="radicals", choices=["eq", "thermal", "stretch", "radicals"],

@@ -66,6 +66,26 @@ def check_isolated_atom_shifts(config: Dict[str, object], dataset_provenance: Op
     return all(t in ref and abs(float(v) - float(ref[t])) < SHIFT_TOLERANCE_EV for t, v in shifts.items())
 
 
+def dataset_shift_override(config: Dict[str, object]) -> Optional[str]:
+    """For ``per_type_energy_shifts: from_dataset``: a Hydra override with the dataset's isolated atoms."""
+    from .data.build import load_provenance
+
+    if config["training_module"]["model"].get("per_type_energy_shifts") != "from_dataset":
+        return None
+    prov = load_provenance(config.get("trainval_file", ""))
+    if not prov or "isolated_atom_energies_eV" not in prov:
+        raise E3DError(f"per_type_energy_shifts: from_dataset, but {config.get('trainval_file')}.json "
+                       "has no isolated_atom_energies_eV")
+    refs = prov["isolated_atom_energies_eV"]
+    types = config["model_type_names"]
+    missing = [t for t in types if t not in refs]
+    if missing:
+        raise E3DError(f"the dataset has no isolated-atom energy for {', '.join(missing)}; "
+                       f"set model_type_names to elements among {', '.join(refs)}")
+    body = ",".join(f"{t}:{float(refs[t])!r}" for t in types)
+    return f"training_module.model.per_type_energy_shifts={{{body}}}"
+
+
 def read_metrics(run_dir: str) -> Dict[str, Dict[str, float]]:
     """Last validation and the test metrics from a run's Lightning CSV log."""
     import glob
@@ -158,6 +178,10 @@ def train(config_path: str, run_dir: str, out_path: str, model_id: Optional[str]
 
     overrides = list(overrides or [])
     config = load_config(config_path, overrides)
+    shift_override = dataset_shift_override(config)
+    if shift_override:
+        overrides.append(shift_override)
+        config = load_config(config_path, overrides)
     cmd = [nequip_script("nequip-train"),
            "-cp", os.path.dirname(os.path.abspath(config_path)),
            "-cn", os.path.splitext(os.path.basename(config_path))[0],

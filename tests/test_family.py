@@ -1,0 +1,36 @@
+"""The model family: nested xTB variants and the index the CLI/app read."""
+
+import json
+import os
+import shutil
+
+from e3d.data.build import build_xtb_dataset
+from e3d.family import load_family, subset_by_kind, write_index
+
+
+def test_variants_are_nested_subsets(tmp_path):
+    base = str(tmp_path / "all.extxyz")
+    build_xtb_dataset([("ethanol", "CCO"), ("methylamine", "CN")], base, variant="radicals", seed=2,
+                      n_thermal=2, n_stretch=1, n_radical_bonds=1, progress=False)
+    sizes = {}
+    for variant in ("eq", "thermal", "stretch", "radicals"):
+        out = str(tmp_path / f"{variant}.extxyz")
+        sizes[variant] = subset_by_kind(base, variant, out)
+        prov = json.load(open(out + ".json"))
+        assert prov["variant"] == variant and prov["n_frames"] == sizes[variant]
+    assert sizes["eq"] == 2 and sizes["thermal"] == 6 and sizes["eq"] < sizes["thermal"] < sizes["stretch"] < sizes["radicals"]
+    eq_text = open(tmp_path / "eq.extxyz").read().splitlines()[0:11]
+    assert "\n".join(eq_text) in open(tmp_path / "radicals.extxyz").read()
+
+
+def test_index_lists_models_and_main(tmp_path, tiny_model_path):
+    family = load_family()
+    main_id = family["main"]
+    shutil.copy(tiny_model_path, tmp_path / f"{main_id}.nequip.zip")
+    shutil.copy(tiny_model_path.replace(".nequip.zip", ".card.json"), tmp_path / f"{main_id}.card.json")
+    index = write_index(str(tmp_path))
+    assert index["main"] == f"{main_id}.nequip.zip"
+    assert [m["id"] for m in index["models"]] == [main_id]
+    assert index["models"][0]["level_of_theory"] == "GFN2-xTB"
+    assert "per_atom_energy_mae" in index["models"][0]["test"]
+    assert json.load(open(os.path.join(tmp_path, "index.json"))) == index
