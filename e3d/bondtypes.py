@@ -1,0 +1,150 @@
+"""Bond-type statistics over a corpus: distributions of D, entropy, mean bond enthalpies, baseline.
+
+Shannon entropy (E3D_METHOD §5): for bond type t, histogram D over the corpus with a fixed
+bin width Δ (default 1 kcal/mol) on a range shared by all models; p_k = n_k/N;
+H_t = −Σ p_k ln p_k (nats).  Low H: sharp, transferable bond energies.
+
+Bond-additive baseline (§4b): least-squares energies per bond type fitted to the
+atomisation energies (−Σe ≡ E_atoms − E) of the training molecules; E3D should beat it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from .bde import parity_metrics
+from .edges import edge_energies
+from .model import E3DModel
+from .molecule import Molecule, from_smiles
+from .pairs import decomposability, pair_table
+from .units import KCAL_PER_EV, KJ_PER_KCAL
+
+RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
+DEFAULT_BIN_WIDTH = 1.0  # kcal/mol
+ENTROPY_RANGE = (-100.0, 350.0)  # kcal/mol, shared by every model so entropies compare
+
+
+def corpus_molecules(corpus: Sequence[Tuple[str, str]], elements: Optional[Iterable[str]] = None) -> List[Molecule]:
+    """3D molecules of a (name, smiles) corpus, keeping those made of ``elements``."""
+    allowed = set(elements) if elements else None
+    mols = []
+    for name, smi in corpus:
+        mol = from_smiles(smi, name=name)
+        if allowed is None or set(mol.symbols) <= allowed:
+            mols.append(mol)
+    return mols
+
+
+def corpus_pairs(model: E3DModel, molecules: Sequence[Molecule]) -> pd.DataFrame:
+    """All pairs of all molecules (one batched pass), tagged with molecule and f_bond."""
+    frames = []
+    for k, r in enumerate(edge_energies(model, molecules)):
+        pairs = pair_table(r)
+        pairs.insert(0, "molecule", r.molecule.label)
+        pairs.insert(1, "smiles", r.molecule.smiles)
+        pairs["f_bond"] = decomposability(pairs)
+        frames.append(pairs)
+    return pd.concat(frames, ignore_index=True)
+
+
+def shannon_entropy(values: Iterable[float], bin_width: float = DEFAULT_BIN_WIDTH,
+                    value_range: Tuple[float, float] = ENTROPY_RANGE) -> float:
+    """H = −Σ p_k ln p_k (nats) of a fixed-width histogram; values outside the range are clipped in."""
+    v = np.clip(np.asarray(list(values), dtype=float), value_range[0], value_range[1] - 1e-9)
+    if len(v) == 0:
+        return float("nan")
+    edges = np.arange(value_range[0], value_range[1] + bin_width, bin_width)
+    counts, _ = np.histogram(v, bins=edges)
+    p = counts[counts > 0] / len(v)
+    return float(-(p * np.log(p)).sum())
+
+
+def mean_bond_enthalpies() -> pd.DataFrame:
+    """Textbook mean bond enthalpies (CRC/Atkins/Zumdahl) in kcal/mol, keyed by bond type."""
+    df = pd.read_csv(os.path.join(RESOURCES, "mean_bond_enthalpies.csv"))
+    df["mean_bond_enthalpy_kcal_mol"] = df["mean_bond_enthalpy_kj_mol"] / KJ_PER_KCAL
+    return df.rename(columns={"bond": "bond_type"})[["bond_type", "mean_bond_enthalpy_kcal_mol", "note"]]
+
+
+def bond_type_stats(bonds: pd.DataFrame, bin_width: float = DEFAULT_BIN_WIDTH,
+                    value_range: Tuple[float, float] = ENTROPY_RANGE, min_count: int = 3) -> pd.DataFrame:
+    """Per bond type: n, mean, median, mode (bin centre), std of D, entropy H (nats), mean bond enthalpy."""
+    rows = []
+    for bond_type, group in bonds.groupby("bond_type"):
+        d = group["D_ij"].to_numpy()
+        if len(d) < min_count:
+            continue
+        edges = np.arange(value_range[0], value_range[1] + bin_width, bin_width)
+        counts, _ = np.histogram(np.clip(d, value_range[0], value_range[1] - 1e-9), bins=edges)
+        k = int(np.argmax(counts))
+        rows.append({"bond_type": bond_type, "n": len(d), "mean": float(d.mean()), "median": float(np.median(d)),
+                     "mode": float(edges[k] + bin_width / 2), "std": float(d.std()),
+                     "entropy_nats": shannon_entropy(d, bin_width, value_range)})
+    stats = pd.DataFrame(rows)
+    if stats.empty:
+        return stats
+    return stats.merge(mean_bond_enthalpies(), on="bond_type", how="left")
+
+
+def weighted_entropy(stats: pd.DataFrame) -> float:
+    """Count-weighted mean of H over bond types."""
+    return float(np.average(stats["entropy_nats"], weights=stats["n"])) if len(stats) else float("nan")
+
+
+def fit_bond_additive(counts: pd.DataFrame, atomization_kcal: Sequence[float]) -> pd.Series:
+    """Least-squares energy per bond type (kcal/mol) from atomisation energies."""
+    a = counts.to_numpy(dtype=float)
+    x, *_ = np.linalg.lstsq(a, np.asarray(atomization_kcal, dtype=float), rcond=None)
+    return pd.Series(x, index=counts.columns, name="baseline_kcal_mol")
+
+
+def compare_with_mean_enthalpies(values: pd.Series) -> Dict[str, float]:
+    """Parity metrics of per-type values (index: bond_type) against textbook mean bond enthalpies."""
+    ref = mean_bond_enthalpies().set_index("bond_type")["mean_bond_enthalpy_kcal_mol"]
+    common = values.index.intersection(ref.index)
+    return parity_metrics(ref.loc[common], values.loc[common])
+
+
+def baseline_from_dataset(path: str, max_molecules: Optional[int] = None) -> Tuple[pd.Series, Dict[str, float]]:
+    """Bond-additive baseline fitted to a dataset's own labels (equilibrium frames).
+
+    Atomisation energy = Σ μ_atoms − E_label (kcal/mol), μ from the dataset's provenance;
+    bond types from each frame's SMILES.  Returns (per-type energies, fit residual stats).
+    """
+    import ase.io
+    from rdkit import Chem
+
+    from .data.build import load_provenance
+    from .pairs import bond_type_label
+
+    prov = load_provenance(path) or {}
+    mu = prov.get("isolated_atom_energies_eV")
+    if not mu:
+        raise ValueError(f"{path}: provenance has no isolated_atom_energies_eV")
+    rows, target = [], []
+    for atoms in ase.io.iread(path):
+        if atoms.info.get("kind", "eq") != "eq":
+            continue
+        mol = Chem.MolFromSmiles(str(atoms.info.get("smiles", "")))
+        if mol is None:
+            continue
+        mol = Chem.AddHs(mol)
+        if mol.GetNumAtoms() != len(atoms):
+            continue
+        counts: Dict[str, int] = {}
+        for bond in mol.GetBonds():
+            label = bond_type_label(bond)
+            counts[label] = counts.get(label, 0) + 1
+        rows.append(counts)
+        e_atoms = sum(mu[s] for s in atoms.get_chemical_symbols())
+        target.append((e_atoms - atoms.get_potential_energy()) * KCAL_PER_EV)
+        if max_molecules and len(rows) >= max_molecules:
+            break
+    counts_df = pd.DataFrame(rows).fillna(0).astype(int)
+    per_type = fit_bond_additive(counts_df, target)
+    resid = counts_df.to_numpy(float) @ per_type.to_numpy() - np.asarray(target)
+    return per_type, {"n_molecules": len(rows), "rms_residual_kcal_mol": float(np.sqrt(np.mean(resid**2)))}
