@@ -1,0 +1,22 @@
+"""Scaling with training-set size (E3D_METHOD §6): power-law fits on log-log axes."""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable
+
+import numpy as np
+
+
+def fit_power_law(sizes: Iterable[float], values: Iterable[float]) -> Dict[str, float]:
+    """value ≈ a · N^b by least squares on log-log axes; b is the scaling exponent."""
+    n = np.asarray(list(sizes), dtype=float)
+    y = np.asarray(list(values), dtype=float)
+    ok = np.isfinite(n) & np.isfinite(y) & (n > 0) & (y > 0)
+    if ok.sum() < 2:
+        return {"a": float("nan"), "b": float("nan"), "r2_log": float("nan"), "n_points": int(ok.sum())}
+    x, z = np.log(n[ok]), np.log(y[ok])
+    b, log_a = np.polyfit(x, z, 1)
+    pred = log_a + b * x
+    ss_tot = float(np.sum((z - z.mean()) ** 2))
+    r2 = 1.0 - float(np.sum((z - pred) ** 2)) / ss_tot if ss_tot > 0 else float("nan")
+    return {"a": float(np.exp(log_a)), "b": float(b), "r2_log": r2, "n_points": int(ok.sum())}

@@ -1,0 +1,75 @@
+"""Analyses on the tiny real model: entropy, bond-type statistics, baseline, scans, scaling."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from e3d.bondtypes import (baseline_from_dataset, bond_type_stats, compare_with_mean_enthalpies,
+                           corpus_molecules, corpus_pairs, fit_bond_additive, mean_bond_enthalpies,
+                           shannon_entropy, weighted_entropy)
+from e3d.data.build import build_xtb_dataset
+from e3d.molecule import from_smiles
+from e3d.scaling import fit_power_law
+from e3d.scan import scan_summary, stretch_scan
+
+
+def test_shannon_entropy_definition():
+    assert shannon_entropy([100.2] * 10) == pytest.approx(0.0)
+    assert shannon_entropy([100.5, 101.5]) == pytest.approx(np.log(2))
+    assert shannon_entropy(np.arange(0.5, 8.5, 1.0)) == pytest.approx(np.log(8))
+    # bin width matters: two 2-kcal bins vs four 1-kcal bins
+    assert shannon_entropy([0.5, 1.5, 2.5, 3.5], bin_width=2.0) == pytest.approx(np.log(2))
+
+
+def test_mean_bond_enthalpies_in_kcal():
+    mbe = mean_bond_enthalpies().set_index("bond_type")["mean_bond_enthalpy_kcal_mol"]
+    assert mbe["C-H"] == pytest.approx(413 / 4.184)
+
+
+def test_bond_type_stats_and_entropy(tiny_model):
+    mols = corpus_molecules([("ethane", "CC"), ("propane", "CCC"), ("ethanol", "CCO"), ("benzene", "c1ccccc1")])
+    pairs = corpus_pairs(tiny_model, mols)
+    assert pairs.groupby("molecule")["f_bond"].nunique().eq(1).all()
+    stats = bond_type_stats(pairs[pairs["bonded"]])
+    ch = stats.set_index("bond_type").loc["C-H"]
+    assert ch["n"] == 6 + 8 + 5 + 6
+    assert ch["entropy_nats"] > 0 and ch["median"] > 0
+    assert 0 < weighted_entropy(stats) < np.log(ch["n"]) + 1
+    m = compare_with_mean_enthalpies(stats.set_index("bond_type")["median"])
+    assert m["n"] >= 2
+
+
+def test_bond_additive_fit_recovers_exact_energies():
+    counts = pd.DataFrame({"C-H": [4, 6, 8, 5, 0], "C-C": [0, 1, 2, 1, 0], "C-O": [0, 0, 0, 1, 0],
+                           "O-H": [0, 0, 0, 1, 2]})
+    truth = pd.Series({"C-H": 99.0, "C-C": 83.0, "C-O": 86.0, "O-H": 110.0})
+    fitted = fit_bond_additive(counts, counts.to_numpy() @ truth.to_numpy())
+    pd.testing.assert_series_equal(fitted, truth, check_names=False)
+
+
+def test_baseline_from_xtb_dataset(tmp_path):
+    path = str(tmp_path / "d.extxyz")
+    corpus = [("methane", "C"), ("ethane", "CC"), ("propane", "CCC"), ("water", "O"), ("methanol", "CO"),
+              ("ethanol", "CCO"), ("dme", "COC")]
+    build_xtb_dataset(corpus, path, variant="thermal", n_thermal=1, seed=0, progress=False)
+    per_type, info = baseline_from_dataset(path)
+    assert info["n_molecules"] == 7  # equilibrium frames only
+    assert 80 < per_type["C-H"] < 130 and 80 < per_type["O-H"] < 150
+
+
+def test_stretch_scan_goes_to_zero_beyond_cutoff(tiny_model):
+    mol = from_smiles("CO")
+    scan = stretch_scan(tiny_model, mol, 0, 1, n=12, reference="GFN2-xTB")
+    beyond = scan[scan["r"] > tiny_model.r_max]
+    assert (beyond["eps_ij_kcal_mol"].abs() < 1e-9).all()  # ε_ij = 0 beyond r_max by construction
+    assert scan["r"].is_monotonic_increasing
+    assert scan["reference_dE_kcal_mol"].notna().sum() >= 10
+    summary = scan_summary(scan, tiny_model.r_max)
+    assert summary["reference_breaking_energy_kcal_mol"] > 50  # GFN2-xTB breaks C-O at a real cost
+    assert np.isfinite(summary["scan_mae_kcal_mol"])
+
+
+def test_power_law_fit():
+    n = np.array([1e3, 2e3, 4e3, 8e3])
+    fit = fit_power_law(n, 5.0 * n**-0.4)
+    assert fit["b"] == pytest.approx(-0.4) and fit["a"] == pytest.approx(5.0) and fit["r2_log"] == pytest.approx(1.0)
