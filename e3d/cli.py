@@ -190,6 +190,15 @@ def cmd_family(args) -> int:
     return 0
 
 
+def cmd_precompute(args) -> int:
+    from .precompute import precompute
+
+    manifest = precompute(out_dir=args.out, model_ids=args.models, progress=sys.stderr.isatty())
+    print(f"precomputed {len(manifest['models'])} model(s) into {args.out}: "
+          + ", ".join(f"{k} ({v} rows)" for k, v in manifest["tables"].items()))
+    return 0
+
+
 def cmd_compile(args) -> int:
     from .compiled import compile_model
 
@@ -298,6 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", help="model id for the card")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("precompute", help="run every analysis for every shipped model → Parquet tables")
+    p.add_argument("--out", default="precomputed", help="output folder (default precomputed/)")
+    p.add_argument("--models", nargs="+", help="model ids (default: every model in the index)")
+    p.set_defaults(func=cmd_precompute)
 
     p = sub.add_parser("compile", help="AOTInductor-compile a model that outputs edge energies")
     model_args(p)

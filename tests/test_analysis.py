@@ -73,3 +73,39 @@ def test_power_law_fit():
     n = np.array([1e3, 2e3, 4e3, 8e3])
     fit = fit_power_law(n, 5.0 * n**-0.4)
     assert fit["b"] == pytest.approx(-0.4) and fit["a"] == pytest.approx(5.0) and fit["r2_log"] == pytest.approx(1.0)
+
+
+def test_precompute_tables(tmp_path, tiny_model_path):
+    import json
+    import shutil
+
+    from e3d.family import load_family, write_index
+    from e3d.precompute import EXP_BDE_TABLE, precompute
+
+    models = tmp_path / "models"
+    models.mkdir()
+    main_id = load_family()["main"]
+    shutil.copy(tiny_model_path, models / f"{main_id}.nequip.zip")
+    shutil.copy(tiny_model_path.replace(".nequip.zip", ".card.json"), models / f"{main_id}.card.json")
+    write_index(str(models))
+    rows = pd.read_csv(EXP_BDE_TABLE).iloc[[0, 1, 12, 13, 22]]  # methane, ethane, water, methanol x2
+    bde_path = tmp_path / "bde.csv"
+    rows.to_csv(bde_path, index=False)
+    out = tmp_path / "pre"
+    manifest = precompute(str(out), models_dir=str(models), bde_path=str(bde_path),
+                          corpus=[("ethanol", "CCO"), ("acetonitrile", "CC#N"), ("propane", "CCC")], progress=False)
+    assert [m["id"] for m in manifest["models"]] == [main_id]
+    summary = pd.read_parquet(out / "models.parquet").iloc[0]
+    assert summary["bde_n"] == 5 and summary["weakest_bond_n"] == 1  # methanol has two rows
+    assert summary["level_of_theory"] == "GFN2-xTB" and np.isfinite(summary["bde_mae_vs_reference"])
+    assert np.isfinite(summary["scan_mae_vs_reference_kcal_mol"]) and np.isfinite(summary["entropy_weighted_nats"])
+    scans = pd.read_parquet(out / "scans.parquet")
+    assert scans["label"].nunique() == 5 and scans["reference_dE_kcal_mol"].notna().any()
+    assert set(pd.read_parquet(out / "molecules.parquet")["molecule"]) == {"ethanol", "acetonitrile", "propane"}
+    assert json.load(open(out / "manifest.json"))["tables"]["pairs"] > 0
+    # deterministic: the same tables again
+    precompute(str(tmp_path / "again"), models_dir=str(models), bde_path=str(bde_path),
+               corpus=[("ethanol", "CCO"), ("acetonitrile", "CC#N"), ("propane", "CCC")], progress=False)
+    for name in ("pairs", "bde", "scans", "bondtypes", "models"):
+        pd.testing.assert_frame_equal(pd.read_parquet(out / f"{name}.parquet"),
+                                      pd.read_parquet(tmp_path / "again" / f"{name}.parquet"))

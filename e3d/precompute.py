@@ -1,0 +1,225 @@
+"""Every analysis for every shipped model → compact Parquet tables + manifest (the app reads only these).
+
+Tables (long format, one ``model_id`` column where per model):
+
+- ``molecules.parquet``  evaluation-corpus molecules with their 3D geometry (MOL block)
+- ``pairs.parquet``      every pair of every corpus molecule per model (D_ij, bond type, f_bond)
+- ``bondtypes.parquet``  per model and bond type: n, mean/median/mode/std of D, entropy H
+- ``baseline.parquet``   bond-additive baseline per training dataset (§4b)
+- ``bde.parquet``        the experimental BDE rows with E3D / model-fragment / reference BDEs
+- ``scans.parquet``      bond-stretch scans of the BDE bonds (reference-method geometry)
+- ``models.parquet``     one row per model: provenance, test errors, entropy, BDE and scan errors
+- ``manifest.json``      model ids, dataset ids, versions, command, date
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import sys
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+from rdkit import Chem
+from tqdm.auto import tqdm
+
+from .bde import bde_table, locate_bond, parity_metrics, reference_method_for
+from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_from_dataset, bond_type_stats,
+                        compare_with_mean_enthalpies, corpus_molecules, corpus_pairs, weighted_entropy)
+from .corpus import evaluation_corpus
+from .family import read_index
+from .model import MODELS_DIR, REPO_ROOT, E3DModel, load_model
+from .molecule import from_smiles
+from .scan import scan_summary, stretch_scan
+
+RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
+EXP_BDE_TABLE = os.path.join(RESOURCES, "exp_bde_visible.csv")
+DEFAULT_OUT = os.path.join(REPO_ROOT, "precomputed")
+SCAN_POINTS = 21
+
+
+def weakest_bond_accuracy(bde: pd.DataFrame, column: str) -> Tuple[float, int]:
+    """Fraction of parents (with ≥ 2 experimental rows) whose weakest bond the model also ranks weakest."""
+    hits, n = 0, 0
+    for _, group in bde.dropna(subset=[column, "bde_kcal_mol"]).groupby("parent_smiles"):
+        if len(group) < 2:
+            continue
+        n += 1
+        hits += int(group["bde_kcal_mol"].idxmin() == group[column].idxmin())
+    return (hits / n if n else float("nan")), n
+
+
+def reference_geometries(bde_rows: pd.DataFrame, reference: Optional[str]) -> Dict[str, object]:
+    """Parent geometries for the scans: relaxed with the reference method when it is GFN2-xTB, else MMFF."""
+    from .data import frames, xtb
+
+    geoms = {}
+    for smi in sorted(set(bde_rows["parent_smiles"])):
+        mol = from_smiles(smi)
+        if reference == "GFN2-xTB":
+            mol = frames.relax(mol, xtb.XTBCalculator(mol.charge, mol.multiplicity), fmax=0.01, steps=500)
+        geoms[smi] = mol
+    return geoms
+
+
+def model_scans(model: E3DModel, bde_rows: pd.DataFrame, geoms: Dict[str, object], reference: Optional[str],
+                ref_cache: Dict[Tuple[str, int, int], np.ndarray]) -> pd.DataFrame:
+    frames = []
+    for _, row in bde_rows.iterrows():
+        mol = geoms[row["parent_smiles"]]
+        if not set(mol.symbols) <= set(model.usable_type_names):
+            continue
+        i, j = locate_bond(mol, row["fragment_a"], row["fragment_b"])
+        key = (row["parent_smiles"], i, j)
+        scan = stretch_scan(model, mol, i, j, n=SCAN_POINTS, reference=reference if key not in ref_cache else None)
+        if reference is not None:
+            if key not in ref_cache:
+                ref_cache[key] = scan["reference_dE_kcal_mol"].to_numpy()
+            scan["reference_dE_kcal_mol"] = ref_cache[key]
+        scan.insert(0, "label", row["label"])
+        scan.insert(1, "parent_smiles", row["parent_smiles"])
+        scan.insert(2, "atom_i", i)
+        scan.insert(3, "atom_j", j)
+        frames.append(scan)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def molecules_table(mols) -> pd.DataFrame:
+    return pd.DataFrame({"molecule": [m.label for m in mols], "smiles": [m.smiles for m in mols],
+                         "n_atoms": [m.n_atoms for m in mols],
+                         "molblock": [Chem.MolToMolBlock(m.rdmol) for m in mols]})
+
+
+def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd.DataFrame,
+                  bde: pd.DataFrame, scans: pd.DataFrame) -> Dict[str, object]:
+    card = model.card
+    test = (card.get("metrics") or {}).get("test", {})
+    ok = bde["error"].isna()
+    vs_exp = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "e3d_bde_kcal_mol"])
+    vs_ref = parity_metrics(bde.loc[ok, "reference_bde_kcal_mol"], bde.loc[ok, "e3d_bde_kcal_mol"])
+    frag_vs_exp = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "model_fragment_bde_kcal_mol"])
+    ref_vs_exp = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "reference_bde_kcal_mol"])
+    weakest, n_weak = weakest_bond_accuracy(bde[ok], "e3d_bde_kcal_mol")
+    mbe = compare_with_mean_enthalpies(stats.set_index("bond_type")["median"]) if len(stats) else {}
+    scan_err = np.nan
+    if len(scans) and scans["reference_dE_kcal_mol"].notna().any():
+        scan_err = float(np.nanmean([scan_summary(g, model.r_max)["scan_mae_kcal_mol"]
+                                     for _, g in scans.groupby("label")]))
+    per_mol = pairs.groupby("molecule")["f_bond"].first()
+    return {
+        "model_id": model_id,
+        "role": card.get("role"),
+        "dataset": card.get("dataset"),
+        "dataset_variant": card.get("dataset_variant"),
+        "level_of_theory": card.get("level_of_theory"),
+        "n_training_frames": card.get("n_training_frames"),
+        "shift_reference": model.shift_reference,
+        "test_per_atom_energy_mae_eV": test.get("per_atom_energy_mae"),
+        "test_total_energy_mae_eV": test.get("total_energy_mae"),
+        "test_forces_mae_eV_A": test.get("forces_mae"),
+        "entropy_weighted_nats": weighted_entropy(stats),
+        "f_bond_mean": float(per_mol.mean()),
+        "bde_n": vs_exp["n"],
+        "bde_mae_vs_exp": vs_exp["mae"], "bde_rmse_vs_exp": vs_exp["rmse"], "bde_r2_vs_exp": vs_exp["r2"],
+        "bde_slope_vs_exp": vs_exp["slope"], "bde_intercept_vs_exp": vs_exp["intercept"],
+        "bde_spearman_vs_exp": vs_exp["spearman"],
+        "bde_mae_vs_reference": vs_ref["mae"], "bde_spearman_vs_reference": vs_ref["spearman"],
+        "fragment_bde_mae_vs_exp": frag_vs_exp["mae"],
+        "reference_bde_mae_vs_exp": ref_vs_exp["mae"],
+        "weakest_bond_accuracy": weakest, "weakest_bond_n": n_weak,
+        "scan_mae_vs_reference_kcal_mol": scan_err,
+        "median_D_r2_vs_mbe": mbe.get("r2"), "median_D_mae_vs_mbe": mbe.get("mae"),
+    }
+
+
+def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = None,
+               models_dir: str = MODELS_DIR, bde_path: str = EXP_BDE_TABLE,
+               corpus: Optional[List[Tuple[str, str]]] = None, progress: bool = True) -> Dict[str, object]:
+    """Run every analysis for every model in the index (or ``model_ids``); write tables + manifest."""
+    index = read_index(models_dir)
+    entries = [m for m in index["models"] if not model_ids or m["id"] in model_ids]
+    if not entries:
+        raise ValueError(f"no models to precompute in {models_dir}")
+    corpus = corpus if corpus is not None else evaluation_corpus()
+    bde_rows = pd.read_csv(bde_path)
+    tables: Dict[str, List[pd.DataFrame]] = {k: [] for k in ("pairs", "bondtypes", "bde", "scans", "baseline")}
+    summaries, baselines_done, scan_refs, geoms_by_ref = [], set(), {}, {}
+    all_mols = corpus_molecules(corpus)
+    for entry in tqdm(entries, desc="models", disable=not progress):
+        model = load_model(os.path.join(models_dir, entry["file"]), device="cpu")
+        mols = [m for m in all_mols if set(m.symbols) <= set(model.usable_type_names)]
+        pairs = corpus_pairs(model, mols)
+        stats = bond_type_stats(pairs[pairs["bonded"]])
+        reference = reference_method_for(model)
+        usable = bde_rows[[all(el in model.usable_type_names for el in from_smiles(s).symbols)
+                           for s in bde_rows["parent_smiles"]]]
+        bde = bde_table(model, usable, reference=reference, progress=False)
+        if reference not in geoms_by_ref:
+            geoms_by_ref[reference] = reference_geometries(bde_rows, reference)
+        scans = model_scans(model, usable, geoms_by_ref[reference], reference, scan_refs.setdefault(reference, {}))
+        for name, df in (("pairs", pairs), ("bondtypes", stats), ("bde", bde), ("scans", scans)):
+            if len(df):
+                df = df.copy()
+                df.insert(0, "model_id", entry["id"])
+                tables[name].append(df)
+        summaries.append(model_summary(entry["id"], model, stats, pairs, bde, scans))
+        dataset = model.card.get("dataset")
+        if dataset and dataset not in baselines_done:
+            baselines_done.add(dataset)
+            path = _dataset_path(dataset)
+            if path:
+                per_type, info = baseline_from_dataset(path)
+                bl = per_type.rename("baseline_kcal_mol").rename_axis("bond_type").reset_index()
+                bl.insert(0, "dataset", dataset)
+                bl["rms_residual_kcal_mol"] = info["rms_residual_kcal_mol"]
+                bl["n_molecules"] = info["n_molecules"]
+                tables["baseline"].append(bl)
+    os.makedirs(out_dir, exist_ok=True)
+    written = {}
+    for name, frames in tables.items():
+        if frames:
+            df = pd.concat(frames, ignore_index=True)
+            df.to_parquet(os.path.join(out_dir, f"{name}.parquet"), index=False)
+            written[name] = len(df)
+    models = pd.DataFrame(summaries)
+    _add_baseline_metrics(models, tables["baseline"])
+    models.to_parquet(os.path.join(out_dir, "models.parquet"), index=False)
+    molecules_table(all_mols).to_parquet(os.path.join(out_dir, "molecules.parquet"), index=False)
+    manifest = {
+        "models": [{"id": e["id"], "file": e["file"], "dataset": e.get("dataset"),
+                    "level_of_theory": e.get("level_of_theory")} for e in entries],
+        "tables": written,
+        "corpus": "e3d/resources/corpus_eval.smi", "bde_table": os.path.relpath(bde_path, REPO_ROOT),
+        "entropy": {"bin_width_kcal_mol": DEFAULT_BIN_WIDTH, "range_kcal_mol": list(ENTROPY_RANGE)},
+        "geometry": "corpus: RDKit ETKDG + MMFF94; BDE parents relaxed with each model; scans on "
+                    "the reference method's minimum",
+        "versions": {p: importlib.metadata.version(p) for p in ("torch", "nequip", "nequip-allegro", "rdkit", "tblite")},
+        "command": "python -m e3d precompute " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["precompute"] else "",
+        "date": datetime.date.today().isoformat(),
+    }
+    with open(os.path.join(out_dir, "manifest.json"), "w") as fh:
+        json.dump(manifest, fh, indent=1)
+    return manifest
+
+
+def _dataset_path(dataset: str) -> Optional[str]:
+    for folder in (os.path.join(REPO_ROOT, "runs", "data"), os.path.join(REPO_ROOT, "runs", "data", "qm9")):
+        path = os.path.join(folder, dataset)
+        if os.path.exists(path) and os.path.exists(path + ".json"):
+            return path
+    return None
+
+
+def _add_baseline_metrics(models: pd.DataFrame, baselines: List[pd.DataFrame]) -> None:
+    """Beside each model: how the bond-additive baseline of its training data does vs mean bond enthalpies."""
+    by_dataset = {b["dataset"].iloc[0]: b.set_index("bond_type")["baseline_kcal_mol"] for b in baselines}
+    r2, mae = [], []
+    for ds in models["dataset"]:
+        m = compare_with_mean_enthalpies(by_dataset[ds]) if ds in by_dataset else {}
+        r2.append(m.get("r2", np.nan))
+        mae.append(m.get("mae", np.nan))
+    models["baseline_r2_vs_mbe"] = r2
+    models["baseline_mae_vs_mbe"] = mae
