@@ -5,6 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
+THREEDMOL := 3dmol@2.5.5
+
 .PHONY: app test install
 
 $(VENV)/.installed: requirements.txt
@@ -13,10 +15,16 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-install: $(VENV)/.installed
+# 3Dmol.js served locally by the app (from the npm registry, once)
+app/static/3Dmol-min.js:
+	mkdir -p .npm app/static
+	npm install --prefix .npm --no-save --no-audit --no-fund $(THREEDMOL)
+	cp .npm/node_modules/3dmol/build/3Dmol-min.js $@
 
-app: $(VENV)/.installed
+install: $(VENV)/.installed app/static/3Dmol-min.js
+
+app: install
 	$(VENV)/bin/streamlit run app/main.py
 
-test: $(VENV)/.installed
+test: install
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests

@@ -181,6 +181,14 @@ def cmd_train(args) -> int:
 def cmd_family(args) -> int:
     from .family import train_family, write_index
 
+    if args.action == "ship":
+        from .family import ship_run
+
+        if not (args.only and len(args.only) == 1 and args.run_dir):
+            raise E3DError("family ship needs --only ID and --run-dir DIR")
+        card = ship_run(args.only[0], args.run_dir)
+        print(f"shipped {args.only[0]} (epochs {card['metrics'].get('epochs')}; test {card['metrics'].get('test')})")
+        return 0
     if args.action == "index":
         index = write_index()
         print(f"indexed {len(index['models'])} model(s); main: {index['main']}")
@@ -196,6 +204,20 @@ def cmd_precompute(args) -> int:
     manifest = precompute(out_dir=args.out, model_ids=args.models, progress=sys.stderr.isatty())
     print(f"precomputed {len(manifest['models'])} model(s) into {args.out}: "
           + ", ".join(f"{k} ({v} rows)" for k, v in manifest["tables"].items()))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate
+    from .model import load_model
+
+    model = load_model(args.model, device=args.device)
+    result = evaluate(model, args.data, limit=args.limit, progress=sys.stderr.isatty())
+    print(f"model: {_model_line(model)}; data: {args.data}")
+    for key, value in result.items():
+        unit = {"total_energy_mae": "eV/molecule", "total_energy_rmse": "eV/molecule", "per_atom_energy_mae": "eV/atom",
+                "forces_mae": "eV/Å", "forces_rmse": "eV/Å"}.get(key, "")
+        print(f"  {key:22s} {value:.4g} {unit}")
     return 0
 
 
@@ -266,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("family", help="train the shipped model family (configs/family.yaml) or rebuild its index")
-    p.add_argument("action", choices=["train", "index"])
+    p.add_argument("action", choices=["train", "index", "ship"],
+                   help="train missing models; rebuild the index; ship an existing run (--only ID --run-dir DIR)")
+    p.add_argument("--run-dir", help="ship: the training run folder holding best.ckpt")
     p.add_argument("--only", nargs="+", help="model ids to train (default: every missing one)")
     p.add_argument("--retrain", action="store_true", help="train even if the model file exists")
     p.set_defaults(func=cmd_family)
@@ -307,6 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", help="model id for the card")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="energy and force errors of a model on a labelled .extxyz file")
+    p.add_argument("data", help="labelled frames (.extxyz with energy and optionally forces)")
+    model_args(p)
+    p.add_argument("--limit", type=int, help="first N frames only")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("precompute", help="run every analysis for every shipped model → Parquet tables")
     p.add_argument("--out", default="precomputed", help="output folder (default precomputed/)")

@@ -75,15 +75,35 @@ def prepare_data(entry: Dict[str, object]) -> None:
             build_qm9_datasets(os.path.join(XTB_DATA, "qm9"), target="H298")
 
 
+def _entry(model_id: str) -> Dict[str, object]:
+    family = load_family()
+    for entry in family["models"]:
+        if entry["id"] == model_id:
+            return entry
+    raise E3DError(f"unknown model id {model_id}; the family has {', '.join(m['id'] for m in family['models'])}")
+
+
+def ship_run(model_id: str, run_dir: str, models_dir: str = MODELS_DIR) -> Dict[str, object]:
+    """Package an existing training run of a family member (e.g. a long run started by hand)."""
+    from .train import finish_run, write_card
+
+    entry = _entry(model_id)
+    out = model_file(model_id, models_dir)
+    card = finish_run(os.path.join(REPO_ROOT, entry["config"]), run_dir, out, model_id=model_id,
+                      overrides=list(entry.get("overrides", [])))
+    card["role"] = entry.get("role")
+    write_card(out, card)
+    write_index(models_dir)
+    return card
+
+
 def train_family(only: Optional[List[str]] = None, models_dir: str = MODELS_DIR, retrain: bool = False) -> List[str]:
     """Train the manifest's missing models (or ``only`` these ids); returns the ids trained."""
     from .train import train, write_card
 
     family = load_family()
-    known = {m["id"] for m in family["models"]}
-    unknown = set(only or []) - known
-    if unknown:
-        raise E3DError(f"unknown model id(s) {', '.join(sorted(unknown))}; the family has {', '.join(sorted(known))}")
+    for model_id in only or []:
+        _entry(model_id)
     done = []
     for entry in family["models"]:
         if only and entry["id"] not in only:

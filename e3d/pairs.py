@@ -20,7 +20,7 @@ _LABEL_ORDER = ["C", "N", "O", "S", "P", "Si", "B", "F", "Cl", "Br", "I", "H"]
 _HYB = {Chem.HybridizationType.SP: "sp", Chem.HybridizationType.SP2: "sp2",
         Chem.HybridizationType.SP3: "sp3"}
 
-PAIR_COLUMNS = ["i", "j", "element_i", "element_j", "distance", "eps_ij", "D_ij",
+PAIR_COLUMNS = ["i", "j", "element_i", "element_j", "distance", "e_ij", "e_ji", "eps_ij", "D_ij",
                 "bonded", "bond_order", "aromatic", "bond_type", "bond_label"]
 
 
@@ -46,11 +46,16 @@ def bond_type_label(bond: Chem.Bond, with_hybridisation: bool = False) -> str:
 
 
 def pair_table(result: EdgeEnergies) -> pd.DataFrame:
-    """One row per atom pair i<j that is bonded or inside the cutoff, ε_ij (eV) and D_ij (kcal/mol)."""
+    """One row per atom pair i<j that is bonded or inside the cutoff.
+
+    e_ij, e_ji: the directed edge energies i→j and j→i (eV); ε_ij = e_ij + e_ji (eV);
+    D_ij = −ε_ij (kcal/mol).
+    """
     mol = result.molecule
     edges = result.edges
     lo = np.minimum(edges["i"].to_numpy(), edges["j"].to_numpy())
     hi = np.maximum(edges["i"].to_numpy(), edges["j"].to_numpy())
+    directed = {(int(a), int(b)): float(e) for a, b, e in zip(edges["i"], edges["j"], edges["e_ij"])}
     eps = pd.Series(edges["e_ij"].to_numpy()).groupby([lo, hi]).sum()
     pairs = {(int(i), int(j)): float(v) for (i, j), v in eps.items()}
     bonds = {}
@@ -66,6 +71,7 @@ def pair_table(result: EdgeEnergies) -> pd.DataFrame:
         rows.append((
             i, j, symbols[i], symbols[j],
             float(np.linalg.norm(mol.positions[i] - mol.positions[j])),
+            directed.get((i, j), 0.0), directed.get((j, i), 0.0),
             pairs[(i, j)], -pairs[(i, j)] * KCAL_PER_EV,
             bond is not None,
             (1.5 if bond.GetIsAromatic() else float(bond.GetBondTypeAsDouble())) if bond else 0.0,

@@ -174,14 +174,11 @@ def package(checkpoint: str, out_path: str) -> str:
 def train(config_path: str, run_dir: str, out_path: str, model_id: Optional[str] = None,
           overrides: Optional[List[str]] = None, resume: bool = False) -> Dict[str, object]:
     """Run nequip-train on CONFIG into RUN_DIR, package the best checkpoint to OUT, write its card."""
-    from .data.build import load_provenance
-
     overrides = list(overrides or [])
     config = load_config(config_path, overrides)
     shift_override = dataset_shift_override(config)
     if shift_override:
         overrides.append(shift_override)
-        config = load_config(config_path, overrides)
     cmd = [nequip_script("nequip-train"),
            "-cp", os.path.dirname(os.path.abspath(config_path)),
            "-cn", os.path.splitext(os.path.basename(config_path))[0],
@@ -198,9 +195,46 @@ def train(config_path: str, run_dir: str, out_path: str, model_id: Optional[str]
     elapsed = time.time() - t0
     if proc.returncode != 0:
         raise E3DError(f"nequip-train failed (exit {proc.returncode}); see {run_dir}/train.log")
+    overrides = [o for o in overrides if o != shift_override]
+    return finish_run(config_path, run_dir, out_path, model_id, overrides, elapsed)
+
+
+def finish_run(config_path: str, run_dir: str, out_path: str, model_id: Optional[str] = None,
+               overrides: Optional[List[str]] = None, train_seconds: Optional[float] = None) -> Dict[str, object]:
+    """Package RUN_DIR/best.ckpt to OUT and write its card (also for runs started by hand)."""
+    from .data.build import load_provenance
+
+    overrides = list(overrides or [])
+    config = load_config(config_path, overrides)
+    shift_override = dataset_shift_override(config)
+    if shift_override and shift_override not in overrides:
+        config = load_config(config_path, overrides + [shift_override])
+    if train_seconds is None:
+        train_seconds = _logged_training_seconds(run_dir)
     package(os.path.join(run_dir, "best.ckpt"), out_path)
     card = make_card(model_id or os.path.basename(out_path).replace(".nequip.zip", ""), config_path, config,
-                     run_dir, load_provenance(config.get("trainval_file", "")), elapsed,
+                     run_dir, load_provenance(config.get("trainval_file", "")), train_seconds,
                      extra={"overrides": overrides} if overrides else None)
+    if "test" not in card["metrics"] and os.path.exists(str(config.get("test_file", ""))):
+        from .evaluate import evaluate
+        from .model import load_model
+
+        # a run stopped before nequip's own test stage: measure the held-out errors here
+        card["metrics"]["test"] = evaluate(load_model(out_path, device="cpu"), config["test_file"])
+        card["metrics"]["test_source"] = f"e3d evaluate on {os.path.basename(config['test_file'])}"
     write_card(out_path, card)
     return card
+
+
+def _logged_training_seconds(run_dir: str) -> Optional[float]:
+    """Wall time between the first and last lines of nequip's train.log (for runs not timed here)."""
+    import re
+
+    path = os.path.join(run_dir, "train.log")
+    if not os.path.exists(path):
+        return None
+    stamps = re.findall(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", open(path).read(), flags=re.M)
+    if len(stamps) < 2:
+        return None
+    t0, t1 = (datetime.datetime.strptime(s, "%Y-%m-%d %H:%M:%S") for s in (stamps[0], stamps[-1]))
+    return (t1 - t0).total_seconds()

@@ -58,10 +58,11 @@ def test_pair_table_definitions(tiny_model):
     (r,) = edge_energies(tiny_model, [from_smiles("CCO")])
     pairs = pair_table(r)
     assert (pairs["i"] < pairs["j"]).all()
-    # ε_ij = e_ij + e_ji, D = −ε in kcal/mol
+    # ε_ij = e_ij + e_ji, D = −ε in kcal/mol (the directed parts are in the table too)
     e = r.edges.set_index(["i", "j"])["e_ij"]
     row = pairs.iloc[0]
     i, j = int(row.i), int(row.j)
+    assert row.e_ij == pytest.approx(e[(i, j)]) and row.e_ji == pytest.approx(e[(j, i)])
     assert row.eps_ij == pytest.approx(e[(i, j)] + e[(j, i)], abs=1e-12)
     assert row.D_ij == pytest.approx(-row.eps_ij * KCAL_PER_EV)
     # pairs hold all the edge energy
@@ -103,3 +104,20 @@ def test_unsupported_element_in_model(tiny_model):
 def test_too_many_atoms_for_model(tiny_model):
     with pytest.raises(InputError, match="more than the limit"):
         edge_energies(tiny_model, [from_smiles("CCCCCC")], max_atoms=10)
+
+
+def test_sdf_export_round_trip(tiny_model):
+    from rdkit import Chem
+
+    from e3d.export import sdf_with_energies
+
+    mol = from_smiles("CCO", name="ethanol")
+    (r,) = edge_energies(tiny_model, [mol])
+    text = sdf_with_energies([(mol, pair_table(r), r.total_energy, r.residual, "tiny")])
+    supplier = Chem.SDMolSupplier()
+    supplier.SetData(text, removeHs=False)
+    back = supplier[0]
+    assert back.GetProp("_Name") == "ethanol" and back.GetProp("E3D_MODEL") == "tiny"
+    assert back.GetDoubleProp("E3D_TOTAL_ENERGY_EV") == pytest.approx(r.total_energy)
+    lines = back.GetProp("E3D_BOND_ENERGIES").splitlines()
+    assert len(lines) == 8 and back.GetNumAtoms() == 9

@@ -1,0 +1,51 @@
+"""Bond types: distributions of D_ij over the evaluation corpus, mean bond enthalpies, entropy."""
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from app import state
+from e3d.bondtypes import mean_bond_enthalpies
+
+st.title("Bond types")
+model_id = state.selected_model()
+pairs = state.for_model("pairs", model_id) if model_id else None
+stats = state.for_model("bondtypes", model_id) if model_id else None
+if pairs is None or pairs.empty:
+    st.warning("No precomputed pair table: run `python -m e3d precompute`.")
+    st.stop()
+
+bonds = pairs[pairs["bonded"]]
+counts = bonds["bond_type"].value_counts()
+common = [t for t in counts.index if counts[t] >= 3]
+chosen = st.multiselect("Bond types", common, default=common[:8], key="bt_types")
+mbe = mean_bond_enthalpies().set_index("bond_type")["mean_bond_enthalpy_kcal_mol"]
+fig = go.Figure()
+for t in chosen:
+    fig.add_violin(y=bonds.loc[bonds["bond_type"] == t, "D_ij"], name=t, box_visible=True, points="all",
+                   pointpos=0, jitter=0.3, marker=dict(size=3), showlegend=False)
+    if t in mbe.index:
+        fig.add_scatter(x=[t], y=[mbe[t]], mode="markers", marker=dict(symbol="line-ew-open", size=30, color="red"),
+                        name="mean bond enthalpy", showlegend=t == next((c for c in chosen if c in mbe.index), None),
+                        hovertemplate=f"{t} mean bond enthalpy {mbe[t]:.1f} kcal/mol<extra></extra>")
+fig.update_layout(yaxis_title="D_ij (kcal/mol)", height=520, legend=dict(orientation="h", y=-0.12))
+st.plotly_chart(fig, width="stretch")
+st.caption("Red bars: textbook mean bond enthalpies (298 K, CRC/Atkins/Zumdahl). " + state.provenance(model_id))
+
+st.subheader("Entropy per bond type")
+if stats is not None and len(stats):
+    show = stats.drop(columns=["model_id", "note"], errors="ignore").rename(columns={
+        "entropy_nats": "H (nats)", "mean_bond_enthalpy_kcal_mol": "mean bond enthalpy"})
+    st.dataframe(show.round(2), hide_index=True, width="stretch")
+    manifest_bins = "fixed 1 kcal/mol bins on a shared range (docs/E3D_METHOD.md §5)"
+    st.caption(f"H = −Σ p ln p over {manifest_bins}; low H = sharp, transferable bond energies. "
+               + state.provenance(model_id))
+models = state.table("models")
+row = models[models["model_id"] == model_id] if len(models) else models
+if len(row):
+    r = row.iloc[0]
+    c = st.columns(2)
+    c[0].metric("E3D median D vs mean bond enthalpies", f"R² {r.median_D_r2_vs_mbe:.2f}",
+                f"MAE {r.median_D_mae_vs_mbe:.1f} kcal/mol", delta_color="off")
+    if r.get("baseline_r2_vs_mbe") == r.get("baseline_r2_vs_mbe"):
+        c[1].metric("Bond-additive baseline (same training data)", f"R² {r.baseline_r2_vs_mbe:.2f}",
+                    f"MAE {r.baseline_mae_vs_mbe:.1f} kcal/mol", delta_color="off")

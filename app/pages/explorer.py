@@ -1,0 +1,106 @@
+"""Molecule explorer: a molecule in 3D with every bond coloured by D_ij, its bonds weakest first,
+and the stretch scan of the selected bond."""
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from rdkit import Chem
+
+import e3d
+from app import state
+from app.viewer import molecule_html
+from e3d.bde import reference_method_for
+from e3d.errors import E3DError
+from e3d.scan import stretch_scan
+
+st.title("Molecule explorer")
+model_id = state.selected_model()
+if not model_id:
+    st.stop()
+
+sources = ["Shipped corpus", "My molecules", "Enter SMILES"]
+source = st.radio("Molecule from", sources, horizontal=True, key="explorer_source")
+molblock, pairs, name, charge, mult = None, None, "", 0, 1
+if source == "Shipped corpus":
+    mols = state.table("molecules")
+    if mols.empty:
+        st.warning("No precomputed corpus: run `python -m e3d precompute`.")
+        st.stop()
+    name = st.selectbox("Molecule", mols["molecule"], key="explorer_molecule")
+    row = mols[mols["molecule"] == name].iloc[0]
+    molblock = row["molblock"]
+    pairs = state.for_model("pairs", model_id)
+    pairs = pairs[pairs["molecule"] == name]
+    if pairs.empty:
+        st.info(f"{name} contains elements that {model_id} does not know.")
+        st.stop()
+elif source == "My molecules":
+    ups = [u for u in state.uploads() if u["model_id"] == model_id]
+    if not ups:
+        st.info("No uploaded molecules for this model yet: use the Upload page.")
+        st.page_link("pages/upload.py", label="Go to Upload", icon="⬆")
+        st.stop()
+    pick = st.selectbox("Molecule", range(len(ups)), format_func=lambda k: ups[k]["name"], key="explorer_upload")
+    up = ups[pick]
+    molblock, pairs, name, charge, mult = up["molblock"], up["pairs"], up["name"], up["charge"], up["multiplicity"]
+else:
+    smiles = st.text_input("SMILES", value="CCO", key="explorer_smiles")
+    try:
+        mol = e3d.from_smiles(smiles, max_atoms=state.MAX_UPLOAD_ATOMS)
+        e3d.validate(mol, state.model(model_id).usable_type_names, state.MAX_UPLOAD_ATOMS)
+        molblock, name = state.molblock(mol), smiles
+        pairs, energy, residual = state.live_pairs(molblock, name, mol.charge, mol.multiplicity, model_id)
+        charge, mult = mol.charge, mol.multiplicity
+    except E3DError as exc:
+        st.error(str(exc))
+        st.stop()
+
+c1, c2, c3 = st.columns(3)
+show_nb = c1.toggle("Non-bonded pairs", value=False, help="dashed, diverging colours, centred on 0")
+directed = c2.toggle("Directed energies", value=False, help="each half of a bond coloured by −2·e_i→j")
+labels = c3.toggle("Labels", value=False)
+
+bonds = pairs[pairs["bonded"]].sort_values("D_ij").reset_index(drop=True)
+view = bonds[["i", "j", "bond_type", "bond_label", "distance", "D_ij"]].rename(
+    columns={"distance": "r (Å)", "D_ij": "D_ij (kcal/mol)"})
+left, right = st.columns([3, 2])
+with right:
+    st.markdown("**Bonds, weakest first** (select one)")
+    event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="single-row",
+                         key=f"bonds_{model_id}_{name}", width="stretch", height=380,
+                         column_config={"r (Å)": st.column_config.NumberColumn(format="%.3f"),
+                                        "D_ij (kcal/mol)": st.column_config.NumberColumn(format="%.1f")})
+    rows = event.selection.rows if event is not None else []
+    selected = (int(bonds.loc[rows[0], "i"]), int(bonds.loc[rows[0], "j"])) if rows else None
+    f_bond = e3d.decomposability(pairs)
+    st.caption(f"{len(bonds)} bonds carry {f_bond:.0%} of the pair energy. " + state.provenance(model_id))
+with left:
+    st.iframe(molecule_html(molblock, pairs, mode="directed" if directed else "symmetric",
+                            show_nonbonded=show_nb, labels=labels, highlight=selected), height=540)
+
+
+@st.cache_data(show_spinner="Scanning the bond…", max_entries=128)
+def scan(molblock: str, i: int, j: int, model_id: str, charge: int, mult: int, with_reference: bool):
+    rdmol = Chem.MolFromMolBlock(molblock, removeHs=False)
+    mol = e3d.Molecule(rdmol=rdmol, positions=rdmol.GetConformer().GetPositions(), charge=charge, multiplicity=mult)
+    model = state.model(model_id)
+    return stretch_scan(model, mol, i, j, n=25, reference=reference_method_for(model) if with_reference else None)
+
+
+if selected:
+    model = state.model(model_id)
+    ref = reference_method_for(model)
+    with_ref = st.toggle(f"Reference curve ({ref})", value=ref is not None, disabled=ref is None,
+                         help="the labelling method along the same path" if ref else
+                         "this model's labelling method cannot be run live here")
+    s = scan(molblock, selected[0], selected[1], model_id, charge, mult, with_ref)
+    fig = go.Figure()
+    fig.add_scatter(x=s["r"], y=s["model_dE_kcal_mol"], name="model E_total − E_eq", mode="lines+markers")
+    fig.add_scatter(x=s["r"], y=s["D_ij_kcal_mol"], name="D_ij = −ε_ij (model)", mode="lines+markers")
+    if s["reference_dE_kcal_mol"].notna().any():
+        fig.add_scatter(x=s["r"], y=s["reference_dE_kcal_mol"], name=f"{ref} E − E_eq", mode="lines")
+    fig.add_vline(x=model.r_max, line_dash="dot", annotation_text="r_max")
+    fig.update_layout(xaxis_title="bond length r (Å), rest of the molecule rigid", yaxis_title="kcal/mol",
+                      height=380, margin=dict(t=30, b=40), legend=dict(orientation="h"))
+    st.plotly_chart(fig, width="stretch")
+    st.caption(f"Stretch scan of bond {selected[0]}–{selected[1]} of {name}. " + state.provenance(model_id))

@@ -1,0 +1,41 @@
+"""Overview: what E3D is, the headline numbers, links to each view."""
+
+import streamlit as st
+
+from app import state
+
+st.title("E3D Explorer")
+st.markdown(
+    "**What has an interatomic potential learned about chemical bonds?** An Allegro potential writes its "
+    "energy as a sum over directed edges, E = Σ e<sub>i→j</sub> + Σ μ<sub>t</sub>. With the shifts μ fixed to "
+    "isolated atoms, the pair energy of a bond, D<sub>ij</sub> = −(e<sub>i→j</sub> + e<sub>j→i</sub>), is a "
+    "bond energy the model was never taught — E3D (Hattori et al., arXiv 2506.07579) compares it with "
+    "bond dissociation energies from experiment and from the method that labelled the training data.",
+    unsafe_allow_html=True)
+
+model_id = state.selected_model()
+models = state.table("models")
+if model_id and len(models):
+    row = models[models["model_id"] == model_id]
+    if len(row):
+        r = row.iloc[0]
+        st.subheader(f"Headline numbers: {model_id}")
+        c = st.columns(5)
+        c[0].metric("BDE MAE vs experiment", f"{r.bde_mae_vs_exp:.1f} kcal/mol", help="E3D D_ij vs 298 K BDEs")
+        c[1].metric("BDE MAE vs labels", f"{r.bde_mae_vs_reference:.1f} kcal/mol",
+                    help="E3D D_ij vs the labelling method's own homolytic BDEs")
+        c[2].metric("Spearman ρ vs experiment", f"{r.bde_spearman_vs_exp:.2f}")
+        c[3].metric("Entropy H (weighted)", f"{r.entropy_weighted_nats:.2f} nats", help="1 kcal/mol bins")
+        c[4].metric("Energy on bonds f_bond", f"{r.f_bond_mean:.0%}")
+        st.caption(state.provenance(model_id) + " · BDEs: electronic (model) vs 298 K enthalpies (experiment)")
+else:
+    st.warning("No precomputed results found: run `python -m e3d precompute`.")
+
+st.subheader("Views")
+cols = st.columns(3)
+cols[0].page_link("pages/explorer.py", label="Molecule explorer: 3D bonds coloured by D_ij", icon="🧪")
+cols[1].page_link("pages/bde.py", label="Learned BDE vs literature", icon="📈")
+cols[2].page_link("pages/bond_types.py", label="Bond-type distributions and entropy", icon="📊")
+cols[0].page_link("pages/datasets.py", label="Training datasets: scaling and reactivity", icon="🗂")
+cols[1].page_link("pages/upload.py", label="Upload your own molecules", icon="⬆")
+st.caption("Definitions and units: docs/E3D_METHOD.md. All energies in kcal/mol unless marked.")

@@ -1,0 +1,104 @@
+"""Shared by every page: cached tables and models, the sidebar model picker, provenance lines.
+
+Pages stay thin: they call these helpers and e3d; nothing here computes science itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Dict, List, Optional
+
+import pandas as pd
+import streamlit as st
+
+import e3d
+from e3d.family import read_index
+from e3d.model import MODELS_DIR, REPO_ROOT
+
+PRECOMPUTED = os.path.join(REPO_ROOT, "precomputed")
+MAX_UPLOAD_ATOMS = 120  # live CPU computation in the app
+UPLOADS_KEY = "uploads"
+
+
+@st.cache_data(show_spinner=False)
+def table(name: str) -> pd.DataFrame:
+    """A precomputed table (empty if it is not there)."""
+    path = os.path.join(PRECOMPUTED, f"{name}.parquet")
+    return pd.read_parquet(path) if os.path.exists(path) else pd.DataFrame()
+
+
+@st.cache_data(show_spinner=False)
+def index() -> Dict[str, object]:
+    return read_index(MODELS_DIR)
+
+
+@st.cache_resource(show_spinner="Loading model…")
+def model(model_id: str) -> e3d.E3DModel:
+    entry = next(m for m in index()["models"] if m["id"] == model_id)
+    return e3d.load_model(os.path.join(MODELS_DIR, entry["file"]), device="cpu")
+
+
+def model_ids() -> List[str]:
+    return [m["id"] for m in index()["models"]]
+
+
+def selected_model() -> Optional[str]:
+    """The sidebar's model/training-dataset picker (shared by all pages)."""
+    ids = model_ids()
+    if not ids:
+        st.sidebar.error("No shipped models found in precomputed/models/.")
+        return None
+    main = (index().get("main") or "").replace(".nequip.zip", "")
+    if st.session_state.get("model_id") not in ids:
+        st.session_state["model_id"] = main if main in ids else ids[0]
+    entries = {m["id"]: m for m in index()["models"]}
+    st.sidebar.selectbox("Model (training dataset)", ids, key="model_id",
+                         format_func=lambda i: f"{i} — {entries[i].get('level_of_theory') or '?'}")
+    mid = st.session_state["model_id"]
+    st.sidebar.caption(provenance(mid))
+    return mid
+
+
+def provenance(model_id: str) -> str:
+    """One line: model, dataset, level of theory, atom reference — shown next to numbers."""
+    entry = next((m for m in index()["models"] if m["id"] == model_id), {})
+    card = e3d.model.read_card(os.path.join(MODELS_DIR, entry.get("file", "")))
+    shifts = (card.get("energy_shifts") or {}).get("reference") or "unknown atom reference"
+    return (f"model **{model_id}** · trained on {card.get('dataset', '?')} "
+            f"({card.get('n_training_frames', '?')} frames) · labels {card.get('level_of_theory', '?')} · "
+            f"μ: {shifts}")
+
+
+def for_model(name: str, model_id: str) -> pd.DataFrame:
+    df = table(name)
+    return df[df["model_id"] == model_id] if len(df) else df
+
+
+def digest(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else str(p).encode())
+    return h.hexdigest()[:16]
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def live_pairs(molblock: str, name: str, charge: int, multiplicity: int, model_id: str):
+    """Pair table of one molecule computed live on CPU with a shipped model (cached)."""
+    from rdkit import Chem
+
+    rdmol = Chem.MolFromMolBlock(molblock, removeHs=False)
+    mol = e3d.Molecule(rdmol=rdmol, positions=rdmol.GetConformer().GetPositions(), name=name,
+                       charge=charge, multiplicity=multiplicity, source="app")
+    (result,) = e3d.edge_energies(model(model_id), [mol], max_atoms=MAX_UPLOAD_ATOMS)
+    return e3d.pair_table(result), result.total_energy, result.residual
+
+
+def uploads() -> List[Dict[str, object]]:
+    return st.session_state.setdefault(UPLOADS_KEY, [])
+
+
+def molblock(mol: e3d.Molecule) -> str:
+    from rdkit import Chem
+
+    return Chem.MolToMolBlock(mol.rdmol)

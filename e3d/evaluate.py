@@ -1,0 +1,61 @@
+"""Held-out errors of a model on a labelled extxyz file (energies per atom and per molecule, forces).
+
+``python -m e3d evaluate DATA.extxyz --model M`` prints what the README quotes; it runs the
+model in batches with forces and compares with the file's labels (eV, eV/Å).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .edges import atoms_to_data
+from .errors import E3DError
+from .model import E3DModel
+
+
+def evaluate(model: E3DModel, path: str, batch_size: int = 32, limit: Optional[int] = None,
+             progress: bool = False) -> Dict[str, float]:
+    import ase.io
+    from nequip.data import AtomicDataDict
+
+    frames = list(ase.io.iread(path, index=f":{limit}" if limit else ":"))
+    if not frames:
+        raise E3DError(f"{path}: no frames")
+    frames = [a for a in frames if set(a.get_chemical_symbols()) <= set(model.usable_type_names)]
+    e_err, e_err_atom, f_err = [], [], []
+    for start in tqdm(range(0, len(frames), batch_size), disable=not progress, desc="evaluate"):
+        batch = frames[start:start + batch_size]
+        data = AtomicDataDict.batched_from_list([atoms_to_data(a.get_chemical_symbols(), a.positions, model)
+                                                 for a in batch])
+        with torch.enable_grad():  # forces come from autograd
+            out = model.module(AtomicDataDict.to_(data, model.device))
+        energy = out[AtomicDataDict.TOTAL_ENERGY_KEY].detach().double().cpu().numpy().reshape(-1)
+        has_forces = AtomicDataDict.FORCE_KEY in out
+        forces = out[AtomicDataDict.FORCE_KEY].detach().double().cpu().numpy() if has_forces else None
+        offset = 0
+        for k, atoms in enumerate(batch):
+            n = len(atoms)
+            ref = atoms.get_potential_energy()
+            e_err.append(energy[k] - ref)
+            e_err_atom.append((energy[k] - ref) / n)
+            ref_f = atoms.calc.results.get("forces") if atoms.calc is not None else None
+            if forces is not None and ref_f is not None:
+                f_err.append(forces[offset:offset + n] - ref_f)
+            offset += n
+    e_err, e_err_atom = np.array(e_err), np.array(e_err_atom)
+    result = {
+        "n_frames": len(e_err),
+        "total_energy_mae": float(np.abs(e_err).mean()),
+        "total_energy_rmse": float(np.sqrt((e_err**2).mean())),
+        "per_atom_energy_mae": float(np.abs(e_err_atom).mean()),
+    }
+    if f_err:
+        f = np.concatenate(f_err)
+        result["forces_mae"] = float(np.abs(f).mean())
+        result["forces_rmse"] = float(np.sqrt((f**2).mean()))
+    return result
+
