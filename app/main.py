@@ -13,15 +13,15 @@ if ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="E3D Explorer", page_icon="⚛", layout="wide")
+st.set_page_config(page_title="E3D Explorer", layout="wide")  # default favicon: served locally
 
 PAGES = {
-    "overview": st.Page("pages/overview.py", title="Overview", icon="🏠", default=True),
-    "explorer": st.Page("pages/explorer.py", title="Molecule explorer", icon="🧪"),
-    "bde": st.Page("pages/bde.py", title="BDE vs literature", icon="📈"),
-    "bondtypes": st.Page("pages/bond_types.py", title="Bond types", icon="📊"),
-    "datasets": st.Page("pages/datasets.py", title="Training datasets", icon="🗂"),
-    "upload": st.Page("pages/upload.py", title="Upload", icon="⬆"),
+    "overview": st.Page("pages/overview.py", title="Overview", default=True),
+    "explorer": st.Page("pages/explorer.py", title="Molecule explorer"),
+    "bde": st.Page("pages/bde.py", title="BDE vs literature"),
+    "bondtypes": st.Page("pages/bond_types.py", title="Bond types"),
+    "datasets": st.Page("pages/datasets.py", title="Training datasets"),
+    "upload": st.Page("pages/upload.py", title="Upload"),
 }
 
 st.navigation(list(PAGES.values())).run()

@@ -38,7 +38,7 @@ elif source == "My molecules":
     ups = [u for u in state.uploads() if u["model_id"] == model_id]
     if not ups:
         st.info("No uploaded molecules for this model yet: use the Upload page.")
-        st.page_link("pages/upload.py", label="Go to Upload", icon="⬆")
+        st.page_link("pages/upload.py", label="Go to Upload")
         st.stop()
     pick = st.selectbox("Molecule", range(len(ups)), format_func=lambda k: ups[k]["name"], key="explorer_upload")
     up = ups[pick]
@@ -73,7 +73,8 @@ with right:
     rows = event.selection.rows if event is not None else []
     selected = (int(bonds.loc[rows[0], "i"]), int(bonds.loc[rows[0], "j"])) if rows else None
     f_bond = e3d.decomposability(pairs)
-    st.caption(f"{len(bonds)} bonds carry {f_bond:.0%} of the pair energy. " + state.provenance(model_id))
+    st.caption(f"f_bond = Σ_bonded ε / Σ_all ε = {f_bond:.2f} over {len(bonds)} bonds "
+               "(above 1: the non-bonded pairs are net repulsive). " + state.provenance(model_id))
 with left:
     st.iframe(molecule_html(molblock, pairs, mode="directed" if directed else "symmetric",
                             show_nonbonded=show_nb, labels=labels, highlight=selected), height=540)

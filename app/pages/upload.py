@@ -80,4 +80,4 @@ if ups:
     if c3.button("Clear my molecules"):
         st.session_state[state.UPLOADS_KEY] = [u for u in state.uploads() if u["model_id"] != model_id]
         st.rerun()
-    st.page_link("pages/explorer.py", label="Open in the Molecule explorer", icon="🧪")
+    st.page_link("pages/explorer.py", label="Open in the Molecule explorer")

@@ -1,0 +1,102 @@
+"""Real-browser test: the Streamlit server driven by Playwright with Debian's Chromium.
+
+Every page loads with no console errors; the 3D canvas and the plots render; a screenshot
+of each page is saved under test-artifacts/.  Needs /usr/bin/chromium (``apt-get install
+chromium``; .ci/run installs it); without it the test is skipped with that reason.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = os.path.join(ROOT, "test-artifacts")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGES = [("overview", "", ".js-plotly-plot, [data-testid='stMetric']"),
+         ("explorer", "explorer", "iframe"),
+         ("bde", "bde", ".js-plotly-plot"),
+         ("bond_types", "bond_types", ".js-plotly-plot"),
+         ("datasets", "datasets", ".js-plotly-plot"),
+         ("upload", "upload", "[data-testid='stFileUploader']")]
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium at /usr/bin/chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port),
+                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).status == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start: " + proc.stderr.read().decode()[-2000:])
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def wait_idle(page, timeout_ms=120_000):
+    """Until Streamlit has finished running the page's script."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms)
+    page.wait_for_timeout(300)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms)
+
+
+@pytest.mark.parametrize("name, path, selector", PAGES)
+def test_page_in_browser(server, browser, name, path, selector):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server)  # deep links make Streamlit probe /<page>/_stcore/* (404s); navigate like a user instead
+    wait_idle(page)
+    if path:
+        page.click(f"[data-testid='stSidebarNav'] a[href$='/{path}']")
+        wait_idle(page)
+    page.wait_for_selector(selector, timeout=60_000)
+    assert not page.query_selector("[data-testid='stException']"), "a Python exception is shown"
+    if name == "explorer":
+        frame = page.frame_locator("iframe").first
+        frame.locator("canvas").first.wait_for(timeout=60_000)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('iframe')].some(f => f.contentWindow && f.contentWindow.e3dRendered)",
+            timeout=60_000)
+    if selector == ".js-plotly-plot":
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+    page.wait_for_timeout(800)
+    page.screenshot(path=os.path.join(ARTIFACTS, f"{name}.png"), full_page=True)
+    page.close()
+    assert not errors, errors
