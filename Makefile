@@ -7,7 +7,7 @@ PYTHON ?= python3
 
 THREEDMOL := 3dmol@2.5.5
 
-.PHONY: app test install
+.PHONY: app test install screenshots
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,8 @@ app: install
 
 test: install
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests
+
+# refresh the README's screenshots from the real-browser test
+screenshots: install
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/test_browser.py
+	mkdir -p docs/screenshots && cp test-artifacts/*.png docs/screenshots/

@@ -30,7 +30,7 @@ def test_page_renders(path):
 def test_overview_headline_numbers_with_provenance():
     at = page("pages/overview.py")
     labels = [m.label for m in at.metric]
-    assert "BDE MAE vs experiment" in labels and "BDE MAE vs labels" in labels
+    assert "BDE MAE vs experiment (kcal/mol)" in labels and "BDE MAE vs labels (kcal/mol)" in labels
     assert any("labels GFN2-xTB" in c.value for c in at.caption)
 
 

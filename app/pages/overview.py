@@ -21,11 +21,11 @@ if model_id and len(models):
         r = row.iloc[0]
         st.subheader(f"Headline numbers: {model_id}")
         c = st.columns(5)
-        c[0].metric("BDE MAE vs experiment", f"{r.bde_mae_vs_exp:.1f} kcal/mol", help="E3D D_ij vs 298 K BDEs")
-        c[1].metric("BDE MAE vs labels", f"{r.bde_mae_vs_reference:.1f} kcal/mol",
+        c[0].metric("BDE MAE vs experiment (kcal/mol)", f"{r.bde_mae_vs_exp:.1f}", help="E3D D_ij vs 298 K BDEs")
+        c[1].metric("BDE MAE vs labels (kcal/mol)", f"{r.bde_mae_vs_reference:.1f}",
                     help="E3D D_ij vs the labelling method's own homolytic BDEs")
         c[2].metric("Spearman ρ vs experiment", f"{r.bde_spearman_vs_exp:.2f}")
-        c[3].metric("Entropy H (weighted)", f"{r.entropy_weighted_nats:.2f} nats", help="1 kcal/mol bins")
+        c[3].metric("Entropy H (nats)", f"{r.entropy_weighted_nats:.2f}", help="count-weighted, 1 kcal/mol bins")
         c[4].metric("Energy on bonds f_bond", f"{r.f_bond_mean:.0%}")
         st.caption(state.provenance(model_id) + " · BDEs: electronic (model) vs 298 K enthalpies (experiment)")
 else:
