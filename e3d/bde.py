@@ -91,9 +91,12 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
              reference: Optional[str] = None, caches: Optional[Dict[str, Dict]] = None) -> BondBDE:
     """Learned, model-fragment and reference-method BDEs (kcal/mol) of one bond."""
     caches = caches if caches is not None else {}
-    parent = relax_with_model(from_smiles(parent_smiles), model)
+    parents = caches.setdefault(f"parent:{model.path}", {})
+    if parent_smiles not in parents:  # several rows share a parent: relax it once
+        parents[parent_smiles] = relax_with_model(from_smiles(parent_smiles), model)
+    parent = parents[parent_smiles]
     i, j = locate_bond(parent, fragment_a, fragment_b)
-    (result,) = edge_energies(model, [parent])
+    (result,) = edge_energies(model, [parent])  # cheap next to the relaxation
     pairs = pair_table(result).set_index(["i", "j"])
     d_ij = float(pairs.loc[(min(i, j), max(i, j)), "D_ij"])
     label = bond_type_label(parent.rdmol.GetBondBetweenAtoms(i, j), with_hybridisation=True)

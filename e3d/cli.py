@@ -124,10 +124,24 @@ def cmd_info(args) -> int:
     return 0
 
 
+def pd_read(path):
+    import pandas as pd
+
+    return pd.read_csv(path)
+
+
 def cmd_data(args) -> int:
     from .corpus import evaluation_corpus, read_smi, training_corpus
     from .data.build import build_xtb_dataset
 
+    if args.labeller == "atct":
+        from .data.atct import build_reference_table
+        from .precompute import BDE_REFERENCE, EXP_BDE_TABLE
+
+        out = args.out or BDE_REFERENCE
+        table = build_reference_table(EXP_BDE_TABLE, out)
+        print(f"wrote {len(table)} BDE rows to {out} ({len(table) - len(pd_read(EXP_BDE_TABLE))} derived from ATcT)")
+        return 0
     if args.labeller == "spice":
         from .data.spice import convert
 
@@ -303,8 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bde)
 
     p = sub.add_parser("data", help="build a GFN2-xTB-labelled training set (extxyz + provenance JSON)")
-    p.add_argument("labeller", choices=["xtb", "qm9", "spice"],
-                   help="GFN2-xTB labels on a corpus, QM9 (DFT) subsets, or a SPICE 2 HDF5 file you have")
+    p.add_argument("labeller", choices=["xtb", "qm9", "spice", "atct"],
+                   help="GFN2-xTB labels on a corpus, QM9 (DFT) subsets, a SPICE 2 HDF5 file you have, "
+                        "or (atct) the experimental BDE table from ATcT heats of formation")
     p.add_argument("--input", help="spice: the SPICE HDF5 file")
     p.add_argument("--subset", nargs="+", help="spice: keep these subsets (substring match)")
     p.add_argument("--elements", nargs="+", help="spice: keep molecules made only of these elements")

@@ -36,7 +36,8 @@ from .molecule import from_smiles
 from .scan import scan_summary, stretch_scan
 
 RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
-EXP_BDE_TABLE = os.path.join(RESOURCES, "exp_bde_visible.csv")
+EXP_BDE_TABLE = os.path.join(RESOURCES, "exp_bde_visible.csv")  # the project's seed rows (literature)
+BDE_REFERENCE = os.path.join(RESOURCES, "bde_reference.csv")    # + ATcT-derived bonds (python -m e3d data atct)
 DEFAULT_OUT = os.path.join(REPO_ROOT, "precomputed")
 SCAN_POINTS = 21
 
@@ -136,7 +137,7 @@ def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd
 
 
 def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = None,
-               models_dir: str = MODELS_DIR, bde_path: str = EXP_BDE_TABLE,
+               models_dir: str = MODELS_DIR, bde_path: str = BDE_REFERENCE,
                corpus: Optional[List[Tuple[str, str]]] = None, progress: bool = True) -> Dict[str, object]:
     """Run every analysis for every model in the index (or ``model_ids``); write tables + manifest."""
     index = read_index(models_dir)
