@@ -221,6 +221,19 @@ def cmd_precompute(args) -> int:
     return 0
 
 
+def cmd_batch(args) -> int:
+    from .batch import run_batch
+    from .model import default_model_path
+
+    summary = run_batch(args.input, args.model or default_model_path(), args.output, shard_size=args.shard_size,
+                        devices=args.devices, num_nodes=args.num_nodes, accelerator=args.accelerator,
+                        num_workers=args.workers, max_atoms=args.max_atoms, progress=sys.stderr.isatty())
+    if summary:
+        print(f"wrote {summary['rows']} rows for {summary['molecules']} molecules ({summary['shards']} shards, "
+              f"{summary['errors']} molecule errors) to {args.output}")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate
     from .model import load_model
@@ -346,6 +359,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", help="model id for the card")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("batch", help="library-scale pair tables with Lightning (CPU, GPU, many GPUs/nodes via DDP)")
+    p.add_argument("input", help=".smi, .csv (smiles column) or .sdf")
+    p.add_argument("--model", help="model file (default: the main shipped model)")
+    p.add_argument("-o", "--output", required=True, help="output .parquet (shards in OUTPUT.parts/, resumable)")
+    p.add_argument("--devices", type=int, default=1, help="devices per node (DDP when > 1)")
+    p.add_argument("--num-nodes", type=int, default=1, help="nodes (DDP; see README for SLURM)")
+    p.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
+    p.add_argument("--shard-size", type=int, default=256, help="molecules per shard / predict step")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers embedding SMILES in 3D")
+    p.add_argument("--max-atoms", type=int, default=250)
+    p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("evaluate", help="energy and force errors of a model on a labelled .extxyz file")
     p.add_argument("data", help="labelled frames (.extxyz with energy and optionally forces)")

@@ -1,0 +1,178 @@
+"""Library-scale E3D: Lightning ``Trainer.predict`` over shards of molecules → Parquet.
+
+The input (SMILES .smi/.csv, or an SDF) is cut into shards of ``shard_size`` molecules in
+input order.  Each shard is one predict step: 3D embedding (in the DataLoader workers),
+then the batched edge-energy computation of :mod:`e3d.edges`, then one Parquet file
+``OUT.parts/shard-NNNNNN.parquet``.  Shards already on disk are skipped, so an interrupted
+run resumes; with several devices or nodes (Lightning DDP) each rank takes its own shards.
+At the end, rank 0 concatenates the shards in order into ``OUT`` — the same rows as
+``python -m e3d bonds`` molecule by molecule.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import pandas as pd
+import torch
+
+from .errors import E3DError, InputError
+from .molecule import DEFAULT_MAX_ATOMS, Molecule, from_smiles, read_molecules, smiles_from_table_text
+
+ERROR_COLUMNS = ["molecule_id", "molecule", "smiles", "error"]
+
+
+def read_entries(path: str) -> List[Tuple[str, object]]:
+    """(name, SMILES or Molecule) per input record, in order."""
+    ext = os.path.splitext(path.lower())[1]
+    if not os.path.exists(path):
+        raise InputError(f"file not found: {path}")
+    if ext in (".smi", ".csv"):
+        with open(path, "rb") as fh:
+            from .molecule import decode_text
+
+            return smiles_from_table_text(decode_text(fh.read(), path), path)
+    if ext in (".sdf", ".mol"):
+        return [(m.label, m) for m in read_molecules(path)]
+    raise InputError(f"{path}: batch input must be .smi, .csv (smiles column) or .sdf")
+
+
+class ShardDataset(torch.utils.data.Dataset):
+    """Item k = shard k: its molecules embedded in 3D (failures kept as per-molecule errors)."""
+
+    def __init__(self, entries: Sequence[Tuple[str, object]], shard_size: int, parts_dir: str,
+                 max_atoms: int = DEFAULT_MAX_ATOMS):
+        self.entries, self.shard_size, self.parts_dir, self.max_atoms = list(entries), shard_size, parts_dir, max_atoms
+        self.n_shards = (len(self.entries) + shard_size - 1) // shard_size
+
+    def __len__(self):
+        return self.n_shards
+
+    def __getitem__(self, k: int):
+        if os.path.exists(shard_path(self.parts_dir, k)):
+            return {"shard": k, "molecules": [], "errors": [], "done": True}
+        start = k * self.shard_size
+        molecules, errors = [], []
+        for offset, (name, item) in enumerate(self.entries[start:start + self.shard_size]):
+            mol_id = start + offset
+            try:
+                mol = item if isinstance(item, Molecule) else from_smiles(item, name=name, max_atoms=self.max_atoms)
+                molecules.append((mol_id, mol))
+            except E3DError as exc:
+                errors.append({"molecule_id": mol_id, "molecule": name,
+                               "smiles": item if isinstance(item, str) else "", "error": str(exc)})
+        return {"shard": k, "molecules": molecules, "errors": errors, "done": False}
+
+
+def keep_list(items):
+    """DataLoader collate: shards stay Python objects (molecules), not tensors."""
+    return items
+
+
+def shard_path(parts_dir: str, k: int) -> str:
+    return os.path.join(parts_dir, f"shard-{k:06d}.parquet")
+
+
+def shard_table(model, molecules: List[Tuple[int, Molecule]], errors: List[Dict], max_atoms: int) -> pd.DataFrame:
+    """Pairs of one shard's molecules (one batched computation), errors as rows with an ``error``."""
+    from .edges import edge_energies
+    from .molecule import validate
+    from .pairs import pairs_for_molecules
+
+    good, ids = [], []
+    errors = list(errors)
+    for mol_id, mol in molecules:
+        try:
+            validate(mol, model.usable_type_names, max_atoms)
+            good.append(mol)
+            ids.append(mol_id)
+        except E3DError as exc:
+            errors.append({"molecule_id": mol_id, "molecule": mol.label, "smiles": mol.smiles, "error": str(exc)})
+    table = pairs_for_molecules(edge_energies(model, good, max_atoms=max_atoms)) if good else pd.DataFrame()
+    if len(table):
+        table["molecule_id"] = table["molecule_id"].map(dict(enumerate(ids)))
+        table["error"] = None
+    if errors:
+        table = pd.concat([table, pd.DataFrame(errors, columns=ERROR_COLUMNS)], ignore_index=True)
+    keys = [c for c in ("molecule_id", "i", "j") if c in table.columns]  # a shard of errors only has no i, j
+    return table.sort_values(keys, na_position="first", kind="stable").reset_index(drop=True) if len(table) else table
+
+
+def _lightning_module(model_path: str, parts_dir: str, max_atoms: int):
+    import lightning
+
+    class E3DPredictor(lightning.LightningModule):
+        """predict_step = one shard → one Parquet file (nothing is gathered in memory)."""
+
+        def __init__(self):
+            super().__init__()
+            self.e3d_model = None
+
+        def predict_step(self, batch, batch_idx):
+            item = batch[0]
+            if item["done"]:
+                return 0
+            if self.e3d_model is None:  # loaded lazily, on this rank's device
+                from .model import load_model
+
+                self.e3d_model = load_model(model_path, device=str(self.device))
+            table = shard_table(self.e3d_model, item["molecules"], item["errors"], max_atoms)
+            tmp = shard_path(parts_dir, item["shard"]) + ".tmp"
+            table.to_parquet(tmp, index=False)
+            os.replace(tmp, shard_path(parts_dir, item["shard"]))  # atomic: a shard is either whole or absent
+            return len(item["molecules"])
+
+    return E3DPredictor()
+
+
+def run_batch(input_path: str, model_path: str, out_path: str, shard_size: int = 256, devices: int = 1,
+              num_nodes: int = 1, accelerator: str = "auto", num_workers: int = 0,
+              max_atoms: int = DEFAULT_MAX_ATOMS, progress: bool = True) -> Dict[str, object]:
+    """Compute pair tables for every molecule of INPUT with Lightning; write OUT (.parquet)."""
+    import lightning
+
+    if not out_path.endswith(".parquet"):
+        raise InputError("batch output must be a .parquet file")
+    entries = read_entries(input_path)
+    parts_dir = out_path + ".parts"
+    os.makedirs(parts_dir, exist_ok=True)
+    _check_manifest(parts_dir, input_path, model_path, shard_size, len(entries))
+    dataset = ShardDataset(entries, shard_size, parts_dir, max_atoms)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=1, shuffle=False, num_workers=num_workers,
+                                         collate_fn=keep_list)
+    strategy = "ddp" if devices * num_nodes > 1 else "auto"
+    trainer = lightning.Trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
+                                logger=False, enable_progress_bar=progress, enable_checkpointing=False,
+                                use_distributed_sampler=True, inference_mode=True)
+    trainer.predict(_lightning_module(model_path, parts_dir, max_atoms), dataloaders=loader, return_predictions=False)
+    trainer.strategy.barrier()  # every rank has written its shards
+    if trainer.global_rank != 0:
+        return {}
+    missing = [k for k in range(dataset.n_shards) if not os.path.exists(shard_path(parts_dir, k))]
+    if missing:
+        raise E3DError(f"{len(missing)} shard(s) missing after the run (e.g. {missing[:3]}); run again to resume")
+    frames = [pd.read_parquet(shard_path(parts_dir, k)) for k in range(dataset.n_shards)]
+    table = pd.concat([f for f in frames if len(f)], ignore_index=True) if frames else pd.DataFrame()
+    table.to_parquet(out_path, index=False)
+    n_err = int(table["error"].notna().sum()) if "error" in table.columns else 0
+    return {"molecules": len(entries), "shards": dataset.n_shards, "rows": len(table), "errors": n_err}
+
+
+def _check_manifest(parts_dir: str, input_path: str, model_path: str, shard_size: int, n: int) -> None:
+    """Resuming is only safe with the same input, model and sharding: refuse otherwise."""
+    manifest = {"input": os.path.abspath(input_path), "model": os.path.abspath(model_path),
+                "shard_size": shard_size, "n_molecules": n}
+    path = os.path.join(parts_dir, "manifest.json")
+    if os.path.exists(path):
+        with open(path) as fh:
+            old = json.load(fh)
+        if old != manifest and glob.glob(os.path.join(parts_dir, "shard-*.parquet")):
+            raise E3DError(f"{parts_dir} holds shards of another run ({old}); delete it or choose another output")
+    try:
+        with open(path, "w") as fh:
+            json.dump(manifest, fh, indent=1)
+    except OSError:
+        pass

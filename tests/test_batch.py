@@ -1,0 +1,70 @@
+"""`python -m e3d batch`: same numbers as `bonds`, resumable shards, and DDP (2 CPU processes, gloo) = 1 process."""
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from e3d.cli import main
+from e3d.errors import E3DError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMILES = ["CCO", "c1ccccc1", "C1CC", "CBr", "CC#N", "CCCC", "O", "CC(=O)N", "ClCC(F)O"]
+
+
+@pytest.fixture
+def smiles_csv(tmp_path):
+    path = tmp_path / "mols.csv"
+    pd.DataFrame({"smiles": SMILES, "name": [f"m{k}" for k in range(len(SMILES))]}).to_csv(path, index=False)
+    return str(path)
+
+
+def test_batch_equals_bonds(tiny_model_path, smiles_csv, tmp_path, capsys):
+    out = str(tmp_path / "b.parquet")
+    assert main(["batch", smiles_csv, "--model", tiny_model_path, "-o", out, "--shard-size", "2"]) == 0
+    batch = pd.read_parquet(out)
+    errors = batch[batch["error"].notna()]
+    assert sorted(errors["molecule"]) == ["m2", "m3"]  # invalid SMILES and Br, as rows with a message
+    good = batch[batch["error"].isna()].drop(columns=["error"]).reset_index(drop=True)
+    for k, smi in enumerate(SMILES):
+        if k in (2, 3):
+            continue
+        assert main(["bonds", smi, "--model", tiny_model_path, "-o", str(tmp_path / f"{k}.csv")]) == 0
+        one = pd.read_csv(tmp_path / f"{k}.csv")
+        mine = good[good["molecule_id"] == k].reset_index(drop=True)
+        assert list(mine[["i", "j"]].itertuples(index=False)) == list(one[["i", "j"]].itertuples(index=False))
+        pd.testing.assert_series_equal(mine["D_ij"], one["D_ij"], check_names=False, atol=1e-9)
+        assert (mine["bond_type"].fillna("") == one["bond_type"].fillna("")).all()
+    assert list(batch["molecule_id"]) == sorted(batch["molecule_id"])  # input order
+
+
+def test_batch_resumes_and_refuses_foreign_shards(tiny_model_path, smiles_csv, tmp_path):
+    out = str(tmp_path / "b.parquet")
+    assert main(["batch", smiles_csv, "--model", tiny_model_path, "-o", out, "--shard-size", "3"]) == 0
+    first = pd.read_parquet(out)
+    shard = os.path.join(out + ".parts", "shard-000001.parquet")
+    os.remove(shard)
+    stamp = os.path.getmtime(os.path.join(out + ".parts", "shard-000000.parquet"))
+    assert main(["batch", smiles_csv, "--model", tiny_model_path, "-o", out, "--shard-size", "3"]) == 0
+    assert os.path.exists(shard)
+    assert os.path.getmtime(os.path.join(out + ".parts", "shard-000000.parquet")) == stamp  # not recomputed
+    pd.testing.assert_frame_equal(pd.read_parquet(out), first)
+    with pytest.raises(E3DError, match="another run"):
+        from e3d.batch import run_batch
+
+        run_batch(smiles_csv, tiny_model_path, out, shard_size=2, progress=False)
+
+
+def test_ddp_two_processes_equal_one(tiny_model_path, smiles_csv, tmp_path):
+    outs = []
+    for devices in (1, 2):
+        out = str(tmp_path / f"d{devices}.parquet")
+        proc = subprocess.run([sys.executable, "-m", "e3d", "batch", smiles_csv, "--model", tiny_model_path,
+                               "-o", out, "--shard-size", "2", "--devices", str(devices), "--accelerator", "cpu"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600,
+                              env=dict(os.environ, OMP_NUM_THREADS="1"))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        outs.append(pd.read_parquet(out))
+    pd.testing.assert_frame_equal(outs[0], outs[1])
