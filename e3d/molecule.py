@@ -8,6 +8,7 @@ Readers here raise :class:`~e3d.errors.InputError` with a message naming the pro
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import os
 from typing import Iterator, List, Optional, Sequence
@@ -49,11 +50,11 @@ class Molecule:
     def label(self) -> str:
         return self.name or "molecule"
 
-    @property
+    @functools.cached_property
     def symbols(self) -> List[str]:
         return [a.GetSymbol() for a in self.rdmol.GetAtoms()]
 
-    @property
+    @functools.cached_property
     def numbers(self) -> np.ndarray:
         return np.array([a.GetAtomicNum() for a in self.rdmol.GetAtoms()], dtype=np.int64)
 

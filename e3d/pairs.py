@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Dict
+
 import numpy as np
 import pandas as pd
 from rdkit import Chem
@@ -38,11 +41,73 @@ def _atom_tag(atom: Chem.Atom, with_hybridisation: bool) -> str:
 def bond_type_label(bond: Chem.Bond, with_hybridisation: bool = False) -> str:
     """``C-H``, ``C=O``, ``C#N``, ``C:C`` (aromatic); with hybridisation ``C(sp3)-C(sp2)``."""
     a, b = bond.GetBeginAtom(), bond.GetEndAtom()
-    if (_rank(a.GetSymbol()), a.GetSymbol()) > (_rank(b.GetSymbol()), b.GetSymbol()):
-        a, b = b, a
     order = 1.5 if bond.GetIsAromatic() else float(bond.GetBondTypeAsDouble())
-    symbol = BOND_SYMBOL.get(order, "~")
-    return f"{_atom_tag(a, with_hybridisation)}{symbol}{_atom_tag(b, with_hybridisation)}"
+    return _label(_atom_tag(a, with_hybridisation), _atom_tag(b, with_hybridisation), a.GetSymbol(), b.GetSymbol(), order)
+
+
+@functools.lru_cache(maxsize=4096)
+def _label(tag_a: str, tag_b: str, sym_a: str, sym_b: str, order: float) -> str:
+    if (_rank(sym_a), sym_a) > (_rank(sym_b), sym_b):
+        tag_a, tag_b = tag_b, tag_a
+    return f"{tag_a}{BOND_SYMBOL.get(order, '~')}{tag_b}"
+
+
+def bond_arrays(mol) -> Dict[str, np.ndarray]:
+    """The molecule's bonds as arrays (lo < hi, order, aromatic, type, label); cached on the molecule."""
+    cached = mol.__dict__.get("_bond_arrays")
+    if cached is not None:
+        return cached
+    atoms = list(mol.rdmol.GetAtoms())
+    symbols = mol.symbols
+    tags = [_atom_tag(a, True) for a in atoms]  # one pass over atoms, then bonds reuse the tags
+    rows = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx(), b.GetIsAromatic(), b.GetBondTypeAsDouble())
+            for b in mol.rdmol.GetBonds()]
+    ends = np.array([sorted(r[:2]) for r in rows], dtype=np.int64).reshape(-1, 2)
+    order = [1.5 if arom else float(o) for _, _, arom, o in rows]
+    out = {
+        "lo": ends[:, 0], "hi": ends[:, 1],
+        "order": np.array(order, dtype=float),
+        "aromatic": np.array([r[2] for r in rows], dtype=bool),
+        "type": np.array([_label(symbols[a], symbols[b], symbols[a], symbols[b], o)
+                          for (a, b, _, _), o in zip(rows, order)], dtype=object),
+        "label": np.array([_label(tags[a], tags[b], symbols[a], symbols[b], o)
+                           for (a, b, _, _), o in zip(rows, order)], dtype=object),
+    }
+    mol.__dict__["_bond_arrays"] = out
+    return out
+
+
+def pair_arrays(result: EdgeEnergies) -> Dict[str, np.ndarray]:
+    """Columns of the pair table (PAIR_COLUMNS) for one molecule, vectorised."""
+    mol = result.molecule
+    n = mol.n_atoms
+    i, j, e = result.i, result.j, result.e
+    key = np.minimum(i, j) * n + np.maximum(i, j)
+    bonds = bond_arrays(mol)
+    bond_key = bonds["lo"] * n + bonds["hi"]
+    keys = np.union1d(key, bond_key)  # pairs inside the cutoff, and every bond
+    at = np.searchsorted(keys, key)
+    eps = np.bincount(at, weights=e, minlength=len(keys))
+    e_low_to_high = np.bincount(at, weights=np.where(i < j, e, 0.0), minlength=len(keys))
+    pi, pj = keys // n, keys % n
+    symbols = np.array(mol.symbols, dtype=object)
+    b_at = np.searchsorted(keys, bond_key)
+    bonded = np.zeros(len(keys), dtype=bool)
+    bonded[b_at] = True
+    order = np.zeros(len(keys))
+    order[b_at] = bonds["order"]
+    aromatic = np.zeros(len(keys), dtype=bool)
+    aromatic[b_at] = bonds["aromatic"]
+    btype = np.full(len(keys), "", dtype=object)
+    btype[b_at] = bonds["type"]
+    blabel = np.full(len(keys), "", dtype=object)
+    blabel[b_at] = bonds["label"]
+    return {
+        "i": pi, "j": pj, "element_i": symbols[pi], "element_j": symbols[pj],
+        "distance": np.linalg.norm(mol.positions[pi] - mol.positions[pj], axis=1),
+        "e_ij": e_low_to_high, "e_ji": eps - e_low_to_high, "eps_ij": eps, "D_ij": -eps * KCAL_PER_EV,
+        "bonded": bonded, "bond_order": order, "aromatic": aromatic, "bond_type": btype, "bond_label": blabel,
+    }
 
 
 def pair_table(result: EdgeEnergies) -> pd.DataFrame:
@@ -51,35 +116,7 @@ def pair_table(result: EdgeEnergies) -> pd.DataFrame:
     e_ij, e_ji: the directed edge energies i→j and j→i (eV); ε_ij = e_ij + e_ji (eV);
     D_ij = −ε_ij (kcal/mol).
     """
-    mol = result.molecule
-    edges = result.edges
-    lo = np.minimum(edges["i"].to_numpy(), edges["j"].to_numpy())
-    hi = np.maximum(edges["i"].to_numpy(), edges["j"].to_numpy())
-    directed = {(int(a), int(b)): float(e) for a, b, e in zip(edges["i"], edges["j"], edges["e_ij"])}
-    eps = pd.Series(edges["e_ij"].to_numpy()).groupby([lo, hi]).sum()
-    pairs = {(int(i), int(j)): float(v) for (i, j), v in eps.items()}
-    bonds = {}
-    for bond in mol.rdmol.GetBonds():
-        i, j = sorted((bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()))
-        bonds[(i, j)] = bond
-        pairs.setdefault((i, j), 0.0)
-    keys = sorted(pairs)
-    symbols = mol.symbols
-    rows = []
-    for i, j in keys:
-        bond = bonds.get((i, j))
-        rows.append((
-            i, j, symbols[i], symbols[j],
-            float(np.linalg.norm(mol.positions[i] - mol.positions[j])),
-            directed.get((i, j), 0.0), directed.get((j, i), 0.0),
-            pairs[(i, j)], -pairs[(i, j)] * KCAL_PER_EV,
-            bond is not None,
-            (1.5 if bond.GetIsAromatic() else float(bond.GetBondTypeAsDouble())) if bond else 0.0,
-            bool(bond.GetIsAromatic()) if bond else False,
-            bond_type_label(bond) if bond else "",
-            bond_type_label(bond, with_hybridisation=True) if bond else "",
-        ))
-    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
+    return pd.DataFrame(pair_arrays(result), columns=PAIR_COLUMNS)
 
 
 def bond_table(result: EdgeEnergies) -> pd.DataFrame:
@@ -95,19 +132,25 @@ def decomposability(pairs: pd.DataFrame) -> float:
 
 
 def pairs_for_molecules(results, bonded_only: bool = False) -> pd.DataFrame:
-    """All molecules' pair tables stacked, each row tagged with its molecule and the sum-rule residual."""
-    frames = []
-    for k, r in enumerate(results):
-        table = pair_table(r)
-        if bonded_only:
-            table = table[table["bonded"]]
-        table.insert(0, "molecule_id", k)
-        table.insert(1, "molecule", r.molecule.label)
-        table.insert(2, "smiles", r.molecule.smiles)
-        table["model"] = r.model_name
-        table["total_energy_eV"] = r.total_energy
-        table["sum_rule_residual_eV"] = r.residual
-        frames.append(table)
-    if not frames:
-        return pd.DataFrame(columns=["molecule_id", "molecule", "smiles"] + PAIR_COLUMNS)
-    return pd.concat(frames, ignore_index=True)
+    """All molecules' pair tables in one DataFrame, each row tagged with its molecule and the sum-rule residual."""
+    meta = ["molecule_id", "molecule", "smiles"]
+    tail = ["model", "total_energy_eV", "sum_rule_residual_eV"]
+    if not results:
+        return pd.DataFrame(columns=meta + PAIR_COLUMNS + tail)
+    parts = [pair_arrays(r) for r in results]
+    if bonded_only:
+        parts = [{k: v[p["bonded"]] for k, v in p.items()} for p in parts]
+    counts = [len(p["i"]) for p in parts]
+    ids = np.repeat(np.arange(len(results)), counts)
+
+    def per_molecule(values):  # repeated strings as a categorical: one copy per molecule, not per pair
+        return pd.Categorical.from_codes(ids, categories=pd.Index(values).unique()) if len(set(values)) == len(values) \
+            else pd.Categorical(np.array(values, dtype=object)[ids])
+
+    columns = {"molecule_id": ids, "molecule": per_molecule([r.molecule.label for r in results]),
+               "smiles": per_molecule([r.molecule.smiles for r in results])}
+    columns.update({c: np.concatenate([p[c] for p in parts]) for c in PAIR_COLUMNS})
+    columns["model"] = pd.Categorical(np.repeat(np.array([r.model_name for r in results], dtype=object), counts))
+    columns["total_energy_eV"] = np.repeat([r.total_energy for r in results], counts)
+    columns["sum_rule_residual_eV"] = np.repeat([r.residual for r in results], counts)
+    return pd.DataFrame(columns)

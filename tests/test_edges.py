@@ -121,3 +121,18 @@ def test_sdf_export_round_trip(tiny_model):
     assert back.GetDoubleProp("E3D_TOTAL_ENERGY_EV") == pytest.approx(r.total_energy)
     lines = back.GetProp("E3D_BOND_ENERGIES").splitlines()
     assert len(lines) == 8 and back.GetNumAtoms() == 9
+
+
+def test_neighbor_list_matches_nequip(tiny_model):
+    import torch
+    from nequip.data import AtomicDataDict, compute_neighborlist_
+
+    from e3d.edges import molecule_to_data
+
+    for smi in ("CCO", "c1ccccc1C(=O)NCC", "ClCCCCCCCCF"):
+        mol = from_smiles(smi)
+        mine = molecule_to_data(mol, tiny_model)[AtomicDataDict.EDGE_INDEX_KEY].numpy()
+        ref = compute_neighborlist_({AtomicDataDict.POSITIONS_KEY: torch.as_tensor(mol.positions),
+                                     AtomicDataDict.PBC_KEY: torch.zeros((1, 3), dtype=torch.bool)},
+                                    tiny_model.r_max)[AtomicDataDict.EDGE_INDEX_KEY].numpy()
+        assert sorted(map(tuple, mine.T)) == sorted(map(tuple, ref.T))

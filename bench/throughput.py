@@ -1,0 +1,76 @@
+"""Bench 2: throughput on a 1,000-molecule set and the ratio to the bare forward pass.
+
+    python bench/throughput.py [--model M] [--n 1000] [--batch-atoms 4096]
+
+The set: the first N molecules of QM9's fixed test split (RDKit 3D from their SMILES,
+embedding not timed).  "E3D" is the library path of `batch`/`bonds` (neighbour lists,
+batched forward, sum rule, one pair table with bond types for all molecules); "floor" is the model's forward pass alone on the
+very same prepared batches.  Target: E3D / floor ≤ 1.15.
+"""
+
+import argparse
+import time
+
+from _common import default_model, machine
+
+import torch
+
+import dataclasses
+
+from e3d import edge_energies, from_smiles, load_model
+from e3d.edges import molecule_to_data, pack_batches
+from e3d.pairs import pairs_for_molecules
+
+
+def qm9_molecules(n):
+    from e3d.data.qm9 import read_qm9, splits
+
+    from e3d.errors import InputError
+
+    df = read_qm9()
+    mols = []
+    for k in splits(len(df))["test"]:
+        try:
+            mols.append(from_smiles(df.iloc[int(k)]["SMILES"], name=str(int(k))))
+        except InputError:  # a few strained cages defeat ETKDG; take the next molecule
+            continue
+        if len(mols) == n:
+            return mols
+    return mols
+
+
+def main():
+    from nequip.data import AtomicDataDict
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--batch-atoms", type=int, default=4096)
+    args = ap.parse_args()
+    model = load_model(args.model or default_model(), device="cpu")
+    mols = [m for m in qm9_molecules(args.n) if set(m.symbols) <= set(model.usable_type_names)]
+    groups = list(pack_batches(mols, args.batch_atoms))
+    batches = [AtomicDataDict.batched_from_list([molecule_to_data(mols[k], model) for k in g]) for g in groups]
+
+    def floor():
+        with torch.no_grad(), model.energy_only():
+            for b in batches:
+                model.module(b)
+
+    def e3d():
+        fresh = [dataclasses.replace(m) for m in mols]  # no cached bond typing: every molecule is new
+        return pairs_for_molecules(edge_energies(model, fresh, max_batch_atoms=args.batch_atoms))
+
+    for fn in (floor, e3d):  # warm-up
+        fn()
+    t0 = time.perf_counter(); floor(); t_floor = time.perf_counter() - t0
+    t0 = time.perf_counter(); e3d(); t_e3d = time.perf_counter() - t0
+    print(f"# throughput: {machine()}; model {model.name}; {len(mols)} QM9 test molecules, {len(batches)} batches "
+          f"of ≤ {args.batch_atoms} atoms")
+    print(f"floor (bare forward, prepared batches): {len(mols) / t_floor:8.1f} molecules/s")
+    print(f"E3D (nl + forward + sum rule + pairs):  {len(mols) / t_e3d:8.1f} molecules/s")
+    print(f"overhead ratio E3D/floor: {t_e3d / t_floor:.2f}")
+
+
+if __name__ == "__main__":
+    main()
