@@ -248,6 +248,15 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .report import results_markdown
+
+    if not os.path.exists(os.path.join(args.precomputed, "models.parquet")):
+        raise E3DError(f"no {args.precomputed}/models.parquet: run `python -m e3d precompute` first")
+    print(results_markdown(args.precomputed))
+    return 0
+
+
 def cmd_compile(args) -> int:
     from .compiled import compile_model
 
@@ -382,6 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="precomputed", help="output folder (default precomputed/)")
     p.add_argument("--models", nargs="+", help="model ids (default: every model in the index)")
     p.set_defaults(func=cmd_precompute)
+
+    p = sub.add_parser("report", help="markdown tables of the precomputed results (the README's numbers)")
+    p.add_argument("--precomputed", default="precomputed")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("compile", help="AOTInductor-compile a model that outputs edge energies")
     model_args(p)

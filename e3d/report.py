@@ -1,0 +1,45 @@
+"""Markdown summaries of the precomputed results (what the README quotes): ``python -m e3d report``."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+from .scaling import fit_power_law
+
+
+def _fmt(v, digits=1):
+    if v is None or (isinstance(v, (float, np.floating)) and not np.isfinite(v)):
+        return "–"
+    return f"{v:.{digits}f}" if isinstance(v, (float, np.floating)) else str(v)
+
+
+def _milli(x):
+    return None if x is None or pd.isna(x) else 1000.0 * x
+
+
+def results_markdown(precomputed: str) -> str:
+    models = pd.read_parquet(os.path.join(precomputed, "models.parquet"))
+    lines = ["| model | labels | training frames | test E MAE (meV/atom) | test F MAE (meV/Å) | BDE MAE vs exp. | "
+             "BDE MAE vs labels | labels vs exp. | ρ vs exp. | weakest-bond acc. | scan MAE vs labels | H (nats) | "
+             "f_bond | median D vs MBE R² | baseline vs MBE R² |",
+             "|" + "---|" * 15]
+    for r in models.itertuples():
+        lines.append("| " + " | ".join([
+            r.model_id, str(r.level_of_theory), _fmt(r.n_training_frames),
+            _fmt(_milli(r.test_per_atom_energy_mae_eV)), _fmt(_milli(r.test_forces_mae_eV_A), 0),
+            _fmt(r.bde_mae_vs_exp), _fmt(r.bde_mae_vs_reference), _fmt(r.reference_bde_mae_vs_exp),
+            _fmt(r.bde_spearman_vs_exp, 2), _fmt(r.weakest_bond_accuracy, 2), _fmt(r.scan_mae_vs_reference_kcal_mol),
+            _fmt(r.entropy_weighted_nats, 2), _fmt(r.f_bond_mean, 2), _fmt(r.median_D_r2_vs_mbe, 2),
+            _fmt(r.baseline_r2_vs_mbe, 2)]) + " |")
+    out = "\n".join(lines)
+    scaling = models[models["role"] == "scaling"].dropna(subset=["n_training_frames"])
+    if len(scaling) >= 2:
+        out += "\n\nScaling (QM9 H298 nested subsets, equal optimiser steps), power law value ≈ a·N^b:\n\n| quantity | b | R² (log) |\n|---|---|---|\n"
+        for col, name in (("test_per_atom_energy_mae_eV", "test energy MAE"), ("bde_mae_vs_exp", "BDE MAE vs exp."),
+                          ("entropy_weighted_nats", "entropy H"), ("f_bond_mean", "f_bond")):
+            fit = fit_power_law(scaling["n_training_frames"], scaling[col])
+            out += f"| {name} | {_fmt(fit['b'], 3)} | {_fmt(fit['r2_log'], 2)} |\n"
+    return out
