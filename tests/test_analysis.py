@@ -103,6 +103,9 @@ def test_precompute_tables(tmp_path, tiny_model_path):
     assert scans["label"].nunique() == 5 and scans["reference_dE_kcal_mol"].notna().any()
     assert set(pd.read_parquet(out / "molecules.parquet")["molecule"]) == {"ethanol", "acetonitrile", "propane"}
     assert json.load(open(out / "manifest.json"))["tables"]["pairs"] > 0
+    from e3d.report import results_markdown
+
+    assert f"| {main_id} | GFN2-xTB |" in results_markdown(str(out))
     # deterministic: the same tables again
     precompute(str(tmp_path / "again"), models_dir=str(models), bde_path=str(bde_path),
                corpus=[("ethanol", "CCO"), ("acetonitrile", "CC#N"), ("propane", "CCC")], progress=False)
