@@ -118,14 +118,17 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
 
 
 def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "auto",
-              progress: bool = True) -> pd.DataFrame:
-    """The input rows plus E3D, model-fragment and reference BDEs; a bad row gets an ``error``."""
+              progress: bool = True, caches: Optional[Dict[str, Dict]] = None) -> pd.DataFrame:
+    """The input rows plus E3D, model-fragment and reference BDEs; a bad row gets an ``error``.
+
+    ``caches`` may be shared between calls: reference-method energies do not depend on the model.
+    """
     for col in ("parent_smiles", "fragment_a", "fragment_b"):
         if col not in table.columns:
             raise InputError(f"BDE table needs columns parent_smiles, fragment_a, fragment_b (missing {col})")
     if reference == "auto":
         reference = reference_method_for(model)
-    caches: Dict[str, Dict] = {}
+    caches = {} if caches is None else caches
     rows = []
     for _, row in tqdm(table.iterrows(), total=len(table), desc="BDE", disable=not progress):
         out = dict.fromkeys(BDE_COLUMNS)

@@ -215,7 +215,8 @@ def cmd_family(args) -> int:
 def cmd_precompute(args) -> int:
     from .precompute import precompute
 
-    manifest = precompute(out_dir=args.out, model_ids=args.models, progress=sys.stderr.isatty())
+    manifest = precompute(out_dir=args.out, model_ids=args.models, progress=sys.stderr.isatty(),
+                          cache_dir=None if args.no_cache else os.path.join("runs", "precompute_cache"))
     print(f"precomputed {len(manifest['models'])} model(s) into {args.out}: "
           + ", ".join(f"{k} ({v} rows)" for k, v in manifest["tables"].items()))
     return 0
@@ -390,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("precompute", help="run every analysis for every shipped model → Parquet tables")
     p.add_argument("--out", default="precomputed", help="output folder (default precomputed/)")
     p.add_argument("--models", nargs="+", help="model ids (default: every model in the index)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recompute every model (default: reuse runs/precompute_cache/ for unchanged models)")
     p.set_defaults(func=cmd_precompute)
 
     p = sub.add_parser("report", help="markdown tables of the precomputed results (the README's numbers)")

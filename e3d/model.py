@@ -208,6 +208,9 @@ def load_model(path: Optional[str] = None, device: Optional[str] = None) -> E3DM
         raise ModelError(f"could not load model {path}: {type(exc).__name__}: {exc}") from None
     module.eval()
     module.to(dev)
+    for m in module.modules():  # energy-only trained models can still give forces (autograd) at inference
+        if hasattr(m, "do_derivatives"):
+            m.do_derivatives = True
     type_names = list(module.type_names)
     meta = module.metadata
     r_max = float(meta["r_max"])

@@ -138,8 +138,13 @@ def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd
 
 def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = None,
                models_dir: str = MODELS_DIR, bde_path: str = BDE_REFERENCE,
-               corpus: Optional[List[Tuple[str, str]]] = None, progress: bool = True) -> Dict[str, object]:
-    """Run every analysis for every model in the index (or ``model_ids``); write tables + manifest."""
+               corpus: Optional[List[Tuple[str, str]]] = None, progress: bool = True,
+               cache_dir: Optional[str] = None) -> Dict[str, object]:
+    """Run every analysis for every model in the index (or ``model_ids``); write tables + manifest.
+
+    ``cache_dir`` keeps each model's tables keyed by the model file's hash, so adding one model
+    to the family recomputes only that model (the CLI uses runs/precompute_cache/).
+    """
     index = read_index(models_dir)
     entries = [m for m in index["models"] if not model_ids or m["id"] in model_ids]
     if not entries:
@@ -147,26 +152,24 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
     corpus = corpus if corpus is not None else evaluation_corpus()
     bde_rows = pd.read_csv(bde_path)
     tables: Dict[str, List[pd.DataFrame]] = {k: [] for k in ("pairs", "bondtypes", "bde", "scans", "baseline")}
-    summaries, baselines_done, scan_refs, geoms_by_ref = [], set(), {}, {}
+    summaries, baselines_done, scan_refs, geoms_by_ref, bde_caches = [], set(), {}, {}, {}
     all_mols = corpus_molecules(corpus)
     for entry in tqdm(entries, desc="models", disable=not progress):
-        model = load_model(os.path.join(models_dir, entry["file"]), device="cpu")
-        mols = [m for m in all_mols if set(m.symbols) <= set(model.usable_type_names)]
-        pairs = corpus_pairs(model, mols)
-        stats = bond_type_stats(pairs[pairs["bonded"]])
-        reference = reference_method_for(model)
-        usable = bde_rows[[all(el in model.usable_type_names for el in from_smiles(s).symbols)
-                           for s in bde_rows["parent_smiles"]]]
-        bde = bde_table(model, usable, reference=reference, progress=False)
-        if reference not in geoms_by_ref:
-            geoms_by_ref[reference] = reference_geometries(bde_rows, reference)
-        scans = model_scans(model, usable, geoms_by_ref[reference], reference, scan_refs.setdefault(reference, {}))
-        for name, df in (("pairs", pairs), ("bondtypes", stats), ("bde", bde), ("scans", scans)):
+        model_path = os.path.join(models_dir, entry["file"])
+        model = load_model(model_path, device="cpu")
+        cached = _load_cached(cache_dir, entry["id"], model_path, bde_path, corpus) if cache_dir else None
+        if cached is None:
+            cached = _model_tables(model, all_mols, bde_rows, bde_caches, geoms_by_ref, scan_refs)
+            if cache_dir:
+                _save_cached(cache_dir, entry["id"], model_path, bde_path, corpus, cached)
+        for name in ("pairs", "bondtypes", "bde", "scans"):
+            df = cached[name]
             if len(df):
                 df = df.copy()
                 df.insert(0, "model_id", entry["id"])
                 tables[name].append(df)
-        summaries.append(model_summary(entry["id"], model, stats, pairs, bde, scans))
+        summaries.append(model_summary(entry["id"], model, cached["bondtypes"], cached["pairs"], cached["bde"],
+                                       cached["scans"]))
         dataset = model.card.get("dataset")
         if dataset and dataset not in baselines_done:
             baselines_done.add(dataset)
@@ -204,6 +207,49 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
     with open(os.path.join(out_dir, "manifest.json"), "w") as fh:
         json.dump(manifest, fh, indent=1)
     return manifest
+
+
+def _model_tables(model: E3DModel, all_mols, bde_rows: pd.DataFrame, bde_caches: Dict, geoms_by_ref: Dict,
+                  scan_refs: Dict) -> Dict[str, pd.DataFrame]:
+    """Pairs, bond-type stats, BDEs and scans of one model (the expensive part)."""
+    mols = [m for m in all_mols if set(m.symbols) <= set(model.usable_type_names)]
+    pairs = corpus_pairs(model, mols)
+    stats = bond_type_stats(pairs[pairs["bonded"]])
+    reference = reference_method_for(model)
+    usable = bde_rows[[all(el in model.usable_type_names for el in from_smiles(s).symbols)
+                       for s in bde_rows["parent_smiles"]]]
+    bde = bde_table(model, usable, reference=reference, progress=False, caches=bde_caches)
+    if reference not in geoms_by_ref:
+        geoms_by_ref[reference] = reference_geometries(bde_rows, reference)
+    scans = model_scans(model, usable, geoms_by_ref[reference], reference, scan_refs.setdefault(reference, {}))
+    return {"pairs": pairs, "bondtypes": stats, "bde": bde, "scans": scans}
+
+
+def _cache_key(model_path: str, bde_path: str, corpus) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in (model_path, bde_path):
+        with open(path, "rb") as fh:
+            h.update(fh.read())
+    h.update(json.dumps(corpus).encode())
+    h.update(str(SCAN_POINTS).encode())
+    return h.hexdigest()[:16]
+
+
+def _load_cached(cache_dir, model_id, model_path, bde_path, corpus) -> Optional[Dict[str, pd.DataFrame]]:
+    folder = os.path.join(cache_dir, f"{model_id}-{_cache_key(model_path, bde_path, corpus)}")
+    names = ("pairs", "bondtypes", "bde", "scans")
+    if not all(os.path.exists(os.path.join(folder, f"{n}.parquet")) for n in names):
+        return None
+    return {n: pd.read_parquet(os.path.join(folder, f"{n}.parquet")) for n in names}
+
+
+def _save_cached(cache_dir, model_id, model_path, bde_path, corpus, tables) -> None:
+    folder = os.path.join(cache_dir, f"{model_id}-{_cache_key(model_path, bde_path, corpus)}")
+    os.makedirs(folder, exist_ok=True)
+    for name, df in tables.items():
+        df.to_parquet(os.path.join(folder, f"{name}.parquet"), index=False)
 
 
 def _dataset_path(dataset: str) -> Optional[str]:
