@@ -61,7 +61,8 @@ def cmd_bonds(args) -> int:
     if args.relax:
         mols = [relax_with_model(m, model) for m in mols]
     bar = _progress(len(mols), "edge energies")
-    results = edge_energies(model, mols, max_atoms=args.max_atoms, progress=bar.update)
+    results = edge_energies(model, mols, max_atoms=args.max_atoms, progress=bar.update,
+                            tolerance=None if args.tolerance < 0 else args.tolerance)
     bar.close()
     table = pairs_for_molecules(results, bonded_only=args.bonded_only)
     if args.output:
@@ -316,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--multiplicity", type=int, default=None, help="spin multiplicity (default: from the graph)")
     p.add_argument("--relax", action="store_true", help="relax each molecule with the model first")
     p.add_argument("--max-atoms", type=int, default=250, help="refuse larger molecules (default 250)")
+    p.add_argument("--tolerance", type=float, default=1e-6,
+                   help="sum-rule tolerance in eV (default 1e-6; e.g. 1e-3 for float32 models; "
+                        "negative: report residuals, never stop)")
     p.set_defaults(func=cmd_bonds)
 
     p = sub.add_parser("info", help="what a model is: types, cutoff, dtype, scales/shifts, model card")

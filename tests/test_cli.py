@@ -87,3 +87,10 @@ def test_bad_input_subprocess_has_no_traceback(tiny_model_path):
 def test_missing_model_is_a_clean_error(tmp_path):
     proc = run_cli("info", model=str(tmp_path / "none.nequip.zip"))
     assert proc.returncode == 2 and "model file not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_tolerance_option_reports_residuals(tiny_model_path, tmp_path, capsys):
+    out = tmp_path / "t.csv"
+    assert main(["bonds", "CCO", "--model", tiny_model_path, "--tolerance", "-1", "-o", str(out)]) == 0
+    assert "max sum-rule residual" in capsys.readouterr().out
+    assert pd.read_csv(out)["sum_rule_residual_eV"].abs().max() < 1e-6
