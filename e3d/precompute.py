@@ -152,7 +152,8 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
     corpus = corpus if corpus is not None else evaluation_corpus()
     bde_rows = pd.read_csv(bde_path)
     tables: Dict[str, List[pd.DataFrame]] = {k: [] for k in ("pairs", "bondtypes", "bde", "scans", "baseline")}
-    summaries, baselines_done, scan_refs, geoms_by_ref, bde_caches = [], set(), {}, {}, {}
+    summaries, baselines_done, geoms_by_ref = [], set(), {}
+    bde_caches, scan_refs = _load_reference_caches(cache_dir)
     all_mols = corpus_molecules(corpus)
     for entry in tqdm(entries, desc="models", disable=not progress):
         model_path = os.path.join(models_dir, entry["file"])
@@ -181,6 +182,7 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
                 bl["rms_residual_kcal_mol"] = info["rms_residual_kcal_mol"]
                 bl["n_molecules"] = info["n_molecules"]
                 tables["baseline"].append(bl)
+    _save_reference_caches(cache_dir, bde_caches, scan_refs)
     os.makedirs(out_dir, exist_ok=True)
     written = {}
     for name, frames in tables.items():
@@ -223,6 +225,30 @@ def _model_tables(model: E3DModel, all_mols, bde_rows: pd.DataFrame, bde_caches:
         geoms_by_ref[reference] = reference_geometries(bde_rows, reference)
     scans = model_scans(model, usable, geoms_by_ref[reference], reference, scan_refs.setdefault(reference, {}))
     return {"pairs": pairs, "bondtypes": stats, "bde": bde, "scans": scans}
+
+
+def _load_reference_caches(cache_dir: Optional[str]):
+    """Reference-method energies (model-independent, expensive) kept between runs as JSON."""
+    bde_caches, scan_refs = {}, {}
+    path = os.path.join(cache_dir, "reference_energies.json") if cache_dir else None
+    if path and os.path.exists(path):
+        with open(path) as fh:
+            saved = json.load(fh)
+        bde_caches = {k: v for k, v in saved["bde"].items()}
+        scan_refs = {ref: {tuple(json.loads(key)): np.array(v, dtype=float) for key, v in scans.items()}
+                     for ref, scans in saved["scans"].items()}
+    return bde_caches, scan_refs
+
+
+def _save_reference_caches(cache_dir: Optional[str], bde_caches: Dict, scan_refs: Dict) -> None:
+    if not cache_dir:
+        return
+    os.makedirs(cache_dir, exist_ok=True)
+    saved = {"bde": {k: v for k, v in bde_caches.items() if k.startswith("ref:")},
+             "scans": {str(ref): {json.dumps(list(key)): [float(x) for x in v] for key, v in scans.items()}
+                       for ref, scans in scan_refs.items() if ref is not None}}
+    with open(os.path.join(cache_dir, "reference_energies.json"), "w") as fh:
+        json.dump(saved, fh)
 
 
 def _cache_key(model_path: str, bde_path: str, corpus) -> str:
