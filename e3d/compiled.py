@@ -38,7 +38,7 @@ def compile_model(model_path: str, out_path: str, device: str = "cpu") -> str:
     if not out_path.endswith(".nequip.pt2"):
         raise ModelError("compiled model path must end with .nequip.pt2")
     model = load_model(model_path, device=device)
-    mols = [from_smiles(s) for s in EXAMPLE_SMILES if set(from_smiles(s).symbols) <= set(model.type_names)]
+    mols = [m for m in map(from_smiles, EXAMPLE_SMILES) if set(m.symbols) <= set(model.type_names)]
     data = AtomicDataDict.batched_from_list([molecule_to_data(m, model) for m in mols * 2])
     data = AtomicDataDict.to_(data, model.device)
     batch_map = {
