@@ -161,14 +161,6 @@ def from_smiles(smiles: str, name: Optional[str] = None, seed: int = 0xE3D,
 # --------------------------------------------------------------------------- files
 
 
-def _read_text(path: str) -> str:
-    if not os.path.exists(path):
-        raise InputError(f"file not found: {path}")
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    return decode_text(raw, os.path.basename(path))
-
-
 def decode_text(raw: bytes, what: str) -> str:
     """Bytes of an uploaded/read file → text; refuses empty and binary content."""
     if not raw or not raw.strip():
@@ -305,12 +297,7 @@ def molecules_from_bytes(raw: bytes, filename: str, charge: Optional[int] = None
     ``on_error(name, message)``, when given, collects per-molecule SMILES failures in a
     batch instead of raising, so one bad row does not lose the others.
     """
-    ext = os.path.splitext(filename.lower())[1]
-    if ext not in MOLECULE_FILE_TYPES + TABLE_FILE_TYPES:
-        raise InputError(
-            f"{filename}: unsupported file type {ext or '(none)'}; use one of "
-            + ", ".join(MOLECULE_FILE_TYPES + TABLE_FILE_TYPES)
-        )
+    ext = check_file_type(filename)
     text = decode_text(raw, filename)
     if ext == ".xyz":
         mols = molecules_from_xyz_text(text, filename, 0 if charge is None else charge, multiplicity)
@@ -333,14 +320,18 @@ def molecules_from_bytes(raw: bytes, filename: str, charge: Optional[int] = None
     return mols
 
 
+def check_file_type(name: str) -> str:
+    """The file's extension if E3D reads it, else an InputError listing the ones it does."""
+    ext = os.path.splitext(name.lower())[1]
+    if ext not in MOLECULE_FILE_TYPES + TABLE_FILE_TYPES:
+        raise InputError(f"{name}: unsupported file type {ext or '(none)'}; use one of "
+                         + ", ".join(MOLECULE_FILE_TYPES + TABLE_FILE_TYPES))
+    return ext
+
+
 def read_molecules(path: str, **kwargs) -> List[Molecule]:
     """Molecules from a file path (xyz, sdf/mol, pdb, or .csv/.smi of SMILES)."""
-    ext = os.path.splitext(path.lower())[1]
-    if ext not in MOLECULE_FILE_TYPES + TABLE_FILE_TYPES:
-        raise InputError(
-            f"{path}: unsupported file type {ext or '(none)'}; use one of "
-            + ", ".join(MOLECULE_FILE_TYPES + TABLE_FILE_TYPES)
-        )
+    check_file_type(path)
     if not os.path.exists(path):
         raise InputError(f"file not found: {path}")
     with open(path, "rb") as fh:

@@ -32,7 +32,7 @@ from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_from_dataset,
 from .corpus import evaluation_corpus
 from .family import read_index
 from .model import MODELS_DIR, REPO_ROOT, E3DModel, load_model
-from .molecule import from_smiles
+from .molecule import from_smiles, parse_smiles
 from .scan import scan_summary, stretch_scan
 
 RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
@@ -218,8 +218,8 @@ def _model_tables(model: E3DModel, all_mols, bde_rows: pd.DataFrame, bde_caches:
     pairs = corpus_pairs(model, mols)
     stats = bond_type_stats(pairs[pairs["bonded"]])
     reference = reference_method_for(model)
-    usable = bde_rows[[all(el in model.usable_type_names for el in from_smiles(s).symbols)
-                       for s in bde_rows["parent_smiles"]]]
+    usable = bde_rows[[{a.GetSymbol() for a in parse_smiles(s).GetAtoms()} <= set(model.usable_type_names)
+                       for s in bde_rows["parent_smiles"]]]  # the graph suffices: no 3D embedding
     bde = bde_table(model, usable, reference=reference, progress=False, caches=bde_caches)
     if reference not in geoms_by_ref:
         geoms_by_ref[reference] = reference_geometries(bde_rows, reference)
