@@ -1,11 +1,15 @@
-"""3D molecule view: 3Dmol.js in an iframe, every bond a cylinder coloured by its energy.
+"""3D molecule view: one persistent 3Dmol.js viewer, every bond a cylinder coloured by its energy.
 
-3Dmol.js is served locally from app/static/ (installed by `make` from the npm package
-`3dmol`); only if that file is missing does the page fall back to the CDN, and it says so.
+The viewer is a Streamlit v2 component (app/viewer.js) that survives reruns: a new molecule
+only replaces the model and cylinders, so the WebGL context, shaders and the 3Dmol.js library
+are set up once per page (this is what keeps SMILES → view under a second, bench/app_latency.py).
+3Dmol.js is served locally from app/static/ (installed by `make` from the npm package `3dmol`);
+only if that file is missing does the viewer fall back to the CDN, and it says so.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Dict, List, Optional, Tuple
@@ -16,15 +20,8 @@ from plotly.colors import sample_colorscale
 
 from e3d.units import KCAL_PER_EV
 
-STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
-LOCAL_3DMOL = "/app/static/3Dmol-min.js"
-CDN_3DMOL = "https://cdnjs.cloudflare.com/ajax/libs/3Dmol/2.5.5/3Dmol-min.js"
 BOND_SCALE = "Viridis"  # sequential: bond energies D_ij are positive
 PAIR_SCALE = "RdBu"     # diverging, centred on 0, for non-bonded pairs
-
-
-def has_local_3dmol() -> bool:
-    return os.path.exists(os.path.join(STATIC_DIR, "3Dmol-min.js"))
 
 
 def colour(value: float, lo: float, hi: float, scale: str = BOND_SCALE) -> str:
@@ -39,13 +36,6 @@ def colour_range(values: np.ndarray) -> Tuple[float, float]:
     lo, hi = np.percentile(values, [5, 95])
     lo, hi = 10 * np.floor(lo / 10), 10 * np.ceil(hi / 10)
     return (float(lo), float(hi)) if hi > lo else (float(lo) - 10, float(hi) + 10)
-
-
-def legend_html(lo: float, hi: float, scale: str, title: str) -> str:
-    stops = ", ".join(sample_colorscale(scale, list(np.linspace(0, 1, 9)), colortype="rgb"))
-    return (f'<div class="legend"><div class="title">{title}</div>'
-            f'<div class="bar" style="background: linear-gradient(to right, {stops})"></div>'
-            f'<div class="ticks"><span>{lo:g}</span><span>{(lo + hi) / 2:g}</span><span>{hi:g}</span></div></div>')
 
 
 def _cylinders(pairs: pd.DataFrame, positions: np.ndarray, mode: str, show_nonbonded: bool,
@@ -75,10 +65,10 @@ def _cylinders(pairs: pd.DataFrame, positions: np.ndarray, mode: str, show_nonbo
     return shapes
 
 
-def molecule_html(molblock: str, pairs: pd.DataFrame, mode: str = "symmetric", show_nonbonded: bool = False,
-                  labels: bool = False, highlight: Optional[Tuple[int, int]] = None,
-                  value_range: Optional[Tuple[float, float]] = None, height: int = 460) -> str:
-    """Self-contained HTML page for st.iframe (data embedded as JSON, nothing user-written is raw HTML)."""
+def view_data(molblock: str, pairs: pd.DataFrame, mode: str = "symmetric", show_nonbonded: bool = False,
+              labels: bool = False, highlight: Optional[Tuple[int, int]] = None,
+              value_range: Optional[Tuple[float, float]] = None, height: int = 460) -> Dict[str, object]:
+    """Everything the viewer draws, as JSON-able data (nothing user-written becomes HTML)."""
     from rdkit import Chem
 
     mol = Chem.MolFromMolBlock(molblock, removeHs=False, sanitize=False)
@@ -92,33 +82,33 @@ def molecule_html(molblock: str, pairs: pd.DataFrame, mode: str = "symmetric", s
             if labels or {row.i, row.j} == set(highlight or ()):
                 mid = (positions[row.i] + positions[row.j]) / 2
                 label_list.append({"text": f"{row.D_ij:.0f}", "position": dict(zip("xyz", map(float, mid)))})
-    script_src = LOCAL_3DMOL if has_local_3dmol() else CDN_3DMOL
-    note = "" if has_local_3dmol() else '<div class="note">3Dmol.js from CDN (local copy missing: run make install)</div>'
-    title = "D<sub>ij</sub> (kcal/mol)" + (" · halves: −2·e<sub>i→j</sub>" if mode == "directed" else "")
-    data = json.dumps({"molblock": molblock, "shapes": shapes, "labels": label_list})
-    return f"""<!DOCTYPE html><html><head><meta charset="utf-8">
-<style>
-body {{ margin: 0; font-family: sans-serif; }}
-#viewer {{ width: 100%; height: {height}px; position: relative; }}
-.legend {{ font-size: 12px; margin: 6px 8px; }} .legend .bar {{ height: 12px; border-radius: 3px; }}
-.legend .ticks {{ display: flex; justify-content: space-between; }} .note {{ font-size: 11px; color: #b45309; }}
-</style>
-<script src="{script_src}"></script></head><body>
-<div id="viewer" data-testid="mol3d"></div>
-{legend_html(lo, hi, BOND_SCALE, title)}{note}
-<script>
-const data = {data};
-const viewer = $3Dmol.createViewer(document.getElementById("viewer"), {{backgroundColor: "white"}});
-viewer.addModel(data.molblock, "sdf");
-viewer.setStyle({{}}, {{sphere: {{scale: 0.22, colorscheme: "Jmol"}}}});
-for (const s of data.shapes) {{
-  viewer.addCylinder({{start: s.start, end: s.end, radius: s.radius, color: s.color, fromCap: 1, toCap: 1,
-                      dashed: s.dashed, dashLength: 0.15, gapLength: 0.15}});
-}}
-for (const l of data.labels) {{
-  viewer.addLabel(l.text, {{position: l.position, fontSize: 11, fontColor: "black", backgroundColor: "white",
-                           backgroundOpacity: 0.7, inFront: true}});
-}}
-viewer.zoomTo(); viewer.render();
-window.e3dRendered = true;
-</script></body></html>"""
+    title = "D_ij (kcal/mol)" + (" · halves: −2·e_i→j" if mode == "directed" else "")
+    legend = {"title": title, "stops": sample_colorscale(BOND_SCALE, list(np.linspace(0, 1, 9)), colortype="rgb"),
+              "ticks": [f"{lo:g}", f"{(lo + hi) / 2:g}", f"{hi:g}"]}
+    data = {"molblock": molblock, "shapes": shapes, "labels": label_list, "legend": legend, "height": height}
+    data["token"] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+    return data
+
+
+_HTML = ('<div class="e3d-viewer" data-testid="mol3d" style="width: 100%; position: relative;"></div>'
+         '<div class="e3d-legend"><div class="e3d-legend-title"></div><div class="e3d-legend-bar"></div>'
+         '<div class="e3d-legend-ticks"><span></span><span></span><span></span></div></div>'
+         '<div class="e3d-note"></div>')
+_CSS = """
+.e3d-legend { font-size: 12px; margin: 6px 8px; } .e3d-legend-bar { height: 12px; border-radius: 3px; }
+.e3d-legend-ticks { display: flex; justify-content: space-between; } .e3d-note { font-size: 11px; color: #b45309; }
+"""
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "viewer.js")) as _fh:
+    _JS = _fh.read()
+_component = None
+
+
+def show_molecule(data: Dict[str, object], key: str) -> None:
+    """Mount (or update) the persistent 3D viewer with ``view_data`` output."""
+    global _component
+    import streamlit as st
+
+    if _component is None:
+        _component = st.components.v2.component("e3d_molecule_viewer", html=_HTML, css=_CSS, js=_JS,
+                                                 isolate_styles=False)
+    _component(data=data, key=key, height="content")

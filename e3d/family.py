@@ -91,7 +91,7 @@ def ship_run(model_id: str, run_dir: str, models_dir: str = MODELS_DIR) -> Dict[
     out = model_file(model_id, models_dir)
     card = finish_run(os.path.join(REPO_ROOT, entry["config"]), run_dir, out, model_id=model_id,
                       overrides=list(entry.get("overrides", [])))
-    card["role"] = entry.get("role")
+    card.update(role=entry.get("role"), ensemble=entry.get("ensemble"))
     write_card(out, card)
     write_index(models_dir)
     return card
@@ -115,7 +115,7 @@ def train_family(only: Optional[List[str]] = None, models_dir: str = MODELS_DIR,
         train(os.path.join(REPO_ROOT, entry["config"]), os.path.join("runs", "train", entry["id"]), out,
               model_id=entry["id"], overrides=list(entry.get("overrides", [])) + ["trainer.enable_progress_bar=false"])
         card = read_card(out)
-        card["role"] = entry.get("role")
+        card.update(role=entry.get("role"), ensemble=entry.get("ensemble"))
         write_card(out, card)
         write_index(models_dir)
         done.append(entry["id"])
@@ -135,6 +135,7 @@ def write_index(models_dir: str = MODELS_DIR) -> Dict[str, object]:
             "id": entry["id"],
             "file": os.path.basename(path),
             "role": entry.get("role"),
+            "ensemble": entry.get("ensemble"),
             "dataset": card.get("dataset"),
             "level_of_theory": card.get("level_of_theory"),
             "n_training_frames": card.get("n_training_frames"),

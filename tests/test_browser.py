@@ -20,7 +20,7 @@ ARTIFACTS = os.path.join(ROOT, "test-artifacts")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = [("overview", "", ".js-plotly-plot, [data-testid='stMetric']"),
-         ("explorer", "explorer", "iframe"),
+         ("explorer", "explorer", "[data-testid='mol3d'] canvas"),
          ("bde", "bde", ".js-plotly-plot"),
          ("bond_types", "bond_types", ".js-plotly-plot"),
          ("datasets", "datasets", ".js-plotly-plot"),
@@ -89,11 +89,22 @@ def test_page_in_browser(server, browser, name, path, selector):
     page.wait_for_selector(selector, timeout=60_000)
     assert not page.query_selector("[data-testid='stException']"), "a Python exception is shown"
     if name == "explorer":
-        frame = page.frame_locator("iframe").first
-        frame.locator("canvas").first.wait_for(timeout=60_000)
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('iframe')].some(f => f.contentWindow && f.contentWindow.e3dRendered)",
-            timeout=60_000)
+        page.wait_for_function("() => !!document.querySelector('[data-testid=mol3d]').dataset.rendered", timeout=60_000)
+        # a new molecule re-draws the same persistent viewer (no new canvas, no reload)
+        first = page.eval_on_selector("[data-testid='mol3d']", "v => v.dataset.rendered")
+        page.get_by_text("Enter SMILES").click()
+        wait_idle(page)
+        page.get_by_label("SMILES", exact=True).fill("c1ccccc1O")
+        page.get_by_label("SMILES", exact=True).press("Enter")
+        page.wait_for_function(f"() => !['', '{first}'].includes(document.querySelector('[data-testid=mol3d]').dataset.rendered)",
+                               timeout=60_000)
+        for toggle in ("Non-bonded pairs", "Labels"):  # dashed pair cylinders and bond labels draw too
+            before = page.eval_on_selector("[data-testid='mol3d']", "v => v.dataset.rendered")
+            page.get_by_text(toggle, exact=True).click()
+            page.wait_for_function(
+                f"() => !['', '{before}'].includes(document.querySelector('[data-testid=mol3d]').dataset.rendered)",
+                timeout=60_000)
+        assert len(page.query_selector_all("[data-testid='mol3d'] canvas")) == 1
     if selector == ".js-plotly-plot":
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
     page.wait_for_timeout(800)

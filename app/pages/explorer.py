@@ -8,7 +8,7 @@ from rdkit import Chem
 
 import e3d
 from app import state
-from app.viewer import molecule_html
+from app.viewer import show_molecule, view_data
 from e3d.bde import reference_method_for
 from e3d.errors import E3DError
 from e3d.scan import stretch_scan
@@ -76,8 +76,8 @@ with right:
     st.caption(f"f_bond = Σ_bonded ε / Σ_all ε = {f_bond:.2f} over {len(bonds)} bonds "
                "(above 1: the non-bonded pairs are net repulsive). " + state.provenance(model_id))
 with left:
-    st.iframe(molecule_html(molblock, pairs, mode="directed" if directed else "symmetric",
-                            show_nonbonded=show_nb, labels=labels, highlight=selected), height=540)
+    show_molecule(view_data(molblock, pairs, mode="directed" if directed else "symmetric",
+                            show_nonbonded=show_nb, labels=labels, highlight=selected), key="explorer_view")
 
 
 @st.cache_data(show_spinner="Scanning the bond…", max_entries=128)
