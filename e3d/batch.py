@@ -101,7 +101,7 @@ def shard_table(model, molecules: List[Tuple[int, Molecule]], errors: List[Dict]
     return table.sort_values(keys, na_position="first", kind="stable").reset_index(drop=True) if len(table) else table
 
 
-def _lightning_module(model_path: str, parts_dir: str, max_atoms: int):
+def _lightning_module(model_path: str, parts_dir: str, max_atoms: int, dtype: Optional[str] = None):
     import lightning
 
     class E3DPredictor(lightning.LightningModule):
@@ -118,7 +118,7 @@ def _lightning_module(model_path: str, parts_dir: str, max_atoms: int):
             if self.e3d_model is None:  # loaded lazily, on this rank's device
                 from .model import load_model
 
-                self.e3d_model = load_model(model_path, device=str(self.device))
+                self.e3d_model = load_model(model_path, device=str(self.device), dtype=dtype)
             table = shard_table(self.e3d_model, item["molecules"], item["errors"], max_atoms)
             tmp = shard_path(parts_dir, item["shard"]) + ".tmp"
             table.to_parquet(tmp, index=False)
@@ -130,7 +130,8 @@ def _lightning_module(model_path: str, parts_dir: str, max_atoms: int):
 
 def run_batch(input_path: str, model_path: str, out_path: str, shard_size: int = 256, devices: int = 1,
               num_nodes: int = 1, accelerator: str = "auto", num_workers: int = 0,
-              max_atoms: int = DEFAULT_MAX_ATOMS, progress: bool = True) -> Dict[str, object]:
+              max_atoms: int = DEFAULT_MAX_ATOMS, progress: bool = True, dtype: Optional[str] = None
+              ) -> Dict[str, object]:
     """Compute pair tables for every molecule of INPUT with Lightning; write OUT (.parquet)."""
     import lightning
 
@@ -139,7 +140,7 @@ def run_batch(input_path: str, model_path: str, out_path: str, shard_size: int =
     entries = read_entries(input_path)
     parts_dir = out_path + ".parts"
     os.makedirs(parts_dir, exist_ok=True)
-    _check_manifest(parts_dir, input_path, model_path, shard_size, len(entries))
+    _check_manifest(parts_dir, input_path, model_path, shard_size, len(entries), dtype)
     dataset = ShardDataset(entries, shard_size, parts_dir, max_atoms)
     loader = torch.utils.data.DataLoader(dataset, batch_size=1, shuffle=False, num_workers=num_workers,
                                          collate_fn=keep_list)
@@ -147,7 +148,7 @@ def run_batch(input_path: str, model_path: str, out_path: str, shard_size: int =
     trainer = lightning.Trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
                                 logger=False, enable_progress_bar=progress, enable_checkpointing=False,
                                 use_distributed_sampler=True, inference_mode=True)
-    trainer.predict(_lightning_module(model_path, parts_dir, max_atoms), dataloaders=loader, return_predictions=False)
+    trainer.predict(_lightning_module(model_path, parts_dir, max_atoms, dtype), dataloaders=loader, return_predictions=False)
     trainer.strategy.barrier()  # every rank has written its shards
     if trainer.global_rank != 0:
         return {}
@@ -161,10 +162,11 @@ def run_batch(input_path: str, model_path: str, out_path: str, shard_size: int =
     return {"molecules": len(entries), "shards": dataset.n_shards, "rows": len(table), "errors": n_err}
 
 
-def _check_manifest(parts_dir: str, input_path: str, model_path: str, shard_size: int, n: int) -> None:
-    """Resuming is only safe with the same input, model and sharding: refuse otherwise."""
+def _check_manifest(parts_dir: str, input_path: str, model_path: str, shard_size: int, n: int,
+                    dtype: Optional[str] = None) -> None:
+    """Resuming is only safe with the same input, model, precision and sharding: refuse otherwise."""
     manifest = {"input": os.path.abspath(input_path), "model": os.path.abspath(model_path),
-                "shard_size": shard_size, "n_molecules": n}
+                "shard_size": shard_size, "n_molecules": n, "dtype": dtype or "as trained"}
     path = os.path.join(parts_dir, "manifest.json")
     if os.path.exists(path):
         with open(path) as fh:

@@ -56,13 +56,14 @@ def cmd_bonds(args) -> int:
     from .molecule import load_input
     from .pairs import pairs_for_molecules
 
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
     mols = load_input(args.input, charge=args.charge, multiplicity=args.multiplicity, max_atoms=args.max_atoms)
     if args.relax:
         mols = [relax_with_model(m, model) for m in mols]
     bar = _progress(len(mols), "edge energies")
     results = edge_energies(model, mols, max_atoms=args.max_atoms, progress=bar.update,
-                            tolerance=None if args.tolerance < 0 else args.tolerance)
+                            tolerance="auto" if args.tolerance is None else None if args.tolerance < 0
+                            else args.tolerance)
     bar.close()
     table = pairs_for_molecules(results, bonded_only=args.bonded_only)
     if args.output:
@@ -108,7 +109,7 @@ def cmd_info(args) -> int:
               "for a full card)")
         return 0
 
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
     info = model.info()
     if args.json:
         print(json.dumps(info, indent=1, default=str))
@@ -224,7 +225,8 @@ def cmd_batch(args) -> int:
 
     summary = run_batch(args.input, args.model or default_model_path(), args.output, shard_size=args.shard_size,
                         devices=args.devices, num_nodes=args.num_nodes, accelerator=args.accelerator,
-                        num_workers=args.workers, max_atoms=args.max_atoms, progress=sys.stderr.isatty())
+                        num_workers=args.workers, max_atoms=args.max_atoms, progress=sys.stderr.isatty(),
+                        dtype=args.dtype)
     if summary:
         print(f"wrote {summary['rows']} rows for {summary['molecules']} molecules ({summary['shards']} shards, "
               f"{summary['errors']} molecule errors) to {args.output}")
@@ -235,7 +237,7 @@ def cmd_evaluate(args) -> int:
     from .evaluate import evaluate
     from .model import load_model
 
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
     result = evaluate(model, args.data, limit=args.limit, progress=sys.stderr.isatty())
     print(f"model: {_model_line(model)}; data: {args.data}")
     for key, value in result.items():
@@ -269,7 +271,7 @@ def cmd_bde(args) -> int:
     from .model import load_model
     from .molecule import decode_text
 
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
     if not os.path.exists(args.table):
         raise E3DError(f"file not found: {args.table}")
     import io
@@ -302,6 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     def model_args(p):
         p.add_argument("--model", help="model file (.nequip.zip, .ckpt, .nequip.pt2); default: the main shipped model")
         p.add_argument("--device", default="auto", help="cpu, cuda, or auto (default)")
+        dtype_arg(p)
+
+    def dtype_arg(p):
+        p.add_argument("--dtype", choices=["float64", "float32"], default=None,
+                       help="run the model in this precision (default: as trained); float32 is ~2× faster "
+                            "on CPU, its sum-rule residual is reported")
 
     p = sub.add_parser("bonds", help="per-pair edge energies ε_ij and bond energies D_ij of molecules")
     p.add_argument("input", help="a SMILES string, or a file: .xyz .sdf .mol .pdb, or .csv/.smi with a smiles column")
@@ -312,8 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--multiplicity", type=int, default=None, help="spin multiplicity (default: from the graph)")
     p.add_argument("--relax", action="store_true", help="relax each molecule with the model first")
     p.add_argument("--max-atoms", type=int, default=250, help="refuse larger molecules (default 250)")
-    p.add_argument("--tolerance", type=float, default=1e-6,
-                   help="sum-rule tolerance in eV (default 1e-6; e.g. 1e-3 for float32 models; "
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="sum-rule tolerance in eV (default 1e-6 for float64, 1e-4 per atom for float32; "
                         "negative: report residuals, never stop)")
     p.set_defaults(func=cmd_bonds)
 
@@ -379,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-size", type=int, default=256, help="molecules per shard / predict step")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers embedding SMILES in 3D")
     p.add_argument("--max-atoms", type=int, default=250)
+    dtype_arg(p)
     p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("evaluate", help="energy and force errors of a model on a labelled .extxyz file")

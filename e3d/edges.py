@@ -21,7 +21,13 @@ from .errors import SumRuleError
 from .model import E3DModel
 from .molecule import DEFAULT_MAX_ATOMS, Molecule, validate
 
-SUM_RULE_TOLERANCE_EV = 1e-6
+SUM_RULE_TOLERANCE_EV = 1e-6            # float64 models: the sum rule holds to ~1e-13 eV
+FLOAT32_TOLERANCE_EV_PER_ATOM = 1e-4    # float32 round-off (measured ~3e-7 eV/atom, bench/float32.py)
+
+
+def sum_rule_tolerance(model: E3DModel, n_atoms: int) -> float:
+    """Default tolerance: tight for float64; for float32, per atom, well above its round-off."""
+    return FLOAT32_TOLERANCE_EV_PER_ATOM * n_atoms if model.dtype == torch.float32 else SUM_RULE_TOLERANCE_EV
 DEFAULT_MAX_BATCH_ATOMS = 4096
 
 
@@ -140,14 +146,16 @@ def _split_results(model: E3DModel, molecules: Sequence[Molecule], edge_index, r
     return results
 
 
-def check_sum_rule(result: EdgeEnergies, model: E3DModel, tolerance: float = SUM_RULE_TOLERANCE_EV) -> None:
-    """Raise :class:`SumRuleError` naming the likely cause when |residual| > tolerance."""
+def check_sum_rule(result: EdgeEnergies, model: E3DModel, tolerance: Optional[float] = None) -> None:
+    """Raise :class:`SumRuleError` naming the likely cause when |residual| > tolerance (default: by dtype)."""
+    if tolerance is None:
+        tolerance = sum_rule_tolerance(model, result.molecule.n_atoms)
     if abs(result.residual) <= tolerance:
         return
     if model.extra_energy_terms:
         cause = f"the model adds energy outside the edges ({', '.join(model.extra_energy_terms)})"
     elif model.dtype == torch.float32:
-        cause = "the model runs in float32 (round-off); use a float64 model or a looser --tolerance"
+        cause = "the model runs in float32 (round-off); use float64 or a looser --tolerance"
     else:
         cause = "the edge readout factors do not reproduce the model's energy (unsupported architecture?)"
     raise SumRuleError(f"{result.molecule.label}: sum rule violated, E_total − (Σe + Σμ) = "
@@ -156,10 +164,11 @@ def check_sum_rule(result: EdgeEnergies, model: E3DModel, tolerance: float = SUM
 
 def edge_energies(model: E3DModel, molecules: Iterable[Molecule], max_atoms: int = DEFAULT_MAX_ATOMS,
                   max_batch_atoms: int = DEFAULT_MAX_BATCH_ATOMS,
-                  tolerance: Optional[float] = SUM_RULE_TOLERANCE_EV, progress=None) -> List[EdgeEnergies]:
+                  tolerance: Optional[float] = "auto", progress=None) -> List[EdgeEnergies]:
     """Directed edge energies of every molecule (batched), each checked against the sum rule.
 
-    ``tolerance=None`` reports residuals without raising.  ``progress(n_done)`` is called
+    ``tolerance``: eV; "auto" picks it from the model's dtype (:func:`sum_rule_tolerance`);
+    ``None`` reports residuals without raising.  ``progress(n_done)`` is called
     after each batch (the CLI passes a tqdm update).
     """
     molecules = list(molecules)
@@ -173,5 +182,5 @@ def edge_energies(model: E3DModel, molecules: Iterable[Molecule], max_atoms: int
             progress(len(group))
     if tolerance is not None:
         for r in results:
-            check_sum_rule(r, model, tolerance)
+            check_sum_rule(r, model, None if tolerance == "auto" else tolerance)
     return results

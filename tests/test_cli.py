@@ -94,3 +94,11 @@ def test_tolerance_option_reports_residuals(tiny_model_path, tmp_path, capsys):
     assert main(["bonds", "CCO", "--model", tiny_model_path, "--tolerance", "-1", "-o", str(out)]) == 0
     assert "max sum-rule residual" in capsys.readouterr().out
     assert pd.read_csv(out)["sum_rule_residual_eV"].abs().max() < 1e-6
+
+
+def test_dtype_float32_option(tiny_model_path, tmp_path, capsys):
+    out = tmp_path / "f32.csv"
+    assert main(["bonds", "CCO", "--model", tiny_model_path, "--dtype", "float32", "-o", str(out)]) == 0
+    assert "max sum-rule residual" in capsys.readouterr().out
+    table = pd.read_csv(out)
+    assert 0 < table["sum_rule_residual_eV"].abs().max() < 1e-2

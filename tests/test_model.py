@@ -29,3 +29,34 @@ def test_missing_and_bad_model_files(tmp_path):
         load_model(str(bad))
     with pytest.raises(ModelError, match="internet"):
         load_model("nequip.net:mir-group/foo:0.1")
+
+
+def test_float32_mode_matches_float64_within_round_off(tiny_model_path, tiny_model):
+    import torch
+
+    from e3d import edge_energies, from_smiles
+    from e3d.edges import sum_rule_tolerance
+    from e3d.pairs import pair_table
+
+    m32 = load_model(tiny_model_path, device="cpu", dtype="float32")
+    assert m32.dtype == torch.float32 and m32.info()["dtype"] == "float32"
+    mlps = {n: p.dtype for n, p in m32.module.named_parameters() if ".mlp" in n}  # the radial spline stays float64
+    assert len(mlps) >= 5 and set(mlps.values()) == {torch.float32}
+    np.testing.assert_allclose(m32.edge_factor, tiny_model.edge_factor)
+    mols = [from_smiles(s) for s in ("CCO", "CC(=O)Oc1ccccc1C(=O)O", "ClCC(F)S")]
+    r64 = edge_energies(tiny_model, mols)
+    r32 = edge_energies(m32, mols)  # default tolerance follows the dtype: no error
+    for a, b in zip(r64, r32):
+        assert abs(a.total_energy - b.total_energy) < 1e-3
+        assert 0 < abs(b.residual) < sum_rule_tolerance(m32, b.molecule.n_atoms)  # real round-off, reported
+        np.testing.assert_allclose(pair_table(a)["D_ij"], pair_table(b)["D_ij"], atol=0.05)  # kcal/mol
+    # a float64 tolerance on a float32 model names the cause
+    from e3d.errors import SumRuleError
+
+    with pytest.raises(SumRuleError, match="float32"):
+        edge_energies(m32, mols[1:2], tolerance=1e-12)
+
+
+def test_bad_dtype_is_a_clean_error(tiny_model_path):
+    with pytest.raises(ModelError, match="float32 or float64"):
+        load_model(tiny_model_path, dtype="float16")
