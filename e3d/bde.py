@@ -6,8 +6,11 @@ For a row (parent SMILES, radical fragments A and B):
 - ``e3d_bde``: D_ij of that bond at the parent's minimum *with the model* (kcal/mol);
 - ``model_fragment_bde``: E_model(A•) + E_model(B•) − E_model(AB), all relaxed with the model;
 - ``reference_bde``: the same with the labelling method (GFN2-xTB for xTB-trained models;
-  relaxed, spin-polarised fragments).  These are electronic BDEs; experiment gives
-  298 K enthalpies (≈ 6–9 kcal/mol higher for X–H bonds through zero-point/thermal terms).
+  relaxed, spin-polarised fragments).
+- ``thermal_correction``: ΔH_298 − ΔE_e of the homolysis from GFN2-xTB harmonic frequencies
+  of the relaxed parent and fragments (:mod:`e3d.thermo`).  Models trained on electronic
+  energies give electronic BDEs; ``*_298`` columns add the correction so that they compare
+  with experiment's 298 K enthalpies (models trained on H298 already give those).
 """
 
 from __future__ import annotations
@@ -31,7 +34,18 @@ from .units import KCAL_PER_EV
 
 BDE_COLUMNS = ["atom_i", "atom_j", "bond_type", "e3d_bde_kcal_mol", "model_fragment_bde_kcal_mol",
                "reference_bde_kcal_mol", "reference_method", "quantity", "error"]
-QUANTITY = "electronic BDE (no ZPE/thermal terms), kcal/mol"
+THERMAL_COLUMNS = ["thermal_correction_kcal_mol", "e3d_bde_298_kcal_mol", "reference_bde_298_kcal_mol",
+                   "thermal_method"]
+ELECTRONIC = "electronic BDE (no ZPE/thermal terms), kcal/mol"
+ENTHALPY_298 = "298 K bond enthalpy (the model learned H298), kcal/mol"
+ZERO_POINT = "0 K BDE incl. ZPE (the model learned U0), kcal/mol"
+THERMAL_METHOD = "GFN2-xTB harmonic frequencies (RRHO, 298.15 K)"
+
+
+def model_quantity(model: E3DModel) -> str:
+    """What the model's bond energies are, from the target its card says it learned."""
+    target = str((model.card.get("labels") or {}).get("target", "")).upper()
+    return {"H298": ENTHALPY_298, "U0": ZERO_POINT}.get(target, ELECTRONIC)
 
 
 def canonical(smiles: str) -> str:
@@ -52,13 +66,58 @@ def locate_bond(parent: Molecule, fragment_a: str, fragment_b: str) -> Tuple[int
     raise InputError(f"no bond of {parent.smiles} breaks into {fragment_a} + {fragment_b}")
 
 
+def xtb_relaxed(mol: Molecule, fmax: float = 0.01) -> Molecule:
+    from .data import xtb
+
+    return frames.relax(mol, xtb.XTBCalculator(mol.charge, mol.multiplicity), fmax=fmax, steps=500)
+
+
 def xtb_energy(mol: Molecule, relax: bool = True) -> float:
     """GFN2-xTB energy (eV) at the xTB minimum (spin-polarised, the molecule's multiplicity)."""
     from .data import xtb
 
     if relax:
-        mol = frames.relax(mol, xtb.XTBCalculator(mol.charge, mol.multiplicity), fmax=0.01, steps=500)
+        mol = xtb_relaxed(mol)
     return xtb.energy_and_forces(mol.numbers, mol.positions, mol.charge, mol.multiplicity)[0]
+
+
+def xtb_enthalpy_correction(mol: Molecule) -> float:
+    """H_corr(298 K) = ZPE + thermal enthalpy (eV) of a species at its tightly relaxed xTB minimum."""
+    from . import thermo
+    from .data import xtb
+
+    relax = lambda m: xtb_relaxed(m, fmax=0.002)  # noqa: E731  (a loose minimum leaves spurious imaginary modes)
+    forces = lambda pos: xtb.energy_and_forces(mol.numbers, pos, mol.charge, mol.multiplicity)[1]  # noqa: E731
+    return thermo.species_correction(relax(mol), forces, relax=relax)[0]
+
+
+def thermal_correction(parent_smiles: str, fragment_a: str, fragment_b: str, cache: Dict) -> float:
+    """ΔH_298 − ΔE_e (kcal/mol) of the homolysis, from GFN2-xTB frequencies (cached per SMILES)."""
+    from .thermo import bde_correction_kcal_mol
+
+    h = [_fragment_energy(s, xtb_enthalpy_correction, cache) for s in (parent_smiles, fragment_a, fragment_b)]
+    return bde_correction_kcal_mol(*h)
+
+
+def with_298k(bde: pd.DataFrame, quantity: str, caches: Optional[Dict[str, Dict]] = None,
+              progress: bool = False) -> pd.DataFrame:
+    """Add the thermal correction and the 298 K columns to a :func:`bde_table` result."""
+    caches = {} if caches is None else caches
+    cache = caches.setdefault("thermal:GFN2-xTB", {})
+    out = bde.copy()
+    corr = []
+    for _, row in tqdm(out.iterrows(), total=len(out), desc="ZPE/thermal", disable=not progress):
+        try:
+            corr.append(np.nan if isinstance(row.get("error"), str)
+                        else thermal_correction(row["parent_smiles"], row["fragment_a"], row["fragment_b"], cache))
+        except E3DError:
+            corr.append(np.nan)
+    out["thermal_correction_kcal_mol"] = corr
+    shift = {ELECTRONIC: out["thermal_correction_kcal_mol"], ENTHALPY_298: 0.0}.get(quantity, np.nan)
+    out["e3d_bde_298_kcal_mol"] = out["e3d_bde_kcal_mol"] + shift
+    out["reference_bde_298_kcal_mol"] = out["reference_bde_kcal_mol"] + out["thermal_correction_kcal_mol"]
+    out["thermal_method"] = THERMAL_METHOD
+    return out
 
 
 REFERENCE_METHODS: Dict[str, Callable[[Molecule], float]] = {"GFN2-xTB": xtb_energy}
@@ -118,10 +177,12 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
 
 
 def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "auto",
-              progress: bool = True, caches: Optional[Dict[str, Dict]] = None) -> pd.DataFrame:
+              progress: bool = True, caches: Optional[Dict[str, Dict]] = None, thermal: bool = False
+              ) -> pd.DataFrame:
     """The input rows plus E3D, model-fragment and reference BDEs; a bad row gets an ``error``.
 
     ``caches`` may be shared between calls: reference-method energies do not depend on the model.
+    ``thermal`` adds the ZPE/thermal correction and 298 K columns (:func:`with_298k`).
     """
     for col in ("parent_smiles", "fragment_a", "fragment_b"):
         if col not in table.columns:
@@ -132,7 +193,7 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
     rows = []
     for _, row in tqdm(table.iterrows(), total=len(table), desc="BDE", disable=not progress):
         out = dict.fromkeys(BDE_COLUMNS)
-        out.update(reference_method=reference, quantity=QUANTITY)
+        out.update(reference_method=reference, quantity=model_quantity(model))
         try:
             b = bond_bde(model, row["parent_smiles"], row["fragment_a"], row["fragment_b"], reference, caches)
             out.update(atom_i=b.atom_i, atom_j=b.atom_j, bond_type=b.bond_type, e3d_bde_kcal_mol=b.e3d_bde,
@@ -140,7 +201,8 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
         except E3DError as exc:
             out["error"] = str(exc)
         rows.append(out)
-    return pd.concat([table.reset_index(drop=True), pd.DataFrame(rows, columns=BDE_COLUMNS)], axis=1)
+    result = pd.concat([table.reset_index(drop=True), pd.DataFrame(rows, columns=BDE_COLUMNS)], axis=1)
+    return with_298k(result, model_quantity(model), caches, progress) if thermal else result
 
 
 def parity_metrics(reference: Iterable[float], predicted: Iterable[float]) -> Dict[str, float]:

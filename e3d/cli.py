@@ -283,13 +283,16 @@ def cmd_bde(args) -> int:
     except Exception as exc:
         raise E3DError(f"{args.table}: not a readable CSV ({exc})") from None
     reference = None if args.no_reference else "auto"
-    out = bde_table(model, table, reference=reference, progress=sys.stderr.isatty())
+    out = bde_table(model, table, reference=reference, progress=sys.stderr.isatty(), thermal=not args.no_thermal)
     write_table(out, args.output)
     ok = out["error"].isna()
     print(f"wrote {len(out)} rows to {args.output} ({int((~ok).sum())} with errors); model: {_model_line(model)}")
     print(f"quantity: {out['quantity'].iloc[0] if len(out) else ''}")
     if "bde_kcal_mol" in out.columns:
-        for col in ("e3d_bde_kcal_mol", "model_fragment_bde_kcal_mol", "reference_bde_kcal_mol"):
+        for col in ("e3d_bde_kcal_mol", "model_fragment_bde_kcal_mol", "reference_bde_kcal_mol",
+                    "e3d_bde_298_kcal_mol", "reference_bde_298_kcal_mol"):
+            if col not in out.columns:
+                continue
             m = parity_metrics(out.loc[ok, "bde_kcal_mol"], out.loc[ok, col])
             if m["n"]:
                 print(f"  {col:30s} vs experiment: n={m['n']} MAE={m['mae']:.1f} RMSE={m['rmse']:.1f} "
@@ -344,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(p)
     p.add_argument("-o", "--output", required=True, help="output .csv/.parquet/.json: the rows plus BDE columns")
     p.add_argument("--no-reference", action="store_true", help="skip the labelling method's own BDEs")
+    p.add_argument("--no-thermal", action="store_true",
+                   help="skip the ZPE/thermal correction (GFN2-xTB harmonic frequencies) and the *_298 columns")
     p.set_defaults(func=cmd_bde)
 
     p = sub.add_parser("data", help="build a GFN2-xTB-labelled training set (extxyz + provenance JSON)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Dict, List, Optional
 
 import yaml
@@ -112,8 +113,12 @@ def train_family(only: Optional[List[str]] = None, models_dir: str = MODELS_DIR,
         if os.path.exists(out) and not retrain:
             continue
         prepare_data(entry)
-        train(os.path.join(REPO_ROOT, entry["config"]), os.path.join("runs", "train", entry["id"]), out,
-              model_id=entry["id"], overrides=list(entry.get("overrides", [])) + ["trainer.enable_progress_bar=false"])
+        run_dir = os.path.join("runs", "train", entry["id"])
+        if retrain and os.path.isdir(run_dir):
+            shutil.rmtree(run_dir)
+        train(os.path.join(REPO_ROOT, entry["config"]), run_dir, out, model_id=entry["id"],
+              overrides=list(entry.get("overrides", [])) + ["trainer.enable_progress_bar=false"],
+              resume=os.path.exists(os.path.join(run_dir, "last.ckpt")))  # an interrupted run continues
         card = read_card(out)
         card.update(role=entry.get("role"), ensemble=entry.get("ensemble"))
         write_card(out, card)

@@ -26,7 +26,7 @@ import pandas as pd
 from rdkit import Chem
 from tqdm.auto import tqdm
 
-from .bde import bde_table, locate_bond, parity_metrics, reference_method_for
+from .bde import bde_table, locate_bond, model_quantity, parity_metrics, reference_method_for, with_298k
 from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_from_dataset, bond_type_stats,
                         compare_with_mean_enthalpies, corpus_molecules, corpus_pairs, weighted_entropy)
 from .corpus import evaluation_corpus
@@ -103,6 +103,8 @@ def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd
     vs_ref = parity_metrics(bde.loc[ok, "reference_bde_kcal_mol"], bde.loc[ok, "e3d_bde_kcal_mol"])
     frag_vs_exp = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "model_fragment_bde_kcal_mol"])
     ref_vs_exp = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "reference_bde_kcal_mol"])
+    vs_exp_298 = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "e3d_bde_298_kcal_mol"])
+    ref_vs_exp_298 = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "reference_bde_298_kcal_mol"])
     weakest, n_weak = weakest_bond_accuracy(bde[ok], "e3d_bde_kcal_mol")
     mbe = compare_with_mean_enthalpies(stats.set_index("bond_type")["median"]) if len(stats) else {}
     scan_err = np.nan
@@ -130,6 +132,9 @@ def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd
         "bde_mae_vs_reference": vs_ref["mae"], "bde_spearman_vs_reference": vs_ref["spearman"],
         "fragment_bde_mae_vs_exp": frag_vs_exp["mae"],
         "reference_bde_mae_vs_exp": ref_vs_exp["mae"],
+        "bde_quantity": model_quantity(model),
+        "bde_298_mae_vs_exp": vs_exp_298["mae"], "bde_298_spearman_vs_exp": vs_exp_298["spearman"],
+        "bde_298_r2_vs_exp": vs_exp_298["r2"], "reference_bde_298_mae_vs_exp": ref_vs_exp_298["mae"],
         "weakest_bond_accuracy": weakest, "weakest_bond_n": n_weak,
         "scan_mae_vs_reference_kcal_mol": scan_err,
         "median_D_r2_vs_mbe": mbe.get("r2"), "median_D_mae_vs_mbe": mbe.get("mae"),
@@ -163,6 +168,9 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
             cached = _model_tables(model, all_mols, bde_rows, bde_caches, geoms_by_ref, scan_refs)
             if cache_dir:
                 _save_cached(cache_dir, entry["id"], model_path, bde_path, corpus, cached)
+        # model-independent GFN2-xTB ZPE/thermal terms: outside the per-model cache
+        cached["bde"] = with_298k(cached["bde"].assign(quantity=model_quantity(model)), model_quantity(model),
+                                  bde_caches)
         for name in ("pairs", "bondtypes", "bde", "scans"):
             df = cached[name]
             if len(df):
@@ -190,6 +198,7 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
             df = pd.concat(frames, ignore_index=True)
             df.to_parquet(os.path.join(out_dir, f"{name}.parquet"), index=False)
             written[name] = len(df)
+    written.update(_write_ensembles(out_dir, index, tables))
     models = pd.DataFrame(summaries)
     _add_baseline_metrics(models, tables["baseline"])
     models.to_parquet(os.path.join(out_dir, "models.parquet"), index=False)
@@ -209,6 +218,24 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
     with open(os.path.join(out_dir, "manifest.json"), "w") as fh:
         json.dump(manifest, fh, indent=1)
     return manifest
+
+
+def _write_ensembles(out_dir: str, index: Dict[str, object], tables: Dict[str, List[pd.DataFrame]]) -> Dict[str, int]:
+    """ensemble_bonds.parquet and ensemble_bde.parquet: seed spread of D_ij and of learned BDEs."""
+    from .ensemble import bde_spread, bond_spread, ensemble_members
+
+    groups = ensemble_members(index)
+    if not groups or not tables["pairs"] or not tables["bde"]:
+        return {}
+    pairs, bde = pd.concat(tables["pairs"], ignore_index=True), pd.concat(tables["bde"], ignore_index=True)
+    out = {}
+    for name, fn, source in (("ensemble_bonds", bond_spread, pairs), ("ensemble_bde", bde_spread, bde)):
+        frames = [fn(source, members).assign(ensemble=base, members=",".join(members))
+                  for base, members in groups.items()]
+        df = pd.concat(frames, ignore_index=True)
+        df.to_parquet(os.path.join(out_dir, f"{name}.parquet"), index=False)
+        out[name] = len(df)
+    return out
 
 
 def _model_tables(model: E3DModel, all_mols, bde_rows: pd.DataFrame, bde_caches: Dict, geoms_by_ref: Dict,
@@ -244,7 +271,7 @@ def _save_reference_caches(cache_dir: Optional[str], bde_caches: Dict, scan_refs
     if not cache_dir:
         return
     os.makedirs(cache_dir, exist_ok=True)
-    saved = {"bde": {k: v for k, v in bde_caches.items() if k.startswith("ref:")},
+    saved = {"bde": {k: v for k, v in bde_caches.items() if k.startswith(("ref:", "thermal:"))},
              "scans": {str(ref): {json.dumps(list(key)): [float(x) for x in v] for key, v in scans.items()}
                        for ref, scans in scan_refs.items() if ref is not None}}
     with open(os.path.join(cache_dir, "reference_energies.json"), "w") as fh:

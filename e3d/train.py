@@ -11,6 +11,7 @@ overriding ``trainer.devices``, ``trainer.num_nodes`` and ``trainer.strategy=ddp
 from __future__ import annotations
 
 import datetime
+import glob
 import json
 import os
 import platform
@@ -188,6 +189,10 @@ def train(config_path: str, run_dir: str, out_path: str, model_id: Optional[str]
         if not os.path.exists(last):
             raise E3DError(f"--resume: no checkpoint at {last}")
         cmd.append(f"++ckpt_path={os.path.abspath(last)}")
+    elif glob.glob(os.path.join(run_dir, "*.ckpt")):
+        # Lightning would write best-v1.ckpt beside the old best.ckpt, and the stale one would be packaged
+        raise E3DError(f"{run_dir} holds checkpoints of an earlier run: pass --resume to continue it, "
+                       "or delete the folder to start afresh")
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
     t0 = time.time()

@@ -72,7 +72,8 @@ def test_bde_cli_on_reference_table(tiny_model_path, tmp_path, capsys):
     assert main(["bde", str(path), "--model", tiny_model_path, "-o", str(out)]) == 0
     df = pd.read_csv(out)
     assert {"e3d_bde_kcal_mol", "model_fragment_bde_kcal_mol", "reference_bde_kcal_mol",
-            "atom_i", "atom_j", "error"} <= set(df.columns)
+            "atom_i", "atom_j", "error", "thermal_correction_kcal_mol", "e3d_bde_298_kcal_mol"} <= set(df.columns)
+    assert df["thermal_correction_kcal_mol"].between(-15, 5).all()
     assert set(rows.columns) <= set(df.columns) and len(df) == 3
     assert df["error"].isna().all()
     assert "vs experiment" in capsys.readouterr().out

@@ -57,6 +57,14 @@ def test_train_package_card_and_bonds(tmp_path, monkeypatch, capsys):
     assert "O not supported by this model (it knows H, C)" in capsys.readouterr().err
     assert main(["info", "--model", str(out)]) == 0
     assert "pytest-tiny" in capsys.readouterr().out
+    # the same run folder again: refused without --resume (a stale best.ckpt would be packaged) …
+    again = ["train", "configs/tiny.yaml", f"data_dir={data}", "trainer.max_epochs=2",
+             "--run-dir", str(tmp_path / "run"), "--out", str(out)]
+    assert main(again) == 2
+    assert "earlier run" in capsys.readouterr().err
+    # … and continued with it, from the last checkpoint
+    assert main([*again, "--resume"]) == 0
+    assert json.load(open(tmp_path / "m.card.json"))["metrics"]["epochs"] == 2
 
 
 def test_qm9_nested_subsets_and_energy_only_training(tmp_path, monkeypatch):

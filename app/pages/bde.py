@@ -19,9 +19,24 @@ types = sorted(bde["pair"].unique())
 chosen = st.multiselect("Bond types", types, default=types, key="bde_types")
 data = bde[bde["pair"].isin(chosen)]
 ref = data["reference_method"].dropna().iloc[0] if data["reference_method"].notna().any() else None
-series = [("e3d_bde_kcal_mol", "E3D D_ij (model, parent only)", "circle"),
-          ("model_fragment_bde_kcal_mol", "model fragments E(A)+E(B)−E(AB)", "diamond"),
-          ("reference_bde_kcal_mol", f"labelling method ({ref or 'not available'})", "square")]
+quantity = data["quantity"].iloc[0] if len(data) else ""
+at_298 = "thermal_correction_kcal_mol" in data.columns and st.toggle(
+    "Compare at 298 K", value=True, key="bde_298",
+    help="adds ΔH₂₉₈ − ΔE_e (zero-point + thermal terms from GFN2-xTB harmonic frequencies of the relaxed parent "
+         "and fragments) to electronic BDEs, so that they compare with experiment's 298 K enthalpies")
+suffix = "_298_kcal_mol" if at_298 else "_kcal_mol"
+series = [(f"e3d_bde{suffix}", "E3D D_ij (model, parent only)", "circle"),
+          (f"model_fragment_bde{suffix}", "model fragments E(A)+E(B)−E(AB)", "diamond"),
+          (f"reference_bde{suffix}", f"labelling method ({ref or 'not available'})", "square")]
+if at_298:
+    data = data.assign(model_fragment_bde_298_kcal_mol=data["model_fragment_bde_kcal_mol"]  # same shift as D_ij
+                       + (data["e3d_bde_298_kcal_mol"] - data["e3d_bde_kcal_mol"]))
+
+ens = state.table("ensemble_bde")
+ens = ens[ens["members"].str.split(",").apply(lambda m: model_id in m)] if len(ens) else ens
+if len(ens):  # seed spread of the learned BDE: error bars on the E3D points
+    data = data.merge(ens[["label", "parent_smiles", "fragment_a", "fragment_b", "bde_std"]],
+                      on=["label", "parent_smiles", "fragment_a", "fragment_b"], how="left")
 
 fig = go.Figure()
 lo, hi = 0.0, 250.0
@@ -29,13 +44,17 @@ for col, label, symbol in series:
     d = data.dropna(subset=[col])
     if d.empty:
         continue
+    error_y = (dict(type="data", array=d["bde_std"], visible=True)
+               if col.startswith("e3d_") and "bde_std" in d else None)
     fig.add_scatter(x=d["bde_kcal_mol"], y=d[col], mode="markers", name=label, marker=dict(symbol=symbol, size=9),
+                    error_y=error_y,
                     customdata=d[["label", "parent_smiles", "bond_type"]].to_numpy(),
                     hovertemplate="%{customdata[0]} (%{customdata[1]}) %{customdata[2]}<br>"
                                   "experiment %{x:.1f}<br>" + label + " %{y:.1f}<extra></extra>")
     lo, hi = min(lo, d[col].min(), d["bde_kcal_mol"].min()), max(hi, d[col].max(), d["bde_kcal_mol"].max())
 fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(dash="dash", color="grey"), name="y = x")
-fig.update_layout(xaxis_title="experimental BDE, 298 K (kcal/mol)", yaxis_title="model / reference (kcal/mol)",
+fig.update_layout(xaxis_title="experimental BDE, 298 K (kcal/mol)",
+                  yaxis_title="model / reference at 298 K (kcal/mol)" if at_298 else "model / reference as learned (kcal/mol)",
                   height=560, legend=dict(orientation="h", y=-0.15))
 left, right = st.columns([3, 2])
 left.plotly_chart(fig, width="stretch")
@@ -45,15 +64,23 @@ with right:
     for col, label, _ in series:
         m = parity_metrics(data["bde_kcal_mol"], data[col])
         rows.append({"series": label, **{k: round(v, 2) if isinstance(v, float) else v for k, v in m.items()}})
-    m = parity_metrics(data["reference_bde_kcal_mol"], data["e3d_bde_kcal_mol"])
+    m = parity_metrics(data["reference_bde_kcal_mol"], data["e3d_bde_kcal_mol"])  # like with like: both as learned
     rows.append({"series": "E3D vs labelling method (emergence)",
                  **{k: round(v, 2) if isinstance(v, float) else v for k, v in m.items()}})
     st.dataframe(rows, hide_index=True, width="stretch")
-    st.caption("Model and labelling-method BDEs are electronic (no zero-point or thermal terms); the experimental "
-               "values are 298 K enthalpies, typically 6–9 kcal/mol higher for X–H bonds. "
-               "Sources per row in the table below.")
+    st.caption(f"Model BDEs as learned: {quantity}. Experiment: 298 K enthalpies. "
+               + ("Shown at 298 K: electronic BDEs (model and labelling method) plus ΔH₂₉₈ − ΔE_e from GFN2-xTB "
+                  "harmonic frequencies (−6…−9 kcal/mol for X–H bonds: the zero-point energy of the broken bond)."
+                  if at_298 else "Shown as learned: electronic BDEs lie above 298 K enthalpies by the zero-point "
+                  "and thermal terms (6–9 kcal/mol for X–H bonds).")
+               + " Sources per row in the table below.")
+if len(ens):
+    st.caption(f"Error bars on E3D points: ±σ of the learned BDE over the seed ensemble "
+               f"{ens['members'].iloc[0].replace(',', ', ')} (same data, different seeds; "
+               f"median σ {ens['bde_std'].median():.1f} kcal/mol).")
 st.caption(state.provenance(model_id))
 with st.expander("All rows"):
-    st.dataframe(data[["label", "parent_smiles", "fragment_a", "fragment_b", "bond_type", "bde_kcal_mol",
-                       "e3d_bde_kcal_mol", "model_fragment_bde_kcal_mol", "reference_bde_kcal_mol", "source"]],
+    st.dataframe(data[[c for c in ["label", "parent_smiles", "fragment_a", "fragment_b", "bond_type", "bde_kcal_mol",
+                                   "e3d_bde_kcal_mol", "model_fragment_bde_kcal_mol", "reference_bde_kcal_mol",
+                                   "thermal_correction_kcal_mol", "e3d_bde_298_kcal_mol", "source"] if c in data]],
                  hide_index=True, width="stretch")

@@ -21,13 +21,15 @@ if model_id and len(models):
         r = row.iloc[0]
         st.subheader(f"Headline numbers: {model_id}")
         c = st.columns(5)
-        c[0].metric("BDE MAE vs experiment (kcal/mol)", f"{r.bde_mae_vs_exp:.1f}", help="E3D D_ij vs 298 K BDEs")
+        c[0].metric("BDE MAE vs experiment (kcal/mol)", f"{r.bde_298_mae_vs_exp:.1f}",
+                    help="E3D D_ij brought to 298 K (GFN2-xTB ZPE/thermal terms for electronic models) vs 298 K BDEs")
         c[1].metric("BDE MAE vs labels (kcal/mol)", f"{r.bde_mae_vs_reference:.1f}",
                     help="E3D D_ij vs the labelling method's own homolytic BDEs")
         c[2].metric("Spearman ρ vs experiment", f"{r.bde_spearman_vs_exp:.2f}")
         c[3].metric("Entropy H (nats)", f"{r.entropy_weighted_nats:.2f}", help="count-weighted, 1 kcal/mol bins")
         c[4].metric("Energy on bonds f_bond", f"{r.f_bond_mean:.0%}")
-        st.caption(state.provenance(model_id) + " · BDEs: electronic (model) vs 298 K enthalpies (experiment)")
+        st.caption(state.provenance(model_id) + f" · model BDEs: {r.bde_quantity}; compared at 298 K with "
+                   "experiment (GFN2-xTB harmonic ZPE/thermal terms added to electronic BDEs)")
 else:
     st.warning("No precomputed results found: run `python -m e3d precompute`.")
 

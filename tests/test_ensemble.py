@@ -1,0 +1,52 @@
+"""Seed-ensemble spread of D_ij (e3d.ensemble) on real models' pair tables."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from e3d import edge_energies, from_smiles, load_model
+from e3d.ensemble import bde_spread, bond_spread, ensemble_members, spread_by_type
+from e3d.model import MODELS_DIR
+from e3d.pairs import pairs_for_molecules
+
+OTHER = os.path.join(MODELS_DIR, "xtb-eq.nequip.zip")  # a second real model with the same elements
+
+
+def test_members_from_index():
+    index = {"models": [{"id": "a"}, {"id": "a-s2", "ensemble": "a"}, {"id": "a-s3", "ensemble": "a"},
+                        {"id": "b"}, {"id": "c-s2", "ensemble": "c"}]}  # c itself is not shipped: no ensemble
+    assert ensemble_members(index) == {"a": ["a", "a-s2", "a-s3"]}
+
+
+@pytest.mark.skipif(not os.path.exists(OTHER), reason="shipped model missing")
+def test_bond_spread_of_two_real_models(tiny_model, tmp_path):
+    mols = [from_smiles(s, name=s) for s in ("CCO", "CC#N")]
+    tables = []
+    for mid, model in (("m1", tiny_model), ("m2", load_model(OTHER, device="cpu"))):
+        t = pairs_for_molecules(edge_energies(model, mols))
+        tables.append(t.assign(model_id=mid))
+    pairs = pd.concat(tables, ignore_index=True)
+    spread = bond_spread(pairs, ["m1", "m2"])
+    assert len(spread) == 8 + 5  # every bond of both molecules, once
+    d1 = tables[0][tables[0]["bonded"]].set_index(["molecule", "i", "j"])["D_ij"]
+    d2 = tables[1][tables[1]["bonded"]].set_index(["molecule", "i", "j"])["D_ij"]
+    s = spread.set_index(["molecule", "i", "j"])
+    np.testing.assert_allclose(s["D_std"], (d1 - d2).abs().reindex(s.index) / np.sqrt(2))
+    np.testing.assert_allclose(s["D_mean"], ((d1 + d2) / 2).reindex(s.index))
+    assert (s["n_members"] == 2).all() and (s["D_std"] > 0).any()
+    by_type = spread_by_type(spread).set_index("bond_type")
+    assert by_type.loc["C-H", "n"] == 8 and by_type.loc["C#N", "n"] == 1
+
+
+def test_bde_spread_merges_duplicate_sources_and_skips_errors():
+    bde = pd.DataFrame({
+        "model_id": ["a", "a", "b", "b", "a", "b"],
+        "label": ["CH3-H", "CH3-H", "CH3-H", "CH3-H", "HO-H", "HO-H"],
+        "parent_smiles": ["C"] * 4 + ["O", "O"], "fragment_a": ["[CH3]"] * 4 + ["[OH]"] * 2,
+        "fragment_b": ["[H]"] * 6, "e3d_bde_kcal_mol": [100.0, 100.0, 104.0, 104.0, 110.0, np.nan],
+        "error": [None, None, None, None, None, "failed"]})
+    out = bde_spread(bde, ["a", "b"])
+    assert list(out["label"]) == ["CH3-H"]
+    assert out["bde_mean"].iloc[0] == pytest.approx(102.0) and out["bde_std"].iloc[0] == pytest.approx(np.sqrt(8))
