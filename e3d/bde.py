@@ -5,6 +5,9 @@ For a row (parent SMILES, radical fragments A and B):
 - the bond: the parent bond whose homolytic cleavage gives exactly {A, B};
 - ``e3d_bde``: D_ij of that bond at the parent's minimum *with the model* (kcal/mol);
 - ``model_fragment_bde``: E_model(A•) + E_model(B•) − E_model(AB), all relaxed with the model;
+- ``geometry``: where D_ij was taken.  A model trained without forces (QM9 energies) has no
+  trustworthy gradients — relaxing with it can fuse atoms — so it is evaluated at the GFN2-xTB
+  minimum instead; so is any model whose relaxation ends in a broken geometry (flagged);
 - ``reference_bde``: the same with the labelling method (GFN2-xTB for xTB-trained models;
   relaxed, spin-polarised fragments).
 - ``thermal_correction``: ΔH_298 − ΔE_e of the homolysis from GFN2-xTB harmonic frequencies
@@ -28,18 +31,26 @@ from .data import frames
 from .edges import edge_energies
 from .errors import E3DError, InputError
 from .model import E3DModel
-from .molecule import Molecule, from_smiles
+from .molecule import Molecule, from_smiles, validate
 from .pairs import bond_type_label, pair_table
 from .units import KCAL_PER_EV
 
 BDE_COLUMNS = ["atom_i", "atom_j", "bond_type", "e3d_bde_kcal_mol", "model_fragment_bde_kcal_mol",
-               "reference_bde_kcal_mol", "reference_method", "quantity", "error"]
+               "reference_bde_kcal_mol", "reference_method", "quantity", "geometry", "error"]
+MODEL_MINIMUM = "model minimum"
+XTB_MINIMUM = "GFN2-xTB minimum (model trained without forces)"
+XTB_FALLBACK = "GFN2-xTB minimum (relaxing with the model broke the molecule)"
 THERMAL_COLUMNS = ["thermal_correction_kcal_mol", "e3d_bde_298_kcal_mol", "reference_bde_298_kcal_mol",
                    "thermal_method"]
 ELECTRONIC = "electronic BDE (no ZPE/thermal terms), kcal/mol"
 ENTHALPY_298 = "298 K bond enthalpy (the model learned H298), kcal/mol"
 ZERO_POINT = "0 K BDE incl. ZPE (the model learned U0), kcal/mol"
 THERMAL_METHOD = "GFN2-xTB harmonic frequencies (RRHO, 298.15 K)"
+
+
+def reference_column(quantity: str) -> str:
+    """The labelling-method BDE column that compares like with like with a model's D_ij."""
+    return "reference_bde_298_kcal_mol" if quantity == ENTHALPY_298 else "reference_bde_kcal_mol"
 
 
 def model_quantity(model: E3DModel) -> str:
@@ -120,13 +131,56 @@ def with_298k(bde: pd.DataFrame, quantity: str, caches: Optional[Dict[str, Dict]
     return out
 
 
-REFERENCE_METHODS: Dict[str, Callable[[Molecule], float]] = {"GFN2-xTB": xtb_energy}
+def qm9_level_energy(mol: Molecule) -> float:
+    """B3LYP/6-31G(2df,p) (QM9's level; PySCF UKS) single point at the GFN2-xTB minimum (eV).
+
+    Relaxing every species with DFT is beyond a CPU; the GFN2-xTB minimum is close to the DFT
+    one for these small molecules (the BDE error this adds is ~1 kcal/mol, far below the
+    differences studied here).  Frequencies for the 298 K terms are GFN2-xTB's as well.
+    """
+    from .data import dft
+
+    geom = xtb_relaxed(mol)
+    return dft.energy(geom.numbers, geom.positions, geom.charge, geom.multiplicity, dft.QM9_LEVEL, stability=False)
+
+
+REFERENCE_METHODS: Dict[str, Callable[[Molecule], float]] = {"GFN2-xTB": xtb_energy,
+                                                               "B3LYP/6-31G(2df,p)": qm9_level_energy}
+REFERENCE_NOTES = {"GFN2-xTB": "relaxed, spin-polarised (tblite)",
+                   "B3LYP/6-31G(2df,p)": "PySCF UKS single points at GFN2-xTB minima"}
+LIVE_REFERENCES = ("GFN2-xTB",)  # fast enough for live stretch scans in the app
 
 
 def reference_method_for(model: E3DModel) -> Optional[str]:
     """The labelling method whose own BDEs can be computed here, from the model card."""
     level = str(model.card.get("level_of_theory", ""))
     return level if level in REFERENCE_METHODS else None
+
+
+def trained_on_forces(model: E3DModel) -> bool:
+    """From the card: did the training labels include forces (else gradients are untrained)?"""
+    forces = str((model.card.get("labels") or {}).get("forces", ""))
+    return not forces.lower().startswith("none")
+
+
+def model_geometry(model: E3DModel, smiles: str, caches: Dict[str, Dict]) -> Tuple[Molecule, str]:
+    """The species where the model is evaluated, and which minimum that is (cached per model)."""
+    cache = caches.setdefault(f"geometry:{model.path}", {})
+    if smiles not in cache:
+        source = XTB_MINIMUM
+        if trained_on_forces(model):
+            relaxed = relax_with_model(from_smiles(smiles), model)
+            try:
+                validate(relaxed, model.usable_type_names)
+                cache[smiles] = (relaxed, MODEL_MINIMUM)
+            except InputError:
+                source = XTB_FALLBACK
+        if smiles not in cache:
+            xtb_cache = caches.setdefault("geometry:GFN2-xTB", {})
+            if smiles not in xtb_cache:
+                xtb_cache[smiles] = xtb_relaxed(from_smiles(smiles))
+            cache[smiles] = (xtb_cache[smiles], source)
+    return cache[smiles]
 
 
 @dataclasses.dataclass
@@ -138,6 +192,7 @@ class BondBDE:
     model_fragment_bde: float
     reference_bde: float
     reference_method: Optional[str]
+    geometry: str = MODEL_MINIMUM
 
 
 def _fragment_energy(smiles: str, energy_fn: Callable[[Molecule], float], cache: Dict) -> float:
@@ -150,20 +205,15 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
              reference: Optional[str] = None, caches: Optional[Dict[str, Dict]] = None) -> BondBDE:
     """Learned, model-fragment and reference-method BDEs (kcal/mol) of one bond."""
     caches = caches if caches is not None else {}
-    parents = caches.setdefault(f"parent:{model.path}", {})
-    if parent_smiles not in parents:  # several rows share a parent: relax it once
-        parents[parent_smiles] = relax_with_model(from_smiles(parent_smiles), model)
-    parent = parents[parent_smiles]
+    parent, geometry = model_geometry(model, parent_smiles, caches)  # several rows share a parent: once
     i, j = locate_bond(parent, fragment_a, fragment_b)
     (result,) = edge_energies(model, [parent])  # cheap next to the relaxation
     pairs = pair_table(result).set_index(["i", "j"])
     d_ij = float(pairs.loc[(min(i, j), max(i, j)), "D_ij"])
     label = bond_type_label(parent.rdmol.GetBondBetweenAtoms(i, j), with_hybridisation=True)
 
-    model_cache = caches.setdefault(f"model:{model.path}", {})
-    relaxed_model_energy = lambda m: model_energy(relax_with_model(m, model), model)  # noqa: E731
     e_parent = result.total_energy
-    e_frag = sum(_fragment_energy(s, relaxed_model_energy, model_cache) for s in (fragment_a, fragment_b))
+    e_frag = sum(model_energy(model_geometry(model, s, caches)[0], model) for s in (fragment_a, fragment_b))
     model_frag_bde = (e_frag - e_parent) * KCAL_PER_EV
 
     ref_bde = float("nan")
@@ -173,7 +223,7 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
         e_ref_parent = _fragment_energy(parent_smiles, ref_fn, ref_cache)
         e_ref_frag = sum(_fragment_energy(s, ref_fn, ref_cache) for s in (fragment_a, fragment_b))
         ref_bde = (e_ref_frag - e_ref_parent) * KCAL_PER_EV
-    return BondBDE(i, j, label, d_ij, model_frag_bde, ref_bde, reference)
+    return BondBDE(i, j, label, d_ij, model_frag_bde, ref_bde, reference, geometry)
 
 
 def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "auto",
@@ -197,7 +247,8 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
         try:
             b = bond_bde(model, row["parent_smiles"], row["fragment_a"], row["fragment_b"], reference, caches)
             out.update(atom_i=b.atom_i, atom_j=b.atom_j, bond_type=b.bond_type, e3d_bde_kcal_mol=b.e3d_bde,
-                       model_fragment_bde_kcal_mol=b.model_fragment_bde, reference_bde_kcal_mol=b.reference_bde)
+                       model_fragment_bde_kcal_mol=b.model_fragment_bde, reference_bde_kcal_mol=b.reference_bde,
+                       geometry=b.geometry)
         except E3DError as exc:
             out["error"] = str(exc)
         rows.append(out)

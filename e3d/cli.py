@@ -128,7 +128,7 @@ def cmd_info(args) -> int:
 
 def cmd_data(args) -> int:
     from .corpus import evaluation_corpus, read_smi, training_corpus
-    from .data.build import build_xtb_dataset
+    from .data.build import build_dataset, dft_labeller, xtb_labeller
 
     if args.labeller == "atct":
         from .data.atct import build_reference_table
@@ -168,9 +168,11 @@ def cmd_data(args) -> int:
         raise E3DError(f"--corpus must be 'train', 'eval' or a .smi file; got {args.corpus!r}")
     if args.limit:
         corpus = corpus[: args.limit]
-    out = args.out or os.path.join("runs", "data", f"xtb_{args.variant}_{args.corpus if args.corpus in corpora else 'custom'}.extxyz")
-    prov = build_xtb_dataset(corpus, out, variant=args.variant, seed=args.seed, n_thermal=args.n_thermal,
-                             n_stretch=args.n_stretch, n_radical_bonds=args.n_radical_bonds)
+    corpus_name = args.corpus if args.corpus in corpora else "custom"
+    out = args.out or os.path.join("runs", "data", f"{args.labeller}_{args.variant}_{corpus_name}.extxyz")
+    labeller = dft_labeller(args.level) if args.labeller == "dft" else xtb_labeller()
+    prov = build_dataset(corpus, out, labeller, variant=args.variant, seed=args.seed, n_thermal=args.n_thermal,
+                         n_stretch=args.n_stretch, n_radical_bonds=args.n_radical_bonds)
     print(f"wrote {prov['n_frames']} frames of {prov['n_molecules']} molecules to {out} "
           f"({prov['frames_by_kind']}); provenance in {out}.json; {len(prov['failures'])} failure(s)")
     return 0
@@ -351,10 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the ZPE/thermal correction (GFN2-xTB harmonic frequencies) and the *_298 columns")
     p.set_defaults(func=cmd_bde)
 
-    p = sub.add_parser("data", help="build a GFN2-xTB-labelled training set (extxyz + provenance JSON)")
-    p.add_argument("labeller", choices=["xtb", "qm9", "spice", "atct"],
-                   help="GFN2-xTB labels on a corpus, QM9 (DFT) subsets, a SPICE 2 HDF5 file you have, "
-                        "or (atct) the experimental BDE table from ATcT heats of formation")
+    p = sub.add_parser("data", help="build a labelled training set (extxyz + provenance JSON)")
+    p.add_argument("labeller", choices=["xtb", "dft", "qm9", "spice", "atct"],
+                   help="GFN2-xTB or DFT (PySCF) labels on a corpus, QM9 (DFT) subsets, a SPICE 2 HDF5 file you "
+                        "have, or (atct) the experimental BDE table from ATcT heats of formation")
+    p.add_argument("--level", default="B3LYP/def2-SVP",
+                   help="dft: FUNCTIONAL/BASIS (default B3LYP/def2-SVP; UKS with stability analysis)")
     p.add_argument("--input", help="spice: the SPICE HDF5 file")
     p.add_argument("--subset", nargs="+", help="spice: keep these subsets (substring match)")
     p.add_argument("--elements", nargs="+", help="spice: keep molecules made only of these elements")

@@ -77,3 +77,11 @@ def test_bde_cli_on_reference_table(tiny_model_path, tmp_path, capsys):
     assert set(rows.columns) <= set(df.columns) and len(df) == 3
     assert df["error"].isna().all()
     assert "vs experiment" in capsys.readouterr().out
+
+
+def test_models_trained_with_forces_are_relaxed_with_themselves(tiny_model):
+    from e3d.bde import MODEL_MINIMUM
+
+    rows = pd.DataFrame({"label": ["HO-H"], "parent_smiles": ["O"], "fragment_a": ["[OH]"], "fragment_b": ["[H]"]})
+    out = bde_table(tiny_model, rows, reference=None, progress=False)
+    assert out.loc[0, "geometry"] == MODEL_MINIMUM

@@ -85,3 +85,13 @@ def test_qm9_nested_subsets_and_energy_only_training(tmp_path, monkeypatch):
     assert card["level_of_theory"] == "B3LYP/6-31G(2df,p)" and card["energy_shifts"]["isolated_atoms"]
     assert "forces_mae" not in card["metrics"]["test"]
     assert main(["bonds", "CC", "--model", str(out)]) == 0
+    # an energy-only model has untrained gradients: its BDEs are taken at the GFN2-xTB minimum
+    import pandas as pd
+
+    from e3d.bde import ENTHALPY_298, XTB_MINIMUM, bde_table
+    from e3d.model import load_model
+
+    rows = pd.DataFrame({"label": ["CH3-H"], "parent_smiles": ["C"], "fragment_a": ["[CH3]"], "fragment_b": ["[H]"]})
+    bde = bde_table(load_model(str(out), device="cpu"), rows, reference=None, progress=False)
+    assert bde["error"].isna().all() and bde.loc[0, "geometry"] == XTB_MINIMUM
+    assert bde.loc[0, "quantity"] == ENTHALPY_298

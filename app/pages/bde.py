@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
-from e3d.bde import parity_metrics
+from e3d.bde import REFERENCE_NOTES, parity_metrics, reference_column
 
 st.title("Learned BDE vs literature")
 model_id = state.selected_model()
@@ -27,7 +27,8 @@ at_298 = "thermal_correction_kcal_mol" in data.columns and st.toggle(
 suffix = "_298_kcal_mol" if at_298 else "_kcal_mol"
 series = [(f"e3d_bde{suffix}", "E3D D_ij (model, parent only)", "circle"),
           (f"model_fragment_bde{suffix}", "model fragments E(A)+E(B)−E(AB)", "diamond"),
-          (f"reference_bde{suffix}", f"labelling method ({ref or 'not available'})", "square")]
+          (f"reference_bde{suffix}", f"labelling method ({ref}: {REFERENCE_NOTES.get(ref, '')})" if ref
+           else "labelling method (not available)", "square")]
 if at_298:
     data = data.assign(model_fragment_bde_298_kcal_mol=data["model_fragment_bde_kcal_mol"]  # same shift as D_ij
                        + (data["e3d_bde_298_kcal_mol"] - data["e3d_bde_kcal_mol"]))
@@ -64,7 +65,7 @@ with right:
     for col, label, _ in series:
         m = parity_metrics(data["bde_kcal_mol"], data[col])
         rows.append({"series": label, **{k: round(v, 2) if isinstance(v, float) else v for k, v in m.items()}})
-    m = parity_metrics(data["reference_bde_kcal_mol"], data["e3d_bde_kcal_mol"])  # like with like: both as learned
+    m = parity_metrics(data[reference_column(quantity)], data["e3d_bde_kcal_mol"])  # like with like
     rows.append({"series": "E3D vs labelling method (emergence)",
                  **{k: round(v, 2) if isinstance(v, float) else v for k, v in m.items()}})
     st.dataframe(rows, hide_index=True, width="stretch")

@@ -3,14 +3,19 @@
 Variants are cumulative, each teaching one more thing:
 ``eq`` (relaxed parents) ⊂ ``thermal`` (+ displaced frames) ⊂ ``stretch`` (+ stretched
 bonds) ⊂ ``radicals`` (+ relaxed and displaced radical fragments).
+
+Labellers: GFN2-xTB (tblite; geometries relaxed with it) and DFT (PySCF UKS with stability
+analysis; on a CPU the geometries are GFN2-xTB minima and their perturbations, labelled with
+DFT energies and forces — relaxing with DFT would cost more than labelling).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -39,12 +44,42 @@ def _frames_for(mol: Molecule, variant: str, rng: np.random.Generator, calc_fact
     return out
 
 
-def build_xtb_dataset(corpus: Sequence[Tuple[str, str]], out_path: str, variant: str = "radicals",
-                      seed: int = 0, n_thermal: int = 8, n_stretch: int = 4, n_radical_bonds: int = 2,
-                      progress: bool = True) -> Dict[str, object]:
-    """Label ``corpus`` ([(name, smiles)]) with GFN2-xTB; write ``out_path`` (.extxyz) and its provenance.
+@dataclasses.dataclass
+class Labeller:
+    """Who labels the frames (energy, forces) and who relaxes the geometries."""
 
-    Returns the provenance dict (also written to ``out_path + '.json'``).
+    name: str
+    provenance: Dict[str, object]
+    energy_and_forces: Callable  # (numbers, positions Å, charge, multiplicity) → (eV, eV/Å)
+    isolated_atoms: Callable[[Sequence[str]], Dict[str, float]]
+    relaxer: str = "the labeller"
+
+
+def xtb_labeller() -> Labeller:
+    return Labeller("GFN2-xTB", xtb.provenance(), xtb.energy_and_forces, xtb.isolated_atom_energies)
+
+
+def dft_labeller(level: Optional[str] = None) -> Labeller:
+    from . import dft
+
+    level = level or dft.TRAINING_LEVEL
+    return Labeller(level, dft.provenance(level),
+                    lambda z, pos, charge, mult: dft.energy_and_forces(z, pos, charge, mult, level),
+                    lambda elements: dft.isolated_atom_energies(elements, level), relaxer="GFN2-xTB")
+
+
+def build_xtb_dataset(corpus: Sequence[Tuple[str, str]], out_path: str, **kwargs) -> Dict[str, object]:
+    """:func:`build_dataset` with GFN2-xTB labels."""
+    return build_dataset(corpus, out_path, xtb_labeller(), **kwargs)
+
+
+def build_dataset(corpus: Sequence[Tuple[str, str]], out_path: str, labeller: Labeller, variant: str = "radicals",
+                  seed: int = 0, n_thermal: int = 8, n_stretch: int = 4, n_radical_bonds: int = 2,
+                  elements: Sequence[str] = ELEMENTS, progress: bool = True) -> Dict[str, object]:
+    """Label ``corpus`` ([(name, smiles)]); write ``out_path`` (.extxyz) and its provenance.
+
+    Geometries are always relaxed with GFN2-xTB (the DFT labeller relabels them).  Returns the
+    provenance dict (also written to ``out_path + '.json'``).
     """
     import ase.io
     from ase.calculators.singlepoint import SinglePointCalculator
@@ -54,9 +89,9 @@ def build_xtb_dataset(corpus: Sequence[Tuple[str, str]], out_path: str, variant:
     rng = np.random.default_rng(seed)
     calc_factory = lambda m: xtb.XTBCalculator(m.charge, m.multiplicity)  # noqa: E731
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    n_frames, counts, failures, elements = 0, {}, [], set()
+    n_frames, counts, failures, seen = 0, {}, [], set()
     with open(out_path, "w") as fh:
-        for name, smi in tqdm(corpus, desc=f"GFN2-xTB {variant}", disable=not progress):
+        for name, smi in tqdm(corpus, desc=f"{labeller.name} {variant}", disable=not progress):
             try:
                 mol = from_smiles(smi, name=name, seed=int(rng.integers(2**31)))
                 labelled = _frames_for(mol, variant, rng, calc_factory, n_thermal, n_stretch, n_radical_bonds)
@@ -65,7 +100,7 @@ def build_xtb_dataset(corpus: Sequence[Tuple[str, str]], out_path: str, variant:
                 continue
             for kind, m in labelled:
                 try:
-                    energy, forces = xtb.energy_and_forces(m.numbers, m.positions, m.charge, m.multiplicity)
+                    energy, forces = labeller.energy_and_forces(m.numbers, m.positions, m.charge, m.multiplicity)
                 except Exception as exc:
                     failures.append({"name": m.label, "smiles": m.smiles, "error": str(exc)})
                     continue
@@ -75,19 +110,20 @@ def build_xtb_dataset(corpus: Sequence[Tuple[str, str]], out_path: str, variant:
                 ase.io.write(fh, atoms, format="extxyz")
                 n_frames += 1
                 counts[kind] = counts.get(kind, 0) + 1
-                elements.update(m.symbols)
+                seen.update(m.symbols)
     prov = {
         "dataset": os.path.basename(out_path),
-        "labels": xtb.provenance(),
+        "labels": labeller.provenance,
         "variant": variant,
         "seed": seed,
         "n_molecules": len(corpus),
         "n_frames": n_frames,
         "frames_by_kind": counts,
         "settings": {"n_thermal": n_thermal, "n_stretch": n_stretch, "n_radical_bonds": n_radical_bonds,
-                     "relaxation": "ASE BFGS fmax 0.05 eV/Å with the labeller"},
-        "isolated_atom_energies_eV": xtb.isolated_atom_energies(ELEMENTS),
-        "elements": sorted(elements, key=ELEMENTS.index),
+                     "relaxation": "ASE BFGS fmax 0.05 eV/Å with GFN2-xTB",
+                     "geometries_from": "GFN2-xTB" if labeller.relaxer == "GFN2-xTB" else labeller.name},
+        "isolated_atom_energies_eV": labeller.isolated_atoms(list(elements)),
+        "elements": sorted(seen, key=ELEMENTS.index),
         "failures": failures,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

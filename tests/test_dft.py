@@ -1,0 +1,57 @@
+"""PySCF DFT labels (e3d.data.dft) and a DFT-labelled dataset at tiny scale (minimal basis)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from e3d.cli import main
+from e3d.data import dft
+
+LEVEL = "B3LYP/STO-3G"  # the real code path, a basis small enough for the tests
+
+
+def test_forces_are_minus_the_energy_gradient():
+    z, pos = [8, 1, 1], np.array([[0.0, 0.0, 0.12], [0.0, 0.76, -0.47], [0.0, -0.76, -0.47]])
+    e, f = dft.energy_and_forces(z, pos, level=LEVEL)
+    h = 1e-3
+    for atom, axis in ((1, 1), (0, 2)):
+        plus, minus = pos.copy(), pos.copy()
+        plus[atom, axis] += h
+        minus[atom, axis] -= h
+        numeric = -(dft.energy(z, plus, level=LEVEL) - dft.energy(z, minus, level=LEVEL)) / (2 * h)
+        assert f[atom, axis] == pytest.approx(numeric, abs=2e-3)  # eV/Å
+
+
+def test_stretched_bond_finds_the_broken_symmetry_solution():
+    """H2 at 3 Å: the stability analysis leaves the spin-restricted solution for ≈ two H atoms."""
+    pos = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 3.0]])
+    e_stable = dft.energy([1, 1], pos, level=LEVEL)
+    e_restricted = dft.energy([1, 1], pos, level=LEVEL, stability=False)
+    two_atoms = 2 * dft.isolated_atom_energies(["H"], LEVEL)["H"]
+    assert e_stable < e_restricted - 0.5  # eV
+    assert abs(e_stable - two_atoms) < 0.1
+
+
+def test_b3lyp_is_the_gaussian_definition():
+    assert dft.split_level("B3LYP/def2-SVP") == ("b3lypg", "def2-SVP")
+    with pytest.raises(Exception, match="FUNCTIONAL/BASIS"):
+        dft.split_level("B3LYP")
+
+
+def test_data_dft_cli_writes_labelled_frames(tmp_path):
+    smi = tmp_path / "tiny.smi"
+    smi.write_text("O water\nC methane\n")
+    out = tmp_path / "dft.extxyz"
+    assert main(["data", "dft", "--corpus", str(smi), "--level", LEVEL, "--variant", "radicals",
+                 "--n-thermal", "1", "--n-stretch", "1", "--n-radical-bonds", "1", "--out", str(out)]) == 0
+    prov = json.load(open(str(out) + ".json"))
+    assert prov["labels"]["method"] == LEVEL and "stability" in prov["labels"]["reference"]
+    assert prov["settings"]["geometries_from"] == "GFN2-xTB" and not prov["failures"]
+    assert set(prov["frames_by_kind"]) == {"eq", "thermal", "stretch", "radical"}
+    assert set(prov["isolated_atom_energies_eV"]) >= {"H", "C", "O"}
+    import ase.io
+
+    frames = ase.io.read(str(out), index=":")
+    assert len(frames) == prov["n_frames"]
+    assert all(np.isfinite(a.get_forces()).all() for a in frames)
