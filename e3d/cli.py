@@ -159,13 +159,14 @@ def cmd_data(args) -> int:
               f"{prov['nested_sizes']} to {out}")
         return 0
 
-    corpora = {"train": training_corpus, "eval": evaluation_corpus}
+    corpora = {"train": training_corpus, "train-extended": lambda: training_corpus(extended=True),
+               "eval": evaluation_corpus}
     if args.corpus in corpora:
         corpus = corpora[args.corpus]()
     elif os.path.exists(args.corpus):
         corpus = read_smi(args.corpus)
     else:
-        raise E3DError(f"--corpus must be 'train', 'eval' or a .smi file; got {args.corpus!r}")
+        raise E3DError(f"--corpus must be 'train', 'train-extended', 'eval' or a .smi file; got {args.corpus!r}")
     if args.limit:
         corpus = corpus[: args.limit]
     corpus_name = args.corpus if args.corpus in corpora else "custom"
@@ -367,7 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", help="QM9 nested training sizes, comma-separated (default 1000,…,120000)")
     p.add_argument("--variant", default="radicals", choices=["eq", "thermal", "stretch", "radicals"],
                    help="what the data teaches (cumulative; default radicals)")
-    p.add_argument("--corpus", default="train", help="'train', 'eval' (held-out) or a .smi file")
+    p.add_argument("--corpus", default="train",
+                   help="'train' (214 curated), 'train-extended' (+ scaffold × substituent, 568), 'eval' (held-out) "
+                        "or a .smi file")
     p.add_argument("--out", help="output .extxyz for xtb (default runs/data/xtb_VARIANT_CORPUS.extxyz), "
                                  "folder for qm9 (default runs/data/qm9)")
     p.add_argument("--seed", type=int, default=0)

@@ -1,4 +1,12 @@
-"""The molecule corpora that ship with E3D (training and held-out evaluation sets)."""
+"""The molecule corpora that ship with E3D (training and held-out evaluation sets).
+
+- ``train``: 214 hand-curated molecules (H C N O F S Cl; alkanes to heteroaromatics, the
+  common functional groups, the parents of the experimental BDE table);
+- ``train-extended``: those plus every scaffold × substituent combination of
+  :data:`SCAFFOLDS` and :data:`SUBSTITUENTS` (functional groups on aliphatic, unsaturated,
+  aromatic and heteroaromatic frames), minus duplicates and held-out molecules;
+- ``eval``: 43 held-out molecules in no training set.
+"""
 
 from __future__ import annotations
 
@@ -31,8 +39,46 @@ def read_smi(path: str) -> List[Tuple[str, str]]:
     return rows
 
 
-def training_corpus() -> List[Tuple[str, str]]:
-    return read_smi(os.path.join(RESOURCES, "corpus_train.smi"))
+# "{}" marks where the substituent goes (always right after an atom, so "(group)" is a branch)
+SCAFFOLDS = {
+    "methyl": "C{}", "ethyl": "CC{}", "propyl": "CCC{}", "isopropyl": "CC(C){}", "tert-butyl": "CC(C)(C){}",
+    "cyclopropyl": "C1CC1{}", "cyclohexyl": "C1CCC(CC1){}", "vinyl": "C=C{}", "allyl": "C=CC{}",
+    "benzyl": "c1ccc(cc1)C{}", "phenyl": "c1ccc(cc1){}", "4-tolyl": "Cc1ccc(cc1){}", "3-pyridyl": "c1cncc(c1){}",
+    "2-thienyl": "c1ccsc1{}", "2-furyl": "c1ccoc1{}", "4-chlorophenyl": "Clc1ccc(cc1){}",
+    "isobutyl": "CC(C)C{}", "cyclopentyl": "C1CCC(C1){}", "2-chloroethyl": "ClCC{}",
+    "4-methoxyphenyl": "COc1ccc(cc1){}",
+}
+SUBSTITUENTS = {
+    "OH": "O", "OMe": "OC", "OEt": "OCC", "NH2": "N", "NHMe": "NC", "NMe2": "N(C)C", "F": "F", "Cl": "Cl",
+    "SH": "S", "SMe": "SC", "CHO": "C=O", "acetyl": "C(C)=O", "COOH": "C(=O)O", "COOMe": "C(=O)OC",
+    "CONH2": "C(N)=O", "CN": "C#N", "NO2": "[N+](=O)[O-]", "CF3": "C(F)(F)F", "OAc": "OC(C)=O",
+    "NHAc": "NC(C)=O", "SO2Me": "S(C)(=O)=O", "vinyl": "C=C",
+}
+
+
+def substituted_molecules() -> List[Tuple[str, str]]:
+    """Every scaffold × substituent as (name, canonical SMILES), in a fixed order."""
+    rows = []
+    for sname, scaffold in SCAFFOLDS.items():
+        for gname, group in SUBSTITUENTS.items():
+            mol = Chem.MolFromSmiles(scaffold.format(f"({group})"))
+            if mol is not None:
+                rows.append((f"{sname}-{gname}", Chem.MolToSmiles(mol)))
+    return rows
+
+
+def training_corpus(extended: bool = False) -> List[Tuple[str, str]]:
+    """The curated training corpus; ``extended`` adds the substituted molecules (never a held-out one)."""
+    curated = read_smi(os.path.join(RESOURCES, "corpus_train.smi"))
+    if not extended:
+        return curated
+    seen = {canonical(s) for _, s in curated} | {canonical(s) for _, s in evaluation_corpus()}
+    rows = list(curated)
+    for name, smi in substituted_molecules():
+        if smi not in seen:
+            seen.add(smi)
+            rows.append((name, smi))
+    return rows
 
 
 def evaluation_corpus() -> List[Tuple[str, str]]:

@@ -59,14 +59,16 @@ def prepare_data(entry: Dict[str, object]) -> None:
 
     data = entry.get("data", {})
     if data.get("labeller") == "xtb":
-        base = os.path.join(XTB_DATA, "xtb_radicals_trainval.extxyz")
+        extended = data.get("corpus") == "extended"
+        tag = "_extended" if extended else ""
+        base = os.path.join(XTB_DATA, f"xtb_radicals{tag}_trainval.extxyz")
         test = os.path.join(XTB_DATA, "xtb_radicals_test.extxyz")
         if not os.path.exists(base):
-            build_xtb_dataset(training_corpus(), base, variant="radicals", seed=1)
+            build_xtb_dataset(training_corpus(extended), base, variant="radicals", seed=1)
         if not os.path.exists(test):
             build_xtb_dataset(evaluation_corpus(), test, variant="radicals", seed=2)
         variant = data.get("variant", "radicals")
-        target = os.path.join(XTB_DATA, f"xtb_{variant}_trainval.extxyz")
+        target = os.path.join(XTB_DATA, f"xtb_{variant}{tag}_trainval.extxyz")
         if not os.path.exists(target):
             subset_by_kind(base, variant, target)
     elif data.get("labeller") == "qm9":

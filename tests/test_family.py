@@ -34,3 +34,20 @@ def test_index_lists_models_and_main(tmp_path, tiny_model_path):
     assert index["models"][0]["level_of_theory"] == "GFN2-xTB"
     assert "per_atom_energy_mae" in index["models"][0]["test"]
     assert json.load(open(os.path.join(tmp_path, "index.json"))) == index
+
+
+def test_extended_training_corpus():
+    from rdkit import Chem
+
+    from e3d.corpus import canonical, evaluation_corpus, training_corpus
+
+    curated, extended = training_corpus(), training_corpus(extended=True)
+    assert len(curated) >= 200 and len(extended) >= 500
+    assert extended[: len(curated)] == curated and extended == training_corpus(extended=True)  # deterministic
+    smiles = [canonical(s) for _, s in extended]
+    assert len(set(smiles)) == len(smiles)
+    assert not set(smiles) & {canonical(s) for _, s in evaluation_corpus()}  # held-out stays held out
+    elements = {a.GetSymbol() for s in smiles for a in Chem.MolFromSmiles(s).GetAtoms()}
+    assert elements == {"H", "C", "N", "O", "F", "S", "Cl"}
+    groups = {"C(=O)O", "C#N", "[N+](=O)[O-]", "S(=O)(=O)", "c1ccsc1", "c1ccoc1", "c1cncc1"}  # functional groups
+    assert all(any(Chem.MolFromSmiles(s).HasSubstructMatch(Chem.MolFromSmarts(g)) for s in smiles) for g in groups)
