@@ -75,6 +75,9 @@ with right:
                   if at_298 else "Shown as learned: electronic BDEs lie above 298 K enthalpies by the zero-point "
                   "and thermal terms (6–9 kcal/mol for X–H bonds).")
                + " Sources per row in the table below.")
+if "geometry" in data and data["geometry"].notna().any():
+    where = ", ".join(f"{g} ({n})" for g, n in data["geometry"].value_counts().items())
+    st.caption(f"D_ij and model-fragment energies taken at: {where} rows.")
 if len(ens):
     st.caption(f"Error bars on E3D points: ±σ of the learned BDE over the seed ensemble "
                f"{ens['members'].iloc[0].replace(',', ', ')} (same data, different seeds; "
@@ -83,5 +86,6 @@ st.caption(state.provenance(model_id))
 with st.expander("All rows"):
     st.dataframe(data[[c for c in ["label", "parent_smiles", "fragment_a", "fragment_b", "bond_type", "bde_kcal_mol",
                                    "e3d_bde_kcal_mol", "model_fragment_bde_kcal_mol", "reference_bde_kcal_mol",
-                                   "thermal_correction_kcal_mol", "e3d_bde_298_kcal_mol", "source"] if c in data]],
+                                   "thermal_correction_kcal_mol", "e3d_bde_298_kcal_mol", "geometry", "source"]
+                       if c in data]],
                  hide_index=True, width="stretch")

@@ -49,3 +49,16 @@ if len(row):
     if r.get("baseline_r2_vs_mbe") == r.get("baseline_r2_vs_mbe"):
         c[1].metric("Bond-additive baseline (same training data)", f"R² {r.baseline_r2_vs_mbe:.2f}",
                     f"MAE {r.baseline_mae_vs_mbe:.1f} kcal/mol", delta_color="off")
+
+ens = state.table("ensemble_bonds")
+ens = ens[ens["members"].str.split(",").apply(lambda m: model_id in m)] if len(ens) else ens
+if len(ens):
+    from e3d.ensemble import spread_by_type
+
+    st.subheader("Seed-ensemble uncertainty of D_ij")
+    spread = spread_by_type(ens).sort_values("n", ascending=False).rename(columns={
+        "median_std": "median σ (kcal/mol)", "p90_std": "90th percentile σ (kcal/mol)"})
+    st.dataframe(spread.round(2), hide_index=True, width="stretch")
+    st.caption(f"σ_ij = standard deviation of D_ij over {ens['members'].iloc[0].replace(',', ', ')} (same data "
+               "and step budget, different seeds: weight initialisation and train/validation split), "
+               "per bond of the held-out corpus at identical geometries. " + state.provenance(model_id))
