@@ -169,6 +169,7 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
             cached = _model_tables(model, all_mols, bde_rows, bde_caches, geoms_by_ref, scan_refs)
             if cache_dir:
                 _save_cached(cache_dir, entry["id"], model_path, bde_path, corpus, cached)
+                _save_reference_caches(cache_dir, bde_caches, scan_refs)  # expensive: keep them as they come
         # model-independent GFN2-xTB ZPE/thermal terms: outside the per-model cache
         cached["bde"] = with_298k(cached["bde"].assign(quantity=model_quantity(model)), model_quantity(model),
                                   bde_caches)
