@@ -1,6 +1,7 @@
 """DFT labels with PySCF: energies (eV) and forces (eV/Å), unrestricted Kohn–Sham.
 
-Every frame is UKS.  Open shells (radicals) and stretched bonds need a broken-symmetry
+Every training frame is UKS (reference single points of closed-shell minima use RKS, the same
+energy at half the cost).  Open shells (radicals) and stretched bonds need a broken-symmetry
 solution: singlets are also solved from a HOMO/LUMO-mixed guess (the lower solution is kept),
 then an internal stability analysis runs and, while it finds a lower solution, the SCF
 restarts from it (up to ``STABILITY_ROUNDS``).  Isolated-atom references
@@ -62,8 +63,10 @@ def _scf(numbers, positions, charge: int, multiplicity: int, level: str, stabili
     xc, basis = split_level(level)
     mol = gto.M(atom=[(int(z), tuple(map(float, p))) for z, p in zip(numbers, positions)], unit="Angstrom",
                 basis=basis, charge=int(charge), spin=int(multiplicity) - 1, verbose=0)
+    restricted = multiplicity == 1 and not stability  # closed-shell minimum: RKS, same energy, half the cost
+
     def solve(dm=None):
-        mf = dft.UKS(mol)
+        mf = dft.RKS(mol) if restricted else dft.UKS(mol)
         mf.xc, mf.conv_tol = xc, CONV_TOL
         mf.kernel(dm)
         return mf
@@ -82,7 +85,7 @@ def _scf(numbers, positions, charge: int, multiplicity: int, level: str, stabili
         candidate = solve(mf.make_rdm1(mixed, mf.mo_occ))
         if candidate.converged and candidate.e_tot < mf.e_tot - 1e-7:
             mf = candidate
-    rotations = sum(int((occ > 0).sum() * (occ == 0).sum()) for occ in mf.mo_occ)
+    rotations = 0 if restricted else sum(int((occ > 0).sum() * (occ == 0).sum()) for occ in mf.mo_occ)
     for _ in range(STABILITY_ROUNDS if stability and rotations else 0):  # (one-orbital atoms have none)
         mo, _, stable, _ = mf.stability(return_status=True)
         if stable:
