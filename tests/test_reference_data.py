@@ -47,3 +47,15 @@ def test_table_regenerates_identically(tmp_path):
     out = tmp_path / "t.csv"
     build_reference_table(EXP_BDE_TABLE, str(out))
     pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(BDE_REFERENCE))
+
+
+def test_triplet_oxygen_parent_is_a_triplet():
+    import pandas as pd
+
+    from e3d import from_smiles
+    from e3d.precompute import BDE_REFERENCE
+
+    table = pd.read_csv(BDE_REFERENCE)
+    assert "O=O" not in set(table["parent_smiles"])  # a closed-shell O2 would be an excited state
+    (parent,) = table.loc[table["label"] == "O-O", "parent_smiles"]
+    assert from_smiles(parent).multiplicity == 3

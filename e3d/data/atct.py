@@ -77,6 +77,11 @@ def species_table() -> pd.DataFrame:
     return pd.DataFrame(rows).drop_duplicates("smiles").reset_index(drop=True)
 
 
+# Parents whose ground state is not the closed shell their usual SMILES implies: written with their
+# unpaired electrons, so that every method (model graph, GFN2-xTB, DFT) treats them in that state.
+GROUND_STATE_SMILES = {"O=O": "[O][O]"}  # O2: triplet
+
+
 def _label(smiles: str) -> str:
     return smiles.replace("[", "").replace("]", "")
 
@@ -103,7 +108,8 @@ def derive_bde_rows(species: Optional[pd.DataFrame] = None) -> pd.DataFrame:
             a, b = (by_smiles.loc[f] for f in frags)
             bde = (a.hf298_kj_mol + b.hf298_kj_mol - parent.hf298_kj_mol) / KJ_PER_KCAL
             unc = math.sqrt(a.uncertainty_kj_mol**2 + b.uncertainty_kj_mol**2 + parent.uncertainty_kj_mol**2) / KJ_PER_KCAL
-            rows.append({"label": f"{_label(frags[0])}-{_label(frags[1])}", "parent_smiles": parent.smiles,
+            rows.append({"label": f"{_label(frags[0])}-{_label(frags[1])}",
+                         "parent_smiles": GROUND_STATE_SMILES.get(parent.smiles, parent.smiles),
                          "fragment_a": frags[0], "fragment_b": frags[1], "bde_kcal_mol": round(bde, 2),
                          "uncertainty_kcal_mol": round(unc, 2), "source": f"{SOURCE}; parent {parent.name}"})
     return pd.DataFrame(rows)
