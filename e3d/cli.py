@@ -412,7 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="precomputed", help="output folder (default precomputed/)")
     p.add_argument("--models", nargs="+", help="model ids (default: every model in the index)")
     p.add_argument("--no-cache", action="store_true",
-                   help="recompute every model (default: reuse runs/precompute_cache/ for unchanged models)")
+                   help="recompute every model (default: reuse runs/precompute_cache/ for unchanged models; "
+                        "labelling-method energies are always reused from OUT/reference_energies.json — "
+                        "delete it to recompute them, ~1 h)")
     p.set_defaults(func=cmd_precompute)
 
     p = sub.add_parser("report", help="markdown tables of the precomputed results (the README's numbers)")

@@ -38,7 +38,8 @@ from .scan import scan_summary, stretch_scan
 
 RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
 EXP_BDE_TABLE = os.path.join(RESOURCES, "exp_bde_visible.csv")  # the project's seed rows (literature)
-BDE_REFERENCE = os.path.join(RESOURCES, "bde_reference.csv")    # + ATcT-derived bonds (python -m e3d data atct)
+BDE_REFERENCE = os.path.join(RESOURCES, "bde_reference.csv")
+REFERENCE_ENERGIES = "reference_energies.json"  # in the output folder, next to the tables    # + ATcT-derived bonds (python -m e3d data atct)
 DEFAULT_OUT = os.path.join(REPO_ROOT, "precomputed")
 SCAN_POINTS = 21
 
@@ -159,7 +160,8 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
     bde_rows = pd.read_csv(bde_path)
     tables: Dict[str, List[pd.DataFrame]] = {k: [] for k in ("pairs", "bondtypes", "bde", "scans", "baseline")}
     summaries, baselines_done, geoms_by_ref = [], set(), {}
-    bde_caches, scan_refs = _load_reference_caches(cache_dir)
+    ref_path = os.path.join(out_dir, REFERENCE_ENERGIES)
+    bde_caches, scan_refs = _load_reference_caches(ref_path)
     all_mols = corpus_molecules(corpus)
     for entry in tqdm(entries, desc="models", disable=not progress):
         model_path = os.path.join(models_dir, entry["file"])
@@ -169,7 +171,7 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
             cached = _model_tables(model, all_mols, bde_rows, bde_caches, geoms_by_ref, scan_refs)
             if cache_dir:
                 _save_cached(cache_dir, entry["id"], model_path, bde_path, corpus, cached)
-                _save_reference_caches(cache_dir, bde_caches, scan_refs)  # expensive: keep them as they come
+            _save_reference_caches(ref_path, bde_caches, scan_refs)  # expensive: keep them as they come
         # model-independent GFN2-xTB ZPE/thermal terms: outside the per-model cache
         cached["bde"] = with_298k(cached["bde"].assign(quantity=model_quantity(model)), model_quantity(model),
                                   bde_caches)
@@ -192,8 +194,7 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
                 bl["rms_residual_kcal_mol"] = info["rms_residual_kcal_mol"]
                 bl["n_molecules"] = info["n_molecules"]
                 tables["baseline"].append(bl)
-    _save_reference_caches(cache_dir, bde_caches, scan_refs)
-    os.makedirs(out_dir, exist_ok=True)
+    _save_reference_caches(ref_path, bde_caches, scan_refs)
     written = {}
     for name, frames in tables.items():
         if frames:
@@ -256,11 +257,11 @@ def _model_tables(model: E3DModel, all_mols, bde_rows: pd.DataFrame, bde_caches:
     return {"pairs": pairs, "bondtypes": stats, "bde": bde, "scans": scans}
 
 
-def _load_reference_caches(cache_dir: Optional[str]):
-    """Reference-method energies (model-independent, expensive) kept between runs as JSON."""
+def _load_reference_caches(path: str):
+    """Labelling-method energies and ZPE/thermal terms (model-independent, expensive: ~1 h of
+    GFN2-xTB and PySCF for the shipped table) — shipped in precomputed/ and reused."""
     bde_caches, scan_refs = {}, {}
-    path = os.path.join(cache_dir, "reference_energies.json") if cache_dir else None
-    if path and os.path.exists(path):
+    if os.path.exists(path):
         with open(path) as fh:
             saved = json.load(fh)
         bde_caches = {k: v for k, v in saved["bde"].items()}
@@ -269,15 +270,13 @@ def _load_reference_caches(cache_dir: Optional[str]):
     return bde_caches, scan_refs
 
 
-def _save_reference_caches(cache_dir: Optional[str], bde_caches: Dict, scan_refs: Dict) -> None:
-    if not cache_dir:
-        return
-    os.makedirs(cache_dir, exist_ok=True)
+def _save_reference_caches(path: str, bde_caches: Dict, scan_refs: Dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     saved = {"bde": {k: v for k, v in bde_caches.items() if k.startswith(("ref:", "thermal:"))},
              "scans": {str(ref): {json.dumps(list(key)): [float(x) for x in v] for key, v in scans.items()}
                        for ref, scans in scan_refs.items() if ref is not None}}
-    with open(os.path.join(cache_dir, "reference_energies.json"), "w") as fh:
-        json.dump(saved, fh)
+    with open(path, "w") as fh:
+        json.dump(saved, fh, sort_keys=True)
 
 
 def _cache_key(model_path: str, bde_path: str, corpus) -> str:

@@ -62,11 +62,11 @@ left.plotly_chart(fig, width="stretch")
 with right:
     st.markdown("**Metrics vs experiment** (kcal/mol)")
     rows = []
-    for col, label, _ in series:
+    for (col, _, _), short in zip(series, ("E3D D_ij", "model fragments", "labelling method")):
         m = parity_metrics(data["bde_kcal_mol"], data[col])
-        rows.append({"series": label, **{k: round(v, 2) if isinstance(v, float) else v for k, v in m.items()}})
+        rows.append({"series": short, **{k: round(v, 2) if isinstance(v, float) else v for k, v in m.items()}})
     m = parity_metrics(data[reference_column(quantity)], data["e3d_bde_kcal_mol"])  # like with like
-    rows.append({"series": "E3D vs labelling method (emergence)",
+    rows.append({"series": "E3D vs labels (not exp.)",
                  **{k: round(v, 2) if isinstance(v, float) else v for k, v in m.items()}})
     st.dataframe(rows, hide_index=True, width="stretch")
     st.caption(f"Model BDEs as learned: {quantity}. Experiment: 298 K enthalpies. "
