@@ -1,6 +1,6 @@
 """Bench 2: throughput on a 1,000-molecule set and the ratio to the bare forward pass.
 
-    python bench/throughput.py [--model M] [--n 1000] [--batch-atoms 4096] [--dtype float32] [--repeats 3]
+    python bench/throughput.py [--model M] [--n 1000] [--batch-atoms 4096] [--dtype float32] [--repeats 5]
 
 The set: the first N molecules of QM9's fixed test split (RDKit 3D from their SMILES,
 embedding not timed).  "E3D" is the library path of `batch`/`bonds` (neighbour lists,
@@ -49,7 +49,7 @@ def main():
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--batch-atoms", type=int, default=4096)
     ap.add_argument("--dtype", choices=["float64", "float32"], default=None)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     model = load_model(args.model or default_model(), device="cpu", dtype=args.dtype)
     mols = [m for m in qm9_molecules(args.n) if set(m.symbols) <= set(model.usable_type_names)]

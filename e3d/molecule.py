@@ -52,17 +52,17 @@ class Molecule:
 
     @functools.cached_property
     def symbols(self) -> List[str]:
-        return [a.GetSymbol() for a in self.rdmol.GetAtoms()]
+        return [a.GetSymbol() for a in atoms_of(self.rdmol)]
 
     @functools.cached_property
     def numbers(self) -> np.ndarray:
-        return np.array([a.GetAtomicNum() for a in self.rdmol.GetAtoms()], dtype=np.int64)
+        return np.array([a.GetAtomicNum() for a in atoms_of(self.rdmol)], dtype=np.int64)
 
     @property
     def n_atoms(self) -> int:
         return len(self.positions)
 
-    @property
+    @functools.cached_property
     def smiles(self) -> str:
         return Chem.MolToSmiles(Chem.RemoveHs(self.rdmol, sanitize=False))
 
@@ -90,6 +90,15 @@ def _set_conformer(rdmol: Chem.Mol, positions: np.ndarray) -> None:
         conf.SetAtomPosition(i, p.tolist())
     conf.Set3D(True)
     rdmol.AddConformer(conf, assignId=True)
+
+
+def atoms_of(rdmol: Chem.Mol) -> List[Chem.Atom]:
+    """The atoms by index (RDKit's GetAtoms() sequence wrapper costs ~3 µs an item in Python)."""
+    return [rdmol.GetAtomWithIdx(k) for k in range(rdmol.GetNumAtoms())]
+
+
+def bonds_of(rdmol: Chem.Mol) -> List[Chem.Bond]:
+    return [rdmol.GetBondWithIdx(k) for k in range(rdmol.GetNumBonds())]
 
 
 def _graph_charge_and_multiplicity(rdmol: Chem.Mol):

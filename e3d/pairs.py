@@ -15,6 +15,7 @@ import pandas as pd
 from rdkit import Chem
 
 from .edges import EdgeEnergies
+from .molecule import atoms_of, bonds_of
 from .units import KCAL_PER_EV
 
 BOND_SYMBOL = {1.0: "-", 2.0: "=", 3.0: "#", 1.5: ":"}
@@ -57,11 +58,11 @@ def bond_arrays(mol) -> Dict[str, np.ndarray]:
     cached = mol.__dict__.get("_bond_arrays")
     if cached is not None:
         return cached
-    atoms = list(mol.rdmol.GetAtoms())
+    atoms = atoms_of(mol.rdmol)
     symbols = mol.symbols
     tags = [_atom_tag(a, True) for a in atoms]  # one pass over atoms, then bonds reuse the tags
     rows = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx(), b.GetIsAromatic(), b.GetBondTypeAsDouble())
-            for b in mol.rdmol.GetBonds()]
+            for b in bonds_of(mol.rdmol)]
     ends = np.array([sorted(r[:2]) for r in rows], dtype=np.int64).reshape(-1, 2)
     order = [1.5 if arom else float(o) for _, _, arom, o in rows]
     out = {
