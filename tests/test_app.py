@@ -95,3 +95,29 @@ def test_upload_good_and_bad_files():
     assert any("Computed 3 molecule" in s.value for s in at.success)
     # downloads are offered (CSV and SDF with energies)
     assert len(at.get("download_button")) == 2
+
+
+def test_viewer_data_cylinders_labels_and_token(tiny_model):
+    """What the persistent 3D viewer draws: one cylinder per bond (two halves when directed),
+    dashed pair cylinders on request, the highlighted bond thicker and labelled; the token
+    changes with the picture (the browser waits on it)."""
+    from rdkit import Chem
+
+    from app.viewer import view_data
+    from e3d import edge_energies, from_smiles, pair_table
+
+    mol = from_smiles("CCO")
+    pairs = pair_table(edge_energies(tiny_model, [mol])[0])
+    block = Chem.MolToMolBlock(mol.rdmol)
+    n_bonds = int(pairs["bonded"].sum())
+    plain = view_data(block, pairs)
+    assert len(plain["shapes"]) == n_bonds and not plain["labels"]
+    assert not any(s["dashed"] for s in plain["shapes"])
+    assert len(view_data(block, pairs, mode="directed")["shapes"]) == 2 * n_bonds
+    with_pairs = view_data(block, pairs, show_nonbonded=True)
+    assert sum(s["dashed"] for s in with_pairs["shapes"]) == int((~pairs["bonded"]).sum())
+    i, j = map(int, pairs[pairs["bonded"]].iloc[0][["i", "j"]])
+    lit = view_data(block, pairs, highlight=(i, j))
+    assert max(s["radius"] for s in lit["shapes"]) > max(s["radius"] for s in plain["shapes"])
+    assert len(lit["labels"]) == 1 and len(view_data(block, pairs, labels=True)["labels"]) == n_bonds
+    assert plain["token"] == view_data(block, pairs)["token"] != lit["token"]
