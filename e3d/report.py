@@ -43,7 +43,24 @@ def results_markdown(precomputed: str) -> str:
                           ("entropy_weighted_nats", "entropy H"), ("f_bond_mean", "f_bond")):
             fit = fit_power_law(scaling["n_training_frames"], scaling[col])
             out += f"| {name} | {_fmt(fit['b'], 3)} | {_fmt(fit['r2_log'], 2)} |\n"
-    return out + ensemble_markdown(precomputed)
+    return out + reactivity_markdown(models) + ensemble_markdown(precomputed)
+
+
+def reactivity_markdown(models: pd.DataFrame) -> str:
+    """Spearman ρ across models between entropy H and each reactivity measure."""
+    measures = (("bde_298_mae_vs_exp", "BDE MAE vs exp. (298 K)"), ("bde_mae_vs_reference", "BDE MAE vs labels"),
+                ("scan_mae_vs_reference_kcal_mol", "stretch-scan MAE vs labels"),
+                ("weakest_bond_accuracy", "weakest-bond accuracy"))
+    rows = []
+    for col, name in measures:
+        ok = models[["entropy_weighted_nats", col]].dropna()
+        if len(ok) >= 3:
+            rho = ok.corr(method="spearman").iloc[0, 1]
+            rows.append(f"| {name} | {len(ok)} | {_fmt(rho, 2)} |")
+    if not rows:
+        return ""
+    return ("\n\nReactivity: Spearman ρ across models between entropy H and each measure:\n\n"
+            "| measure | models | ρ(H, measure) |\n|---|---|---|\n" + "\n".join(rows) + "\n")
 
 
 def ensemble_markdown(precomputed: str) -> str:

@@ -112,3 +112,14 @@ def test_precompute_tables(tmp_path, tiny_model_path):
     for name in ("pairs", "bde", "scans", "bondtypes", "models"):
         pd.testing.assert_frame_equal(pd.read_parquet(out / f"{name}.parquet"),
                                       pd.read_parquet(tmp_path / "again" / f"{name}.parquet"))
+
+
+def test_reactivity_correlation_table():
+    from e3d.report import reactivity_markdown
+
+    models = pd.DataFrame({"entropy_weighted_nats": [1.0, 2.0, 3.0, 4.0],
+                           "bde_298_mae_vs_exp": [10.0, 20.0, 30.0, 25.0], "bde_mae_vs_reference": [1, 2, 3, 4],
+                           "scan_mae_vs_reference_kcal_mol": [np.nan] * 4, "weakest_bond_accuracy": [0.9, 0.8, 0.7, 0.6]})
+    md = reactivity_markdown(models)
+    assert "| BDE MAE vs labels | 4 | 1.00 |" in md and "| weakest-bond accuracy | 4 | -1.00 |" in md
+    assert "| BDE MAE vs exp. (298 K) | 4 | 0.80 |" in md and "stretch-scan" not in md  # too few models
