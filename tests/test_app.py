@@ -121,3 +121,20 @@ def test_viewer_data_cylinders_labels_and_token(tiny_model):
     assert max(s["radius"] for s in lit["shapes"]) > max(s["radius"] for s in plain["shapes"])
     assert len(lit["labels"]) == 1 and len(view_data(block, pairs, labels=True)["labels"]) == n_bonds
     assert plain["token"] == view_data(block, pairs)["token"] != lit["token"]
+
+
+def _shipped_model_ids():
+    from e3d.family import read_index
+
+    return [m["id"] for m in read_index()["models"]]
+
+
+@pytest.mark.parametrize("model_id", _shipped_model_ids())
+def test_every_shipped_model_on_its_table_pages(model_id):
+    """Each model has its own precomputed rows: the per-model pages render for every one of them."""
+    for path in ("pages/overview.py", "pages/bde.py", "pages/bond_types.py"):
+        at = AppTest.from_file(MAIN, default_timeout=240)
+        at.session_state["model_id"] = model_id
+        at.switch_page(path).run()
+        assert not at.exception, (model_id, path, [e.message for e in at.exception])
+        assert not at.warning, (model_id, path, [w.value for w in at.warning])  # e.g. "no precomputed table"
