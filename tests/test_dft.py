@@ -1,6 +1,7 @@
 """PySCF DFT labels (e3d.data.dft) and a DFT-labelled dataset at tiny scale (minimal basis)."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from e3d.cli import main
 from e3d.data import dft
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEVEL = "B3LYP/STO-3G"  # the real code path, a basis small enough for the tests
 
 
@@ -39,10 +41,11 @@ def test_b3lyp_is_the_gaussian_definition():
         dft.split_level("B3LYP")
 
 
-def test_data_dft_cli_writes_labelled_frames(tmp_path):
+def test_data_dft_cli_writes_labelled_frames_and_a_model_trains_on_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
     smi = tmp_path / "tiny.smi"
     smi.write_text("O water\nC methane\n")
-    out = tmp_path / "dft.extxyz"
+    out = tmp_path / "tiny_trainval.extxyz"
     assert main(["data", "dft", "--corpus", str(smi), "--level", LEVEL, "--variant", "radicals",
                  "--n-thermal", "1", "--n-stretch", "1", "--n-radical-bonds", "1", "--out", str(out)]) == 0
     prov = json.load(open(str(out) + ".json"))
@@ -55,3 +58,16 @@ def test_data_dft_cli_writes_labelled_frames(tmp_path):
     frames = ase.io.read(str(out), index=":")
     assert len(frames) == prov["n_frames"]
     assert all(np.isfinite(a.get_forces()).all() for a in frames)
+    # end to end: an Allegro model on the DFT frames, shifts fixed to the DFT isolated atoms
+    import shutil
+
+    shutil.copy(out, tmp_path / "tiny_test.extxyz")
+    shutil.copy(str(out) + ".json", tmp_path / "tiny_test.extxyz.json")
+    model = tmp_path / "dft.nequip.zip"
+    assert main(["train", "configs/tiny.yaml", f"data_dir={tmp_path}", "trainer.max_epochs=1",
+                 "--run-dir", str(tmp_path / "run"), "--out", str(model), "--id", "pytest-dft"]) == 0
+    card = json.load(open(tmp_path / "dft.card.json"))
+    assert card["level_of_theory"] == LEVEL and card["energy_shifts"]["isolated_atoms"] is True
+    for el in ("H", "C", "O"):
+        assert card["energy_shifts"]["values_eV"][el] == pytest.approx(prov["isolated_atom_energies_eV"][el])
+    assert main(["bonds", "CO", "--model", str(model)]) == 0
