@@ -75,6 +75,12 @@ def for_model(name: str, model_id: str) -> pd.DataFrame:
     return df[df["model_id"] == model_id] if len(df) else df
 
 
+def ensemble_rows(name: str, model_id: str) -> pd.DataFrame:
+    """Rows of an ensemble table (ensemble_bonds / ensemble_bde) whose ensemble includes the model."""
+    df = table(name)
+    return df[df["members"].str.split(",").apply(lambda members: model_id in members)] if len(df) else df
+
+
 def digest(*parts) -> str:
     h = hashlib.sha256()
     for p in parts:

@@ -163,8 +163,8 @@ def _per_type(values: torch.Tensor, n_types: int, what: str) -> np.ndarray:
     return v
 
 
-def _edge_constants(module: torch.nn.Module, n_types: int):
-    """Scales, shifts, N̄ and extra energy terms read from an eager nequip/Allegro model.
+def _readout_modules(module: torch.nn.Module):
+    """The model's EdgewiseReduce and PerTypeScaleShift (exactly one each, else not an Allegro model).
 
     Modules are matched by class name: packaged models import their own copies of the classes.
     """
@@ -173,9 +173,21 @@ def _edge_constants(module: torch.nn.Module, n_types: int):
     if len(reducers) != 1 or len(scale_shifts) != 1:
         raise ModelError("not an Allegro model: expected one EdgewiseReduce and one PerTypeScaleShift "
                          f"(found {len(reducers)} and {len(scale_shifts)}); E3D needs per-edge energies")
-    norm = _per_type(reducers[0].norm_module.norm_const, n_types, "edge-sum normalisation")
+    return reducers[0], scale_shifts[0]
+
+
+def _enable_derivatives(module: torch.nn.Module) -> None:
+    """Energy-only trained models can still give forces (autograd) at inference."""
+    for m in module.modules():
+        if hasattr(m, "do_derivatives"):
+            m.do_derivatives = True
+
+
+def _edge_constants(module: torch.nn.Module, n_types: int):
+    """Scales, shifts, N̄ and extra energy terms read from an eager nequip/Allegro model."""
+    reducer, pts = _readout_modules(module)
+    norm = _per_type(reducer.norm_module.norm_const, n_types, "edge-sum normalisation")
     avg_nn = 1.0 / norm**2
-    pts = scale_shifts[0]
     scales = _per_type(pts.scales, n_types, "energy scales") if pts.has_scales else np.ones(n_types)
     shifts = _per_type(pts.shifts, n_types, "energy shifts") if pts.has_shifts else np.zeros(n_types)
     extra = sorted({type(m).__name__ for m in module.modules()
@@ -211,9 +223,7 @@ def load_model(path: Optional[str] = None, device: Optional[str] = None, dtype: 
         raise ModelError(f"could not load model {path}: {type(exc).__name__}: {exc}") from None
     module.eval()
     module.to(dev)
-    for m in module.modules():  # energy-only trained models can still give forces (autograd) at inference
-        if hasattr(m, "do_derivatives"):
-            m.do_derivatives = True
+    _enable_derivatives(module)
     type_names = list(module.type_names)
     meta = module.metadata
     r_max = float(meta["r_max"])
@@ -246,8 +256,7 @@ def as_float32(model: E3DModel) -> E3DModel:
     if not hyper:
         raise ModelError(f"{model.name}: float32 needs the model's hyper-parameters (its model card has none)")
     set_global_state()
-    pts = next(m for m in model.module.modules() if type(m).__name__ == "PerTypeScaleShift")
-    reducer = next(m for m in model.module.modules() if type(m).__name__ == "EdgewiseReduce")
+    reducer, pts = _readout_modules(model.module)
 
     def like(values: np.ndarray, stored) -> object:  # a global constant stays global (its shape must match)
         if stored is None or torch.as_tensor(stored).numel() == 1:
@@ -271,9 +280,7 @@ def as_float32(model: E3DModel) -> E3DModel:
             and np.allclose(avg_nn, model.avg_num_neighbors)):
         raise ModelError(f"{model.name}: the float32 rebuild does not reproduce the model's edge constants")
     module.eval().to(model.device)
-    for m in module.modules():
-        if hasattr(m, "do_derivatives"):
-            m.do_derivatives = True
+    _enable_derivatives(module)
     return dataclasses.replace(model, module=module, dtype=torch.float32)
 
 

@@ -38,8 +38,8 @@ from .scan import scan_summary, stretch_scan
 
 RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
 EXP_BDE_TABLE = os.path.join(RESOURCES, "exp_bde_visible.csv")  # the project's seed rows (literature)
-BDE_REFERENCE = os.path.join(RESOURCES, "bde_reference.csv")
-REFERENCE_ENERGIES = "reference_energies.json"  # in the output folder, next to the tables    # + ATcT-derived bonds (python -m e3d data atct)
+BDE_REFERENCE = os.path.join(RESOURCES, "bde_reference.csv")    # + ATcT-derived bonds (python -m e3d data atct)
+REFERENCE_ENERGIES = "reference_energies.json"  # in the output folder, next to the tables
 DEFAULT_OUT = os.path.join(REPO_ROOT, "precomputed")
 SCAN_POINTS = 21
 
@@ -173,8 +173,8 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
                 _save_cached(cache_dir, entry["id"], model_path, bde_path, corpus, cached)
             _save_reference_caches(ref_path, bde_caches, scan_refs)  # expensive: keep them as they come
         # model-independent GFN2-xTB ZPE/thermal terms: outside the per-model cache
-        cached["bde"] = with_298k(cached["bde"].assign(quantity=model_quantity(model)), model_quantity(model),
-                                  bde_caches)
+        quantity = model_quantity(model)
+        cached["bde"] = with_298k(cached["bde"].assign(quantity=quantity), quantity, bde_caches)
         for name in ("pairs", "bondtypes", "bde", "scans"):
             df = cached[name]
             if len(df):

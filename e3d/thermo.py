@@ -2,7 +2,7 @@
 
 A model trained on electronic energies learns electronic bond energies D_e; experiment gives
 298 K bond dissociation enthalpies.  The bridge, per species X at the labelling method's
-minimum (ideal gas, rigid rotor, harmonic oscillator; E_METHOD §4b):
+minimum (ideal gas, rigid rotor, harmonic oscillator; docs/E3D_METHOD.md §9):
 
     H_corr(X) = ZPE + H_trans + H_rot + H_vib(T) + pV                          [eV]
     ZPE       = ½ Σ_k ħω_k
@@ -17,7 +17,6 @@ the method's forces, translations and rotations projected out), unscaled.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -115,7 +114,7 @@ def species_correction(mol: Molecule, forces_fn: ForcesFn, temperature: float = 
         if relax is None or -hw.min() * EV_TO_CM <= IMAGINARY_TOLERANCE_CM:
             break
         push = 0.3 * modes[:, 0].reshape(-1, 3) / np.abs(modes[:, 0]).max()
-        mol = relax(dataclasses.replace(mol, positions=mol.positions + push))
+        mol = relax(mol.with_positions(mol.positions + push))
     return enthalpy_correction(hw, mol.n_atoms, is_linear(mol.positions), temperature), hw
 
 

@@ -50,8 +50,7 @@ if len(row):
         c[1].metric("Bond-additive baseline (same training data)", f"R² {r.baseline_r2_vs_mbe:.2f}",
                     f"MAE {r.baseline_mae_vs_mbe:.1f} kcal/mol", delta_color="off")
 
-ens = state.table("ensemble_bonds")
-ens = ens[ens["members"].str.split(",").apply(lambda m: model_id in m)] if len(ens) else ens
+ens = state.ensemble_rows("ensemble_bonds", model_id)
 if len(ens):
     from e3d.ensemble import spread_by_type
 

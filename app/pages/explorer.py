@@ -9,7 +9,7 @@ from rdkit import Chem
 import e3d
 from app import state
 from app.viewer import show_molecule, view_data
-from e3d.bde import LIVE_REFERENCES, reference_method_for
+from e3d.bde import live_reference_for
 from e3d.errors import E3DError
 from e3d.scan import stretch_scan
 
@@ -85,14 +85,12 @@ def scan(molblock: str, i: int, j: int, model_id: str, charge: int, mult: int, w
     rdmol = Chem.MolFromMolBlock(molblock, removeHs=False)
     mol = e3d.Molecule(rdmol=rdmol, positions=rdmol.GetConformer().GetPositions(), charge=charge, multiplicity=mult)
     model = state.model(model_id)
-    ref = reference_method_for(model)
-    return stretch_scan(model, mol, i, j, n=25, reference=ref if with_reference and ref in LIVE_REFERENCES else None)
+    return stretch_scan(model, mol, i, j, n=25, reference=live_reference_for(model) if with_reference else None)
 
 
 if selected:
     model = state.model(model_id)
-    ref = reference_method_for(model)
-    ref = ref if ref in LIVE_REFERENCES else None
+    ref = live_reference_for(model)
     with_ref = st.toggle(f"Reference curve ({ref})", value=ref is not None, disabled=ref is None,
                          help="the labelling method along the same path" if ref else
                          "this model's labelling method cannot be run live here")

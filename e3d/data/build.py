@@ -46,13 +46,12 @@ def _frames_for(mol: Molecule, variant: str, rng: np.random.Generator, calc_fact
 
 @dataclasses.dataclass
 class Labeller:
-    """Who labels the frames (energy, forces) and who relaxes the geometries."""
+    """Who labels the frames (energy, forces); geometries always come from GFN2-xTB."""
 
     name: str
     provenance: Dict[str, object]
     energy_and_forces: Callable  # (numbers, positions Å, charge, multiplicity) → (eV, eV/Å)
     isolated_atoms: Callable[[Sequence[str]], Dict[str, float]]
-    relaxer: str = "the labeller"
 
 
 def xtb_labeller() -> Labeller:
@@ -65,7 +64,7 @@ def dft_labeller(level: Optional[str] = None) -> Labeller:
     level = level or dft.TRAINING_LEVEL
     return Labeller(level, dft.provenance(level),
                     lambda z, pos, charge, mult: dft.energy_and_forces(z, pos, charge, mult, level),
-                    lambda elements: dft.isolated_atom_energies(elements, level), relaxer="GFN2-xTB")
+                    lambda elements: dft.isolated_atom_energies(elements, level))
 
 
 def build_xtb_dataset(corpus: Sequence[Tuple[str, str]], out_path: str, **kwargs) -> Dict[str, object]:
@@ -121,7 +120,7 @@ def build_dataset(corpus: Sequence[Tuple[str, str]], out_path: str, labeller: La
         "frames_by_kind": counts,
         "settings": {"n_thermal": n_thermal, "n_stretch": n_stretch, "n_radical_bonds": n_radical_bonds,
                      "relaxation": "ASE BFGS fmax 0.05 eV/Å with GFN2-xTB",
-                     "geometries_from": "GFN2-xTB" if labeller.relaxer == "GFN2-xTB" else labeller.name},
+                     "geometries_from": "GFN2-xTB"},
         "isolated_atom_energies_eV": labeller.isolated_atoms(list(elements)),
         "elements": sorted(seen, key=ELEMENTS.index),
         "failures": failures,
