@@ -12,7 +12,8 @@ For a row (parent SMILES, radical fragments A and B):
   relaxed, spin-polarised fragments).
 - ``thermal_correction``: ΔH_298 − ΔE_e of the homolysis from GFN2-xTB harmonic frequencies
   of the relaxed parent and fragments (:mod:`e3d.thermo`).  Models trained on electronic
-  energies give electronic BDEs; ``*_298`` columns add the correction so that they compare
+  energies give electronic BDEs; ``*_298`` columns (E3D, model-fragment and reference BDEs) add
+  the correction so that they compare
   with experiment's 298 K enthalpies (models trained on H298 already give those).
 """
 
@@ -40,8 +41,6 @@ BDE_COLUMNS = ["atom_i", "atom_j", "bond_type", "e3d_bde_kcal_mol", "model_fragm
 MODEL_MINIMUM = "model minimum"
 XTB_MINIMUM = "GFN2-xTB minimum (model trained without forces)"
 XTB_FALLBACK = "GFN2-xTB minimum (relaxing with the model broke the molecule)"
-THERMAL_COLUMNS = ["thermal_correction_kcal_mol", "e3d_bde_298_kcal_mol", "reference_bde_298_kcal_mol",
-                   "thermal_method"]
 ELECTRONIC = "electronic BDE (no ZPE/thermal terms), kcal/mol"
 ENTHALPY_298 = "298 K bond enthalpy (the model learned H298), kcal/mol"
 ZERO_POINT = "0 K BDE incl. ZPE (the model learned U0), kcal/mol"
@@ -126,6 +125,7 @@ def with_298k(bde: pd.DataFrame, quantity: str, caches: Optional[Dict[str, Dict]
     out["thermal_correction_kcal_mol"] = corr
     shift = {ELECTRONIC: out["thermal_correction_kcal_mol"], ENTHALPY_298: 0.0}.get(quantity, np.nan)
     out["e3d_bde_298_kcal_mol"] = out["e3d_bde_kcal_mol"] + shift
+    out["model_fragment_bde_298_kcal_mol"] = out["model_fragment_bde_kcal_mol"] + shift
     out["reference_bde_298_kcal_mol"] = out["reference_bde_kcal_mol"] + out["thermal_correction_kcal_mol"]
     out["thermal_method"] = THERMAL_METHOD
     return out
@@ -155,6 +155,12 @@ def reference_method_for(model: E3DModel) -> Optional[str]:
     """The labelling method whose own BDEs can be computed here, from the model card."""
     level = str(model.card.get("level_of_theory", ""))
     return level if level in REFERENCE_METHODS else None
+
+
+def live_reference_for(model: E3DModel) -> Optional[str]:
+    """The labelling method if it is cheap enough to run live (app stretch scans), else None."""
+    ref = reference_method_for(model)
+    return ref if ref in LIVE_REFERENCES else None
 
 
 def trained_on_forces(model: E3DModel) -> bool:

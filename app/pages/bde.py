@@ -29,12 +29,8 @@ series = [(f"e3d_bde{suffix}", "E3D D_ij (model, parent only)", "circle"),
           (f"model_fragment_bde{suffix}", "model fragments E(A)+E(B)−E(AB)", "diamond"),
           (f"reference_bde{suffix}", f"labelling method ({ref}: {REFERENCE_NOTES.get(ref, '')})" if ref
            else "labelling method (not available)", "square")]
-if at_298:
-    data = data.assign(model_fragment_bde_298_kcal_mol=data["model_fragment_bde_kcal_mol"]  # same shift as D_ij
-                       + (data["e3d_bde_298_kcal_mol"] - data["e3d_bde_kcal_mol"]))
 
-ens = state.table("ensemble_bde")
-ens = ens[ens["members"].str.split(",").apply(lambda m: model_id in m)] if len(ens) else ens
+ens = state.ensemble_rows("ensemble_bde", model_id)
 if len(ens):  # seed spread of the learned BDE: error bars on the E3D points
     data = data.merge(ens[["label", "parent_smiles", "fragment_a", "fragment_b", "bde_std"]],
                       on=["label", "parent_smiles", "fragment_a", "fragment_b"], how="left")
