@@ -20,6 +20,7 @@ For a row (parent SMILES, radical fragments A and B):
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable, Dict, Iterable, Optional, Tuple
 
 import numpy as np
@@ -131,8 +132,8 @@ def with_298k(bde: pd.DataFrame, quantity: str, caches: Optional[Dict[str, Dict]
     return out
 
 
-def qm9_level_energy(mol: Molecule) -> float:
-    """B3LYP/6-31G(2df,p) (QM9's level; PySCF UKS) single point at the GFN2-xTB minimum (eV).
+def dft_energy(mol: Molecule, level: str) -> float:
+    """PySCF single point at ``level`` (RKS closed shells, UKS radicals) at the GFN2-xTB minimum (eV).
 
     Relaxing every species with DFT is beyond a CPU; the GFN2-xTB minimum is close to the DFT
     one for these small molecules (the BDE error this adds is ~1 kcal/mol, far below the
@@ -141,13 +142,18 @@ def qm9_level_energy(mol: Molecule) -> float:
     from .data import dft
 
     geom = xtb_relaxed(mol)
-    return dft.energy(geom.numbers, geom.positions, geom.charge, geom.multiplicity, dft.QM9_LEVEL, stability=False)
+    return dft.energy(geom.numbers, geom.positions, geom.charge, geom.multiplicity, level, stability=False)
 
 
-REFERENCE_METHODS: Dict[str, Callable[[Molecule], float]] = {"GFN2-xTB": xtb_energy,
-                                                               "B3LYP/6-31G(2df,p)": qm9_level_energy}
+# QM9's level for the QM9 models; the DFT training level for models trained on `data dft` labels
+REFERENCE_METHODS: Dict[str, Callable[[Molecule], float]] = {
+    "GFN2-xTB": xtb_energy,
+    "B3LYP/6-31G(2df,p)": functools.partial(dft_energy, level="B3LYP/6-31G(2df,p)"),
+    "B3LYP/def2-SVP": functools.partial(dft_energy, level="B3LYP/def2-SVP"),
+}
 REFERENCE_NOTES = {"GFN2-xTB": "relaxed, spin-polarised (tblite)",
-                   "B3LYP/6-31G(2df,p)": "PySCF UKS single points at GFN2-xTB minima"}
+                   "B3LYP/6-31G(2df,p)": "PySCF single points at GFN2-xTB minima",
+                   "B3LYP/def2-SVP": "PySCF single points at GFN2-xTB minima"}
 LIVE_REFERENCES = ("GFN2-xTB",)  # fast enough for live stretch scans in the app
 
 

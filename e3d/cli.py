@@ -127,7 +127,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from .corpus import evaluation_corpus, read_smi, training_corpus
+    from .corpus import CORPORA, read_smi
     from .data.build import build_dataset, dft_labeller, xtb_labeller
 
     if args.labeller == "atct":
@@ -159,21 +159,20 @@ def cmd_data(args) -> int:
               f"{prov['nested_sizes']} to {out}")
         return 0
 
-    corpora = {"train": training_corpus, "train-extended": lambda: training_corpus(extended=True),
-               "eval": evaluation_corpus}
-    if args.corpus in corpora:
-        corpus = corpora[args.corpus]()
+    if args.corpus in CORPORA:
+        corpus = CORPORA[args.corpus]()
     elif os.path.exists(args.corpus):
         corpus = read_smi(args.corpus)
     else:
-        raise E3DError(f"--corpus must be 'train', 'train-extended', 'eval' or a .smi file; got {args.corpus!r}")
+        raise E3DError(f"--corpus must be one of {', '.join(CORPORA)} or a .smi file; got {args.corpus!r}")
     if args.limit:
         corpus = corpus[: args.limit]
-    corpus_name = args.corpus if args.corpus in corpora else "custom"
+    corpus_name = args.corpus if args.corpus in CORPORA else "custom"
     out = args.out or os.path.join("runs", "data", f"{args.labeller}_{args.variant}_{corpus_name}.extxyz")
     labeller = dft_labeller(args.level) if args.labeller == "dft" else xtb_labeller()
     prov = build_dataset(corpus, out, labeller, variant=args.variant, seed=args.seed, n_thermal=args.n_thermal,
-                         n_stretch=args.n_stretch, n_radical_bonds=args.n_radical_bonds)
+                         n_stretch=args.n_stretch, n_radical_bonds=args.n_radical_bonds, workers=args.workers,
+                         resume=args.resume)
     print(f"wrote {prov['n_frames']} frames of {prov['n_molecules']} molecules to {out} "
           f"({prov['frames_by_kind']}); provenance in {out}.json; {len(prov['failures'])} failure(s)")
     return 0
@@ -369,8 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", default="radicals", choices=["eq", "thermal", "stretch", "radicals"],
                    help="what the data teaches (cumulative; default radicals)")
     p.add_argument("--corpus", default="train",
-                   help="'train' (214 curated), 'train-extended' (+ scaffold × substituent, 568), 'eval' (held-out) "
-                        "or a .smi file")
+                   help="'train' (214 curated), 'train-extended' (+ scaffold × substituent, 568), 'eval' (held-out), "
+                        "'train-small' / 'eval-small' (≤ 3 / ≤ 4 heavy atoms, for DFT) or a .smi file")
     p.add_argument("--out", help="output .extxyz for xtb (default runs/data/xtb_VARIANT_CORPUS.extxyz), "
                                  "folder for qm9 (default runs/data/qm9)")
     p.add_argument("--seed", type=int, default=0)
@@ -378,6 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-thermal", type=int, default=8, help="displaced frames per molecule")
     p.add_argument("--n-stretch", type=int, default=4, help="bond-stretched frames per molecule")
     p.add_argument("--n-radical-bonds", type=int, default=2, help="bonds broken per molecule for radicals")
+    p.add_argument("--workers", type=int, default=1,
+                   help="xtb/dft: label over N processes (same output for any N; geometries stay sequential)")
+    p.add_argument("--resume", action="store_true",
+                   help="xtb/dft: continue an interrupted build with the same arguments (keeps the frames written)")
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("train", help="train an Allegro model from a config, package it and write its card")

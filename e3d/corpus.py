@@ -5,7 +5,9 @@
 - ``train-extended``: those plus every scaffold × substituent combination of
   :data:`SCAFFOLDS` and :data:`SUBSTITUENTS` (functional groups on aliphatic, unsaturated,
   aromatic and heteroaromatic frames), minus duplicates and held-out molecules;
-- ``eval``: 43 held-out molecules in no training set.
+- ``eval``: 43 held-out molecules in no training set;
+- ``train-small`` / ``eval-small``: the molecules of ``train`` with ≤ 3 heavy atoms and of
+  ``eval`` with ≤ 4 (``eval`` has none smaller), for labels too costly for more (CPU DFT).
 """
 
 from __future__ import annotations
@@ -83,3 +85,17 @@ def training_corpus(extended: bool = False) -> List[Tuple[str, str]]:
 
 def evaluation_corpus() -> List[Tuple[str, str]]:
     return read_smi(os.path.join(RESOURCES, "corpus_eval.smi"))
+
+
+def small(corpus: List[Tuple[str, str]], max_heavy_atoms: int) -> List[Tuple[str, str]]:
+    """The molecules of ``corpus`` with at most ``max_heavy_atoms`` non-hydrogen atoms."""
+    return [(name, smi) for name, smi in corpus if Chem.MolFromSmiles(smi).GetNumHeavyAtoms() <= max_heavy_atoms]
+
+
+CORPORA = {
+    "train": training_corpus,
+    "train-extended": lambda: training_corpus(extended=True),
+    "eval": evaluation_corpus,
+    "train-small": lambda: small(training_corpus(), 3),
+    "eval-small": lambda: small(evaluation_corpus(), 4),
+}

@@ -71,6 +71,17 @@ def prepare_data(entry: Dict[str, object]) -> None:
         target = os.path.join(XTB_DATA, f"xtb_{variant}{tag}_trainval.extxyz")
         if not os.path.exists(target):
             subset_by_kind(base, variant, target)
+    elif data.get("labeller") == "dft":
+        from .corpus import CORPORA
+        from .data.build import build_dataset, dft_labeller
+
+        settings = {k: data[k] for k in ("n_thermal", "n_stretch", "n_radical_bonds") if k in data}
+        workers = int(os.environ.get("E3D_WORKERS", "1"))
+        for split, corpus, seed in (("trainval", data["corpus"], 1), ("test", data["test_corpus"], 2)):
+            path = os.path.join(XTB_DATA, f"dft_radicals_{data['corpus']}_{split}.extxyz")
+            if not os.path.exists(path + ".json"):  # the provenance is written last: its absence means unfinished
+                build_dataset(CORPORA[corpus](), path, dft_labeller(data.get("level")), variant="radicals", seed=seed,
+                              workers=workers, resume=True, **settings)
     elif data.get("labeller") == "qm9":
         from .data.qm9 import build_qm9_datasets
 

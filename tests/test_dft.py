@@ -35,6 +35,16 @@ def test_stretched_bond_finds_the_broken_symmetry_solution():
     assert abs(e_stable - two_atoms) < 0.1
 
 
+def test_closed_shell_frames_near_a_minimum_skip_nothing_by_taking_the_restricted_path():
+    """near_minimum (RKS) gives the full path's energy and forces for a displaced closed-shell molecule."""
+    z = [6, 1, 1, 1, 1]
+    pos = np.array([[0.0, 0.0, 0.0], [0.66, 0.66, 0.6], [-0.6, -0.66, 0.63], [-0.63, 0.6, -0.66], [0.62, -0.6, -0.6]])
+    e_fast, f_fast = dft.energy_and_forces(z, pos, level=LEVEL, near_minimum=True)
+    e_full, f_full = dft.energy_and_forces(z, pos, level=LEVEL)
+    assert e_fast == pytest.approx(e_full, abs=1e-5)
+    assert np.allclose(f_fast, f_full, atol=1e-4)
+
+
 def test_b3lyp_is_the_gaussian_definition():
     assert dft.split_level("B3LYP/def2-SVP") == ("b3lypg", "def2-SVP")
     with pytest.raises(Exception, match="FUNCTIONAL/BASIS"):
@@ -57,6 +67,13 @@ def test_data_dft_cli_writes_labelled_frames_and_a_model_trains_on_them(tmp_path
 
     frames = ase.io.read(str(out), index=":")
     assert len(frames) == prov["n_frames"]
+    # two workers label the same frames identically
+    out2 = tmp_path / "tiny_workers.extxyz"
+    assert main(["data", "dft", "--corpus", str(smi), "--level", LEVEL, "--variant", "radicals", "--workers", "2",
+                 "--n-thermal", "1", "--n-stretch", "1", "--n-radical-bonds", "1", "--out", str(out2)]) == 0
+    frames2 = ase.io.read(str(out2), index=":")
+    assert [a.info["index"] for a in frames2] == [a.info["index"] for a in frames]
+    assert np.allclose([a.get_potential_energy() for a in frames2], [a.get_potential_energy() for a in frames])
     assert all(np.isfinite(a.get_forces()).all() for a in frames)
     # end to end: an Allegro model on the DFT frames, shifts fixed to the DFT isolated atoms
     import shutil

@@ -51,3 +51,17 @@ def test_extended_training_corpus():
     assert elements == {"H", "C", "N", "O", "F", "S", "Cl"}
     groups = {"C(=O)O", "C#N", "[N+](=O)[O-]", "S(=O)(=O)", "c1ccsc1", "c1ccoc1", "c1cncc1"}  # functional groups
     assert all(any(Chem.MolFromSmiles(s).HasSubstructMatch(Chem.MolFromSmarts(g)) for s in smiles) for g in groups)
+
+
+def test_small_corpora_for_dft():
+    from rdkit import Chem
+
+    from e3d.corpus import CORPORA, canonical
+
+    train, test = CORPORA["train-small"](), CORPORA["eval-small"]()
+    assert len(train) >= 50 and len(test) >= 5
+    assert max(Chem.MolFromSmiles(s).GetNumHeavyAtoms() for _, s in train) == 3
+    assert not {canonical(s) for _, s in train} & {canonical(s) for _, s in test}
+    dft_entries = [m for m in load_family()["models"] if m["data"]["labeller"] == "dft"]
+    assert dft_entries and all(m["data"]["corpus"] in CORPORA and m["data"]["test_corpus"] in CORPORA
+                               for m in dft_entries)

@@ -27,6 +27,21 @@ def test_xtb_dataset_variants_and_provenance(tmp_path):
     assert again["n_frames"] == prov["n_frames"]
 
 
+def test_interrupted_build_resumes_to_the_same_dataset_and_keeps_failures(tmp_path):
+    import ase.io
+
+    corpus = [("ethanol", "CCO"), ("broken", "C1CC"), ("methylamine", "CN")]
+    kwargs = dict(variant="radicals", seed=5, n_thermal=2, n_stretch=1, n_radical_bonds=1, progress=False)
+    full = build_xtb_dataset(corpus, str(tmp_path / "full.extxyz"), **kwargs)
+    frames = ase.io.read(tmp_path / "full.extxyz", index=":")
+    assert [f["smiles"] for f in full["failures"]] == ["C1CC"] and full["n_frames"] == len(frames)
+    cut = str(tmp_path / "cut.extxyz")
+    ase.io.write(cut, frames[:5], format="extxyz")  # as if killed after five frames
+    resumed = build_xtb_dataset(corpus, cut, resume=True, **kwargs)
+    assert open(cut).read() == open(tmp_path / "full.extxyz").read()
+    assert resumed["frames_by_kind"] == full["frames_by_kind"] and resumed["failures"] == full["failures"]
+
+
 def test_isolated_atoms_are_spin_polarised():
     ref = isolated_atom_energies(["H", "C"])
     # spin polarisation lowers the open-shell atoms below the plain doublet/triplet values
