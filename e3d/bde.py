@@ -102,11 +102,12 @@ def xtb_enthalpy_correction(mol: Molecule) -> float:
     return thermo.species_correction(relax(mol), forces, relax=relax)[0]
 
 
-def thermal_correction(parent_smiles: str, fragment_a: str, fragment_b: str, cache: Dict) -> float:
+def thermal_correction(parent_smiles: str, fragment_a: str, fragment_b: str, caches: Dict[str, Dict]) -> float:
     """ΔH_298 − ΔE_e (kcal/mol) of the homolysis, from GFN2-xTB frequencies (cached per SMILES)."""
     from .thermo import bde_correction_kcal_mol
 
-    h = [_fragment_energy(s, xtb_enthalpy_correction, cache) for s in (parent_smiles, fragment_a, fragment_b)]
+    h = [species_energy(s, xtb_enthalpy_correction, "thermal:GFN2-xTB", caches)
+         for s in (parent_smiles, fragment_a, fragment_b)]
     return bde_correction_kcal_mol(*h)
 
 
@@ -114,13 +115,12 @@ def with_298k(bde: pd.DataFrame, quantity: str, caches: Optional[Dict[str, Dict]
               progress: bool = False) -> pd.DataFrame:
     """Add the thermal correction and the 298 K columns to a :func:`bde_table` result."""
     caches = {} if caches is None else caches
-    cache = caches.setdefault("thermal:GFN2-xTB", {})
     out = bde.copy()
     corr = []
     for _, row in tqdm(out.iterrows(), total=len(out), desc="ZPE/thermal", disable=not progress):
         try:
             corr.append(np.nan if isinstance(row.get("error"), str)
-                        else thermal_correction(row["parent_smiles"], row["fragment_a"], row["fragment_b"], cache))
+                        else thermal_correction(row["parent_smiles"], row["fragment_a"], row["fragment_b"], caches))
         except E3DError:
             corr.append(np.nan)
     out["thermal_correction_kcal_mol"] = corr
@@ -188,10 +188,19 @@ def model_geometry(model: E3DModel, smiles: str, caches: Dict[str, Dict]) -> Tup
             except InputError:
                 source = XTB_FALLBACK
         if smiles not in cache:
-            xtb_cache = caches.setdefault("geometry:GFN2-xTB", {})
-            if smiles not in xtb_cache:
-                xtb_cache[smiles] = xtb_relaxed(from_smiles(smiles))
-            cache[smiles] = (xtb_cache[smiles], source)
+            cache[smiles] = (xtb_minimum(smiles, caches), source)
+    return cache[smiles]
+
+
+def xtb_minimum(smiles: str, caches: Dict[str, Dict]) -> Molecule:
+    """A species' GFN2-xTB minimum, relaxed once per ``caches`` and shared by every use.
+
+    The reference energies, the fallback geometry and the frequencies all start from it (the
+    functions still relax: from a minimum that is one force call, or a few tighter steps).
+    """
+    cache = caches.setdefault("geometry:GFN2-xTB", {})
+    if smiles not in cache:
+        cache[smiles] = xtb_relaxed(from_smiles(smiles))
     return cache[smiles]
 
 
@@ -207,9 +216,11 @@ class BondBDE:
     geometry: str = MODEL_MINIMUM
 
 
-def _fragment_energy(smiles: str, energy_fn: Callable[[Molecule], float], cache: Dict) -> float:
+def species_energy(smiles: str, energy_fn: Callable[[Molecule], float], key: str, caches: Dict[str, Dict]) -> float:
+    """``energy_fn`` of a species at its shared GFN2-xTB minimum, cached per SMILES in ``caches[key]``."""
+    cache = caches.setdefault(key, {})
     if smiles not in cache:
-        cache[smiles] = energy_fn(from_smiles(smiles))
+        cache[smiles] = energy_fn(xtb_minimum(smiles, caches))
     return cache[smiles]
 
 
@@ -230,10 +241,9 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
 
     ref_bde = float("nan")
     if reference is not None:
-        ref_cache = caches.setdefault(f"ref:{reference}", {})
         ref_fn = REFERENCE_METHODS[reference]
-        e_ref_parent = _fragment_energy(parent_smiles, ref_fn, ref_cache)
-        e_ref_frag = sum(_fragment_energy(s, ref_fn, ref_cache) for s in (fragment_a, fragment_b))
+        e_ref_parent = species_energy(parent_smiles, ref_fn, f"ref:{reference}", caches)
+        e_ref_frag = sum(species_energy(s, ref_fn, f"ref:{reference}", caches) for s in (fragment_a, fragment_b))
         ref_bde = (e_ref_frag - e_ref_parent) * KCAL_PER_EV
     return BondBDE(i, j, label, d_ij, model_frag_bde, ref_bde, reference, geometry)
 

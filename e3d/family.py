@@ -52,13 +52,30 @@ def subset_by_kind(in_path: str, variant: str, out_path: str) -> int:
     return len(frames)
 
 
+def labelled_set(data: Dict[str, object], split: str) -> str:
+    """runs/data/{labeller}_radicals_{corpus}_{split}.extxyz for an entry with a named corpus pair."""
+    return os.path.join(XTB_DATA, f"{data['labeller']}_radicals_{data['corpus']}_{split}.extxyz")
+
+
 def prepare_data(entry: Dict[str, object]) -> None:
     """Build the dataset an entry trains on, if it is not there yet."""
     from .corpus import evaluation_corpus, training_corpus
     from .data.build import build_xtb_dataset
 
     data = entry.get("data", {})
-    if data.get("labeller") == "xtb":
+    if "test_corpus" in data:  # a named corpus pair, labelled by xtb or dft (same seeds: the same geometries)
+        from .corpus import CORPORA
+        from .data.build import build_dataset, dft_labeller, xtb_labeller
+
+        labeller = dft_labeller(data.get("level")) if data["labeller"] == "dft" else xtb_labeller()
+        settings = {k: data[k] for k in ("n_thermal", "n_stretch", "n_radical_bonds") if k in data}
+        workers = int(os.environ.get("E3D_WORKERS", "1"))
+        for split, corpus, seed in (("trainval", data["corpus"], 1), ("test", data["test_corpus"], 2)):
+            path = labelled_set(data, split)
+            if not os.path.exists(path + ".json"):  # the provenance is written last: its absence means unfinished
+                build_dataset(CORPORA[corpus](), path, labeller, variant="radicals", seed=seed,
+                              workers=workers, resume=True, **settings)
+    elif data.get("labeller") == "xtb":
         extended = data.get("corpus") == "extended"
         tag = "_extended" if extended else ""
         base = os.path.join(XTB_DATA, f"xtb_radicals{tag}_trainval.extxyz")
@@ -71,17 +88,6 @@ def prepare_data(entry: Dict[str, object]) -> None:
         target = os.path.join(XTB_DATA, f"xtb_{variant}{tag}_trainval.extxyz")
         if not os.path.exists(target):
             subset_by_kind(base, variant, target)
-    elif data.get("labeller") == "dft":
-        from .corpus import CORPORA
-        from .data.build import build_dataset, dft_labeller
-
-        settings = {k: data[k] for k in ("n_thermal", "n_stretch", "n_radical_bonds") if k in data}
-        workers = int(os.environ.get("E3D_WORKERS", "1"))
-        for split, corpus, seed in (("trainval", data["corpus"], 1), ("test", data["test_corpus"], 2)):
-            path = os.path.join(XTB_DATA, f"dft_radicals_{data['corpus']}_{split}.extxyz")
-            if not os.path.exists(path + ".json"):  # the provenance is written last: its absence means unfinished
-                build_dataset(CORPORA[corpus](), path, dft_labeller(data.get("level")), variant="radicals", seed=seed,
-                              workers=workers, resume=True, **settings)
     elif data.get("labeller") == "qm9":
         from .data.qm9 import build_qm9_datasets
 
