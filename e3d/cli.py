@@ -65,6 +65,10 @@ def cmd_bonds(args) -> int:
                             tolerance="auto" if args.tolerance is None else None if args.tolerance < 0
                             else args.tolerance)
     bar.close()
+    for r in results:
+        note = model.extrapolation_note(r.molecule)
+        if note:
+            print(f"warning: {note}", file=sys.stderr)
     table = pairs_for_molecules(results, bonded_only=args.bonded_only)
     if args.output:
         write_table(table, args.output)

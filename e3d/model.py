@@ -96,6 +96,15 @@ class E3DModel:
         seen = self.card.get("training_elements")
         return [t for t, good in zip(self.type_names, ok) if good and (seen is None or t in seen)]
 
+    def extrapolation_note(self, mol) -> Optional[str]:
+        """A warning when ``mol`` is larger than every molecule the model trained on (from its card)."""
+        largest = (self.card.get("training_domain") or {}).get("max_heavy_atoms")
+        heavy = sum(1 for s in mol.symbols if s != "H")
+        if largest is None or heavy <= largest:
+            return None
+        return (f"{mol.label} has {heavy} heavy atoms, more than any molecule {self.name} was trained on "
+                f"(≤ {largest}): its bond energies are extrapolated.")
+
     @property
     def name(self) -> str:
         return str(self.card.get("id") or os.path.basename(self.path))

@@ -125,6 +125,16 @@ def write_card(model_path: str, card: Dict[str, object]) -> str:
     return path
 
 
+def training_domain(trainval_path: str) -> Optional[Dict[str, int]]:
+    """The largest molecule the model trained on (atoms, heavy atoms): beyond it, E3D extrapolates."""
+    import ase.io
+
+    if not os.path.exists(trainval_path):
+        return None
+    sizes = [(len(a), int((a.numbers > 1).sum())) for a in ase.io.iread(trainval_path)]
+    return {"max_atoms": max(n for n, _ in sizes), "max_heavy_atoms": max(h for _, h in sizes)}
+
+
 def make_card(model_id: str, config_path: str, config: Dict[str, object], run_dir: str,
               dataset_provenance: Optional[Dict[str, object]], train_seconds: Optional[float],
               extra: Optional[Dict[str, object]] = None) -> Dict[str, object]:
@@ -141,6 +151,7 @@ def make_card(model_id: str, config_path: str, config: Dict[str, object], run_di
         "config": os.path.relpath(config_path),
         "hyperparameters": hyper,
         "training_elements": (dataset_provenance or {}).get("elements"),
+        "training_domain": training_domain(str(config.get("trainval_file", ""))),
         "energy_shifts": {
             "isolated_atoms": check_isolated_atom_shifts(config, dataset_provenance),
             "reference": labels.get("atom_reference"),

@@ -102,3 +102,22 @@ def test_dtype_float32_option(tiny_model_path, tmp_path, capsys):
     assert "max sum-rule residual" in capsys.readouterr().out
     table = pd.read_csv(out)
     assert 0 < table["sum_rule_residual_eV"].abs().max() < 1e-2
+
+
+def test_molecules_larger_than_the_training_set_are_flagged(tiny_model_path, tmp_path):
+    import shutil
+
+    from e3d import from_smiles
+    from e3d.model import load_model
+
+    model_path = tmp_path / "small.nequip.zip"
+    shutil.copy(tiny_model_path, model_path)
+    card = json.load(open(tiny_model_path.replace(".nequip.zip", ".card.json")))
+    card["training_domain"] = {"max_atoms": 9, "max_heavy_atoms": 2}
+    (tmp_path / "small.card.json").write_text(json.dumps(card))
+    model = load_model(str(model_path), device="cpu")
+    assert model.extrapolation_note(from_smiles("CO")) is None
+    assert "3 heavy atoms" in model.extrapolation_note(from_smiles("CCO"))
+    proc = run_cli("bonds", "CCO", model=str(model_path))
+    assert proc.returncode == 0 and "extrapolated" in proc.stderr
+    assert "extrapolated" not in run_cli("bonds", "CO", model=str(model_path)).stderr

@@ -20,7 +20,7 @@ if not model_id:
 
 sources = ["Shipped corpus", "My molecules", "Enter SMILES"]
 source = st.radio("Molecule from", sources, horizontal=True, key="explorer_source")
-molblock, pairs, name, charge, mult = None, None, "", 0, 1
+molblock, pairs, name, charge, mult, note = None, None, "", 0, 1, None
 if source == "Shipped corpus":
     mols = state.table("molecules")
     if mols.empty:
@@ -43,6 +43,7 @@ elif source == "My molecules":
     pick = st.selectbox("Molecule", range(len(ups)), format_func=lambda k: ups[k]["name"], key="explorer_upload")
     up = ups[pick]
     molblock, pairs, name, charge, mult = up["molblock"], up["pairs"], up["name"], up["charge"], up["multiplicity"]
+    note = state.model(model_id).extrapolation_note(up["molecule"])
 else:
     smiles = st.text_input("SMILES", value="CCO", key="explorer_smiles")
     try:
@@ -51,9 +52,12 @@ else:
         molblock, name = state.molblock(mol), smiles
         pairs, energy, residual = state.live_pairs(molblock, name, mol.charge, mol.multiplicity, model_id)
         charge, mult = mol.charge, mol.multiplicity
+        note = state.model(model_id).extrapolation_note(mol)
     except E3DError as exc:
         st.error(str(exc))
         st.stop()
+if note:
+    st.warning(note)
 
 c1, c2, c3 = st.columns(3)
 show_nb = c1.toggle("Non-bonded pairs", value=False, help="dashed, diverging colours, centred on 0")
