@@ -96,9 +96,14 @@ class E3DModel:
         seen = self.card.get("training_elements")
         return [t for t, good in zip(self.type_names, ok) if good and (seen is None or t in seen)]
 
+    @property
+    def max_heavy_atoms(self) -> Optional[int]:
+        """Heavy atoms of the largest molecule in the training set (card), None if unknown."""
+        return (self.card.get("training_domain") or {}).get("max_heavy_atoms")
+
     def extrapolation_note(self, mol) -> Optional[str]:
         """A warning when ``mol`` is larger than every molecule the model trained on (from its card)."""
-        largest = (self.card.get("training_domain") or {}).get("max_heavy_atoms")
+        largest = self.max_heavy_atoms
         heavy = sum(1 for s in mol.symbols if s != "H")
         if largest is None or heavy <= largest:
             return None

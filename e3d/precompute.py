@@ -107,6 +107,12 @@ def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd
     ref_vs_exp = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "reference_bde_kcal_mol"])
     vs_exp_298 = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "e3d_bde_298_kcal_mol"])
     ref_vs_exp_298 = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "reference_bde_298_kcal_mol"])
+    heavy = bde["parent_smiles"].map(lambda smi: parse_smiles(smi).GetNumHeavyAtoms())
+    domain = ok & (heavy <= (model.max_heavy_atoms or np.inf))  # parents no larger than any training molecule
+    dom_vs_exp_298 = parity_metrics(bde.loc[domain, "bde_kcal_mol"], bde.loc[domain, "e3d_bde_298_kcal_mol"])
+    dom_vs_ref = parity_metrics(bde.loc[domain, reference_column(model_quantity(model))],
+                                bde.loc[domain, "e3d_bde_kcal_mol"])
+    dom_ref_vs_exp_298 = parity_metrics(bde.loc[domain, "bde_kcal_mol"], bde.loc[domain, "reference_bde_298_kcal_mol"])
     weakest, n_weak = weakest_bond_accuracy(bde[ok], "e3d_bde_kcal_mol")
     mbe = compare_with_mean_enthalpies(stats.set_index("bond_type")["median"]) if len(stats) else {}
     scan_err = np.nan
@@ -137,6 +143,9 @@ def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd
         "bde_quantity": model_quantity(model),
         "bde_298_mae_vs_exp": vs_exp_298["mae"], "bde_298_spearman_vs_exp": vs_exp_298["spearman"],
         "bde_298_r2_vs_exp": vs_exp_298["r2"], "reference_bde_298_mae_vs_exp": ref_vs_exp_298["mae"],
+        "bde_in_domain_n": dom_vs_exp_298["n"], "bde_298_mae_vs_exp_in_domain": dom_vs_exp_298["mae"],
+        "bde_mae_vs_reference_in_domain": dom_vs_ref["mae"],
+        "reference_bde_298_mae_vs_exp_in_domain": dom_ref_vs_exp_298["mae"],
         "weakest_bond_accuracy": weakest, "weakest_bond_n": n_weak,
         "scan_mae_vs_reference_kcal_mol": scan_err,
         "median_D_r2_vs_mbe": mbe.get("r2"), "median_D_mae_vs_mbe": mbe.get("mae"),

@@ -43,7 +43,23 @@ def results_markdown(precomputed: str) -> str:
                           ("entropy_weighted_nats", "entropy H"), ("f_bond_mean", "f_bond")):
             fit = fit_power_law(scaling["n_training_frames"], scaling[col])
             out += f"| {name} | {_fmt(fit['b'], 3)} | {_fmt(fit['r2_log'], 2)} |\n"
-    return out + reactivity_markdown(models) + ensemble_markdown(precomputed)
+    return out + domain_markdown(models) + reactivity_markdown(models) + ensemble_markdown(precomputed)
+
+
+def domain_markdown(models: pd.DataFrame) -> str:
+    """BDE errors on the bonds whose parent is no larger than the model's largest training molecule."""
+    if "bde_in_domain_n" not in models:
+        return ""
+    small = models[models["bde_in_domain_n"] < models["bde_n"]]
+    if small.empty:
+        return ""
+    rows = [f"| {r.model_id} | {r.level_of_theory} | {r.bde_in_domain_n} of {r.bde_n} | "
+            f"{_fmt(r.bde_298_mae_vs_exp_in_domain)} | {_fmt(r.bde_mae_vs_reference_in_domain)} | "
+            f"{_fmt(r.reference_bde_298_mae_vs_exp_in_domain)} |" for r in small.itertuples()]
+    return ("\n\nWithin the training domain (bonds whose parent has no more heavy atoms than the model's largest "
+            "training molecule), for the models trained on small molecules:\n\n"
+            "| model | labels | bonds | BDE MAE vs exp. (298 K) | BDE MAE vs labels | labels vs exp. (298 K) |\n"
+            "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
 
 def reactivity_markdown(models: pd.DataFrame) -> str:

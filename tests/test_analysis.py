@@ -86,7 +86,9 @@ def test_precompute_tables(tmp_path, tiny_model_path):
     models.mkdir()
     main_id = load_family()["main"]
     shutil.copy(tiny_model_path, models / f"{main_id}.nequip.zip")
-    shutil.copy(tiny_model_path.replace(".nequip.zip", ".card.json"), models / f"{main_id}.card.json")
+    card = json.load(open(tiny_model_path.replace(".nequip.zip", ".card.json")))
+    card["training_domain"] = {"max_atoms": 5, "max_heavy_atoms": 1}  # as if trained on CH4, NH3, H2O only
+    (models / f"{main_id}.card.json").write_text(json.dumps(card))
     write_index(str(models))
     rows = pd.read_csv(EXP_BDE_TABLE).iloc[[0, 1, 12, 13, 22]]  # methane, ethane, water, methanol x2
     bde_path = tmp_path / "bde.csv"
@@ -106,6 +108,8 @@ def test_precompute_tables(tmp_path, tiny_model_path):
     from e3d.report import results_markdown
 
     assert f"| {main_id} | GFN2-xTB |" in results_markdown(str(out))
+    assert summary["bde_in_domain_n"] == 2 and np.isfinite(summary["bde_298_mae_vs_exp_in_domain"])  # CH4, H2O
+    assert f"| {main_id} | GFN2-xTB | 2 of 5 |" in results_markdown(str(out))
     # deterministic: the same tables again
     precompute(str(tmp_path / "again"), models_dir=str(models), bde_path=str(bde_path),
                corpus=[("ethanol", "CCO"), ("acetonitrile", "CC#N"), ("propane", "CCC")], progress=False)
