@@ -31,7 +31,11 @@ def test_overview_headline_numbers_with_provenance():
     at = page("pages/overview.py")
     labels = [m.label for m in at.metric]
     assert "BDE MAE vs experiment (kcal/mol)" in labels and "BDE MAE vs labels (kcal/mol)" in labels
-    assert any("labels GFN2-xTB" in c.value for c in at.caption)
+    from e3d.family import read_index
+
+    index = read_index()
+    main = next(m for m in index["models"] if m["file"] == index["main"])
+    assert any(f"labels {main['level_of_theory']}" in c.value for c in at.caption)
 
 
 def test_explorer_smiles_and_bad_smiles():
