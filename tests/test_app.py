@@ -142,3 +142,22 @@ def test_every_shipped_model_on_its_table_pages(model_id):
         at.switch_page(path).run()
         assert not at.exception, (model_id, path, [e.message for e in at.exception])
         assert not at.warning, (model_id, path, [w.value for w in at.warning])  # e.g. "no precomputed table"
+
+
+def test_bde_page_restricts_to_the_training_domain():
+    """For a model trained on small molecules, the toggle keeps only parents it could have seen."""
+    from e3d.family import read_index
+    from e3d.model import MODELS_DIR, read_card
+
+    small = [m["id"] for m in read_index()["models"]
+             if (read_card(os.path.join(MODELS_DIR, m["file"])).get("training_domain") or {}).get("max_heavy_atoms", 99) <= 3]
+    if not small:
+        pytest.skip("no shipped model trained on small molecules only")
+    at = AppTest.from_file(MAIN, default_timeout=240)
+    at.session_state["model_id"] = small[0]
+    at.switch_page("pages/bde.py").run()
+    n_all = at.dataframe[0].value["n"].iloc[0]
+    at.toggle(key="bde_domain").set_value(True).run()
+    assert not at.exception
+    n_domain = at.dataframe[0].value["n"].iloc[0]
+    assert 0 < n_domain < n_all
