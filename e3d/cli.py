@@ -66,7 +66,7 @@ def cmd_bonds(args) -> int:
                             else args.tolerance)
     bar.close()
     for r in results:
-        note = model.extrapolation_note(r.molecule)
+        note = model.extrapolation_note(r.molecule.n_heavy_atoms, r.molecule.label)
         if note:
             print(f"warning: {note}", file=sys.stderr)
     table = pairs_for_molecules(results, bonded_only=args.bonded_only)

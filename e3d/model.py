@@ -101,13 +101,12 @@ class E3DModel:
         """Heavy atoms of the largest molecule in the training set (card), None if unknown."""
         return (self.card.get("training_domain") or {}).get("max_heavy_atoms")
 
-    def extrapolation_note(self, mol) -> Optional[str]:
-        """A warning when ``mol`` is larger than every molecule the model trained on (from its card)."""
+    def extrapolation_note(self, heavy_atoms: int, label: str) -> Optional[str]:
+        """A warning when a molecule is larger than every molecule the model trained on (from its card)."""
         largest = self.max_heavy_atoms
-        heavy = sum(1 for s in mol.symbols if s != "H")
-        if largest is None or heavy <= largest:
+        if largest is None or heavy_atoms <= largest:
             return None
-        return (f"{mol.label} has {heavy} heavy atoms, more than any molecule {self.name} was trained on "
+        return (f"{label} has {heavy_atoms} heavy atoms, more than any molecule {self.name} was trained on "
                 f"(≤ {largest}): its bond energies are extrapolated.")
 
     @property

@@ -62,6 +62,10 @@ class Molecule:
     def n_atoms(self) -> int:
         return len(self.positions)
 
+    @property
+    def n_heavy_atoms(self) -> int:
+        return self.rdmol.GetNumHeavyAtoms()
+
     @functools.cached_property
     def smiles(self) -> str:
         return Chem.MolToSmiles(Chem.RemoveHs(self.rdmol, sanitize=False))

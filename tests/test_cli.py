@@ -116,8 +116,8 @@ def test_molecules_larger_than_the_training_set_are_flagged(tiny_model_path, tmp
     card["training_domain"] = {"max_atoms": 9, "max_heavy_atoms": 2}
     (tmp_path / "small.card.json").write_text(json.dumps(card))
     model = load_model(str(model_path), device="cpu")
-    assert model.extrapolation_note(from_smiles("CO")) is None
-    assert "3 heavy atoms" in model.extrapolation_note(from_smiles("CCO"))
+    assert model.extrapolation_note(from_smiles("CO").n_heavy_atoms, "methanol") is None
+    assert "ethanol has 3 heavy atoms" in model.extrapolation_note(from_smiles("CCO").n_heavy_atoms, "ethanol")
     proc = run_cli("bonds", "CCO", model=str(model_path))
     assert proc.returncode == 0 and "extrapolated" in proc.stderr
     assert "extrapolated" not in run_cli("bonds", "CO", model=str(model_path)).stderr

@@ -47,7 +47,7 @@ if submitted:
         except E3DError as exc:
             errors.append(str(exc))
             continue
-        note = model.extrapolation_note(mol)
+        note = model.extrapolation_note(mol.n_heavy_atoms, mol.label)
         if note:
             st.warning(note)
         state.uploads().append({"name": mol.label, "smiles": mol.smiles, "molblock": block, "pairs": pairs,
