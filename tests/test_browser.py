@@ -111,3 +111,19 @@ def test_page_in_browser(server, browser, name, path, selector):
     page.screenshot(path=os.path.join(ARTIFACTS, f"{name}.png"), full_page=True)
     page.close()
     assert not errors, errors
+
+
+def test_model_choice_survives_page_changes(server, browser):
+    """Each page has its own sidebar picker: a model chosen on one page stays chosen on the next."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server)
+    wait_idle(page)
+    picker = "[data-testid='stSidebar'] [data-testid='stSelectbox']"
+    page.click(picker)
+    page.get_by_role("option", name="qm9-h298-4k — B3LYP/6-31G(2df,p)").click()
+    wait_idle(page)
+    for path in ("bde", "explorer"):
+        page.click(f"[data-testid='stSidebarNav'] a[href$='/{path}']")
+        wait_idle(page)
+        assert "model qm9-h298-4k ·" in page.inner_text("[data-testid='stSidebar']"), path  # the provenance line
+    page.close()
