@@ -169,6 +169,14 @@ def live_reference_for(model: E3DModel) -> Optional[str]:
     return ref if ref in LIVE_REFERENCES else None
 
 
+def in_training_domain(model: E3DModel, parent_smiles: pd.Series) -> pd.Series:
+    """True where the parent has no more heavy atoms than the model's largest training molecule."""
+    from .molecule import parse_smiles
+
+    heavy = parent_smiles.map(lambda smi: parse_smiles(smi).GetNumHeavyAtoms())
+    return heavy <= (model.max_heavy_atoms or np.inf)
+
+
 def trained_on_forces(model: E3DModel) -> bool:
     """From the card: did the training labels include forces (else gradients are untrained)?"""
     forces = str((model.card.get("labels") or {}).get("forces", ""))

@@ -26,8 +26,8 @@ import pandas as pd
 from rdkit import Chem
 from tqdm.auto import tqdm
 
-from .bde import (bde_table, locate_bond, model_quantity, parity_metrics, reference_column, reference_method_for,
-                  with_298k)
+from .bde import (bde_table, in_training_domain, locate_bond, model_quantity, parity_metrics, reference_column,
+                  reference_method_for, with_298k)
 from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_from_dataset, bond_type_stats,
                         compare_with_mean_enthalpies, corpus_molecules, corpus_pairs, weighted_entropy)
 from .corpus import evaluation_corpus
@@ -107,8 +107,7 @@ def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd
     ref_vs_exp = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "reference_bde_kcal_mol"])
     vs_exp_298 = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "e3d_bde_298_kcal_mol"])
     ref_vs_exp_298 = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "reference_bde_298_kcal_mol"])
-    heavy = bde["parent_smiles"].map(lambda smi: parse_smiles(smi).GetNumHeavyAtoms())
-    domain = ok & (heavy <= (model.max_heavy_atoms or np.inf))  # parents no larger than any training molecule
+    domain = ok & in_training_domain(model, bde["parent_smiles"])
     dom_vs_exp_298 = parity_metrics(bde.loc[domain, "bde_kcal_mol"], bde.loc[domain, "e3d_bde_298_kcal_mol"])
     dom_vs_ref = parity_metrics(bde.loc[domain, reference_column(model_quantity(model))],
                                 bde.loc[domain, "e3d_bde_kcal_mol"])

@@ -4,8 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
-from e3d.bde import REFERENCE_NOTES, parity_metrics, reference_column
-from e3d.molecule import parse_smiles
+from e3d.bde import REFERENCE_NOTES, in_training_domain, parity_metrics, reference_column
 
 st.title("Learned BDE vs literature")
 model_id = state.selected_model()
@@ -19,12 +18,13 @@ bde["pair"] = bde["bond_type"].str.replace(r"\([^)]*\)", "", regex=True)
 types = sorted(bde["pair"].unique())
 chosen = st.multiselect("Bond types", types, default=types, key="bde_types")
 data = bde[bde["pair"].isin(chosen)]
-largest = state.model(model_id).max_heavy_atoms
-heavy = data["parent_smiles"].map(lambda smi: parse_smiles(smi).GetNumHeavyAtoms())
-if largest is not None and (heavy > largest).any() and st.toggle(
-        f"Only parents within the training domain (≤ {largest} heavy atoms)", value=False, key="bde_domain",
-        help=f"{model_id} never saw a molecule with more than {largest} heavy atoms: larger parents are extrapolation"):
-    data = data[heavy <= largest]
+model = state.model(model_id)
+domain = in_training_domain(model, data["parent_smiles"])
+if not domain.all() and st.toggle(
+        f"Only parents within the training domain (≤ {model.max_heavy_atoms} heavy atoms)", value=False,
+        key="bde_domain", help=f"{model_id} never saw a molecule with more than {model.max_heavy_atoms} heavy atoms: "
+                              "larger parents are extrapolation"):
+    data = data[domain]
 ref = data["reference_method"].dropna().iloc[0] if data["reference_method"].notna().any() else None
 quantity = data["quantity"].iloc[0] if len(data) else ""
 at_298 = "thermal_correction_kcal_mol" in data.columns and st.toggle(

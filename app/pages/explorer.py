@@ -11,7 +11,6 @@ from app import state
 from app.viewer import show_molecule, view_data
 from e3d.bde import live_reference_for
 from e3d.errors import E3DError
-from e3d.molecule import parse_smiles
 from e3d.scan import stretch_scan
 
 st.title("Molecule explorer")
@@ -21,7 +20,7 @@ if not model_id:
 
 sources = ["Shipped corpus", "My molecules", "Enter SMILES"]
 source = st.radio("Molecule from", sources, horizontal=True, key="explorer_source")
-molblock, pairs, name, charge, mult, note = None, None, "", 0, 1, None
+molblock, pairs, name, charge, mult = None, None, "", 0, 1
 if source == "Shipped corpus":
     mols = state.table("molecules")
     if mols.empty:
@@ -35,7 +34,6 @@ if source == "Shipped corpus":
     if pairs.empty:
         st.info(f"{name} contains elements that {model_id} does not know.")
         st.stop()
-    note = state.model(model_id).extrapolation_note(parse_smiles(row["smiles"]).GetNumHeavyAtoms(), name)
 elif source == "My molecules":
     ups = [u for u in state.uploads() if u["model_id"] == model_id]
     if not ups:
@@ -45,7 +43,6 @@ elif source == "My molecules":
     pick = st.selectbox("Molecule", range(len(ups)), format_func=lambda k: ups[k]["name"], key="explorer_upload")
     up = ups[pick]
     molblock, pairs, name, charge, mult = up["molblock"], up["pairs"], up["name"], up["charge"], up["multiplicity"]
-    note = state.model(model_id).extrapolation_note(up["molecule"].n_heavy_atoms, name)
 else:
     smiles = st.text_input("SMILES", value="CCO", key="explorer_smiles")
     try:
@@ -54,10 +51,10 @@ else:
         molblock, name = state.molblock(mol), smiles
         pairs, energy, residual = state.live_pairs(molblock, name, mol.charge, mol.multiplicity, model_id)
         charge, mult = mol.charge, mol.multiplicity
-        note = state.model(model_id).extrapolation_note(mol.n_heavy_atoms, smiles)
     except E3DError as exc:
         st.error(str(exc))
         st.stop()
+note = state.model(model_id).extrapolation_note(Chem.MolFromMolBlock(molblock).GetNumHeavyAtoms(), name)
 if note:
     st.warning(note)
 
