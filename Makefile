@@ -9,10 +9,11 @@ THREEDMOL := 3dmol@2.5.5
 
 .PHONY: app test install screenshots
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 # 3Dmol.js served locally by the app (from the npm registry, once)

@@ -4,12 +4,18 @@ For a row (parent SMILES, radical fragments A and B):
 
 - the bond: the parent bond whose homolytic cleavage gives exactly {A, B};
 - ``e3d_bde``: D_ij of that bond at the parent's minimum *with the model* (kcal/mol);
+- ``e3d_cut_bde``: the fragment-cut bond energy −Σ ε_ab over all pairs across the bond (same geometry);
+- ``e3d_relaxed_estimate``: the cut energy minus the model's own relaxation energy of each fragment
+  (E_model(rigid fragment) − E_model(relaxed fragment)): a relaxed BDE from the model's edges;
 - ``model_fragment_bde``: E_model(A•) + E_model(B•) − E_model(AB), all relaxed with the model;
 - ``geometry``: where D_ij was taken.  A model trained without forces (QM9 energies) has no
   trustworthy gradients — relaxing with it can fuse atoms — so it is evaluated at the GFN2-xTB
   minimum instead; so is any model whose relaxation ends in a broken geometry (flagged);
 - ``reference_bde``: the same with the labelling method (GFN2-xTB for xTB-trained models;
   relaxed, spin-polarised fragments).
+- ``rigid_reference_bde``: the labelling method's BDE with both fragments frozen at the parent's
+  GFN2-xTB minimum — the like-with-like partner of D_ij and of the cut energy (GFN2-xTB labels
+  only: rigid DFT fragments are not computed here).
 - ``thermal_correction``: ΔH_298 − ΔE_e of the homolysis from GFN2-xTB harmonic frequencies
   of the relaxed parent and fragments (:mod:`e3d.thermo`).  Models trained on electronic
   energies give electronic BDEs; ``*_298`` columns (E3D, model-fragment and reference BDEs) add
@@ -32,13 +38,18 @@ from .calculator import model_energy, relax_with_model
 from .data import frames
 from .edges import edge_energies
 from .errors import E3DError, InputError
+from .fragments import bond_sides, cut_energy, split_at_bond
 from .model import E3DModel
 from .molecule import Molecule, from_smiles, validate
 from .pairs import bond_type_label, pair_table
 from .units import KCAL_PER_EV
 
-BDE_COLUMNS = ["atom_i", "atom_j", "bond_type", "e3d_bde_kcal_mol", "model_fragment_bde_kcal_mol",
-               "reference_bde_kcal_mol", "reference_method", "quantity", "geometry", "error"]
+BDE_COLUMNS = ["atom_i", "atom_j", "bond_type", "bond_label", "bond_type_seen", "common_organic", "e3d_bde_kcal_mol", "e3d_cut_bde_kcal_mol",
+               "e3d_relaxed_estimate_kcal_mol", "model_fragment_bde_kcal_mol", "reference_bde_kcal_mol",
+               "rigid_reference_bde_kcal_mol", "reference_method", "quantity", "geometry", "error"]
+# the common organic bond types (element pairs, any order) the headline BDE metrics are taken on
+COMMON_ORGANIC_PAIRS = frozenset(frozenset(p.split("-")) for p in
+                                 ("C-H", "C-C", "C-O", "C-N", "O-H", "N-H", "C-F", "C-Cl", "S-H", "C-S"))
 MODEL_MINIMUM = "model minimum"
 XTB_MINIMUM = "GFN2-xTB minimum (model trained without forces)"
 XTB_FALLBACK = "GFN2-xTB minimum (relaxing with the model broke the molecule)"
@@ -125,8 +136,8 @@ def with_298k(bde: pd.DataFrame, quantity: str, caches: Optional[Dict[str, Dict]
             corr.append(np.nan)
     out["thermal_correction_kcal_mol"] = corr
     shift = {ELECTRONIC: out["thermal_correction_kcal_mol"], ENTHALPY_298: 0.0}.get(quantity, np.nan)
-    out["e3d_bde_298_kcal_mol"] = out["e3d_bde_kcal_mol"] + shift
-    out["model_fragment_bde_298_kcal_mol"] = out["model_fragment_bde_kcal_mol"] + shift
+    for col in ("e3d_bde", "e3d_cut_bde", "e3d_relaxed_estimate", "model_fragment_bde"):
+        out[f"{col}_298_kcal_mol"] = out[f"{col}_kcal_mol"] + shift
     out["reference_bde_298_kcal_mol"] = out["reference_bde_kcal_mol"] + out["thermal_correction_kcal_mol"]
     out["thermal_method"] = THERMAL_METHOD
     return out
@@ -212,14 +223,45 @@ def xtb_minimum(smiles: str, caches: Dict[str, Dict]) -> Molecule:
     return cache[smiles]
 
 
+RIGID_REFERENCES = ("GFN2-xTB",)  # cheap enough to label the rigid fragments of every row
+
+
+def rigid_reference_bde(parent_smiles: str, fragment_a: str, fragment_b: str, reference: str,
+                        caches: Dict[str, Dict]) -> float:
+    """The labeller's BDE (kcal/mol) with both fragments frozen at the parent's GFN2-xTB minimum."""
+    from .data import xtb
+
+    if reference not in RIGID_REFERENCES:
+        return float("nan")
+    cache = caches.setdefault(f"rigid:{reference}", {})
+    key = ">".join([parent_smiles, *sorted([fragment_a, fragment_b])])
+    if key not in cache:
+        parent = xtb_minimum(parent_smiles, caches)
+        i, j = locate_bond(parent, fragment_a, fragment_b)
+        energy = lambda m: xtb.energy_and_forces(m.numbers, m.positions, m.charge, m.multiplicity)[0]  # noqa: E731
+        cache[key] = (sum(energy(f) for f in split_at_bond(parent, i, j)) - energy(parent)) * KCAL_PER_EV
+    return cache[key]
+
+
+def is_common_organic(bond_type: str) -> bool:
+    """True for bond types (``C-H``, ``C=O``) of the common organic element pairs."""
+    import re
+
+    return frozenset(re.split(r"[-=#:~]", bond_type)) in COMMON_ORGANIC_PAIRS
+
+
 @dataclasses.dataclass
 class BondBDE:
     atom_i: int
     atom_j: int
     bond_type: str
+    bond_label: str
     e3d_bde: float
+    e3d_cut_bde: float
+    e3d_relaxed_estimate: float
     model_fragment_bde: float
     reference_bde: float
+    rigid_reference_bde: float
     reference_method: Optional[str]
     geometry: str = MODEL_MINIMUM
 
@@ -239,21 +281,26 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
     parent, geometry = model_geometry(model, parent_smiles, caches)  # several rows share a parent: once
     i, j = locate_bond(parent, fragment_a, fragment_b)
     (result,) = edge_energies(model, [parent])  # cheap next to the relaxation
-    pairs = pair_table(result).set_index(["i", "j"])
-    d_ij = float(pairs.loc[(min(i, j), max(i, j)), "D_ij"])
-    label = bond_type_label(parent.rdmol.GetBondBetweenAtoms(i, j), with_hybridisation=True)
+    pairs = pair_table(result)
+    d_ij = float(pairs.set_index(["i", "j"]).loc[(min(i, j), max(i, j)), "D_ij"])
+    cut = cut_energy(pairs, *bond_sides(parent.rdmol, i, j))
+    bond = parent.rdmol.GetBondBetweenAtoms(i, j)
+    bond_type, label = bond_type_label(bond), bond_type_label(bond, with_hybridisation=True)
 
     e_parent = result.total_energy
     e_frag = sum(model_energy(model_geometry(model, s, caches)[0], model) for s in (fragment_a, fragment_b))
     model_frag_bde = (e_frag - e_parent) * KCAL_PER_EV
+    e_rigid = sum(model_energy(f, model) for f in split_at_bond(parent, i, j))
+    relaxed_estimate = cut - (e_rigid - e_frag) * KCAL_PER_EV
 
-    ref_bde = float("nan")
+    ref_bde = rigid_ref = float("nan")
     if reference is not None:
         ref_fn = REFERENCE_METHODS[reference]
         e_ref_parent = species_energy(parent_smiles, ref_fn, f"ref:{reference}", caches)
         e_ref_frag = sum(species_energy(s, ref_fn, f"ref:{reference}", caches) for s in (fragment_a, fragment_b))
         ref_bde = (e_ref_frag - e_ref_parent) * KCAL_PER_EV
-    return BondBDE(i, j, label, d_ij, model_frag_bde, ref_bde, reference, geometry)
+        rigid_ref = rigid_reference_bde(parent_smiles, fragment_a, fragment_b, reference, caches)
+    return BondBDE(i, j, bond_type, label, d_ij, cut, relaxed_estimate, model_frag_bde, ref_bde, rigid_ref, reference, geometry)
 
 
 def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "auto",
@@ -276,14 +323,58 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
         out.update(reference_method=reference, quantity=model_quantity(model))
         try:
             b = bond_bde(model, row["parent_smiles"], row["fragment_a"], row["fragment_b"], reference, caches)
-            out.update(atom_i=b.atom_i, atom_j=b.atom_j, bond_type=b.bond_type, e3d_bde_kcal_mol=b.e3d_bde,
+            seen = model.bond_types_seen
+            out.update(atom_i=b.atom_i, atom_j=b.atom_j, bond_type=b.bond_type, bond_label=b.bond_label,
+                       bond_type_seen=None if seen is None else b.bond_type in seen,
+                       common_organic=is_common_organic(b.bond_type), e3d_bde_kcal_mol=b.e3d_bde,
+                       e3d_cut_bde_kcal_mol=b.e3d_cut_bde, e3d_relaxed_estimate_kcal_mol=b.e3d_relaxed_estimate,
                        model_fragment_bde_kcal_mol=b.model_fragment_bde, reference_bde_kcal_mol=b.reference_bde,
-                       geometry=b.geometry)
+                       rigid_reference_bde_kcal_mol=b.rigid_reference_bde, geometry=b.geometry)
         except E3DError as exc:
             out["error"] = str(exc)
         rows.append(out)
     result = pd.concat([table.reset_index(drop=True), pd.DataFrame(rows, columns=BDE_COLUMNS)], axis=1)
     return with_298k(result, model_quantity(model), caches, progress) if thermal else result
+
+
+SERIES = {  # what a model says about a bond → column stem
+    "E3D D_ij": "e3d_bde",
+    "E3D fragment cut": "e3d_cut_bde",
+    "E3D relaxed estimate": "e3d_relaxed_estimate",
+    "model fragments": "model_fragment_bde",
+    "labelling method": "reference_bde",
+}
+
+
+def headline_mask(bde: pd.DataFrame) -> pd.Series:
+    """Rows the headline metrics are taken on: computed, of a common organic bond type, and of a type
+    the model saw in training (unknown counts as seen)."""
+    ok = bde["error"].isna() & bde["common_organic"].astype(bool)
+    return ok & (bde["bond_type_seen"].map(lambda v: v is not False))
+
+
+def bde_metrics(bde: pd.DataFrame, quantity: str, rows: Optional[pd.Series] = None) -> pd.DataFrame:
+    """Parity metrics of every series against experiment (298 K), the labelling method's relaxed BDE
+    and its rigid BDE (like with like: D_ij and the cut are rigid, the relaxed estimate relaxed).
+
+    One row per (series, target) with n, MAE, RMSE, R², slope, intercept, Spearman ρ (kcal/mol),
+    on ``rows`` (a boolean mask; default every row without an error).
+    """
+    ok = bde["error"].isna() if rows is None else rows
+    targets = {"experiment (298 K)": "bde_kcal_mol", "labelling method, relaxed": reference_column(quantity),
+               "labelling method, rigid": "rigid_reference_bde_kcal_mol"}
+    rows = []
+    for target, ref_col in targets.items():
+        for series, stem in SERIES.items():
+            col = f"{stem}_298_kcal_mol" if target.startswith("experiment") else f"{stem}_kcal_mol"
+            if stem == "reference_bde" and target.startswith("labelling"):
+                continue
+            if ref_col not in bde or col not in bde:
+                continue
+            m = parity_metrics(bde.loc[ok, ref_col], bde.loc[ok, col])
+            if m["n"] >= 2:
+                rows.append({"series": series, "against": target, **m})
+    return pd.DataFrame(rows)
 
 
 def parity_metrics(reference: Iterable[float], predicted: Iterable[float]) -> Dict[str, float]:

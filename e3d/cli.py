@@ -131,8 +131,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from .corpus import CORPORA, read_smi
-    from .data.build import build_dataset, dft_labeller, xtb_labeller
+    from .data.build import build_dataset, corpus_items, dft_labeller, xtb_labeller
 
     if args.labeller == "atct":
         from .data.atct import build_reference_table
@@ -163,15 +162,10 @@ def cmd_data(args) -> int:
               f"{prov['nested_sizes']} to {out}")
         return 0
 
-    if args.corpus in CORPORA:
-        corpus = CORPORA[args.corpus]()
-    elif os.path.exists(args.corpus):
-        corpus = read_smi(args.corpus)
-    else:
-        raise E3DError(f"--corpus must be one of {', '.join(CORPORA)} or a .smi file; got {args.corpus!r}")
+    corpus = corpus_items(args.corpus)
     if args.limit:
         corpus = corpus[: args.limit]
-    corpus_name = args.corpus if args.corpus in CORPORA else "custom"
+    corpus_name = args.corpus.replace(":", "").replace("+", "_") if ".smi" not in args.corpus else "custom"
     out = args.out or os.path.join("runs", "data", f"{args.labeller}_{args.variant}_{corpus_name}.extxyz")
     labeller = dft_labeller(args.level) if args.labeller == "dft" else xtb_labeller()
     prov = build_dataset(corpus, out, labeller, variant=args.variant, seed=args.seed, n_thermal=args.n_thermal,
@@ -192,6 +186,30 @@ def cmd_train(args) -> int:
     test = card.get("metrics", {}).get("test", {})
     print(f"model {out} (card {out.replace('.nequip.zip', '.card.json')}); test: "
           + ", ".join(f"{k}={v:.4g}" for k, v in test.items() if k.endswith("mae")))
+    return 0
+
+
+def cmd_study(args) -> int:
+    from .study import evaluate_study, load_study, package_run, train_run
+
+    study = load_study(args.config)
+    runs = [r for r in study["runs"] if not args.only or r["id"] in args.only]
+    unknown = sorted(set(args.only or []) - {r["id"] for r in study["runs"]})
+    if unknown:
+        raise E3DError(f"no run {', '.join(unknown)} in {args.config}")
+    if args.package:
+        for run in runs:
+            print(f"{run['id']}: {package_run(study, run)}")
+    if args.train:
+        for run in runs:
+            print(f"{run['id']}: {train_run(study, run, max_time=args.time)}", flush=True)
+    if not args.no_evaluate:
+        table = evaluate_study(study, progress=sys.stderr.isatty())
+        print(f"wrote precomputed/study/emergence.parquet ({len(table)} runs)")
+        if len(table):
+            cols = ["run_id", "epochs", "converged", "test_energy_mae_meV_atom", "d_vs_rigid_mae", "d_vs_rigid_rho",
+                    "cut_vs_rigid_mae", "cut_vs_rigid_rho", "relaxed_est_vs_relaxed_mae", "relaxed_est_vs_relaxed_rho"]
+            print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     return 0
 
 
@@ -273,9 +291,10 @@ def cmd_compile(args) -> int:
 def cmd_bde(args) -> int:
     import pandas as pd
 
-    from .bde import bde_table, parity_metrics
+    from .bde import bde_metrics, bde_table, headline_mask
     from .model import load_model
     from .molecule import decode_text
+    from .precompute import DEFAULT_OUT, REFERENCE_ENERGIES, load_reference_caches
 
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     if not os.path.exists(args.table):
@@ -289,20 +308,29 @@ def cmd_bde(args) -> int:
     except Exception as exc:
         raise E3DError(f"{args.table}: not a readable CSV ({exc})") from None
     reference = None if args.no_reference else "auto"
-    out = bde_table(model, table, reference=reference, progress=sys.stderr.isatty(), thermal=not args.no_thermal)
+    # the labelling methods' energies and ZPE/thermal terms of known species ship with the package
+    caches, _ = load_reference_caches(os.path.join(DEFAULT_OUT, REFERENCE_ENERGIES))
+    out = bde_table(model, table, reference=reference, progress=sys.stderr.isatty(), thermal=not args.no_thermal,
+                    caches=caches)
     write_table(out, args.output)
     ok = out["error"].isna()
     print(f"wrote {len(out)} rows to {args.output} ({int((~ok).sum())} with errors); model: {_model_line(model)}")
     print(f"quantity: {out['quantity'].iloc[0] if len(out) else ''}")
-    if "bde_kcal_mol" in out.columns:
-        for col in ("e3d_bde_kcal_mol", "model_fragment_bde_kcal_mol", "reference_bde_kcal_mol",
-                    "e3d_bde_298_kcal_mol", "reference_bde_298_kcal_mol"):
-            if col not in out.columns:
-                continue
-            m = parity_metrics(out.loc[ok, "bde_kcal_mol"], out.loc[ok, col])
-            if m["n"]:
-                print(f"  {col:30s} vs experiment: n={m['n']} MAE={m['mae']:.1f} RMSE={m['rmse']:.1f} "
-                      f"R²={m['r2']:.2f} slope={m['slope']:.2f} ρ={m['spearman']:.2f}")
+    if not len(out):
+        return 0
+    headline = headline_mask(out)
+    unseen = sorted(set(out.loc[out["bond_type_seen"].map(lambda v: v is False), "bond_type"]))
+    print(f"headline: {int(headline.sum())} rows of common organic bond types the model has seen"
+          + (f"; bond types it never saw (kept out): {', '.join(unseen)}" if unseen else ""))
+    for against, group in bde_metrics(out, out["quantity"].iloc[0], headline).groupby("against", sort=False):
+        print(f"vs {against} (kcal/mol):")
+        for _, m in group.iterrows():
+            print(f"  {m['series']:22s} n={m['n']:<4d} MAE={m['mae']:6.1f} RMSE={m['rmse']:6.1f} "
+                  f"R²={m['r2']:5.2f} slope={m['slope']:5.2f} ρ={m['spearman']:5.2f}")
+    every = bde_metrics(out, out["quantity"].iloc[0])
+    if len(every):
+        m = every.iloc[0]
+        print(f"every row: {m['series']} vs {m['against']}: n={m['n']} MAE={m['mae']:.1f} ρ={m['spearman']:.2f}")
     return 0
 
 
@@ -340,6 +368,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="list the shipped model family with test errors")
     p.set_defaults(func=cmd_info)
 
+    p = sub.add_parser("study", help="the emergence study: train its runs (resumable) and write precomputed/study/")
+    p.add_argument("config", help="study YAML (configs/study/emergence.yaml)")
+    p.add_argument("--train", action="store_true", help="train the unfinished runs (data built on demand)")
+    p.add_argument("--time", help="wall-time budget per run for --train, DD:HH:MM:SS (default: to the step budget)")
+    p.add_argument("--package", action="store_true",
+                   help="package runs already trained into runs/study/runs/ID (e.g. started with e3d train)")
+    p.add_argument("--only", nargs="+", help="these run ids only")
+    p.add_argument("--no-evaluate", action="store_true", help="skip writing the study tables")
+    p.set_defaults(func=cmd_study)
+
     p = sub.add_parser("family", help="train the shipped model family (configs/family.yaml) or rebuild its index")
     p.add_argument("action", choices=["train", "index", "ship"],
                    help="train missing models; rebuild the index; ship an existing run (--only ID --run-dir DIR)")
@@ -373,7 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what the data teaches (cumulative; default radicals)")
     p.add_argument("--corpus", default="train",
                    help="'train' (214 curated), 'train-extended' (+ scaffold × substituent, 568), 'eval' (held-out), "
-                        "'train-small' / 'eval-small' (≤ 3 / ≤ 4 heavy atoms, for DFT) or a .smi file")
+                        "'train-small' / 'eval-small' (≤ 3 / ≤ 4 heavy atoms, for DFT), 'train-heldout' (train without the "
+                        "BDE-table parents), qm9:N (the first N QM9 molecules at their B3LYP geometries, rigid radicals; "
+                        "held-out molecules excluded), a .smi file, or several joined by '+'")
     p.add_argument("--out", help="output .extxyz for xtb (default runs/data/xtb_VARIANT_CORPUS.extxyz), "
                                  "folder for qm9 (default runs/data/qm9)")
     p.add_argument("--seed", type=int, default=0)

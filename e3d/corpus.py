@@ -7,7 +7,11 @@
   aromatic and heteroaromatic frames), minus duplicates and held-out molecules;
 - ``eval``: 43 held-out molecules in no training set;
 - ``train-small`` / ``eval-small``: the molecules of ``train`` with ≤ 3 heavy atoms and of
-  ``eval`` with ≤ 4 (``eval`` has none smaller), for labels too costly for more (CPU DFT).
+  ``eval`` with ≤ 4 (``eval`` has none smaller), for labels too costly for more (CPU DFT);
+- ``train-heldout``: ``train`` without the parents of the package's BDE table, so that every
+  BDE row is a held-out test (the emergence study's curated part, for S and Cl).
+
+QM9 parents (``qm9:N``, at their B3LYP geometries) are resolved in :mod:`e3d.data.build`.
 """
 
 from __future__ import annotations
@@ -87,6 +91,19 @@ def evaluation_corpus() -> List[Tuple[str, str]]:
     return read_smi(os.path.join(RESOURCES, "corpus_eval.smi"))
 
 
+def bde_parents() -> set:
+    """Canonical SMILES of the parents of the package's experimental BDE table."""
+    import csv
+
+    with open(os.path.join(RESOURCES, "bde_reference.csv")) as fh:
+        return {canonical(row["parent_smiles"]) for row in csv.DictReader(fh)}
+
+
+def held_out() -> set:
+    """Canonical SMILES no emergence-study training set may contain: evaluation molecules, BDE parents."""
+    return bde_parents() | {canonical(s) for _, s in evaluation_corpus()}
+
+
 def small(corpus: List[Tuple[str, str]], max_heavy_atoms: int) -> List[Tuple[str, str]]:
     """The molecules of ``corpus`` with at most ``max_heavy_atoms`` non-hydrogen atoms."""
     return [(name, smi) for name, smi in corpus if Chem.MolFromSmiles(smi).GetNumHeavyAtoms() <= max_heavy_atoms]
@@ -98,4 +115,5 @@ CORPORA = {
     "eval": evaluation_corpus,
     "train-small": lambda: small(training_corpus(), 3),
     "eval-small": lambda: small(evaluation_corpus(), 4),
+    "train-heldout": lambda: [(n, s) for n, s in training_corpus() if canonical(s) not in held_out()],
 }

@@ -53,6 +53,15 @@ def _label(tag_a: str, tag_b: str, sym_a: str, sym_b: str, order: float) -> str:
     return f"{tag_a}{BOND_SYMBOL.get(order, '~')}{tag_b}"
 
 
+def bond_type_counts(rdmol: Chem.Mol) -> Dict[str, int]:
+    """How many bonds of each type (``C-H``, ``C=O``, ``C:C``) a molecular graph has."""
+    out: Dict[str, int] = {}
+    for bond in bonds_of(rdmol):
+        t = bond_type_label(bond)
+        out[t] = out.get(t, 0) + 1
+    return out
+
+
 def bond_arrays(mol) -> Dict[str, np.ndarray]:
     """The molecule's bonds as arrays (lo < hi, order, aromatic, type, label); cached on the molecule."""
     cached = mol.__dict__.get("_bond_arrays")

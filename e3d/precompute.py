@@ -26,7 +26,7 @@ import pandas as pd
 from rdkit import Chem
 from tqdm.auto import tqdm
 
-from .bde import (bde_table, in_training_domain, locate_bond, model_quantity, parity_metrics, reference_column,
+from .bde import (BDE_COLUMNS, bde_table, in_training_domain, locate_bond, model_quantity, parity_metrics, reference_column,
                   reference_method_for, with_298k)
 from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_from_dataset, bond_type_stats,
                         compare_with_mean_enthalpies, corpus_molecules, corpus_pairs, weighted_entropy)
@@ -169,7 +169,7 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
     tables: Dict[str, List[pd.DataFrame]] = {k: [] for k in ("pairs", "bondtypes", "bde", "scans", "baseline")}
     summaries, baselines_done, geoms_by_ref = [], set(), {}
     ref_path = os.path.join(out_dir, REFERENCE_ENERGIES)
-    bde_caches, scan_refs = _load_reference_caches(ref_path)
+    bde_caches, scan_refs = load_reference_caches(ref_path)
     all_mols = corpus_molecules(corpus)
     for entry in tqdm(entries, desc="models", disable=not progress):
         model_path = os.path.join(models_dir, entry["file"])
@@ -179,7 +179,7 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
             cached = _model_tables(model, all_mols, bde_rows, bde_caches, geoms_by_ref, scan_refs)
             if cache_dir:
                 _save_cached(cache_dir, entry["id"], model_path, bde_path, corpus, cached)
-            _save_reference_caches(ref_path, bde_caches, scan_refs)  # expensive: keep them as they come
+            save_reference_caches(ref_path, bde_caches, scan_refs)  # expensive: keep them as they come
         # model-independent GFN2-xTB ZPE/thermal terms: outside the per-model cache
         quantity = model_quantity(model)
         cached["bde"] = with_298k(cached["bde"].assign(quantity=quantity), quantity, bde_caches)
@@ -202,7 +202,7 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
                 bl["rms_residual_kcal_mol"] = info["rms_residual_kcal_mol"]
                 bl["n_molecules"] = info["n_molecules"]
                 tables["baseline"].append(bl)
-    _save_reference_caches(ref_path, bde_caches, scan_refs)
+    save_reference_caches(ref_path, bde_caches, scan_refs)
     written = {}
     for name, frames in tables.items():
         if frames:
@@ -265,7 +265,7 @@ def _model_tables(model: E3DModel, all_mols, bde_rows: pd.DataFrame, bde_caches:
     return {"pairs": pairs, "bondtypes": stats, "bde": bde, "scans": scans}
 
 
-def _load_reference_caches(path: str):
+def load_reference_caches(path: str):
     """Labelling-method energies and ZPE/thermal terms (model-independent, expensive: ~1 h of
     GFN2-xTB and PySCF for the shipped table) — shipped in precomputed/ and reused."""
     bde_caches, scan_refs = {}, {}
@@ -278,9 +278,9 @@ def _load_reference_caches(path: str):
     return bde_caches, scan_refs
 
 
-def _save_reference_caches(path: str, bde_caches: Dict, scan_refs: Dict) -> None:
+def save_reference_caches(path: str, bde_caches: Dict, scan_refs: Dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    saved = {"bde": {k: v for k, v in bde_caches.items() if k.startswith(("ref:", "thermal:"))},
+    saved = {"bde": {k: v for k, v in bde_caches.items() if k.startswith(("ref:", "rigid:", "thermal:"))},
              "scans": {str(ref): {json.dumps(list(key)): [float(x) for x in v] for key, v in scans.items()}
                        for ref, scans in scan_refs.items() if ref is not None}}
     with open(path, "w") as fh:
@@ -296,6 +296,7 @@ def _cache_key(model_path: str, bde_path: str, corpus) -> str:
             h.update(fh.read())
     h.update(json.dumps(corpus).encode())
     h.update(str(SCAN_POINTS).encode())
+    h.update(json.dumps(BDE_COLUMNS).encode())  # a new BDE column invalidates the cached tables
     return h.hexdigest()[:16]
 
 

@@ -21,7 +21,7 @@ import time
 from typing import Dict, List, Optional
 
 from .errors import E3DError
-from .model import card_path
+from .model import REPO_ROOT, card_path
 
 SHIFT_TOLERANCE_EV = 1e-6
 
@@ -125,14 +125,24 @@ def write_card(model_path: str, card: Dict[str, object]) -> str:
     return path
 
 
-def training_domain(trainval_path: str) -> Optional[Dict[str, int]]:
-    """The largest molecule the model trained on (atoms, heavy atoms): beyond it, E3D extrapolates."""
+def training_domain(trainval_path: str) -> Optional[Dict[str, object]]:
+    """What the model trained on: the largest molecule (atoms, heavy atoms) and the bond types of the
+    equilibrium parents with their counts.  Beyond either, E3D extrapolates."""
     import ase.io
+
+    from .molecule import parse_smiles
+    from .pairs import bond_type_counts
 
     if not os.path.exists(trainval_path):
         return None
-    sizes = [(len(a), int((a.numbers > 1).sum())) for a in ase.io.iread(trainval_path)]
-    return {"max_atoms": max(n for n, _ in sizes), "max_heavy_atoms": max(h for _, h in sizes)}
+    sizes, types = [], {}
+    for a in ase.io.iread(trainval_path):
+        sizes.append((len(a), int((a.numbers > 1).sum())))
+        if a.info.get("kind", "eq") == "eq" and a.info.get("smiles"):
+            for t, n in bond_type_counts(parse_smiles(str(a.info["smiles"]))).items():
+                types[t] = types.get(t, 0) + n
+    return {"max_atoms": max(n for n, _ in sizes), "max_heavy_atoms": max(h for _, h in sizes),
+            "bond_types": dict(sorted(types.items()))}
 
 
 def make_card(model_id: str, config_path: str, config: Dict[str, object], run_dir: str,
@@ -206,6 +216,8 @@ def train(config_path: str, run_dir: str, out_path: str, model_id: Optional[str]
                        "or delete the folder to start afresh")
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
+    # configs name e3d's own callbacks (e3d.throughput): importable even where e3d is not installed
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO_ROOT, env.get("PYTHONPATH")]))
     t0 = time.time()
     proc = subprocess.run(cmd, env=env)
     elapsed = time.time() - t0

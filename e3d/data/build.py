@@ -15,11 +15,12 @@ import dataclasses
 import datetime
 import json
 import os
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..errors import E3DError
 from ..molecule import Molecule, from_smiles
 from . import frames, xtb
 
@@ -28,15 +29,23 @@ ELEMENTS = ("H", "C", "N", "O", "F", "S", "Cl")
 
 
 def _frames_for(mol: Molecule, variant: str, rng: np.random.Generator, calc_factory,
-                n_thermal: int, n_stretch: int, n_radical_bonds: int) -> List[Tuple[str, Molecule]]:
+                n_thermal: int, n_stretch: int, n_radical_bonds: int,
+                at_given_geometry: bool = False) -> List[Tuple[str, Molecule]]:
+    """The frames one parent teaches.  ``at_given_geometry``: the parent's geometry is already a
+    minimum of a better method (QM9's B3LYP) — it is used as is, and its radicals are the rigid
+    fragments at that geometry (no relaxation: ~10× cheaper, and the very species of the rigid BDE)."""
     level = VARIANTS.index(variant)
-    eq = frames.relax(mol, calc_factory(mol))
+    eq = mol if at_given_geometry else frames.relax(mol, calc_factory(mol))
     out = [("eq", eq)]
     if level >= 1:
         out += [("thermal", m) for m in frames.thermal(eq, rng, n_thermal)]
     if level >= 2:
         out += [("stretch", m) for m in frames.stretched(eq, rng, n_stretch)]
-    if level >= 3:
+    if level >= 3 and at_given_geometry:
+        for frag in frames.rigid_radical_fragments(eq, rng, n_radical_bonds):
+            out.append(("radical", frag))
+            out += [("radical", m) for m in frames.thermal(frag, rng, max(1, n_thermal // 4))]
+    elif level >= 3:
         for frag in frames.radical_fragments(eq, rng, n_radical_bonds):
             frag_eq = frames.relax(frag, calc_factory(frag))
             out.append(("radical", frag_eq))
@@ -73,25 +82,50 @@ def dft_labeller(level: Optional[str] = None) -> Labeller:
                     lambda elements: dft.isolated_atom_energies(elements, level))
 
 
+def corpus_items(spec: str) -> List[Union[Tuple[str, str], Molecule]]:
+    """Parents from a corpus spec: a shipped corpus name, a .smi file, ``qm9:N`` (the first N
+    usable QM9 molecules, held-out molecules excluded), or several joined by ``+``."""
+    from ..corpus import CORPORA, held_out, read_smi
+
+    items: List[Union[Tuple[str, str], Molecule]] = []
+    for part in spec.split("+"):
+        if part in CORPORA:
+            items += CORPORA[part]()
+        elif part.startswith("qm9:") and part[4:].isdigit():
+            from .qm9 import qm9_parents
+
+            items += qm9_parents(int(part[4:]), exclude=held_out())
+        elif part.endswith(".smi") and os.path.exists(part):
+            items += read_smi(part)
+        else:
+            raise E3DError(f"--corpus: {part!r} is not one of {', '.join(CORPORA)}, qm9:N or an existing .smi file")
+    return items
+
+
 def build_xtb_dataset(corpus: Sequence[Tuple[str, str]], out_path: str, **kwargs) -> Dict[str, object]:
     """:func:`build_dataset` with GFN2-xTB labels."""
     return build_dataset(corpus, out_path, xtb_labeller(), **kwargs)
 
 
-def generate_frames(corpus: Sequence[Tuple[str, str]], variant: str = "radicals", seed: int = 0, n_thermal: int = 8,
+def generate_frames(corpus: Sequence[Union[Tuple[str, str], Molecule]], variant: str = "radicals", seed: int = 0, n_thermal: int = 8,
                     n_stretch: int = 4, n_radical_bonds: int = 2, progress: bool = True
                     ) -> Tuple[List[Tuple[str, str, Molecule]], List[Dict[str, str]]]:
-    """Phase 1 (GFN2-xTB, cheap, sequential so one seed fixes every geometry): [(parent, kind, Molecule)], failures."""
+    """Phase 1 (GFN2-xTB, cheap, sequential so one seed fixes every geometry): [(parent, kind, Molecule)], failures.
+
+    ``corpus`` items are (name, SMILES) — embedded and relaxed with GFN2-xTB — or Molecules whose
+    geometry is used as given (QM9's B3LYP minima; see :func:`_frames_for`)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     rng = np.random.default_rng(seed)
     calc_factory = lambda m: xtb.XTBCalculator(m.charge, m.multiplicity)  # noqa: E731
     out, failures = [], []
-    for name, smi in tqdm(corpus, desc=f"geometries ({variant})", disable=not progress):
+    for item in tqdm(corpus, desc=f"geometries ({variant})", disable=not progress):
+        given = isinstance(item, Molecule)
+        name, smi = (item.label, item.smiles) if given else item
         try:
-            mol = from_smiles(smi, name=name, seed=int(rng.integers(2**31)))
+            mol = item if given else from_smiles(smi, name=name, seed=int(rng.integers(2**31)))
             out += [(name, kind, m) for kind, m in
-                    _frames_for(mol, variant, rng, calc_factory, n_thermal, n_stretch, n_radical_bonds)]
+                    _frames_for(mol, variant, rng, calc_factory, n_thermal, n_stretch, n_radical_bonds, given)]
         except Exception as exc:  # keep going: one odd molecule must not lose the dataset
             failures.append({"name": name, "smiles": smi, "error": str(exc)})
     return out, failures
@@ -121,7 +155,7 @@ def _labelled(tasks, labeller: Labeller, workers: int):
         yield from pool.imap(_label, tasks)
 
 
-def build_dataset(corpus: Sequence[Tuple[str, str]], out_path: str, labeller: Labeller, variant: str = "radicals",
+def build_dataset(corpus: Sequence[Union[Tuple[str, str], Molecule]], out_path: str, labeller: Labeller, variant: str = "radicals",
                   seed: int = 0, n_thermal: int = 8, n_stretch: int = 4, n_radical_bonds: int = 2,
                   elements: Sequence[str] = ELEMENTS, progress: bool = True, workers: int = 1,
                   resume: bool = False) -> Dict[str, object]:
@@ -178,12 +212,51 @@ def build_dataset(corpus: Sequence[Tuple[str, str]], out_path: str, labeller: La
         "frames_by_kind": counts,
         "settings": {"n_thermal": n_thermal, "n_stretch": n_stretch, "n_radical_bonds": n_radical_bonds,
                      "relaxation": "ASE BFGS fmax 0.05 eV/Å with GFN2-xTB",
-                     "geometries_from": "GFN2-xTB"},
+                     "geometries_from": "GFN2-xTB" if not any(isinstance(c, Molecule) for c in corpus)
+                     else "GFN2-xTB (SMILES parents); QM9 B3LYP minima used as given, rigid radical fragments "
+                          "(QM9 parents)"},
         "isolated_atom_energies_eV": labeller.isolated_atoms(list(elements)),
         "elements": sorted(seen, key=ELEMENTS.index),
         "failures": failures,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+    with open(out_path + ".json", "w") as fh:
+        json.dump(prov, fh, indent=1)
+    return prov
+
+
+def subset_frames(in_path: str, out_path: str, kinds: Optional[Sequence[str]] = None,
+                  n_qm9: Optional[int] = None, provenance_from: Optional[str] = None) -> Dict[str, object]:
+    """Frames of ``in_path`` of the given ``kinds`` and, with ``n_qm9``, only those of SMILES-corpus
+    parents and of the first ``n_qm9`` QM9 parents (a nested subset of a ``…+qm9:N`` build).
+
+    Writes ``out_path`` and its provenance (that of ``in_path``, or of ``provenance_from`` while
+    ``in_path`` is still being built — same labeller); returns the provenance.
+    """
+    import ase.io
+
+    qm9_seen: Dict[str, int] = {}
+    frames_out = []
+    for a in ase.io.iread(in_path):
+        parent = str(a.info.get("parent", ""))
+        if n_qm9 is not None and parent.startswith("qm9-"):
+            qm9_seen.setdefault(parent, len(qm9_seen))
+            if qm9_seen[parent] >= n_qm9:
+                continue
+        if kinds is None or a.info.get("kind") in kinds:
+            frames_out.append(a)
+    if n_qm9 is not None and len(qm9_seen) < n_qm9:
+        raise E3DError(f"{in_path} has only {len(qm9_seen)} QM9 parents (asked for {n_qm9})")
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    ase.io.write(out_path, frames_out, format="extxyz")
+    with open((provenance_from or in_path) + ".json") as fh:
+        prov = json.load(fh)
+    counts: Dict[str, int] = {}
+    for a in frames_out:
+        counts[a.info["kind"]] = counts.get(a.info["kind"], 0) + 1
+    prov.update(dataset=os.path.basename(out_path), n_frames=len(frames_out), frames_by_kind=counts,
+                n_molecules=len({a.info.get("parent") for a in frames_out}), subset_of=os.path.basename(in_path),
+                subset={"kinds": sorted(kinds) if kinds else "all", "n_qm9": n_qm9})
     with open(out_path + ".json", "w") as fh:
         json.dump(prov, fh, indent=1)
     return prov

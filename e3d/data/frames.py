@@ -13,6 +13,7 @@ from typing import List
 import numpy as np
 from rdkit import Chem
 
+from ..fragments import split_at_bond
 from ..molecule import Molecule, from_smiles
 
 
@@ -91,6 +92,17 @@ def homolytic_fragments(rdmol: Chem.Mol, bond_index: int) -> List[str]:
         atom.SetNoImplicit(True)
     frags = Chem.GetMolFrags(rw.GetMol(), asMols=True, sanitizeFrags=True)
     return [Chem.MolToSmiles(Chem.RemoveHs(f)) for f in frags]
+
+
+def rigid_radical_fragments(mol: Molecule, rng: np.random.Generator, n_bonds: int) -> List[Molecule]:
+    """Rigid fragments (:func:`split_at_bond`) of up to ``n_bonds`` random acyclic single bonds (≥ 2 atoms each)."""
+    candidates = [b for b in mol.rdmol.GetBonds() if not b.IsInRing() and b.GetBondType() == Chem.BondType.SINGLE]
+    order = rng.permutation(len(candidates))
+    out = []
+    for k in order[:n_bonds]:
+        b = candidates[int(k)]
+        out += [f for f in split_at_bond(mol, b.GetBeginAtomIdx(), b.GetEndAtomIdx()) if f.n_atoms >= 2]
+    return out
 
 
 def radical_fragments(mol: Molecule, rng: np.random.Generator, n_bonds: int) -> List[Molecule]:

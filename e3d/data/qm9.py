@@ -19,7 +19,7 @@ import ast
 import datetime
 import importlib.util
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ from tqdm.auto import tqdm
 
 from ..errors import E3DError
 from ..units import EV_PER_HARTREE
+
+if TYPE_CHECKING:
+    from ..molecule import Molecule
 
 ELEMENTS = ("H", "C", "N", "O", "F")
 N_TEST = 10_000
@@ -132,3 +135,43 @@ def build_qm9_datasets(out_dir: str, sizes: Sequence[int] = SCALING_SIZES, targe
             json.dump(dict(prov, dataset=os.path.basename(path), n_frames=len(files[path]), elements=elements),
                       fh, indent=1)
     return prov
+
+
+def qm9_parents(n: int, exclude: Sequence[str] = (), seed: int = SPLIT_SEED, progress: bool = True) -> List["Molecule"]:
+    """The first ``n`` usable molecules of QM9's training pool at their QM9 (B3LYP) geometry.
+
+    Nested by construction (a smaller ``n`` gives a prefix of a larger one).  Bonds are perceived
+    from 3D by RDKit; molecules whose perception gives formal charges or radicals (zwitterions,
+    odd valences) are skipped, and so is every molecule whose canonical SMILES is in ``exclude``
+    (held-out evaluation molecules, BDE-table parents).  The test split is never used.
+    """
+    from rdkit import Chem
+    from rdkit.Chem import rdDetermineBonds
+
+    from ..molecule import Molecule
+
+    excluded = set(exclude)
+    df = read_qm9()
+    out: List[Molecule] = []
+    bar = tqdm(total=n, desc="QM9 parents", disable=not progress)
+    for k in splits(len(df), seed)["pool"]:
+        if len(out) >= n:
+            break
+        row = df.iloc[int(k)]
+        symbols = ast.literal_eval(row["Elements"])
+        xyz = np.array(ast.literal_eval(row["XYZ_Ang"]), dtype=float)
+        block = f"{len(symbols)}\n\n" + "".join(f"{s} {x:.6f} {y:.6f} {z:.6f}\n" for s, (x, y, z) in zip(symbols, xyz))
+        rdmol = Chem.MolFromXYZBlock(block)
+        try:
+            rdDetermineBonds.DetermineBonds(rdmol, charge=0)
+        except Exception:
+            continue
+        if any(a.GetFormalCharge() or a.GetNumRadicalElectrons() for a in rdmol.GetAtoms()):
+            continue
+        smiles = Chem.MolToSmiles(Chem.RemoveHs(rdmol))
+        if smiles in excluded:
+            continue
+        out.append(Molecule(rdmol=rdmol, positions=xyz, name=f"qm9-{int(row['Index'])}", source="QM9 geometry"))
+        bar.update()
+    bar.close()
+    return out

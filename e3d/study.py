@@ -1,0 +1,325 @@
+"""The emergence study: which data, cutoff, size and training make bond energies emerge (issue #11).
+
+``python -m e3d study configs/study/emergence.yaml`` trains every run of the study that is not
+finished (resumable, within a wall-time budget per call) and writes one table:
+
+- ``precomputed/study/emergence.parquet`` — one row per run: configuration (cutoff, data kinds,
+  molecules, frames, model size, steps, seed), held-out energy/force errors, E3D against the
+  labelling method's own BDEs (rigid and relaxed) and against experiment (298 K) on the headline
+  rows (common organic bond types the model saw), per-type medians against mean bond enthalpies,
+  f_bond, entropy, training time and whether the run converged;
+- ``precomputed/study/seed_spread.parquet`` — seed σ(D_ij) per bond type for every configuration
+  trained with ≥ 2 seeds (same corpus geometries for every member);
+- ``precomputed/study/curves.parquet`` — validation curves of every run;
+- ``precomputed/study/models/ID.nequip.zip`` (+ card) — the trained models, so that the table can be
+  regenerated and the app can show them; unfinished runs keep their last checkpoint in
+  ``precomputed/study/checkpoints/`` so that a later session resumes them.
+
+Data: GFN2-xTB labels of the curated corpus without the BDE-table parents plus the first N QM9
+molecules (``e3d data xtb --corpus train-heldout+qm9:N``; nested by construction), built on
+demand; smaller data kinds are frame-kind subsets of the same file.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .errors import E3DError
+from .model import REPO_ROOT
+
+STUDY_DIR = os.path.join(REPO_ROOT, "precomputed", "study")
+RUNS_DIR = os.path.join("runs", "study", "runs")
+KIND_SETS = {"eq": ("eq",), "thermal": ("eq", "thermal"), "stretch": ("eq", "thermal", "stretch"),
+             "radicals": ("eq", "thermal", "stretch", "radical")}
+CONVERGED_REL_CHANGE = 0.02  # best validation loss improved < 2 % over the last 10 validations
+
+
+def load_study(path: str) -> Dict[str, object]:
+    if not os.path.exists(path):
+        raise E3DError(f"study config not found: {path}")
+    with open(path) as fh:
+        study = yaml.safe_load(fh)
+    for key in ("base_config", "data", "runs"):
+        if key not in study:
+            raise E3DError(f"{path}: the study config needs '{key}'")
+    ids = [r["id"] for r in study["runs"]]
+    if len(set(ids)) != len(ids):
+        raise E3DError(f"{path}: run ids must be unique")
+    for r in study["runs"]:
+        if r.get("kinds", "radicals") not in KIND_SETS:
+            raise E3DError(f"run {r['id']}: kinds must be one of {', '.join(KIND_SETS)}")
+    return study
+
+
+def _size_tag(n: int) -> str:
+    return f"{n // 1000}k" if n % 1000 == 0 and n >= 1000 else str(n)
+
+
+def dataset_path(study: Dict[str, object], n_qm9: int, kinds: str = "radicals") -> str:
+    folder = study["data"].get("dir", os.path.join("runs", "data", "study"))
+    suffix = "" if kinds == "radicals" else f"_{kinds}"
+    return os.path.join(folder, f"xtb_radicals_heldout_qm9-{_size_tag(n_qm9)}{suffix}.extxyz")
+
+
+def prepare_data(study: Dict[str, object], run: Dict[str, object], progress: bool = True) -> str:
+    """The run's training file, built (GFN2-xTB labels) or cut (frame kinds) if it is not there."""
+    from .data.build import build_dataset, corpus_items, subset_frames, xtb_labeller
+
+    n, kinds = int(run["n_qm9"]), run.get("kinds", "radicals")
+    full = dataset_path(study, n)
+    if not os.path.exists(full + ".json"):  # the provenance is written last: its absence means unfinished
+        settings = {k: study["data"][k] for k in ("n_thermal", "n_stretch", "n_radical_bonds") if k in study["data"]}
+        corpus = "+".join(filter(None, [study["data"].get("corpus"), f"qm9:{n}"]))
+        build_dataset(corpus_items(corpus), full, xtb_labeller(), variant="radicals",
+                      seed=int(study["data"].get("seed", 0)), progress=progress, resume=True, **settings)
+    if kinds == "radicals":
+        return full
+    out = dataset_path(study, n, kinds)
+    if not os.path.exists(out + ".json"):
+        subset_frames(full, out, kinds=KIND_SETS[kinds])
+    return out
+
+
+def run_overrides(study: Dict[str, object], run: Dict[str, object], trainval: str,
+                  extra: Sequence[str] = ()) -> List[str]:
+    """Hydra overrides of a run: its data, seed, cutoff and step budget, ``extra``, then its own."""
+    out = [f"trainval_file={trainval}", f"test_file={study['data']['test']}", f"seed={int(run.get('seed', 1))}",
+           f"cutoff_radius={float(run.get('r_max', 3.0))}", f"++trainer.max_steps={int(run['steps'])}"]
+    return out + list(extra) + list(run.get("overrides", []))
+
+
+def model_path(run_id: str, study_dir: str = STUDY_DIR) -> str:
+    return os.path.join(study_dir, "models", f"{run_id}.nequip.zip")
+
+
+def checkpoint_path(run_id: str, study_dir: str = STUDY_DIR, which: str = "last") -> str:
+    return os.path.join(study_dir, "checkpoints", f"{run_id}.{which}.ckpt")
+
+
+def restart_timer(checkpoint: str) -> None:
+    """Forget the wall time a checkpoint has spent, so that ``max_time`` is a budget per call (Lightning
+    restores its Timer callback's elapsed time on resume and would stop a resumed run at once)."""
+    import torch
+
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)  # our own nequip-train checkpoint
+    callbacks = ckpt.get("callbacks", {})
+    timers = [k for k in callbacks if "Timer" in str(k)]
+    if timers:
+        for k in timers:
+            del callbacks[k]
+        torch.save(ckpt, checkpoint)
+
+
+def steps_done(run_dir: str) -> int:
+    """Optimiser steps of a run so far: its CSV log's last step, or its last checkpoint's global step
+    (the log is the later one when max_steps stops a run between checkpoints; only the checkpoint
+    survives a session)."""
+    import torch
+
+    steps = 0
+    logs = glob.glob(os.path.join(run_dir, "csv", "version_*", "metrics.csv"))
+    if logs:
+        steps = int(max(pd.read_csv(f)["step"].max() for f in logs)) + 1
+    last = os.path.join(run_dir, "last.ckpt")
+    if os.path.exists(last):
+        # our own checkpoint, written by nequip-train (never a user's file); Lightning pickles hyper-parameters
+        steps = max(steps, int(torch.load(last, map_location="cpu", weights_only=False)["global_step"]))
+    return steps
+
+
+def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Optional[str] = None,
+              study_dir: str = STUDY_DIR, progress: bool = True) -> str:
+    """Train (or resume) one run up to its step budget or ``max_time`` (HH:MM:SS); package it.
+
+    Returns ``"finished"`` (model written), ``"interrupted"`` (time budget spent: the last checkpoint
+    is kept under ``study_dir/checkpoints`` and the best model so far is packaged, marked unfinished)
+    or ``"done"`` (the model was already there and finished).
+    """
+    from .model import read_card
+    from .train import train
+
+    out = model_path(run["id"], study_dir)
+    if os.path.exists(out) and read_card(out).get("study", {}).get("finished"):
+        return "done"
+    trainval = prepare_data(study, run, progress)
+    run_dir = os.path.join(RUNS_DIR, run["id"])
+    if not os.path.exists(os.path.join(run_dir, "last.ckpt")) and os.path.exists(checkpoint_path(run["id"], study_dir)):
+        os.makedirs(run_dir, exist_ok=True)  # a new session: the kept checkpoints go back into the run folder
+        for which in ("last", "best"):
+            shutil.copy(checkpoint_path(run["id"], study_dir, which), os.path.join(run_dir, f"{which}.ckpt"))
+    resume = os.path.exists(os.path.join(run_dir, "last.ckpt"))
+    if resume:
+        restart_timer(os.path.join(run_dir, "last.ckpt"))
+    overrides = run_overrides(study, run, trainval, [f"trainer.max_time={max_time or 'null'}",
+                                                     "trainer.enable_progress_bar=false"])
+    train(os.path.join(REPO_ROOT, study["base_config"]), run_dir, out, model_id=run["id"], overrides=overrides,
+          resume=resume)
+    return package_run(study, run, study_dir)
+
+
+def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str = STUDY_DIR) -> str:
+    """Package a run's best checkpoint into the study (also for a run trained by hand with ``e3d train``
+    into ``runs/study/runs/ID``); keep its last checkpoint if it has not reached its step budget."""
+    from .train import finish_run, write_card
+
+    run_dir = os.path.join(RUNS_DIR, run["id"])
+    if not os.path.exists(os.path.join(run_dir, "best.ckpt")):
+        raise E3DError(f"run {run['id']}: no checkpoint in {run_dir}")
+    out = model_path(run["id"], study_dir)
+    earlier = _kept_curve(out)  # read before the card is rewritten
+    trainval = dataset_path(study, int(run["n_qm9"]), run.get("kinds", "radicals"))
+    card = finish_run(os.path.join(REPO_ROOT, study["base_config"]), run_dir, out, run["id"],
+                      run_overrides(study, run, trainval))
+    finished = steps_done(run_dir) >= int(run["steps"])
+    card["study"] = {"study": study.get("name"), "finished": finished, "steps_done": steps_done(run_dir),
+                     **describe(run), "curve": _merge_curves(earlier, read_curve(run_dir)).to_dict("records")}
+    write_card(out, card)
+    for which in ("last", "best"):
+        saved = checkpoint_path(run["id"], study_dir, which)
+        if finished and os.path.exists(saved):
+            os.remove(saved)
+        elif not finished:
+            os.makedirs(os.path.dirname(saved), exist_ok=True)
+            shutil.copy(os.path.join(run_dir, f"{which}.ckpt"), saved)
+    return "finished" if finished else "interrupted"
+
+
+def _kept_curve(model_file: str) -> pd.DataFrame:
+    """The curve of earlier sessions, kept in the study model's card (runs/ ends with a session)."""
+    from .model import read_card
+
+    if not os.path.exists(model_file):
+        return pd.DataFrame()
+    return pd.DataFrame(read_card(model_file).get("study", {}).get("curve") or [])
+
+
+def _merge_curves(earlier: Optional[pd.DataFrame], now: pd.DataFrame) -> pd.DataFrame:
+    """Epoch rows of both; this session's log wins where both have an epoch (runs/ ends with a session)."""
+    if earlier is None or earlier.empty:
+        return now
+    if now.empty:
+        return earlier
+    return pd.concat([earlier[~earlier["epoch"].isin(now["epoch"])], now], ignore_index=True).sort_values("epoch")
+
+
+def describe(run: Dict[str, object]) -> Dict[str, object]:
+    """The configuration columns of a run."""
+    return {"r_max": float(run.get("r_max", 3.0)), "kinds": run.get("kinds", "radicals"),
+            "n_qm9": int(run["n_qm9"]), "seed": int(run.get("seed", 1)), "steps": int(run["steps"]),
+            "model_size": run.get("size", "default"), "group": run.get("group", run["id"].rsplit("-s", 1)[0])}
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def read_curve(run_dir: str) -> pd.DataFrame:
+    """Validation curve (epoch, step, validation metrics, learning rate) of a run's CSV log."""
+    logs = sorted(glob.glob(os.path.join(run_dir, "csv", "version_*", "metrics.csv")))
+    if not logs:
+        return pd.DataFrame()
+    df = pd.concat([pd.read_csv(f) for f in logs], ignore_index=True)
+    cols = [c for c in df.columns if c.startswith("val0_epoch/")]
+    val = df.dropna(subset=cols, how="all")[["epoch", "step", *cols]].groupby("epoch", as_index=False).last()
+    val = val.rename(columns={c: c.split("/", 1)[1] for c in cols})
+    for extra in ("lr-Adam", "train_frames_per_s"):  # logged at the same step as the epoch's validation
+        if extra in df:
+            val = val.merge(df.dropna(subset=[extra]).groupby("step", as_index=False)[extra].last(), on="step",
+                            how="left")
+    return val.rename(columns={"lr-Adam": "learning_rate"})
+
+
+def converged(curve: pd.DataFrame, window: int = 10) -> bool:
+    """True when the best validation loss improved by < 2 % over the last ``window`` validations."""
+    if "weighted_sum" not in curve or len(curve) <= window:
+        return False
+    best = curve["weighted_sum"].cummin().to_numpy()
+    return bool((best[-window - 1] - best[-1]) / best[-window - 1] < CONVERGED_REL_CHANGE)
+
+
+def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, caches: Dict) -> Dict[str, object]:
+    """The metric columns of one trained model (see the module docstring)."""
+    from .bde import bde_metrics, bde_table, headline_mask, in_training_domain, model_quantity
+    from .bondtypes import bond_type_stats, compare_with_mean_enthalpies, corpus_pairs, weighted_entropy
+    from .model import load_model
+
+    model = load_model(model_file, device="cpu", dtype="float64")
+    card = model.card
+    test = (card.get("metrics") or {}).get("test", {})
+    usable = [m for m in molecules if set(m.symbols) <= set(model.usable_type_names)]
+    pairs = corpus_pairs(model, usable)
+    stats = bond_type_stats(pairs[pairs["bonded"]])
+    bde = bde_table(model, bde_rows, reference="GFN2-xTB", progress=False, caches=caches, thermal=True)
+    rows = headline_mask(bde) & in_training_domain(model, bde["parent_smiles"])
+    metrics = bde_metrics(bde, model_quantity(model), rows).set_index(["series", "against"])
+
+    def m(series, against, key):
+        try:
+            return float(metrics.loc[(series, against), key])
+        except KeyError:
+            return float("nan")
+
+    mbe = compare_with_mean_enthalpies(stats.set_index("bond_type")["median"]) if len(stats) else {}
+    out = {
+        "n_frames": card.get("n_training_frames"),
+        "test_energy_mae_meV_atom": 1000 * test.get("per_atom_energy_mae", np.nan),
+        "test_forces_mae_eV_A": test.get("forces_mae", np.nan),
+        "bde_n": int(rows.sum()),
+        "f_bond_mean": float(pairs.groupby("molecule")["f_bond"].first().mean()),
+        "entropy_weighted_nats": weighted_entropy(stats),
+        "median_D_r2_vs_mbe": mbe.get("r2", np.nan),
+        "training_time_h": (card.get("training_time_s") or np.nan) / 3600,
+    }
+    for series, tag in (("E3D D_ij", "d"), ("E3D fragment cut", "cut"), ("E3D relaxed estimate", "relaxed_est")):
+        for against, atag in (("labelling method, rigid", "rigid"), ("labelling method, relaxed", "relaxed"),
+                              ("experiment (298 K)", "exp298")):
+            out[f"{tag}_vs_{atag}_mae"] = m(series, against, "mae")
+            out[f"{tag}_vs_{atag}_rho"] = m(series, against, "spearman")
+    return {"out": out, "pairs": pairs}
+
+
+def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progress: bool = True) -> pd.DataFrame:
+    """Evaluate every packaged run of the study; write the study tables; return the main one."""
+    from tqdm.auto import tqdm
+
+    from .bondtypes import corpus_molecules
+    from .corpus import evaluation_corpus
+    from .ensemble import bond_spread, spread_by_type
+    from .model import read_card
+    from .precompute import BDE_REFERENCE, REFERENCE_ENERGIES, load_reference_caches
+
+    bde_rows = pd.read_csv(study["data"].get("bde_table") or BDE_REFERENCE)
+    caches, _ = load_reference_caches(os.path.join(REPO_ROOT, "precomputed", REFERENCE_ENERGIES))
+    molecules = corpus_molecules(evaluation_corpus())
+    rows, curves, all_pairs = [], [], []
+    done = [r for r in study["runs"] if os.path.exists(model_path(r["id"], study_dir))]
+    for run in tqdm(done, desc="study models", disable=not progress):
+        path = model_path(run["id"], study_dir)
+        card = read_card(path)
+        curve = _merge_curves(_kept_curve(path), read_curve(os.path.join(RUNS_DIR, run["id"])))
+        result = evaluate_run(path, bde_rows, molecules, caches)
+        rows.append({"run_id": run["id"], **describe(run), "finished": bool(card.get("study", {}).get("finished")),
+                     "converged": converged(curve), "epochs": int(len(curve)), **result["out"]})
+        curves.append(curve.assign(run_id=run["id"]))
+        all_pairs.append(result["pairs"].assign(model_id=run["id"]))
+    table = pd.DataFrame(rows)
+    os.makedirs(study_dir, exist_ok=True)
+    table.to_parquet(os.path.join(study_dir, "emergence.parquet"), index=False)
+    if curves:
+        pd.concat(curves, ignore_index=True).to_parquet(os.path.join(study_dir, "curves.parquet"), index=False)
+    spreads = []
+    if len(table):
+        pairs = pd.concat(all_pairs, ignore_index=True)
+        for group, members in table.groupby("group")["run_id"]:
+            if len(members) >= 2:
+                spreads.append(spread_by_type(bond_spread(pairs, list(members))).assign(
+                    group=group, n_seeds=len(members)))
+    if spreads:
+        pd.concat(spreads, ignore_index=True).to_parquet(os.path.join(study_dir, "seed_spread.parquet"), index=False)
+    return table

@@ -1,0 +1,107 @@
+"""The emergence study end to end at tiny scale: QM9 parents → GFN2-xTB data → real Allegro runs
+(two seeds, one frame-kind subset) → interrupted and resumed training → the study tables."""
+
+import os
+
+import ase.io
+import pandas as pd
+import pytest
+import yaml
+
+from e3d.data.build import corpus_items, generate_frames
+from e3d.fragments import bond_sides, cut_energy, split_at_bond
+from e3d.molecule import from_smiles
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_qm9_parents_are_nested_and_exclude_held_out_molecules():
+    from e3d.corpus import held_out
+
+    small, large = corpus_items("qm9:5"), corpus_items("qm9:12")
+    assert [m.name for m in small] == [m.name for m in large[:5]]
+    assert not {m.smiles for m in large} & held_out()
+    assert all(m.charge == 0 and m.multiplicity == 1 for m in large)
+
+
+def test_qm9_parents_keep_their_geometry_and_radicals_are_rigid():
+    import numpy as np
+
+    (parent,) = corpus_items("qm9:1")
+    geo, failures = generate_frames([parent], "radicals", seed=3, n_thermal=2, n_stretch=1, n_radical_bonds=1,
+                                    progress=False)
+    assert not failures
+    kinds = [k for _, k, _ in geo]
+    assert kinds[0] == "eq" and np.array_equal(geo[0][2].positions, parent.positions)  # QM9 geometry as given
+    radicals = [m for _, kind, m in geo if kind == "radical"]
+
+    def at_parent_geometry(m):  # every atom sits where it sat in the parent
+        d = np.linalg.norm(parent.positions[:, None] - m.positions[None], axis=-1)
+        return np.allclose(d.min(axis=0), 0.0)
+
+    rigid = [m for m in radicals if at_parent_geometry(m)]
+    # the fragments (≥ 2 atoms: a lone H atom teaches nothing) of one bond, each + 1 displaced copy
+    assert len(rigid) in (1, 2) and len(radicals) == 2 * len(rigid)
+    assert sum(m.n_atoms for m in rigid) in (parent.n_atoms, parent.n_atoms - 1)
+    assert {m.multiplicity for m in rigid} == {2}
+
+
+def test_split_at_bond_and_cut_energy(tiny_model):
+    import e3d
+
+    mol = from_smiles("CCO")
+    o = [a.GetIdx() for a in mol.rdmol.GetAtoms() if a.GetSymbol() == "O"][0]
+    c = mol.rdmol.GetAtomWithIdx(o).GetNeighbors()[0].GetIdx()
+    a, b = bond_sides(mol.rdmol, c, o)
+    assert sorted(a + b) == list(range(mol.n_atoms)) and o in b and c in a
+    frags = split_at_bond(mol, c, o)
+    assert sorted(f.n_atoms for f in frags) == [2, 7] and {f.multiplicity for f in frags} == {2}
+    pairs = e3d.pair_table(e3d.edge_energies(tiny_model, [mol])[0])
+    cut = cut_energy(pairs, a, b)
+    bond = pairs[(pairs["i"] == min(c, o)) & (pairs["j"] == max(c, o))]["D_ij"].item()
+    across = pairs[pairs["i"].isin(a) != pairs["j"].isin(a)]
+    assert cut == pytest.approx(across["D_ij"].sum()) and len(across) > 1 and cut != pytest.approx(bond)
+    with pytest.raises(e3d.InputError, match="in a ring"):
+        ring = from_smiles("C1CC1")
+        bond_sides(ring.rdmol, 0, 1)
+
+
+@pytest.mark.slow
+def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
+    from e3d.study import checkpoint_path, evaluate_study, load_study, model_path, steps_done, train_run
+
+    monkeypatch.chdir(tmp_path)
+    bde = pd.read_csv(os.path.join(ROOT, "e3d", "resources", "bde_reference.csv"))
+    bde[bde["parent_smiles"].isin(["C", "CC", "CO", "CN"])].to_csv(tmp_path / "bde.csv", index=False)
+    cfg = {"name": "pytest", "base_config": "configs/tiny.yaml",
+           "data": {"corpus": "", "dir": str(tmp_path / "data"), "test": str(tmp_path / "data" /
+                                                                               "xtb_radicals_heldout_qm9-30.extxyz"),
+                    "n_thermal": 2, "n_stretch": 1, "n_radical_bonds": 1, "bde_table": str(tmp_path / "bde.csv")},
+           "runs": [{"id": "t-s1", "r_max": 3.0, "n_qm9": 30, "seed": 1, "steps": 30},
+                    {"id": "t-s2", "r_max": 3.0, "n_qm9": 30, "seed": 2, "steps": 30},
+                    {"id": "t-eq-s1", "r_max": 3.0, "n_qm9": 30, "kinds": "eq", "seed": 1, "steps": 10**6,
+                     "overrides": ["trainer.max_time=00:00:00:20", "trainer.max_epochs=100000"]}]}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    study, out = load_study(str(path)), str(tmp_path / "study")
+    assert [train_run(study, r, study_dir=out, progress=False) for r in study["runs"][:2]] == ["finished"] * 2
+    assert train_run(study, study["runs"][0], study_dir=out, progress=False) == "done"
+    eq = study["runs"][2]
+    # the wall-time budget stops the long run: its last checkpoint is kept for a later session …
+    assert train_run(study, eq, study_dir=out, progress=False) == "interrupted"
+    assert {a.info["kind"] for a in ase.io.iread(tmp_path / "data" / "xtb_radicals_heldout_qm9-30_eq.extxyz")} == {"eq"}
+    saved = checkpoint_path("t-eq-s1", out)
+    import shutil
+
+    step_before = steps_done(os.path.join("runs", "study", "runs", "t-eq-s1"))
+    shutil.rmtree(os.path.join("runs", "study", "runs", "t-eq-s1"))  # … a new session has no runs/
+    assert os.path.exists(saved) and train_run(study, eq, study_dir=out, progress=False) == "interrupted"
+    assert steps_done(os.path.join("runs", "study", "runs", "t-eq-s1")) > step_before  # resumed, not restarted
+    table = evaluate_study(study, study_dir=out, progress=False)
+    assert list(table["run_id"]) == ["t-s1", "t-s2", "t-eq-s1"]
+    assert table["finished"].tolist() == [True, True, False]
+    assert (table["bde_n"] > 0).all() and table["d_vs_rigid_mae"].notna().all()
+    assert table.loc[2, "epochs"] >= 2  # the curve of both sessions
+    spread = pd.read_parquet(os.path.join(out, "seed_spread.parquet"))
+    assert set(spread["group"]) == {"t"} and (spread["n_seeds"] == 2).all() and (spread["median_std"] > 0).all()
+    assert os.path.exists(model_path("t-s1", out)) and os.path.exists(os.path.join(out, "curves.parquet"))
