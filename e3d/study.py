@@ -228,10 +228,11 @@ def read_curve(run_dir: str) -> pd.DataFrame:
     cols = [c for c in df.columns if c.startswith("val0_epoch/")]
     val = df.dropna(subset=cols, how="all")[["epoch", "step", *cols]].groupby("epoch", as_index=False).last()
     val = val.rename(columns={c: c.split("/", 1)[1] for c in cols})
-    for extra in ("lr-Adam", "train_frames_per_s"):  # logged at the same step as the epoch's validation
+    for extra in ("lr-Adam", "train_frames_per_s"):  # logged one step after the epoch's validation
         if extra in df:
-            val = val.merge(df.dropna(subset=[extra]).groupby("step", as_index=False)[extra].last(), on="step",
-                            how="left")
+            logged = df.dropna(subset=[extra]).groupby("step", as_index=False)[extra].last()
+            val = pd.merge_asof(val.sort_values("step"), logged.sort_values("step"), on="step",
+                                direction="forward", tolerance=2)
     return val.rename(columns={"lr-Adam": "learning_rate"})
 
 
