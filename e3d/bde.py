@@ -377,6 +377,20 @@ def bde_metrics(bde: pd.DataFrame, quantity: str, rows: Optional[pd.Series] = No
     return pd.DataFrame(rows)
 
 
+SERIES_TAGS = {"E3D D_ij": "d", "E3D fragment cut": "cut", "E3D relaxed estimate": "relaxed_est",
+               "model fragments": "frag", "labelling method": "ref"}
+TARGET_TAGS = {"labelling method, rigid": "rigid", "labelling method, relaxed": "relaxed", "experiment (298 K)": "exp298"}
+
+
+def flat_metrics(metrics: pd.DataFrame) -> Dict[str, float]:
+    """:func:`bde_metrics` as flat columns ``{series}_vs_{target}_{mae,rho}`` (``d_vs_rigid_mae`` …)."""
+    out = {}
+    for _, r in metrics.iterrows():
+        key = f"{SERIES_TAGS[r['series']]}_vs_{TARGET_TAGS[r['against']]}"
+        out[f"{key}_mae"], out[f"{key}_rho"] = float(r["mae"]), float(r["spearman"])
+    return out
+
+
 def parity_metrics(reference: Iterable[float], predicted: Iterable[float]) -> Dict[str, float]:
     """n, MAE, RMSE, R² (of the identity line), least-squares slope/intercept, Spearman ρ."""
     from scipy.stats import spearmanr

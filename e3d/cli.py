@@ -53,11 +53,15 @@ def cmd_bonds(args) -> int:
     from .calculator import relax_with_model
     from .edges import edge_energies
     from .model import load_model
-    from .molecule import load_input
+    from .molecule import charge_note, load_input, validate
     from .pairs import pairs_for_molecules
 
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     mols = load_input(args.input, charge=args.charge, multiplicity=args.multiplicity, max_atoms=args.max_atoms)
+    for m in mols:  # every check before any model call (a relaxation would meet an unknown element first)
+        validate(m, model.usable_type_names, args.max_atoms)
+        if charge_note(m.label, m.charge):
+            print(f"warning: {charge_note(m.label, m.charge)}", file=sys.stderr)
     if args.relax:
         mols = [relax_with_model(m, model) for m in mols]
     bar = _progress(len(mols), "edge energies")

@@ -95,6 +95,52 @@ def prepare_data(entry: Dict[str, object]) -> None:
             build_qm9_datasets(os.path.join(XTB_DATA, "qm9"), target="H298")
 
 
+def training_parents(dataset: str) -> Optional[List[str]]:
+    """SMILES of the equilibrium parents of a shipped training file, from how it was built (its name)."""
+    from .corpus import CORPORA
+
+    if dataset.startswith("qm9_"):
+        from .data.qm9 import read_qm9, splits
+
+        n = int(dataset.rsplit("train", 1)[1].split(".")[0])
+        df = read_qm9()
+        return [str(df.iloc[int(k)]["SMILES"]) for k in splits(len(df))["pool"][:n]]
+    for name, corpus in (("train-small", "train-small"), ("extended", "train-extended"), ("", "train")):
+        if name in dataset:
+            return [smi for _, smi in CORPORA[corpus]()]
+    return None
+
+
+def backfill_bond_types(models_dir: str = MODELS_DIR) -> List[str]:
+    """Add the bond types each shipped model saw (card ``training_domain.bond_types``), from its
+    training corpus: cards written before the cards recorded them."""
+    from .molecule import parse_smiles
+    from .pairs import bond_type_counts
+    from .train import write_card
+
+    done = []
+    for card_file in sorted(os.listdir(models_dir)):
+        if not card_file.endswith(".card.json"):
+            continue
+        path = os.path.join(models_dir, card_file.replace(".card.json", ".nequip.zip"))
+        card = read_card(path)
+        domain = card.setdefault("training_domain", {}) or {}
+        if domain.get("bond_types") or not card.get("dataset"):
+            continue
+        parents = training_parents(str(card["dataset"]))
+        if parents is None:
+            continue
+        types: Dict[str, int] = {}
+        for smi in parents:
+            for t, n in bond_type_counts(parse_smiles(smi)).items():
+                types[t] = types.get(t, 0) + n
+        domain["bond_types"] = dict(sorted(types.items()))
+        card["training_domain"] = domain
+        write_card(path, card)
+        done.append(card["id"])
+    return done
+
+
 def _entry(model_id: str) -> Dict[str, object]:
     family = load_family()
     for entry in family["models"]:

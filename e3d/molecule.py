@@ -24,6 +24,7 @@ RDLogger.DisableLog("rdApp.*")
 DEFAULT_MAX_ATOMS = 250
 MIN_INTERATOMIC_DISTANCE = 0.5  # Å; closer atoms mean a broken structure
 MOLECULE_FILE_TYPES = (".xyz", ".sdf", ".mol", ".pdb")
+FRAGMENT_GAP = 8.0  # Å between the closest atoms of two fragments of a mixture: beyond any shipped r_max
 TABLE_FILE_TYPES = (".csv", ".smi")
 
 
@@ -168,7 +169,30 @@ def from_smiles(smiles: str, name: Optional[str] = None, seed: int = 0xE3D,
                 AllChem.UFFOptimizeMolecule(rdmol, maxIters=2000)
         except Exception:  # force-field failure keeps the ETKDG geometry
             pass
+        _separate_fragments(rdmol)
     return _from_rdmol_with_conformer(rdmol, name or smiles.strip(), "smiles", charge, multiplicity)
+
+
+def _separate_fragments(rdmol: Chem.Mol, gap: float = FRAGMENT_GAP) -> None:
+    """Lay the fragments of a mixture (``CCO.O``) side by side along x, ``gap`` Å apart.
+
+    ETKDG embeds every fragment around the origin, on top of each other; apart, each is computed
+    as itself (no pair inside r_max crosses fragments, so no cross-fragment energy or "bond").
+    """
+    frags = Chem.GetMolFrags(rdmol, asMols=False)
+    if len(frags) < 2:
+        return
+    conf = rdmol.GetConformer()
+    pos = np.array(conf.GetPositions())
+    edge = 0.0
+    for atoms in frags:
+        idx = list(atoms)
+        p = pos[idx] - pos[idx].mean(axis=0)
+        p[:, 0] += edge - p[:, 0].min()
+        edge = p[:, 0].max() + gap
+        pos[idx] = p
+    for k, xyz in enumerate(pos):
+        conf.SetAtomPosition(k, xyz.tolist())
 
 
 # --------------------------------------------------------------------------- files
@@ -394,6 +418,15 @@ def check_elements(mol: Molecule, type_names: Sequence[str]) -> None:
     if unknown:
         raise InputError(f"{mol.label}: element(s) {', '.join(unknown)} not supported by this model "
                          f"(it knows {', '.join(type_names)})")
+
+
+def charge_note(label: str, charge: int) -> Optional[str]:
+    """A warning for a charged species: the shipped models were trained on neutral molecules and
+    radicals only (they take no charge input), so their energies of ions are extrapolation."""
+    if not charge:
+        return None
+    return (f"{label} has charge {charge:+d}: the models were trained on neutral molecules and take no "
+            "charge, so its energies and bond energies are not meaningful")
 
 
 def validate(mol: Molecule, type_names: Sequence[str], max_atoms: int = DEFAULT_MAX_ATOMS) -> None:

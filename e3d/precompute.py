@@ -26,7 +26,7 @@ import pandas as pd
 from rdkit import Chem
 from tqdm.auto import tqdm
 
-from .bde import (BDE_COLUMNS, bde_table, in_training_domain, locate_bond, model_quantity, parity_metrics, reference_column,
+from .bde import (BDE_COLUMNS, bde_metrics, bde_table, flat_metrics, headline_mask, in_training_domain, locate_bond, model_quantity, parity_metrics, reference_column,
                   reference_method_for, with_298k)
 from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_from_dataset, bond_type_stats,
                         compare_with_mean_enthalpies, corpus_molecules, corpus_pairs, weighted_entropy)
@@ -113,6 +113,7 @@ def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd
                                 bde.loc[domain, "e3d_bde_kcal_mol"])
     dom_ref_vs_exp_298 = parity_metrics(bde.loc[domain, "bde_kcal_mol"], bde.loc[domain, "reference_bde_298_kcal_mol"])
     weakest, n_weak = weakest_bond_accuracy(bde[ok], "e3d_bde_kcal_mol")
+    headline = headline_mask(bde) & in_training_domain(model, bde["parent_smiles"])
     mbe = compare_with_mean_enthalpies(stats.set_index("bond_type")["median"]) if len(stats) else {}
     scan_err = np.nan
     if len(scans) and scans["reference_dE_kcal_mol"].notna().any():
@@ -146,6 +147,8 @@ def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd
         "bde_mae_vs_reference_in_domain": dom_vs_ref["mae"],
         "reference_bde_298_mae_vs_exp_in_domain": dom_ref_vs_exp_298["mae"],
         "weakest_bond_accuracy": weakest, "weakest_bond_n": n_weak,
+        # like with like on the headline rows (common organic bond types the model saw, in its domain)
+        "headline_n": int(headline.sum()), **flat_metrics(bde_metrics(bde, model_quantity(model), headline)),
         "scan_mae_vs_reference_kcal_mol": scan_err,
         "median_D_r2_vs_mbe": mbe.get("r2"), "median_D_mae_vs_mbe": mbe.get("mae"),
     }

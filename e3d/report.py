@@ -43,7 +43,52 @@ def results_markdown(precomputed: str) -> str:
                           ("entropy_weighted_nats", "entropy H"), ("f_bond_mean", "f_bond")):
             fit = fit_power_law(scaling["n_training_frames"], scaling[col])
             out += f"| {name} | {_fmt(fit['b'], 3)} | {_fmt(fit['r2_log'], 2)} |\n"
-    return out + domain_markdown(models) + reactivity_markdown(models) + ensemble_markdown(precomputed)
+    return (out + like_with_like_markdown(models) + domain_markdown(models) + reactivity_markdown(models)
+            + ensemble_markdown(precomputed) + study_markdown(precomputed))
+
+
+def like_with_like_markdown(models: pd.DataFrame) -> str:
+    """Headline rows, like with like (docs/E3D_METHOD.md §4c): D_ij and the fragment cut against the
+    labelling method's rigid BDE, the relaxed estimate against its relaxed BDE."""
+    if "headline_n" not in models:
+        return ""
+    out = ("\nLike with like, on the headline rows (common organic bond types the model saw, in its domain; "
+           "MAE kcal/mol / Spearman ρ; rigid labeller BDEs for GFN2-xTB labels only):\n\n"
+           "| model | labels | bonds | D_ij vs rigid labels | cut vs rigid labels | relaxed estimate vs relaxed labels "
+           "| D_ij vs exp. (298 K) | labels vs exp. (298 K) |\n|---|---|---|---|---|---|---|---|\n")
+    for _, r in models.iterrows():
+        pair = lambda k: f"{_fmt(r.get(k + '_mae'))} / {_fmt(r.get(k + '_rho'), 2)}"  # noqa: E731
+        out += (f"| {r.model_id} | {r.level_of_theory} | {int(r.headline_n)} | {pair('d_vs_rigid')} | "
+                f"{pair('cut_vs_rigid')} | {pair('relaxed_est_vs_relaxed')} | {pair('d_vs_exp298')} | "
+                f"{pair('ref_vs_exp298')} |\n")
+    return out
+
+
+def study_markdown(precomputed: str) -> str:
+    """The emergence study table (precomputed/study/emergence.parquet), if it has been run."""
+    path = os.path.join(precomputed, "study", "emergence.parquet")
+    if not os.path.exists(path):
+        return ""
+    t = pd.read_parquet(path)
+    out = ("\nEmergence study (`python -m e3d study configs/study/emergence.yaml`; GFN2-xTB labels, every BDE row "
+           "held out; MAE kcal/mol / ρ on the headline rows):\n\n"
+           "| run | r_max (Å) | kinds | QM9 molecules | frames | seed | epochs | converged | test E MAE (meV/atom) "
+           "| D_ij vs rigid | cut vs rigid | relaxed est. vs relaxed | D_ij vs exp. (298 K) | medians vs MBE R² "
+           "| training (h) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    for _, r in t.iterrows():
+        pair = lambda k: f"{_fmt(r.get(k + '_mae'))} / {_fmt(r.get(k + '_rho'), 2)}"  # noqa: E731
+        out += (f"| {r.run_id} | {r.r_max} | {r.kinds} | {r.n_qm9} | {r.n_frames} | {r.seed} | {r.epochs} | "
+                f"{'yes' if r.converged else 'no'} | {_fmt(r.test_energy_mae_meV_atom)} | {pair('d_vs_rigid')} | "
+                f"{pair('cut_vs_rigid')} | {pair('relaxed_est_vs_relaxed')} | {pair('d_vs_exp298')} | "
+                f"{_fmt(r.median_D_r2_vs_mbe, 2)} | {_fmt(r.training_time_h, 2)} |\n")
+    spread_path = os.path.join(precomputed, "study", "seed_spread.parquet")
+    if os.path.exists(spread_path):
+        sp = pd.read_parquet(spread_path)
+        out += "\nSeed spread of D_ij in the study (kcal/mol, evaluation-corpus bonds):\n\n"
+        out += "| configuration | seeds | bond type | n | median σ | 90th pct σ |\n|---|---|---|---|---|---|\n"
+        for _, r in sp.sort_values(["group", "n"], ascending=[True, False]).iterrows():
+            out += f"| {r.group} | {r.n_seeds} | {r.bond_type} | {r.n} | {_fmt(r.median_std)} | {_fmt(r.p90_std)} |\n"
+    return out
 
 
 def domain_markdown(models: pd.DataFrame) -> str:

@@ -246,7 +246,7 @@ def converged(curve: pd.DataFrame, window: int = 10) -> bool:
 
 def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, caches: Dict) -> Dict[str, object]:
     """The metric columns of one trained model (see the module docstring)."""
-    from .bde import bde_metrics, bde_table, headline_mask, in_training_domain, model_quantity
+    from .bde import bde_metrics, bde_table, flat_metrics, headline_mask, in_training_domain, model_quantity
     from .bondtypes import bond_type_stats, compare_with_mean_enthalpies, corpus_pairs, weighted_entropy
     from .model import load_model
 
@@ -258,13 +258,7 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, caches: Dic
     stats = bond_type_stats(pairs[pairs["bonded"]])
     bde = bde_table(model, bde_rows, reference="GFN2-xTB", progress=False, caches=caches, thermal=True)
     rows = headline_mask(bde) & in_training_domain(model, bde["parent_smiles"])
-    metrics = bde_metrics(bde, model_quantity(model), rows).set_index(["series", "against"])
-
-    def m(series, against, key):
-        try:
-            return float(metrics.loc[(series, against), key])
-        except KeyError:
-            return float("nan")
+    metrics = flat_metrics(bde_metrics(bde, model_quantity(model), rows))
 
     mbe = compare_with_mean_enthalpies(stats.set_index("bond_type")["median"]) if len(stats) else {}
     out = {
@@ -277,11 +271,9 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, caches: Dic
         "median_D_r2_vs_mbe": mbe.get("r2", np.nan),
         "training_time_h": (card.get("training_time_s") or np.nan) / 3600,
     }
-    for series, tag in (("E3D D_ij", "d"), ("E3D fragment cut", "cut"), ("E3D relaxed estimate", "relaxed_est")):
-        for against, atag in (("labelling method, rigid", "rigid"), ("labelling method, relaxed", "relaxed"),
-                              ("experiment (298 K)", "exp298")):
-            out[f"{tag}_vs_{atag}_mae"] = m(series, against, "mae")
-            out[f"{tag}_vs_{atag}_rho"] = m(series, against, "spearman")
+    for key in ("d_vs_rigid", "d_vs_relaxed", "d_vs_exp298", "cut_vs_rigid", "cut_vs_relaxed", "cut_vs_exp298",
+                "relaxed_est_vs_relaxed", "relaxed_est_vs_exp298", "ref_vs_exp298"):
+        out[f"{key}_mae"], out[f"{key}_rho"] = metrics.get(f"{key}_mae", np.nan), metrics.get(f"{key}_rho", np.nan)
     return {"out": out, "pairs": pairs}
 
 

@@ -121,3 +121,30 @@ def test_molecules_larger_than_the_training_set_are_flagged(tiny_model_path, tmp
     proc = run_cli("bonds", "CCO", model=str(model_path))
     assert proc.returncode == 0 and "extrapolated" in proc.stderr
     assert "extrapolated" not in run_cli("bonds", "CO", model=str(model_path)).stderr
+
+
+def test_bonds_validates_before_relaxing_and_warns_on_charges(tiny_model_path):
+    proc = run_cli("bonds", "CBr", "--relax", model=tiny_model_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "Br not supported" in proc.stderr
+    proc = run_cli("bonds", "C[NH3+]", model=tiny_model_path)
+    assert proc.returncode == 0 and "has charge +1" in proc.stderr
+    proc = run_cli("bonds", "CCO.O", model=tiny_model_path)
+    assert proc.returncode == 0 and "O-H" in proc.stdout and "broken geometry" not in proc.stderr
+
+
+def test_bde_reports_like_with_like_metrics_on_headline_rows(tiny_model_path, tmp_path):
+    import pandas as pd
+
+    table = pd.read_csv(os.path.join("e3d", "resources", "bde_reference.csv"))
+    rows = table[table["parent_smiles"].isin(["C", "CO", "ClCl"])]
+    rows.to_csv(tmp_path / "t.csv", index=False)
+    proc = run_cli("bde", str(tmp_path / "t.csv"), "-o", str(tmp_path / "o.csv"), "--no-thermal", model=tiny_model_path)
+    assert proc.returncode == 0, proc.stderr
+    out = pd.read_csv(tmp_path / "o.csv")
+    for col in ("e3d_cut_bde_kcal_mol", "e3d_relaxed_estimate_kcal_mol", "rigid_reference_bde_kcal_mol",
+                "bond_type", "bond_label", "bond_type_seen", "common_organic"):
+        assert col in out
+    assert set(out["bond_type"]) >= {"C-H", "Cl-Cl"} and not out.loc[out["bond_type"] == "Cl-Cl", "common_organic"].any()
+    assert "vs labelling method, rigid" in proc.stdout and "E3D fragment cut" in proc.stdout
+    assert "headline:" in proc.stdout

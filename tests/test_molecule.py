@@ -105,3 +105,30 @@ def test_unsupported_element_lists_model_types(data_dir):
 def test_load_input_smiles_or_file(data_dir):
     assert load_input("CO")[0].n_atoms == 6
     assert load_input(os.path.join(data_dir, "ethanol.xyz"))[0].n_atoms == 9
+
+
+def test_mixture_fragments_are_embedded_apart_and_computed_each_as_itself(tiny_model):
+    import numpy as np
+
+    import e3d
+
+    mol = e3d.from_smiles("CCO.O")
+    frags = [list(f) for f in __import__("rdkit").Chem.GetMolFrags(mol.rdmol)]
+    a, b = mol.positions[frags[0]], mol.positions[frags[1]]
+    gap = np.linalg.norm(a[:, None] - b[None], axis=-1).min()
+    assert gap >= e3d.molecule.FRAGMENT_GAP - 1e-6 and gap > tiny_model.r_max
+    pairs = e3d.pair_table(e3d.edge_energies(tiny_model, [mol])[0])
+    cross = pairs[pairs["i"].isin(frags[0]) != pairs["j"].isin(frags[0])]
+    assert cross.empty  # no pair energy and no "bond" across the fragments
+    water = e3d.edge_energies(tiny_model, [e3d.from_smiles("O")])[0]
+    ethanol = e3d.edge_energies(tiny_model, [e3d.from_smiles("CCO")])[0]
+    both = e3d.edge_energies(tiny_model, [mol])[0]
+    # the same conformers as alone (same embedding seed per fragment is not guaranteed): the water is rigid
+    assert both.total_energy == pytest.approx(water.total_energy + ethanol.total_energy, abs=0.5)
+
+
+def test_charged_species_get_a_note():
+    import e3d
+
+    assert e3d.molecule.charge_note("C[NH3+]", 1).startswith("C[NH3+] has charge +1")
+    assert e3d.molecule.charge_note("CCO", 0) is None

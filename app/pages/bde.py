@@ -1,10 +1,10 @@
-"""Learned BDE vs literature: parity plot of E3D, model-fragment and labelling-method BDEs vs experiment."""
+"""Learned BDE vs literature and vs the labelling method, like with like (docs/E3D_METHOD.md §4, §4c)."""
 
 import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
-from e3d.bde import REFERENCE_NOTES, in_training_domain, parity_metrics, reference_column
+from e3d.bde import REFERENCE_NOTES, SERIES, bde_metrics, headline_mask, in_training_domain, reference_column
 
 st.title("Learned BDE vs literature")
 model_id = state.selected_model()
@@ -14,81 +14,96 @@ if bde is None or bde.empty:
     st.stop()
 
 bde = bde[bde["error"].isna()].copy()
-bde["pair"] = bde["bond_type"].str.replace(r"\([^)]*\)", "", regex=True)
-types = sorted(bde["pair"].unique())
-chosen = st.multiselect("Bond types", types, default=types, key="bde_types")
-data = bde[bde["pair"].isin(chosen)]
 model = state.model(model_id)
+quantity = bde["quantity"].iloc[0]
+ref = bde["reference_method"].dropna().iloc[0] if bde["reference_method"].notna().any() else None
+
+TARGETS = {"experiment (298 K)": "bde_kcal_mol", "labelling method, relaxed": reference_column(quantity),
+           "labelling method, rigid": "rigid_reference_bde_kcal_mol"}
+available = [t for t, col in TARGETS.items() if col in bde and bde[col].notna().any()]
+left_ctl, right_ctl = st.columns(2)
+target = left_ctl.radio("Compare against", available, horizontal=True, key="bde_target",
+                        help="Like with like: D_ij and the fragment cut are read at the parent geometry with nothing "
+                             "relaxed (rigid); the relaxed estimate and the model's fragments relax. Experiment is a "
+                             "298 K enthalpy: model and labelling-method BDEs get the GFN2-xTB ZPE/thermal term.")
+names = [s for s in SERIES if not (s == "labelling method" and target != "experiment (298 K)")]
+shown = right_ctl.multiselect("Series", names, default=names[:3], key="bde_series")
+headline = st.toggle("Only common organic bond types the model has seen", value=True, key="bde_headline",
+                     help="C–H, C–C, C–O, C–N, O–H, N–H, C–F, C–Cl, S–H, C–S (any order) of types present in the "
+                          "model's training molecules: the rows the headline metrics use")
+data = bde[headline_mask(bde)] if headline else bde
+types = sorted(data["bond_type"].unique())
+chosen = st.multiselect("Bond types", types, default=types, key="bde_types")
+data = data[data["bond_type"].isin(chosen)]
 domain = in_training_domain(model, data["parent_smiles"])
 if not domain.all() and st.toggle(
         f"Only parents within the training domain (≤ {model.max_heavy_atoms} heavy atoms)", value=False,
         key="bde_domain", help=f"{model_id} never saw a molecule with more than {model.max_heavy_atoms} heavy atoms: "
                               "larger parents are extrapolation"):
     data = data[domain]
-ref = data["reference_method"].dropna().iloc[0] if data["reference_method"].notna().any() else None
-quantity = data["quantity"].iloc[0] if len(data) else ""
-at_298 = "thermal_correction_kcal_mol" in data.columns and st.toggle(
-    "Compare at 298 K", value=True, key="bde_298",
-    help="adds ΔH₂₉₈ − ΔE_e (zero-point + thermal terms from GFN2-xTB harmonic frequencies of the relaxed parent "
-         "and fragments) to electronic BDEs, so that they compare with experiment's 298 K enthalpies")
-suffix = "_298_kcal_mol" if at_298 else "_kcal_mol"
-series = [(f"e3d_bde{suffix}", "E3D D_ij (model, parent only)", "circle"),
-          (f"model_fragment_bde{suffix}", "model fragments E(A)+E(B)−E(AB)", "diamond"),
-          (f"reference_bde{suffix}", f"labelling method ({ref}: {REFERENCE_NOTES.get(ref, '')})" if ref
-           else "labelling method (not available)", "square")]
 
 ens = state.ensemble_rows("ensemble_bde", model_id)
-if len(ens):  # seed spread of the learned BDE: error bars on the E3D points
+if len(ens):  # seed spread of the learned BDE: error bars on the D_ij points
     data = data.merge(ens[["label", "parent_smiles", "fragment_a", "fragment_b", "bde_std"]],
                       on=["label", "parent_smiles", "fragment_a", "fragment_b"], how="left")
 
+at_298 = target.startswith("experiment")
+x_col = TARGETS[target]
 fig = go.Figure()
-lo, hi = 0.0, 250.0
-for col, label, symbol in series:
-    d = data.dropna(subset=[col])
+x = data[x_col].dropna()
+lo, hi = (float(x.min()) - 20, float(x.max()) + 30) if len(x) else (0.0, 200.0)
+outside = 0
+for name, symbol in zip(SERIES, ("circle", "triangle-up", "triangle-down", "diamond", "square")):
+    if name not in shown:
+        continue
+    col = f"{SERIES[name]}_298_kcal_mol" if at_298 else f"{SERIES[name]}_kcal_mol"
+    d = data.dropna(subset=[col, x_col])
     if d.empty:
         continue
-    error_y = (dict(type="data", array=d["bde_std"], visible=True)
-               if col.startswith("e3d_") and "bde_std" in d else None)
-    fig.add_scatter(x=d["bde_kcal_mol"], y=d[col], mode="markers", name=label, marker=dict(symbol=symbol, size=9),
-                    error_y=error_y,
-                    customdata=d[["label", "parent_smiles", "bond_type"]].to_numpy(),
+    outside += int(((d[col] < lo) | (d[col] > hi)).sum())
+    error_y = dict(type="data", array=d["bde_std"], visible=True) if name == "E3D D_ij" and "bde_std" in d else None
+    label = f"{name} ({ref}: {REFERENCE_NOTES.get(ref, '')})" if name == "labelling method" and ref else name
+    fig.add_scatter(x=d[x_col], y=d[col], mode="markers", name=label, marker=dict(symbol=symbol, size=9),
+                    error_y=error_y, customdata=d[["label", "parent_smiles", "bond_label"]].to_numpy(),
                     hovertemplate="%{customdata[0]} (%{customdata[1]}) %{customdata[2]}<br>"
-                                  "experiment %{x:.1f}<br>" + label + " %{y:.1f}<extra></extra>")
-    lo, hi = min(lo, d[col].min(), d["bde_kcal_mol"].min()), max(hi, d[col].max(), d["bde_kcal_mol"].max())
+                                  f"{target} " + "%{x:.1f} kcal/mol<br>" + name + " %{y:.1f} kcal/mol<extra></extra>")
 fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(dash="dash", color="grey"), name="y = x")
-fig.update_layout(xaxis_title="experimental BDE, 298 K (kcal/mol)",
-                  yaxis_title="model / reference at 298 K (kcal/mol)" if at_298 else "model / reference as learned (kcal/mol)",
+fig.update_layout(xaxis=dict(title=f"{target} BDE (kcal/mol)", range=[lo, hi]),
+                  yaxis=dict(title=("model / labelling method at 298 K" if at_298 else "model, electronic")
+                             + " (kcal/mol)", range=[lo, hi]),
                   height=560, legend=dict(orientation="h", y=-0.15))
-left, right = st.columns([3, 2])
-left.plotly_chart(fig, width="stretch")
-with right:
-    st.markdown("**Metrics vs experiment** (kcal/mol)")
-    rows = []
-    for (col, _, _), short in zip(series, ("E3D D_ij", "model fragments", "labelling method")):
-        m = parity_metrics(data["bde_kcal_mol"], data[col])
-        rows.append({"series": short, **{k: round(v, 2) if isinstance(v, float) else v for k, v in m.items()}})
-    m = parity_metrics(data[reference_column(quantity)], data["e3d_bde_kcal_mol"])  # like with like
-    rows.append({"series": "E3D vs labels (not exp.)",
-                 **{k: round(v, 2) if isinstance(v, float) else v for k, v in m.items()}})
-    st.dataframe(rows, hide_index=True, width="stretch")
-    st.caption(f"Model BDEs as learned: {quantity}. Experiment: 298 K enthalpies. "
-               + ("Shown at 298 K: electronic BDEs (model and labelling method) plus ΔH₂₉₈ − ΔE_e from GFN2-xTB "
-                  "harmonic frequencies (−6…−9 kcal/mol for X–H bonds: the zero-point energy of the broken bond)."
-                  if at_298 else "Shown as learned: electronic BDEs lie above 298 K enthalpies by the zero-point "
-                  "and thermal terms (6–9 kcal/mol for X–H bonds).")
-               + " Sources per row in the table below.")
-if "geometry" in data and data["geometry"].notna().any():
-    where = ", ".join(f"{g} ({n})" for g, n in data["geometry"].value_counts().items())
-    st.caption(f"D_ij and model-fragment energies taken at: {where} rows.")
+st.plotly_chart(fig, width="stretch")
+if outside:
+    st.caption(f"{outside} point(s) lie outside the plotted range ({lo:.0f}–{hi:.0f} kcal/mol): "
+               "see them in the table of all rows.")
+
+st.markdown("**Metrics** (kcal/mol; the rows shown above)")
+metrics = bde_metrics(data, quantity, data["error"].isna())
+metrics = metrics[metrics["against"] == target].drop(columns="against").round(2)
+st.dataframe(metrics.rename(columns={"series": "series", "mae": "MAE", "rmse": "RMSE", "r2": "R²",
+                                     "intercept": "intercept", "spearman": "Spearman ρ"}),
+             hide_index=True, width="stretch")
+unseen = sorted(set(bde.loc[bde["bond_type_seen"].map(lambda v: v is False), "bond_type"]))
+st.caption(f"Model bond energies as learned: {quantity}. "
+           + ("Against experiment (298 K enthalpies) the model's and the labelling method's electronic BDEs carry "
+              "ΔH₂₉₈ − ΔE_e from GFN2-xTB harmonic frequencies (−6…−9 kcal/mol for X–H bonds). " if at_298 else
+              "Against the labelling method: electronic BDEs on both sides; the rigid BDE freezes both fragments at "
+              "the parent's GFN2-xTB minimum. ")
+           + (f"Bond types {model_id} never saw in training (kept out of the headline rows): {', '.join(unseen)}."
+              if unseen else ""))
 if len(ens):
-    st.caption(f"Error bars on E3D points: ±σ of the learned BDE over the seed ensemble "
+    st.caption(f"Error bars on D_ij: ±σ of the learned BDE over the seed ensemble "
                f"{ens['members'].iloc[0].replace(',', ', ')} (same data, different seeds; "
                f"median σ {ens['bde_std'].median():.1f} kcal/mol).")
 st.caption(state.provenance(model_id))
 with st.expander("All rows"):
-    st.dataframe(data[[c for c in ["label", "parent_smiles", "fragment_a", "fragment_b", "bond_type", "bde_kcal_mol",
-                                   "e3d_bde_kcal_mol", "model_fragment_bde_kcal_mol", "reference_bde_kcal_mol",
-                                   "thermal_correction_kcal_mol", "e3d_bde_298_kcal_mol", "geometry", "source"]
-                       if c in data]],
-                 hide_index=True, width="stretch")
+    cols = {"label": "bond", "parent_smiles": "parent", "fragment_a": "fragment A", "fragment_b": "fragment B",
+            "bond_label": "bond type", "bde_kcal_mol": "experiment, 298 K (kcal/mol)",
+            "e3d_bde_kcal_mol": "E3D D_ij (kcal/mol)", "e3d_cut_bde_kcal_mol": "fragment cut (kcal/mol)",
+            "e3d_relaxed_estimate_kcal_mol": "relaxed estimate (kcal/mol)",
+            "model_fragment_bde_kcal_mol": "model fragments (kcal/mol)",
+            "reference_bde_kcal_mol": "labelling method, relaxed (kcal/mol)",
+            "rigid_reference_bde_kcal_mol": "labelling method, rigid (kcal/mol)",
+            "thermal_correction_kcal_mol": "ΔH₂₉₈ − ΔE_e (kcal/mol)", "bond_type_seen": "type seen in training",
+            "geometry": "geometry", "source": "source"}
+    st.dataframe(data[[c for c in cols if c in data]].rename(columns=cols).round(1), hide_index=True, width="stretch")

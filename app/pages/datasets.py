@@ -18,6 +18,46 @@ if models.empty:
     st.warning("No precomputed model table: run `python -m e3d precompute`.")
     st.stop()
 
+st.subheader("What makes bond energies emerge")
+study = state.table("study/emergence")
+if study.empty:
+    st.info("No emergence-study results shipped yet: `python -m e3d study configs/study/emergence.yaml --train` "
+            "trains its runs, then `python -m e3d study configs/study/emergence.yaml` writes the table.")
+else:
+    STUDY_COLUMNS = {
+        "run_id": "run", "r_max": "r_max (Å)", "kinds": "data kinds", "n_qm9": "QM9 molecules", "n_frames": "frames",
+        "seed": "seed", "epochs": "epochs", "converged": "converged", "finished": "step budget done",
+        "test_energy_mae_meV_atom": "test energy MAE (meV/atom)", "test_forces_mae_eV_A": "test force MAE (eV/Å)",
+        "bde_n": "bonds", "d_vs_rigid_mae": "D_ij vs rigid labels: MAE (kcal/mol)", "d_vs_rigid_rho": "D_ij vs rigid: ρ",
+        "cut_vs_rigid_mae": "cut vs rigid labels: MAE (kcal/mol)", "cut_vs_rigid_rho": "cut vs rigid: ρ",
+        "relaxed_est_vs_relaxed_mae": "relaxed estimate vs relaxed labels: MAE (kcal/mol)",
+        "relaxed_est_vs_relaxed_rho": "relaxed estimate vs relaxed: ρ",
+        "d_vs_exp298_mae": "D_ij vs experiment 298 K: MAE (kcal/mol)", "d_vs_exp298_rho": "D_ij vs experiment: ρ",
+        "median_D_r2_vs_mbe": "type medians vs mean bond enthalpies: R²", "f_bond_mean": "f_bond",
+        "entropy_weighted_nats": "entropy H (nats)", "training_time_h": "training time (h)"}
+    st.dataframe(study[[c for c in STUDY_COLUMNS if c in study]].rename(columns=STUDY_COLUMNS).round(3),
+                 hide_index=True, width="stretch")
+    st.caption("GFN2-xTB labels (tblite, spin-polarised): the curated corpus without the BDE-table parents plus the "
+               "first N QM9 molecules at their B3LYP geometries (relaxed, thermal, stretched frames and rigid radical "
+               "fragments); emergence recipe configs/emergence.yaml. Metrics on the common organic bonds of the "
+               "package BDE table (every one held out). 'rigid labels': GFN2-xTB BDE with both fragments frozen at "
+               "the parent geometry — the like-with-like partner of D_ij and of the fragment cut.")
+    curves = state.table("study/curves")
+    if len(curves):
+        fig = go.Figure()
+        for run_id, c in curves.groupby("run_id"):
+            fig.add_scatter(x=c["epoch"], y=c["weighted_sum"], mode="lines", name=run_id)
+        fig.update_yaxes(type="log", title="validation loss (2·energy MAE per atom + force MAE)")
+        fig.update_xaxes(title="epoch")
+        fig.update_layout(height=360)
+        st.plotly_chart(fig, width="stretch")
+    spread = state.table("study/seed_spread")
+    if len(spread):
+        st.markdown("**Seed spread of D_ij** (same data, different seeds; evaluation-corpus bonds)")
+        st.dataframe(spread.rename(columns={"group": "configuration", "bond_type": "bond type", "n": "bonds",
+                                            "median_std": "median σ (kcal/mol)", "p90_std": "90th pct σ (kcal/mol)",
+                                            "n_seeds": "seeds"}).round(2), hide_index=True, width="stretch")
+
 st.subheader("Scaling with training-set size")
 scaling = models[models["role"] == "scaling"].dropna(subset=["n_training_frames"]).sort_values("n_training_frames")
 metric = st.selectbox("Quantity", ["test_per_atom_energy_mae_eV", "bde_298_mae_vs_exp", "entropy_weighted_nats"],

@@ -57,6 +57,8 @@ else:
 note = state.model(model_id).extrapolation_note(Chem.MolFromMolBlock(molblock).GetNumHeavyAtoms(), name)
 if note:
     st.warning(note)
+if e3d.molecule.charge_note(name, charge):
+    st.warning(e3d.molecule.charge_note(name, charge))
 
 c1, c2, c3 = st.columns(3)
 show_nb = c1.toggle("Non-bonded pairs", value=False, help="dashed, diverging colours, centred on 0")

@@ -47,9 +47,9 @@ if submitted:
         except E3DError as exc:
             errors.append(str(exc))
             continue
-        note = model.extrapolation_note(mol.n_heavy_atoms, mol.label)
-        if note:
-            st.warning(note)
+        for note in (model.extrapolation_note(mol.n_heavy_atoms, mol.label), e3d.molecule.charge_note(mol.label, mol.charge)):
+            if note:
+                st.warning(note)
         state.uploads().append({"name": mol.label, "smiles": mol.smiles, "molblock": block, "pairs": pairs,
                                 "energy": energy, "residual": residual, "charge": mol.charge,
                                 "multiplicity": mol.multiplicity, "model_id": model_id, "molecule": mol})
