@@ -5,8 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-THREEDMOL := 3dmol@2.5.5
-
+# 3Dmol.js 2.5.5 (BSD-3-Clause, app/static/3Dmol-LICENSE.txt) is vendored in app/static/: no npm needed.
 .PHONY: app test install screenshots
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -16,13 +15,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
-# 3Dmol.js served locally by the app (from the npm registry, once)
-app/static/3Dmol-min.js:
-	mkdir -p .npm app/static
-	npm install --prefix .npm --no-save --no-audit --no-fund $(THREEDMOL)
-	cp .npm/node_modules/3dmol/build/3Dmol-min.js $@
-
-install: $(VENV)/.installed app/static/3Dmol-min.js
+install: $(VENV)/.installed
 
 app: install
 	$(VENV)/bin/streamlit run app/main.py

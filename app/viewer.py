@@ -3,7 +3,7 @@
 The viewer is a Streamlit v2 component (app/viewer.js) that survives reruns: a new molecule
 only replaces the model and cylinders, so the WebGL context, shaders and the 3Dmol.js library
 are set up once per page (this is what keeps SMILES → view under a second, bench/app_latency.py).
-3Dmol.js is served locally from app/static/ (installed by `make` from the npm package `3dmol`);
+3Dmol.js 2.5.5 is vendored in app/static/ (BSD-3-Clause, app/static/3Dmol-LICENSE.txt) and served locally;
 only if that file is missing does the viewer fall back to the CDN, and it says so.
 """
 

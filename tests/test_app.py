@@ -133,6 +133,7 @@ def _shipped_model_ids():
     return [m["id"] for m in read_index()["models"]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_id", _shipped_model_ids())
 def test_every_shipped_model_on_its_table_pages(model_id):
     """Each model has its own precomputed rows: the per-model pages render for every one of them."""

@@ -57,6 +57,7 @@ def test_batch_resumes_and_refuses_foreign_shards(tiny_model_path, smiles_csv, t
         run_batch(smiles_csv, tiny_model_path, out, shard_size=2, progress=False)
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_equal_one(tiny_model_path, smiles_csv, tmp_path):
     outs = []
     for devices in (1, 2):

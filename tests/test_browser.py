@@ -26,7 +26,8 @@ PAGES = [("overview", "", ".js-plotly-plot, [data-testid='stMetric']"),
          ("datasets", "datasets", ".js-plotly-plot"),
          ("upload", "upload", "[data-testid='stFileUploader']")]
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium at /usr/bin/chromium")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium at /usr/bin/chromium")]
 
 
 def free_port() -> int:

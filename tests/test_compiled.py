@@ -21,6 +21,7 @@ def compiled_path(tiny_model_path, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_compiled_matches_eager(tiny_model, compiled_path):
     compiled = load_model(compiled_path, device="cpu")
     assert compiled.kind == "aotinductor"
@@ -35,6 +36,7 @@ def test_compiled_matches_eager(tiny_model, compiled_path):
     assert compiled.card["id"] == tiny_model.card["id"]  # the card travels with it
 
 
+@pytest.mark.slow
 def test_compiled_without_sidecar_is_refused(compiled_path, tmp_path):
     bare = tmp_path / "bare.nequip.pt2"
     bare.write_bytes(open(compiled_path, "rb").read())

@@ -25,6 +25,7 @@ def test_forces_are_minus_the_energy_gradient():
         assert f[atom, axis] == pytest.approx(numeric, abs=2e-3)  # eV/Å
 
 
+@pytest.mark.slow
 def test_stretched_bond_finds_the_broken_symmetry_solution():
     """H2 at 3 Å: the stability analysis leaves the spin-restricted solution for ≈ two H atoms."""
     pos = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 3.0]])
@@ -51,6 +52,7 @@ def test_b3lyp_is_the_gaussian_definition():
         dft.split_level("B3LYP")
 
 
+@pytest.mark.slow
 def test_data_dft_cli_writes_labelled_frames_and_a_model_trains_on_them(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     smi = tmp_path / "tiny.smi"

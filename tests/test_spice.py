@@ -78,6 +78,7 @@ def test_not_spice_layout(tmp_path):
         atom_references(str(tmp_path / "text.hdf5"))
 
 
+@pytest.mark.slow
 def test_spice_to_trained_model_with_dataset_shifts(spice_file, tmp_path, monkeypatch):
     path, refs_ev, _ = spice_file
     monkeypatch.chdir(ROOT)

@@ -49,6 +49,7 @@ def test_isolated_atoms_are_spin_polarised():
     assert ref["C"] == pytest.approx(-50.0321, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_train_package_card_and_bonds(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     data = tmp_path / "data"
@@ -82,6 +83,7 @@ def test_train_package_card_and_bonds(tmp_path, monkeypatch, capsys):
     assert json.load(open(tmp_path / "m.card.json"))["metrics"]["epochs"] == 2
 
 
+@pytest.mark.slow
 def test_qm9_nested_subsets_and_energy_only_training(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     data = tmp_path / "qm9"
