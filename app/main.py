@@ -18,6 +18,7 @@ st.set_page_config(page_title="E3D Explorer", layout="wide")  # default favicon:
 PAGES = {
     "overview": st.Page("pages/overview.py", title="Overview", default=True),
     "explorer": st.Page("pages/explorer.py", title="Molecule explorer"),
+    "compare": st.Page("pages/compare.py", title="Compare two models"),
     "bde": st.Page("pages/bde.py", title="BDE vs literature"),
     "bondtypes": st.Page("pages/bond_types.py", title="Bond types"),
     "datasets": st.Page("pages/datasets.py", title="Training datasets"),

@@ -164,3 +164,33 @@ def pairs_for_molecules(results, bonded_only: bool = False) -> pd.DataFrame:
     columns["total_energy_eV"] = np.repeat([r.total_energy for r in results], counts)
     columns["sum_rule_residual_eV"] = np.repeat([r.residual for r in results], counts)
     return pd.DataFrame(columns)
+
+
+def atom_label(element: str, index: int) -> str:
+    """How a chemist names atom ``index`` (0-based) of a molecule: element + 1-based index, ``C1``."""
+    return f"{element}{int(index) + 1}"
+
+
+def compare_bonds(pairs_a: pd.DataFrame, pairs_b: pd.DataFrame) -> pd.DataFrame:
+    """Bond energies of one molecule (same geometry) under two models: D_ij of each and ΔD = D_B − D_A
+    (kcal/mol), bonds labelled ``C1–H5``, largest |ΔD| first."""
+    keys = ["i", "j"]
+    a = pairs_a[pairs_a["bonded"]].set_index(keys)
+    b = pairs_b[pairs_b["bonded"]].set_index(keys)
+    both = a[["element_i", "element_j", "bond_type", "bond_label", "distance", "D_ij"]].join(
+        b[["D_ij"]], rsuffix="_b", how="inner").reset_index()
+    out = pd.DataFrame({
+        "bond": [f"{atom_label(ei, i)}–{atom_label(ej, j)}"
+                 for ei, i, ej, j in zip(both["element_i"], both["i"], both["element_j"], both["j"])],
+        "bond_type": both["bond_type"], "bond_label": both["bond_label"], "distance": both["distance"],
+        "D_a": both["D_ij"], "D_b": both["D_ij_b"], "delta_D": both["D_ij_b"] - both["D_ij"]})
+    return out.reindex(out["delta_D"].abs().sort_values(ascending=False).index).reset_index(drop=True)
+
+
+def bonds_weakest_first(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The bonds of one molecule's pair table, weakest (smallest D_ij) first, each named ``C1–H5``."""
+    bonds = pairs[pairs["bonded"]].sort_values("D_ij").reset_index(drop=True)
+    names = [f"{atom_label(ei, i)}–{atom_label(ej, j)}"
+             for ei, i, ej, j in zip(bonds["element_i"], bonds["i"], bonds["element_j"], bonds["j"])]
+    return bonds.assign(bond=names)
+

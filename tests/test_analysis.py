@@ -127,3 +127,21 @@ def test_reactivity_correlation_table():
     md = reactivity_markdown(models)
     assert "| BDE MAE vs labels | 4 | 1.00 |" in md and "| weakest-bond accuracy | 4 | -1.00 |" in md
     assert "| BDE MAE vs exp. (298 K) | 4 | 0.80 |" in md and "stretch-scan" not in md  # too few models
+
+
+def test_bonds_weakest_first_and_comparison_of_two_models(tiny_model):
+    import e3d
+    from e3d.model import load_model
+    from e3d.pairs import bonds_weakest_first, compare_bonds
+
+    mol = e3d.from_smiles("CC(=O)O")
+    pairs = e3d.pair_table(e3d.edge_energies(tiny_model, [mol])[0])
+    bonds = bonds_weakest_first(pairs)
+    assert list(bonds["D_ij"]) == sorted(bonds["D_ij"]) and len(bonds) == mol.rdmol.GetNumBonds()
+    first = bonds.iloc[0]
+    assert first["bond"] == f"{first['element_i']}{first['i'] + 1}–{first['element_j']}{first['j'] + 1}"
+    same = compare_bonds(pairs, pairs)
+    assert len(same) == len(bonds) and (same["delta_D"] == 0).all()
+    f32 = e3d.pair_table(e3d.edge_energies(load_model(tiny_model.path, device="cpu", dtype="float32"), [mol])[0])
+    diff = compare_bonds(pairs, f32)
+    assert diff["delta_D"].abs().max() < 1e-3 and list(diff["delta_D"].abs()) == sorted(diff["delta_D"].abs(), reverse=True)

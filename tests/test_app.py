@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(ROOT, "app", "main.py")
 DATA = os.path.join(ROOT, "tests", "data")
-PAGES = ["pages/overview.py", "pages/explorer.py", "pages/bde.py", "pages/bond_types.py",
+PAGES = ["pages/overview.py", "pages/explorer.py", "pages/compare.py", "pages/bde.py", "pages/bond_types.py",
          "pages/datasets.py", "pages/upload.py"]
 
 
@@ -63,6 +63,19 @@ def test_bde_filter_by_type():
     at = page("pages/bde.py")
     at.multiselect(key="bde_types").set_value(["C-H"]).run()
     assert not at.exception and at.dataframe
+
+
+def test_compare_two_models_on_one_molecule():
+    at = page("pages/compare.py")
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert len(table) > 0 and any(c.startswith("ΔD") for c in table.columns)
+    assert table.iloc[:, 0].str.match(r"^[A-Z][a-z]?\d+–[A-Z][a-z]?\d+$").all()  # C1–H5, 1-based
+    at.text_input(key="compare_smiles").set_value("CBr").run()
+    assert not at.exception and any("Br not supported" in e.value for e in at.error)
+    at.text_input(key="compare_smiles").set_value("CCO").run()
+    at.toggle(key="compare_fixed").set_value(True).run()
+    assert not at.exception and not at.error
 
 
 def test_upload_smiles_and_files():

@@ -65,9 +65,10 @@ show_nb = c1.toggle("Non-bonded pairs", value=False, help="dashed, diverging col
 directed = c2.toggle("Directed energies", value=False, help="each half of a bond coloured by −2·e_i→j")
 labels = c3.toggle("Labels", value=False)
 
-bonds = pairs[pairs["bonded"]].sort_values("D_ij").reset_index(drop=True)
-view = bonds[["i", "j", "bond_type", "bond_label", "distance", "D_ij"]].rename(
-    columns={"distance": "r (Å)", "D_ij": "D_ij (kcal/mol)"})
+bonds = e3d.pairs.bonds_weakest_first(pairs)
+view = bonds[["bond", "D_ij", "bond_type", "bond_label", "distance"]].rename(
+    columns={"D_ij": "D_ij (kcal/mol)", "bond_type": "type", "bond_label": "type (hybridisation)",
+             "distance": "r (Å)"})
 left, right = st.columns([3, 2])
 with right:
     st.markdown("**Bonds, weakest first** (select one)")
@@ -109,4 +110,4 @@ if selected:
     fig.update_layout(xaxis_title="bond length r (Å), rest of the molecule rigid", yaxis_title="kcal/mol",
                       height=380, margin=dict(t=30, b=40), legend=dict(orientation="h"))
     st.plotly_chart(fig, width="stretch")
-    st.caption(f"Stretch scan of bond {selected[0]}–{selected[1]} of {name}. " + state.provenance(model_id))
+    st.caption(f"Stretch scan of bond {bonds.loc[rows[0], 'bond']} of {name}. " + state.provenance(model_id))

@@ -8,6 +8,7 @@ from app import state
 from e3d.errors import E3DError
 from e3d.export import sdf_with_energies
 from e3d.molecule import MOLECULE_FILE_TYPES, TABLE_FILE_TYPES
+from e3d.units import KCAL_PER_EV
 
 st.title("Upload your molecules")
 model_id = state.selected_model()
@@ -66,10 +67,11 @@ if ups:
     st.subheader("Your molecules")
     summary = pd.DataFrame([{"molecule": u["name"], "SMILES": u["smiles"], "atoms": u["molecule"].n_atoms,
                              "charge": u["charge"], "multiplicity": u["multiplicity"],
-                             "weakest bond": (lambda b: f"{b.bond_type} {b.D_ij:.1f} kcal/mol")(
-                                 u["pairs"][u["pairs"]["bonded"]].sort_values("D_ij").iloc[0])
+                             "weakest bond": (lambda b: f"{b.bond} ({b.bond_type}) {b.D_ij:.1f} kcal/mol")(
+                                 e3d.pairs.bonds_weakest_first(u["pairs"]).iloc[0])
                              if u["pairs"]["bonded"].any() else "—",
-                             "E_total (eV)": round(u["energy"], 4), "sum-rule residual (eV)": f"{u['residual']:.1e}"}
+                             "E_total (kcal/mol)": round(u["energy"] * KCAL_PER_EV, 1),
+                             "sum-rule residual (eV)": f"{u['residual']:.1e}"}
                             for u in ups])
     st.dataframe(summary, hide_index=True, width="stretch")
     st.caption(state.provenance(model_id))
