@@ -35,10 +35,10 @@ from rdkit import Chem
 from tqdm.auto import tqdm
 
 from .calculator import model_energy, relax_with_model
-from .data import frames
 from .edges import edge_energies
 from .errors import E3DError, InputError
-from .fragments import bond_sides, cut_energy, split_at_bond
+from .fragments import bond_sides, cut_energy, homolytic_fragments, split_at_bond
+from .geometry import relax
 from .model import E3DModel
 from .molecule import Molecule, from_smiles, validate
 from .pairs import bond_type_label, pair_table
@@ -83,7 +83,7 @@ def locate_bond(parent: Molecule, fragment_a: str, fragment_b: str) -> Tuple[int
     for bond in parent.rdmol.GetBonds():
         if bond.IsInRing():
             continue
-        if sorted(canonical(s) for s in frames.homolytic_fragments(parent.rdmol, bond.GetIdx())) == target:
+        if sorted(canonical(s) for s in homolytic_fragments(parent.rdmol, bond.GetIdx())) == target:
             return bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
     raise InputError(f"no bond of {parent.smiles} breaks into {fragment_a} + {fragment_b}")
 
@@ -91,7 +91,7 @@ def locate_bond(parent: Molecule, fragment_a: str, fragment_b: str) -> Tuple[int
 def xtb_relaxed(mol: Molecule, fmax: float = 0.01) -> Molecule:
     from .data import xtb
 
-    return frames.relax(mol, xtb.XTBCalculator(mol.charge, mol.multiplicity), fmax=fmax, steps=500)
+    return relax(mol, xtb.XTBCalculator(mol.charge, mol.multiplicity), fmax=fmax, steps=500)
 
 
 def xtb_energy(mol: Molecule, relax: bool = True) -> float:

@@ -118,7 +118,7 @@ def baseline_from_dataset(path: str, max_molecules: Optional[int] = None) -> Tup
     import ase.io
     from rdkit import Chem
 
-    from .data.build import load_provenance
+    from .provenance import load_provenance
     from .pairs import bond_type_label
 
     prov = load_provenance(path) or {}

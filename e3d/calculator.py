@@ -35,7 +35,7 @@ class E3DCalculator(Calculator):
 
 def relax_with_model(mol, model: E3DModel, fmax: float = 0.01, steps: int = 500):
     """The molecule at the model's local minimum (BFGS; same graph)."""
-    from .data.frames import relax
+    from .geometry import relax
 
     return relax(mol, E3DCalculator(model), fmax=fmax, steps=steps)
 

@@ -2,7 +2,7 @@
 
 Compilation freezes the network into a shared library; the per-type scales, shifts and
 average neighbour counts that E3D needs are lost from view, so :func:`compile_model`
-writes them to a sidecar ``<file>.e3d.json`` and :func:`load_compiled` reads them back.
+writes them to a sidecar ``<file>.e3d.json`` and :func:`e3d.model.load_compiled` reads them back.
 TorchScript is refused by torch 2.13; AOTInductor is the supported path.
 """
 
@@ -16,14 +16,11 @@ import torch
 
 from .errors import ModelError
 
-INPUT_FIELDS = ["pos", "edge_index", "atom_types", "cell", "edge_cell_shift", "batch", "num_atoms"]
-OUTPUT_FIELDS = ["total_energy", "edge_energy"]
-SIDECAR_SUFFIX = ".e3d.json"
+from .model import COMPILED_INPUT_FIELDS as INPUT_FIELDS
+from .model import COMPILED_OUTPUT_FIELDS as OUTPUT_FIELDS
+from .model import sidecar_path
+
 EXAMPLE_SMILES = ("CCO", "c1ccccc1C(=O)N")  # realistic shapes for tracing
-
-
-def sidecar_path(compiled_path: str) -> str:
-    return compiled_path + SIDECAR_SUFFIX
 
 
 def compile_model(model_path: str, out_path: str, device: str = "cpu") -> str:
@@ -59,25 +56,3 @@ def compile_model(model_path: str, out_path: str, device: str = "cpu") -> str:
         with open(card_path(out_path), "w") as fh:
             json.dump(card, fh, indent=1)
     return out_path
-
-
-def load_compiled(path: str, device: torch.device):
-    from nequip.model.inference_models.aotinductor import load_aotinductor_model
-
-    from .model import E3DModel, read_card
-
-    side = sidecar_path(path)
-    if not os.path.exists(side):
-        raise ModelError(f"{path}: compiled model has no E3D sidecar {os.path.basename(side)}; "
-                         "compile with `python -m e3d compile` so the edge factors travel with it")
-    with open(side) as fh:
-        meta = json.load(fh)
-    try:
-        module, _ = load_aotinductor_model(path, device, INPUT_FIELDS, OUTPUT_FIELDS)
-    except Exception as exc:
-        raise ModelError(f"could not load compiled model {path}: {exc}") from None
-    return E3DModel(module=module, path=path, kind="aotinductor", type_names=list(meta["type_names"]),
-                    r_max=float(meta["r_max"]), dtype=getattr(torch, meta["dtype"]), device=device,
-                    scales=np.array(meta["scales"]), shifts=np.array(meta["shifts"]),
-                    avg_num_neighbors=np.array(meta["avg_num_neighbors"]),
-                    extra_energy_terms=list(meta["extra_energy_terms"]), card=read_card(path))

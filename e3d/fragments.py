@@ -32,6 +32,24 @@ def bond_sides(rdmol: Chem.Mol, i: int, j: int) -> Tuple[List[int], List[int]]:
     return side_i, side_j
 
 
+def homolytic_fragments(rdmol: Chem.Mol, bond_index: int) -> List[str]:
+    """SMILES of the two radicals from breaking bond ``bond_index`` of ``rdmol`` (explicit H) homolytically."""
+    mol = Chem.Mol(rdmol)
+    bond = mol.GetBondWithIdx(bond_index)
+    if bond.IsInRing():
+        return []
+    rw = Chem.RWMol(mol)
+    a, b = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+    order = int(bond.GetBondTypeAsDouble())
+    rw.RemoveBond(a, b)
+    for k in (a, b):
+        atom = rw.GetAtomWithIdx(k)
+        atom.SetNumRadicalElectrons(atom.GetNumRadicalElectrons() + order)
+        atom.SetNoImplicit(True)
+    frags = Chem.GetMolFrags(rw.GetMol(), asMols=True, sanitizeFrags=True)
+    return [Chem.MolToSmiles(Chem.RemoveHs(f)) for f in frags]
+
+
 def split_at_bond(mol: Molecule, i: int, j: int) -> List[Molecule]:
     """The two radicals of homolysing bond i–j, frozen at the parent's geometry (rigid fragments).
 

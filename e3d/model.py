@@ -232,8 +232,6 @@ def load_model(path: Optional[str] = None, device: Optional[str] = None, dtype: 
         raise ModelError(f"model file not found: {path}")
     dev = pick_device(device)
     if path.endswith(".pt2"):
-        from .compiled import load_compiled
-
         return load_compiled(path, dev)
     kind = "package" if path.endswith(".nequip.zip") else "checkpoint"
     try:
@@ -328,3 +326,35 @@ def edge_constants_sidecar(model: E3DModel) -> Dict[str, object]:
         "extra_energy_terms": model.extra_energy_terms,
         "edge_factor_formula": "s_t / sqrt(2 * avg_num_neighbors_t)",
     }
+
+
+# --------------------------------------------------------------------------- AOTInductor-compiled models
+
+COMPILED_INPUT_FIELDS = ["pos", "edge_index", "atom_types", "cell", "edge_cell_shift", "batch", "num_atoms"]
+COMPILED_OUTPUT_FIELDS = ["total_energy", "edge_energy"]
+SIDECAR_SUFFIX = ".e3d.json"
+
+
+def sidecar_path(compiled_path: str) -> str:
+    return compiled_path + SIDECAR_SUFFIX
+
+
+def load_compiled(path: str, device: torch.device) -> "E3DModel":
+    """An AOTInductor model written by ``e3d compile``, with its E3D sidecar (scales, shifts, N̄)."""
+    from nequip.model.inference_models.aotinductor import load_aotinductor_model
+
+    side = sidecar_path(path)
+    if not os.path.exists(side):
+        raise ModelError(f"{path}: compiled model has no E3D sidecar {os.path.basename(side)}; "
+                         "compile with `python -m e3d compile` so the edge factors travel with it")
+    with open(side) as fh:
+        meta = json.load(fh)
+    try:
+        module, _ = load_aotinductor_model(path, device, COMPILED_INPUT_FIELDS, COMPILED_OUTPUT_FIELDS)
+    except Exception as exc:
+        raise ModelError(f"could not load compiled model {path}: {exc}") from None
+    return E3DModel(module=module, path=path, kind="aotinductor", type_names=list(meta["type_names"]),
+                    r_max=float(meta["r_max"]), dtype=getattr(torch, meta["dtype"]), device=device,
+                    scales=np.array(meta["scales"]), shifts=np.array(meta["shifts"]),
+                    avg_num_neighbors=np.array(meta["avg_num_neighbors"]),
+                    extra_energy_terms=list(meta["extra_energy_terms"]), card=read_card(path))

@@ -57,13 +57,14 @@ def weakest_bond_accuracy(bde: pd.DataFrame, column: str) -> Tuple[float, int]:
 
 def reference_geometries(bde_rows: pd.DataFrame, reference: Optional[str]) -> Dict[str, object]:
     """Parent geometries for the scans: relaxed with the reference method when it is GFN2-xTB, else MMFF."""
-    from .data import frames, xtb
+    from .data import xtb
+    from .geometry import relax
 
     geoms = {}
     for smi in sorted(set(bde_rows["parent_smiles"])):
         mol = from_smiles(smi)
         if reference == "GFN2-xTB":
-            mol = frames.relax(mol, xtb.XTBCalculator(mol.charge, mol.multiplicity), fmax=0.01, steps=500)
+            mol = relax(mol, xtb.XTBCalculator(mol.charge, mol.multiplicity), fmax=0.01, steps=500)
         geoms[smi] = mol
     return geoms
 

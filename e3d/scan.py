@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .data.frames import stretch_bond
+from .geometry import stretch_bond
 from .edges import edge_energies
 from .model import E3DModel
 from .molecule import Molecule

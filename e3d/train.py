@@ -69,7 +69,7 @@ def check_isolated_atom_shifts(config: Dict[str, object], dataset_provenance: Op
 
 def dataset_shift_override(config: Dict[str, object]) -> Optional[str]:
     """For ``per_type_energy_shifts: from_dataset``: a Hydra override with the dataset's isolated atoms."""
-    from .data.build import load_provenance
+    from .provenance import load_provenance
 
     if config["training_module"]["model"].get("per_type_energy_shifts") != "from_dataset":
         return None
@@ -230,7 +230,7 @@ def train(config_path: str, run_dir: str, out_path: str, model_id: Optional[str]
 def finish_run(config_path: str, run_dir: str, out_path: str, model_id: Optional[str] = None,
                overrides: Optional[List[str]] = None, train_seconds: Optional[float] = None) -> Dict[str, object]:
     """Package RUN_DIR/best.ckpt to OUT and write its card (also for runs started by hand)."""
-    from .data.build import load_provenance
+    from .provenance import load_provenance
 
     overrides = list(overrides or [])
     config = load_config(config_path, overrides)

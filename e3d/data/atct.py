@@ -88,7 +88,7 @@ def _label(smiles: str) -> str:
 
 def derive_bde_rows(species: Optional[pd.DataFrame] = None) -> pd.DataFrame:
     """Every tabulated homolysis A–B → A• + B• with its 298 K BDE (kcal/mol), one row per distinct bond."""
-    from .frames import homolytic_fragments
+    from ..fragments import homolytic_fragments
 
     species = species_table() if species is None else species
     by_smiles = species.set_index("smiles")

@@ -21,6 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import E3DError
+from ..geometry import relax
 from ..molecule import Molecule, from_smiles
 from . import frames, xtb
 
@@ -35,7 +36,7 @@ def _frames_for(mol: Molecule, variant: str, rng: np.random.Generator, calc_fact
     minimum of a better method (QM9's B3LYP) — it is used as is, and its radicals are the rigid
     fragments at that geometry (no relaxation: ~10× cheaper, and the very species of the rigid BDE)."""
     level = VARIANTS.index(variant)
-    eq = mol if at_given_geometry else frames.relax(mol, calc_factory(mol))
+    eq = mol if at_given_geometry else relax(mol, calc_factory(mol))
     out = [("eq", eq)]
     if level >= 1:
         out += [("thermal", m) for m in frames.thermal(eq, rng, n_thermal)]
@@ -47,7 +48,7 @@ def _frames_for(mol: Molecule, variant: str, rng: np.random.Generator, calc_fact
             out += [("radical", m) for m in frames.thermal(frag, rng, max(1, n_thermal // 4))]
     elif level >= 3:
         for frag in frames.radical_fragments(eq, rng, n_radical_bonds):
-            frag_eq = frames.relax(frag, calc_factory(frag))
+            frag_eq = relax(frag, calc_factory(frag))
             out.append(("radical", frag_eq))
             out += [("radical", m) for m in frames.thermal(frag_eq, rng, max(1, n_thermal // 3))]
     return out
@@ -267,11 +268,3 @@ def split_indices(n: int, fractions: Sequence[float], seed: int) -> List[np.ndar
     perm = np.random.default_rng(seed).permutation(n)
     cuts = np.cumsum([int(round(f * n)) for f in fractions[:-1]])
     return np.split(perm, cuts)
-
-
-def load_provenance(path: str) -> Optional[Dict[str, object]]:
-    p = path + ".json"
-    if os.path.exists(p):
-        with open(p) as fh:
-            return json.load(fh)
-    return None

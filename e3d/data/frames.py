@@ -13,20 +13,9 @@ from typing import List
 import numpy as np
 from rdkit import Chem
 
-from ..fragments import split_at_bond
+from ..fragments import homolytic_fragments, split_at_bond
+from ..geometry import stretch_bond
 from ..molecule import Molecule, from_smiles
-
-
-def relax(mol: Molecule, calculator, fmax: float = 0.05, steps: int = 200) -> Molecule:
-    """Local minimum with the given ASE calculator (BFGS)."""
-    from ase.optimize import BFGS
-
-    if mol.n_atoms == 1:
-        return mol
-    atoms = mol.to_ase()
-    atoms.calc = calculator
-    BFGS(atoms, logfile=None).run(fmax=fmax, steps=steps)
-    return mol.with_positions(atoms.positions)
 
 
 def thermal(mol: Molecule, rng: np.random.Generator, n: int, sigma_range=(0.03, 0.12)) -> List[Molecule]:
@@ -38,33 +27,6 @@ def thermal(mol: Molecule, rng: np.random.Generator, n: int, sigma_range=(0.03, 
     return out
 
 
-def moving_side(rdmol: Chem.Mol, i: int, j: int) -> np.ndarray:
-    """Atoms that move with ``j`` when bond i–j is stretched: j's side of an acyclic bond, else j alone."""
-    bond = rdmol.GetBondBetweenAtoms(int(i), int(j))
-    if bond is None or bond.IsInRing():
-        return np.array([j])
-    frag = Chem.FragmentOnBonds(rdmol, [bond.GetIdx()], addDummies=False)
-    for atom_ids in Chem.GetMolFrags(frag, asMols=False):
-        if j in atom_ids:
-            side = np.array(sorted(atom_ids))
-            other = rdmol.GetNumAtoms() - len(side)
-            # move the smaller side so the rest of the molecule stays put
-            return side if len(side) <= other else np.array(sorted(set(range(rdmol.GetNumAtoms())) - set(atom_ids)))
-    return np.array([j])
-
-
-def stretch_bond(mol: Molecule, i: int, j: int, length: float) -> Molecule:
-    """Copy with bond i–j set to ``length`` Å along its axis (one side translated rigidly)."""
-    side = moving_side(mol.rdmol, i, j)
-    pos = mol.positions.copy()
-    if i in side:  # the smaller side holds i: move it instead
-        i, j = j, i
-    vec = pos[j] - pos[i]
-    r = np.linalg.norm(vec)
-    pos[side] += (length - r) * vec / r
-    return mol.with_positions(pos)
-
-
 def stretched(mol: Molecule, rng: np.random.Generator, n: int, factor_range=(0.85, 2.0)) -> List[Molecule]:
     """Copies with one random bond stretched (or compressed) by a random factor."""
     bonds = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.rdmol.GetBonds()]
@@ -74,24 +36,6 @@ def stretched(mol: Molecule, rng: np.random.Generator, n: int, factor_range=(0.8
         r0 = np.linalg.norm(mol.positions[i] - mol.positions[j])
         out.append(stretch_bond(mol, i, j, r0 * rng.uniform(*factor_range)))
     return out
-
-
-def homolytic_fragments(rdmol: Chem.Mol, bond_index: int) -> List[str]:
-    """SMILES of the two radicals from breaking bond ``bond_index`` of ``rdmol`` (explicit H) homolytically."""
-    mol = Chem.Mol(rdmol)
-    bond = mol.GetBondWithIdx(bond_index)
-    if bond.IsInRing():
-        return []
-    rw = Chem.RWMol(mol)
-    a, b = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
-    order = int(bond.GetBondTypeAsDouble())
-    rw.RemoveBond(a, b)
-    for k in (a, b):
-        atom = rw.GetAtomWithIdx(k)
-        atom.SetNumRadicalElectrons(atom.GetNumRadicalElectrons() + order)
-        atom.SetNoImplicit(True)
-    frags = Chem.GetMolFrags(rw.GetMol(), asMols=True, sanitizeFrags=True)
-    return [Chem.MolToSmiles(Chem.RemoveHs(f)) for f in frags]
 
 
 def rigid_radical_fragments(mol: Molecule, rng: np.random.Generator, n_bonds: int) -> List[Molecule]:
