@@ -90,3 +90,14 @@ def cut_energy(pairs: pd.DataFrame, side_a: List[int], side_b: List[int]) -> flo
     i, j = pairs["i"].to_numpy(), pairs["j"].to_numpy()
     across = in_a[i] != in_a[j]
     return float(pairs.loc[across, "D_ij"].sum())
+
+
+def bond_cut_energies(rdmol: Chem.Mol, bonds: pd.DataFrame, pairs: pd.DataFrame) -> List[float]:
+    """The fragment-cut energy (kcal/mol) of each bond row (columns i, j) of a molecule; NaN for
+    ring bonds, which have no two sides."""
+    out = []
+    for i, j in zip(bonds["i"], bonds["j"]):
+        bond = rdmol.GetBondBetweenAtoms(int(i), int(j))
+        out.append(float("nan") if bond is None or bond.IsInRing() else cut_energy(pairs, *bond_sides(rdmol, i, j)))
+    return out
+

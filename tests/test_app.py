@@ -51,6 +51,16 @@ def test_explorer_smiles_and_bad_smiles():
     assert any("Br not supported" in e.value for e in at.error)
 
 
+def test_explorer_fragment_cut_column():
+    at = page("pages/explorer.py")
+    at.radio(key="explorer_source").set_value("Enter SMILES").run()
+    at.text_input(key="explorer_smiles").set_value("CCO").run()
+    at.toggle(key="explorer_cut").set_value(True).run()
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert "fragment cut (kcal/mol)" in table.columns and table["fragment cut (kcal/mol)"].notna().all()
+
+
 def test_explorer_corpus_molecule_toggles():
     at = page("pages/explorer.py")
     at.selectbox(key="explorer_molecule").select_index(3).run()

@@ -11,6 +11,7 @@ from app import state
 from app.viewer import show_molecule, view_data
 from e3d.bde import live_reference_for
 from e3d.errors import E3DError
+from e3d.fragments import bond_cut_energies
 from e3d.scan import stretch_scan
 
 st.title("Molecule explorer")
@@ -60,22 +61,30 @@ if note:
 if e3d.molecule.charge_note(name, charge):
     st.warning(e3d.molecule.charge_note(name, charge))
 
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns(4)
 show_nb = c1.toggle("Non-bonded pairs", value=False, help="dashed, diverging colours, centred on 0")
 directed = c2.toggle("Directed energies", value=False, help="each half of a bond coloured by −2·e_i→j")
 labels = c3.toggle("Labels", value=False)
+with_cut = c4.toggle("Fragment-cut energies", value=False, key="explorer_cut",
+                     help="−Σ ε_ab over every pair across the bond (the bond plus the non-bonded pairs it cuts): "
+                          "the like-with-like partner of a rigid BDE; ring bonds have none")
 
 bonds = e3d.pairs.bonds_weakest_first(pairs)
-view = bonds[["bond", "D_ij", "bond_type", "bond_label", "distance"]].rename(
-    columns={"D_ij": "D_ij (kcal/mol)", "bond_type": "type", "bond_label": "type (hybridisation)",
-             "distance": "r (Å)"})
+columns = ["bond", "D_ij", "bond_type", "bond_label", "distance"]
+if with_cut:
+    bonds["cut"] = bond_cut_energies(Chem.MolFromMolBlock(molblock, removeHs=False), bonds, pairs)
+    columns.insert(2, "cut")
+view = bonds[columns].rename(
+    columns={"D_ij": "D_ij (kcal/mol)", "cut": "fragment cut (kcal/mol)", "bond_type": "type",
+             "bond_label": "type (hybridisation)", "distance": "r (Å)"})
 left, right = st.columns([3, 2])
 with right:
     st.markdown("**Bonds, weakest first** (select one)")
     event = st.dataframe(view, hide_index=True, on_select="rerun", selection_mode="single-row",
                          key=f"bonds_{model_id}_{name}", width="stretch", height=380,
                          column_config={"r (Å)": st.column_config.NumberColumn(format="%.3f"),
-                                        "D_ij (kcal/mol)": st.column_config.NumberColumn(format="%.1f")})
+                                        "D_ij (kcal/mol)": st.column_config.NumberColumn(format="%.1f"),
+                                        "fragment cut (kcal/mol)": st.column_config.NumberColumn(format="%.1f")})
     rows = event.selection.rows if event is not None else []
     selected = (int(bonds.loc[rows[0], "i"]), int(bonds.loc[rows[0], "j"])) if rows else None
     f_bond = e3d.decomposability(pairs)
