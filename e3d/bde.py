@@ -31,7 +31,6 @@ from typing import Callable, Dict, Iterable, Optional, Tuple
 
 import numpy as np
 import pandas as pd
-from rdkit import Chem
 from tqdm.auto import tqdm
 
 from .calculator import model_energy, relax_with_model
@@ -40,7 +39,7 @@ from .errors import E3DError, InputError
 from .fragments import bond_sides, cut_energy, homolytic_fragments, split_at_bond
 from .geometry import relax
 from .model import E3DModel
-from .molecule import Molecule, from_smiles, validate
+from .molecule import Molecule, canonical, from_smiles, validate
 from .pairs import bond_type_label, pair_table
 from .units import KCAL_PER_EV
 
@@ -68,13 +67,6 @@ def model_quantity(model: E3DModel) -> str:
     """What the model's bond energies are, from the target its card says it learned."""
     target = str((model.card.get("labels") or {}).get("target", "")).upper()
     return {"H298": ENTHALPY_298, "U0": ZERO_POINT}.get(target, ELECTRONIC)
-
-
-def canonical(smiles: str) -> str:
-    mol = Chem.MolFromSmiles(smiles)
-    if mol is None:
-        raise InputError(f"invalid SMILES: {smiles!r}")
-    return Chem.MolToSmiles(mol)
 
 
 def locate_bond(parent: Molecule, fragment_a: str, fragment_b: str) -> Tuple[int, int]:

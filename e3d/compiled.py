@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
 import torch
 
 from .errors import ModelError

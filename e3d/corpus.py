@@ -21,12 +21,9 @@ from typing import List, Tuple
 
 from rdkit import Chem
 
+from .molecule import canonical
+
 RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
-
-
-def canonical(smiles: str) -> str:
-    mol = Chem.MolFromSmiles(smiles)
-    return Chem.MolToSmiles(mol) if mol is not None else smiles
 
 
 def read_smi(path: str) -> List[Tuple[str, str]]:

@@ -142,6 +142,11 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     return Chem.AddHs(mol)
 
 
+def canonical(smiles: str) -> str:
+    """RDKit's canonical SMILES (hydrogens implicit): one spelling per molecule, for matching."""
+    return Chem.MolToSmiles(Chem.RemoveHs(parse_smiles(smiles)))
+
+
 def from_smiles(smiles: str, name: Optional[str] = None, seed: int = 0xE3D,
                 charge: Optional[int] = None, multiplicity: Optional[int] = None,
                 max_atoms: Optional[int] = None) -> Molecule:

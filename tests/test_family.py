@@ -39,7 +39,8 @@ def test_index_lists_models_and_main(tmp_path, tiny_model_path):
 def test_extended_training_corpus():
     from rdkit import Chem
 
-    from e3d.corpus import canonical, evaluation_corpus, training_corpus
+    from e3d.corpus import evaluation_corpus, training_corpus
+    from e3d.molecule import canonical
 
     curated, extended = training_corpus(), training_corpus(extended=True)
     assert len(curated) >= 200 and len(extended) >= 500

@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from e3d.bde import canonical, locate_bond
+from e3d.bde import locate_bond
+from e3d.molecule import canonical
 from e3d.data.atct import derive_bde_rows, species_table
 from e3d.molecule import from_smiles
 from e3d.precompute import BDE_REFERENCE, EXP_BDE_TABLE

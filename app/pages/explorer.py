@@ -1,7 +1,6 @@
 """Molecule explorer: a molecule in 3D with every bond coloured by D_ij, its bonds weakest first,
 and the stretch scan of the selected bond."""
 
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from rdkit import Chem

@@ -214,7 +214,7 @@ def step_batch(args) -> dict:
 
 def step_train(args) -> dict:
     """GFN2-xTB labels on every CPU core, then the emergence recipe on the GPU for the time left."""
-    from e3d.data.build import build_dataset, subset_frames, xtb_labeller  # noqa: F401
+    from e3d.data.build import build_dataset, xtb_labeller
     from e3d.train import train
 
     deadline = args.deadline

@@ -20,6 +20,7 @@ from typing import Dict, List, Optional
 import pandas as pd
 from rdkit import Chem
 
+from ..molecule import canonical
 from ..units import KJ_PER_KCAL
 
 ELEMENTS = {"H", "C", "N", "O", "F", "Cl"}
@@ -38,11 +39,6 @@ RADICAL_SMILES = {
     "13770-40-6": "[NH2]", "15622-51-2": "C[NH]", "10507-29-6": "[CH2]N", "13598-46-4": "N[NH]",
     "13408-29-2": "N[O]", "15845-29-1": "C=[N]", "2074-87-5": "[C]#N", "14989-30-1": "[O]Cl",
 }
-
-
-def canonical(smiles: str) -> Optional[str]:
-    mol = Chem.MolFromSmiles(smiles)
-    return Chem.MolToSmiles(mol) if mol is not None else None
 
 
 def atct_path() -> str:
