@@ -129,7 +129,8 @@ def with_298k(bde: pd.DataFrame, quantity: str, caches: Optional[Dict[str, Dict]
     out["thermal_correction_kcal_mol"] = corr
     shift = {ELECTRONIC: out["thermal_correction_kcal_mol"], ENTHALPY_298: 0.0}.get(quantity, np.nan)
     for col in ("e3d_bde", "e3d_cut_bde", "e3d_relaxed_estimate", "model_fragment_bde"):
-        out[f"{col}_298_kcal_mol"] = out[f"{col}_kcal_mol"] + shift
+        if f"{col}_kcal_mol" in out:
+            out[f"{col}_298_kcal_mol"] = out[f"{col}_kcal_mol"] + shift
     out["reference_bde_298_kcal_mol"] = out["reference_bde_kcal_mol"] + out["thermal_correction_kcal_mol"]
     out["thermal_method"] = THERMAL_METHOD
     return out

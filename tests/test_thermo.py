@@ -52,6 +52,7 @@ def test_x_h_corrections_are_the_known_size():
 def test_with_298k_columns_follow_the_model_quantity():
     bde = pd.DataFrame({"parent_smiles": ["C", "CC"], "fragment_a": ["[CH3]", "[CH3]"], "fragment_b": ["[H]", "[CH3]"],
                         "e3d_bde_kcal_mol": [110.0, 95.0], "model_fragment_bde_kcal_mol": [108.0, 93.0],
+                        "e3d_cut_bde_kcal_mol": [104.0, 90.0],
                         "reference_bde_kcal_mol": [112.0, 96.0],
                         "error": [None, None]})
     caches = {}
@@ -61,6 +62,8 @@ def test_with_298k_columns_follow_the_model_quantity():
     np.testing.assert_allclose(electronic["e3d_bde_298_kcal_mol"], bde["e3d_bde_kcal_mol"] + corr)
     np.testing.assert_allclose(electronic["reference_bde_298_kcal_mol"], bde["reference_bde_kcal_mol"] + corr)
     np.testing.assert_allclose(electronic["model_fragment_bde_298_kcal_mol"], bde["model_fragment_bde_kcal_mol"] + corr)
+    np.testing.assert_allclose(electronic["e3d_cut_bde_298_kcal_mol"], bde["e3d_cut_bde_kcal_mol"] + corr)
+    assert "e3d_relaxed_estimate_298_kcal_mol" not in electronic  # only the columns the table has
     enthalpy = with_298k(bde, ENTHALPY_298, caches)  # an H298-trained model already gives 298 K enthalpies
     np.testing.assert_allclose(enthalpy["e3d_bde_298_kcal_mol"], bde["e3d_bde_kcal_mol"])
     assert set(caches["thermal:GFN2-xTB"]) == {"C", "CC", "[CH3]", "[H]"}  # each species once
