@@ -339,11 +339,12 @@ SERIES = {  # what a model says about a bond → column stem
 }
 
 
-def headline_mask(bde: pd.DataFrame) -> pd.Series:
-    """Rows the headline metrics are taken on: computed, of a common organic bond type, and of a type
-    the model saw in training (unknown counts as seen)."""
+def headline_mask(bde: pd.DataFrame, model: Optional[E3DModel] = None) -> pd.Series:
+    """Rows the headline metrics are taken on: computed, of a common organic bond type, of a type the
+    model saw in training (unknown counts as seen) and, given the model, within its training domain."""
     ok = bde["error"].isna() & bde["common_organic"].astype(bool)
-    return ok & (bde["bond_type_seen"].map(lambda v: v is not False))
+    ok &= bde["bond_type_seen"].map(lambda v: v is not False)
+    return ok & in_training_domain(model, bde["parent_smiles"]) if model is not None else ok
 
 
 def bde_metrics(bde: pd.DataFrame, quantity: str, rows: Optional[pd.Series] = None) -> pd.DataFrame:

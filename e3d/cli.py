@@ -322,9 +322,10 @@ def cmd_bde(args) -> int:
     print(f"quantity: {out['quantity'].iloc[0] if len(out) else ''}")
     if not len(out):
         return 0
-    headline = headline_mask(out)
+    headline = headline_mask(out, model)
     unseen = sorted(set(out.loc[out["bond_type_seen"].map(lambda v: v is False), "bond_type"]))
-    print(f"headline: {int(headline.sum())} rows of common organic bond types the model has seen"
+    print(f"headline: {int(headline.sum())} rows of common organic bond types the model has seen, within its "
+          "training domain"
           + (f"; bond types it never saw (kept out): {', '.join(unseen)}" if unseen else ""))
     for against, group in bde_metrics(out, out["quantity"].iloc[0], headline).groupby("against", sort=False):
         print(f"vs {against} (kcal/mol):")

@@ -26,8 +26,8 @@ import pandas as pd
 from rdkit import Chem
 from tqdm.auto import tqdm
 
-from .bde import (BDE_COLUMNS, bde_metrics, bde_table, flat_metrics, headline_mask, in_training_domain, locate_bond, model_quantity, parity_metrics, reference_column,
-                  reference_method_for, with_298k)
+from .bde import (BDE_COLUMNS, bde_metrics, bde_table, flat_metrics, headline_mask, in_training_domain, locate_bond,
+                  model_quantity, parity_metrics, reference_column, reference_method_for, with_298k)
 from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_from_dataset, bond_type_stats,
                         compare_with_mean_enthalpies, corpus_molecules, corpus_pairs, weighted_entropy)
 from .corpus import evaluation_corpus
@@ -114,7 +114,7 @@ def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd
                                 bde.loc[domain, "e3d_bde_kcal_mol"])
     dom_ref_vs_exp_298 = parity_metrics(bde.loc[domain, "bde_kcal_mol"], bde.loc[domain, "reference_bde_298_kcal_mol"])
     weakest, n_weak = weakest_bond_accuracy(bde[ok], "e3d_bde_kcal_mol")
-    headline = headline_mask(bde) & in_training_domain(model, bde["parent_smiles"])
+    headline = headline_mask(bde, model)
     mbe = compare_with_mean_enthalpies(stats.set_index("bond_type")["median"]) if len(stats) else {}
     scan_err = np.nan
     if len(scans) and scans["reference_dE_kcal_mol"].notna().any():

@@ -246,7 +246,7 @@ def converged(curve: pd.DataFrame, window: int = 10) -> bool:
 
 def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, caches: Dict) -> Dict[str, object]:
     """The metric columns of one trained model (see the module docstring)."""
-    from .bde import bde_metrics, bde_table, flat_metrics, headline_mask, in_training_domain, model_quantity
+    from .bde import bde_metrics, bde_table, flat_metrics, headline_mask, model_quantity
     from .bondtypes import bond_type_stats, compare_with_mean_enthalpies, corpus_pairs, weighted_entropy
     from .model import load_model
 
@@ -257,7 +257,7 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, caches: Dic
     pairs = corpus_pairs(model, usable)
     stats = bond_type_stats(pairs[pairs["bonded"]])
     bde = bde_table(model, bde_rows, reference="GFN2-xTB", progress=False, caches=caches, thermal=True)
-    rows = headline_mask(bde) & in_training_domain(model, bde["parent_smiles"])
+    rows = headline_mask(bde, model)
     metrics = flat_metrics(bde_metrics(bde, model_quantity(model), rows))
 
     mbe = compare_with_mean_enthalpies(stats.set_index("bond_type")["median"]) if len(stats) else {}
