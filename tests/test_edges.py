@@ -136,3 +136,15 @@ def test_neighbor_list_matches_nequip(tiny_model):
                                      AtomicDataDict.PBC_KEY: torch.zeros((1, 3), dtype=torch.bool)},
                                     tiny_model.r_max)[AtomicDataDict.EDGE_INDEX_KEY].numpy()
         assert sorted(map(tuple, mine.T)) == sorted(map(tuple, ref.T))
+
+
+def test_the_same_input_twice_gives_bit_identical_energies(tiny_model):
+    import numpy as np
+
+    import e3d
+
+    runs = [e3d.edge_energies(tiny_model, [e3d.from_smiles(s) for s in ("CCO", "c1ccccc1O", "CC(=O)N")])
+            for _ in range(2)]
+    for a, b in zip(*runs):
+        assert a.total_energy == b.total_energy
+        assert np.array_equal(e3d.pair_table(a)["eps_ij"].to_numpy(), e3d.pair_table(b)["eps_ij"].to_numpy())
