@@ -15,7 +15,7 @@ import time
 from _common import machine
 
 from e3d import from_smiles
-from e3d.bde import xtb_relaxed
+from e3d.references import xtb_relaxed
 from e3d.data import dft
 
 

@@ -15,7 +15,8 @@ import pandas as pd
 from _common import default_model, machine
 
 from e3d import edge_energies, from_smiles, load_model, pair_table
-from e3d.bde import locate_bond, xtb_energy
+from e3d.fragments import locate_bond
+from e3d.references import xtb_energy
 from e3d.calculator import relax_with_model
 from e3d.precompute import EXP_BDE_TABLE
 

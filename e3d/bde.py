@@ -26,8 +26,7 @@ For a row (parent SMILES, radical fragments A and B):
 from __future__ import annotations
 
 import dataclasses
-import functools
-from typing import Callable, Dict, Iterable, Optional, Tuple
+from typing import Dict, Iterable, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -36,11 +35,12 @@ from tqdm.auto import tqdm
 from .calculator import model_energy, relax_with_model
 from .edges import edge_energies
 from .errors import E3DError, InputError
-from .fragments import bond_sides, cut_energy, homolytic_fragments, split_at_bond
-from .geometry import relax
+from .fragments import bond_sides, cut_energy, locate_bond, split_at_bond
 from .model import E3DModel
-from .molecule import Molecule, canonical, from_smiles, validate
+from .molecule import Molecule, from_smiles, validate
 from .pairs import bond_type_label, pair_table
+from .references import ReferenceCache, reference_bde, reference_method_for, rigid_reference_bde, xtb_minimum
+from .thermo import thermal_correction
 from .units import KCAL_PER_EV
 
 BDE_COLUMNS = ["atom_i", "atom_j", "bond_type", "bond_label", "bond_type_seen", "common_organic", "e3d_bde_kcal_mol", "e3d_cut_bde_kcal_mol",
@@ -69,61 +69,16 @@ def model_quantity(model: E3DModel) -> str:
     return {"H298": ENTHALPY_298, "U0": ZERO_POINT}.get(target, ELECTRONIC)
 
 
-def locate_bond(parent: Molecule, fragment_a: str, fragment_b: str) -> Tuple[int, int]:
-    """Atom indices (i, j) of the parent bond whose homolysis gives fragments A and B."""
-    target = sorted([canonical(fragment_a), canonical(fragment_b)])
-    for bond in parent.rdmol.GetBonds():
-        if bond.IsInRing():
-            continue
-        if sorted(canonical(s) for s in homolytic_fragments(parent.rdmol, bond.GetIdx())) == target:
-            return bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
-    raise InputError(f"no bond of {parent.smiles} breaks into {fragment_a} + {fragment_b}")
-
-
-def xtb_relaxed(mol: Molecule, fmax: float = 0.01) -> Molecule:
-    from .data import xtb
-
-    return relax(mol, xtb.XTBCalculator(mol.charge, mol.multiplicity), fmax=fmax, steps=500)
-
-
-def xtb_energy(mol: Molecule, relax: bool = True) -> float:
-    """GFN2-xTB energy (eV) at the xTB minimum (spin-polarised, the molecule's multiplicity)."""
-    from .data import xtb
-
-    if relax:
-        mol = xtb_relaxed(mol)
-    return xtb.energy_and_forces(mol.numbers, mol.positions, mol.charge, mol.multiplicity)[0]
-
-
-def xtb_enthalpy_correction(mol: Molecule) -> float:
-    """H_corr(298 K) = ZPE + thermal enthalpy (eV) of a species at its tightly relaxed xTB minimum."""
-    from . import thermo
-    from .data import xtb
-
-    relax = lambda m: xtb_relaxed(m, fmax=0.002)  # noqa: E731  (a loose minimum leaves spurious imaginary modes)
-    forces = lambda pos: xtb.energy_and_forces(mol.numbers, pos, mol.charge, mol.multiplicity)[1]  # noqa: E731
-    return thermo.species_correction(relax(mol), forces, relax=relax)[0]
-
-
-def thermal_correction(parent_smiles: str, fragment_a: str, fragment_b: str, caches: Dict[str, Dict]) -> float:
-    """ΔH_298 − ΔE_e (kcal/mol) of the homolysis, from GFN2-xTB frequencies (cached per SMILES)."""
-    from .thermo import bde_correction_kcal_mol
-
-    h = [species_energy(s, xtb_enthalpy_correction, "thermal:GFN2-xTB", caches)
-         for s in (parent_smiles, fragment_a, fragment_b)]
-    return bde_correction_kcal_mol(*h)
-
-
-def with_298k(bde: pd.DataFrame, quantity: str, caches: Optional[Dict[str, Dict]] = None,
+def with_298k(bde: pd.DataFrame, quantity: str, cache: Optional[ReferenceCache] = None,
               progress: bool = False) -> pd.DataFrame:
     """Add the thermal correction and the 298 K columns to a :func:`bde_table` result."""
-    caches = {} if caches is None else caches
+    cache = ReferenceCache() if cache is None else cache
     out = bde.copy()
     corr = []
     for _, row in tqdm(out.iterrows(), total=len(out), desc="ZPE/thermal", disable=not progress):
         try:
             corr.append(np.nan if isinstance(row.get("error"), str)
-                        else thermal_correction(row["parent_smiles"], row["fragment_a"], row["fragment_b"], caches))
+                        else thermal_correction(row["parent_smiles"], row["fragment_a"], row["fragment_b"], cache))
         except E3DError:
             corr.append(np.nan)
     out["thermal_correction_kcal_mol"] = corr
@@ -134,43 +89,6 @@ def with_298k(bde: pd.DataFrame, quantity: str, caches: Optional[Dict[str, Dict]
     out["reference_bde_298_kcal_mol"] = out["reference_bde_kcal_mol"] + out["thermal_correction_kcal_mol"]
     out["thermal_method"] = THERMAL_METHOD
     return out
-
-
-def dft_energy(mol: Molecule, level: str) -> float:
-    """PySCF single point at ``level`` (RKS closed shells, UKS radicals) at the GFN2-xTB minimum (eV).
-
-    Relaxing every species with DFT is beyond a CPU; the GFN2-xTB minimum is close to the DFT
-    one for these small molecules (the BDE error this adds is ~1 kcal/mol, far below the
-    differences studied here).  Frequencies for the 298 K terms are GFN2-xTB's as well.
-    """
-    from .data import dft
-
-    geom = xtb_relaxed(mol)
-    return dft.energy(geom.numbers, geom.positions, geom.charge, geom.multiplicity, level, stability=False)
-
-
-# QM9's level for the QM9 models; the DFT training level for models trained on `data dft` labels
-REFERENCE_METHODS: Dict[str, Callable[[Molecule], float]] = {
-    "GFN2-xTB": xtb_energy,
-    "B3LYP/6-31G(2df,p)": functools.partial(dft_energy, level="B3LYP/6-31G(2df,p)"),
-    "B3LYP/def2-SVP": functools.partial(dft_energy, level="B3LYP/def2-SVP"),
-}
-REFERENCE_NOTES = {"GFN2-xTB": "relaxed, spin-polarised (tblite)",
-                   "B3LYP/6-31G(2df,p)": "PySCF single points at GFN2-xTB minima",
-                   "B3LYP/def2-SVP": "PySCF single points at GFN2-xTB minima"}
-LIVE_REFERENCES = ("GFN2-xTB",)  # fast enough for live stretch scans in the app
-
-
-def reference_method_for(model: E3DModel) -> Optional[str]:
-    """The labelling method whose own BDEs can be computed here, from the model card."""
-    level = str(model.card.get("level_of_theory", ""))
-    return level if level in REFERENCE_METHODS else None
-
-
-def live_reference_for(model: E3DModel) -> Optional[str]:
-    """The labelling method if it is cheap enough to run live (app stretch scans), else None."""
-    ref = reference_method_for(model)
-    return ref if ref in LIVE_REFERENCES else None
 
 
 def in_training_domain(model: E3DModel, parent_smiles: pd.Series) -> pd.Series:
@@ -187,53 +105,21 @@ def trained_on_forces(model: E3DModel) -> bool:
     return not forces.lower().startswith("none")
 
 
-def model_geometry(model: E3DModel, smiles: str, caches: Dict[str, Dict]) -> Tuple[Molecule, str]:
+def model_geometry(model: E3DModel, smiles: str, cache: ReferenceCache) -> Tuple[Molecule, str]:
     """The species where the model is evaluated, and which minimum that is (cached per model)."""
-    cache = caches.setdefault(f"geometry:{model.path}", {})
-    if smiles not in cache:
+    key = (model.path, smiles)
+    if key not in cache.model_minima:
         source = XTB_MINIMUM
         if trained_on_forces(model):
             relaxed = relax_with_model(from_smiles(smiles), model)
             try:
                 validate(relaxed, model.usable_type_names)
-                cache[smiles] = (relaxed, MODEL_MINIMUM)
+                cache.model_minima[key] = (relaxed, MODEL_MINIMUM)
             except InputError:
                 source = XTB_FALLBACK
-        if smiles not in cache:
-            cache[smiles] = (xtb_minimum(smiles, caches), source)
-    return cache[smiles]
-
-
-def xtb_minimum(smiles: str, caches: Dict[str, Dict]) -> Molecule:
-    """A species' GFN2-xTB minimum, relaxed once per ``caches`` and shared by every use.
-
-    The reference energies, the fallback geometry and the frequencies all start from it (the
-    functions still relax: from a minimum that is one force call, or a few tighter steps).
-    """
-    cache = caches.setdefault("geometry:GFN2-xTB", {})
-    if smiles not in cache:
-        cache[smiles] = xtb_relaxed(from_smiles(smiles))
-    return cache[smiles]
-
-
-RIGID_REFERENCES = ("GFN2-xTB",)  # cheap enough to label the rigid fragments of every row
-
-
-def rigid_reference_bde(parent_smiles: str, fragment_a: str, fragment_b: str, reference: str,
-                        caches: Dict[str, Dict]) -> float:
-    """The labeller's BDE (kcal/mol) with both fragments frozen at the parent's GFN2-xTB minimum."""
-    from .data import xtb
-
-    if reference not in RIGID_REFERENCES:
-        return float("nan")
-    cache = caches.setdefault(f"rigid:{reference}", {})
-    key = ">".join([parent_smiles, *sorted([fragment_a, fragment_b])])
-    if key not in cache:
-        parent = xtb_minimum(parent_smiles, caches)
-        i, j = locate_bond(parent, fragment_a, fragment_b)
-        energy = lambda m: xtb.energy_and_forces(m.numbers, m.positions, m.charge, m.multiplicity)[0]  # noqa: E731
-        cache[key] = (sum(energy(f) for f in split_at_bond(parent, i, j)) - energy(parent)) * KCAL_PER_EV
-    return cache[key]
+        if key not in cache.model_minima:
+            cache.model_minima[key] = (xtb_minimum(smiles, cache), source)
+    return cache.model_minima[key]
 
 
 def is_common_organic(bond_type: str) -> bool:
@@ -259,19 +145,11 @@ class BondBDE:
     geometry: str = MODEL_MINIMUM
 
 
-def species_energy(smiles: str, energy_fn: Callable[[Molecule], float], key: str, caches: Dict[str, Dict]) -> float:
-    """``energy_fn`` of a species at its shared GFN2-xTB minimum, cached per SMILES in ``caches[key]``."""
-    cache = caches.setdefault(key, {})
-    if smiles not in cache:
-        cache[smiles] = energy_fn(xtb_minimum(smiles, caches))
-    return cache[smiles]
-
-
 def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: str,
-             reference: Optional[str] = None, caches: Optional[Dict[str, Dict]] = None) -> BondBDE:
+             reference: Optional[str] = None, cache: Optional[ReferenceCache] = None) -> BondBDE:
     """Learned, model-fragment and reference-method BDEs (kcal/mol) of one bond."""
-    caches = caches if caches is not None else {}
-    parent, geometry = model_geometry(model, parent_smiles, caches)  # several rows share a parent: once
+    cache = cache if cache is not None else ReferenceCache()
+    parent, geometry = model_geometry(model, parent_smiles, cache)  # several rows share a parent: once
     i, j = locate_bond(parent, fragment_a, fragment_b)
     (result,) = edge_energies(model, [parent])  # cheap next to the relaxation
     pairs = pair_table(result)
@@ -281,27 +159,24 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
     bond_type, label = bond_type_label(bond), bond_type_label(bond, with_hybridisation=True)
 
     e_parent = result.total_energy
-    e_frag = sum(model_energy(model_geometry(model, s, caches)[0], model) for s in (fragment_a, fragment_b))
+    e_frag = sum(model_energy(model_geometry(model, s, cache)[0], model) for s in (fragment_a, fragment_b))
     model_frag_bde = (e_frag - e_parent) * KCAL_PER_EV
     e_rigid = sum(model_energy(f, model) for f in split_at_bond(parent, i, j))
     relaxed_estimate = cut - (e_rigid - e_frag) * KCAL_PER_EV
 
     ref_bde = rigid_ref = float("nan")
     if reference is not None:
-        ref_fn = REFERENCE_METHODS[reference]
-        e_ref_parent = species_energy(parent_smiles, ref_fn, f"ref:{reference}", caches)
-        e_ref_frag = sum(species_energy(s, ref_fn, f"ref:{reference}", caches) for s in (fragment_a, fragment_b))
-        ref_bde = (e_ref_frag - e_ref_parent) * KCAL_PER_EV
-        rigid_ref = rigid_reference_bde(parent_smiles, fragment_a, fragment_b, reference, caches)
+        ref_bde = reference_bde(parent_smiles, fragment_a, fragment_b, reference, cache)
+        rigid_ref = rigid_reference_bde(parent_smiles, fragment_a, fragment_b, reference, cache)
     return BondBDE(i, j, bond_type, label, d_ij, cut, relaxed_estimate, model_frag_bde, ref_bde, rigid_ref, reference, geometry)
 
 
 def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "auto",
-              progress: bool = True, caches: Optional[Dict[str, Dict]] = None, thermal: bool = False
+              progress: bool = True, cache: Optional[ReferenceCache] = None, thermal: bool = False
               ) -> pd.DataFrame:
     """The input rows plus E3D, model-fragment and reference BDEs; a bad row gets an ``error``.
 
-    ``caches`` may be shared between calls: reference-method energies do not depend on the model.
+    ``cache`` may be shared between calls: reference-method energies do not depend on the model.
     ``thermal`` adds the ZPE/thermal correction and 298 K columns (:func:`with_298k`).
     """
     for col in ("parent_smiles", "fragment_a", "fragment_b"):
@@ -309,13 +184,13 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
             raise InputError(f"BDE table needs columns parent_smiles, fragment_a, fragment_b (missing {col})")
     if reference == "auto":
         reference = reference_method_for(model)
-    caches = {} if caches is None else caches
+    cache = ReferenceCache() if cache is None else cache
     rows = []
     for _, row in tqdm(table.iterrows(), total=len(table), desc="BDE", disable=not progress):
         out = dict.fromkeys(BDE_COLUMNS)
         out.update(reference_method=reference, quantity=model_quantity(model))
         try:
-            b = bond_bde(model, row["parent_smiles"], row["fragment_a"], row["fragment_b"], reference, caches)
+            b = bond_bde(model, row["parent_smiles"], row["fragment_a"], row["fragment_b"], reference, cache)
             seen = model.bond_types_seen
             out.update(atom_i=b.atom_i, atom_j=b.atom_j, bond_type=b.bond_type, bond_label=b.bond_label,
                        bond_type_seen=None if seen is None else b.bond_type in seen,
@@ -327,7 +202,7 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
             out["error"] = str(exc)
         rows.append(out)
     result = pd.concat([table.reset_index(drop=True), pd.DataFrame(rows, columns=BDE_COLUMNS)], axis=1)
-    return with_298k(result, model_quantity(model), caches, progress) if thermal else result
+    return with_298k(result, model_quantity(model), cache, progress) if thermal else result
 
 
 SERIES = {  # what a model says about a bond → column stem

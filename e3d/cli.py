@@ -313,9 +313,9 @@ def cmd_bde(args) -> int:
         raise E3DError(f"{args.table}: not a readable CSV ({exc})") from None
     reference = None if args.no_reference else "auto"
     # the labelling methods' energies and ZPE/thermal terms of known species ship with the package
-    caches, _ = load_reference_caches(os.path.join(DEFAULT_OUT, REFERENCE_ENERGIES))
+    cache, _ = load_reference_caches(os.path.join(DEFAULT_OUT, REFERENCE_ENERGIES))
     out = bde_table(model, table, reference=reference, progress=sys.stderr.isatty(), thermal=not args.no_thermal,
-                    caches=caches)
+                    cache=cache)
     write_table(out, args.output)
     ok = out["error"].isna()
     print(f"wrote {len(out)} rows to {args.output} ({int((~ok).sum())} with errors); model: {_model_line(model)}")

@@ -16,7 +16,7 @@ import pandas as pd
 from rdkit import Chem
 
 from .errors import InputError
-from .molecule import Molecule
+from .molecule import Molecule, canonical
 
 
 def bond_sides(rdmol: Chem.Mol, i: int, j: int) -> Tuple[List[int], List[int]]:
@@ -48,6 +48,17 @@ def homolytic_fragments(rdmol: Chem.Mol, bond_index: int) -> List[str]:
         atom.SetNoImplicit(True)
     frags = Chem.GetMolFrags(rw.GetMol(), asMols=True, sanitizeFrags=True)
     return [Chem.MolToSmiles(Chem.RemoveHs(f)) for f in frags]
+
+
+def locate_bond(parent: Molecule, fragment_a: str, fragment_b: str) -> Tuple[int, int]:
+    """Atom indices (i, j) of the parent bond whose homolysis gives fragments A and B."""
+    target = sorted([canonical(fragment_a), canonical(fragment_b)])
+    for bond in parent.rdmol.GetBonds():
+        if bond.IsInRing():
+            continue
+        if sorted(canonical(s) for s in homolytic_fragments(parent.rdmol, bond.GetIdx())) == target:
+            return bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+    raise InputError(f"no bond of {parent.smiles} breaks into {fragment_a} + {fragment_b}")
 
 
 def split_at_bond(mol: Molecule, i: int, j: int) -> List[Molecule]:

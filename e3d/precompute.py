@@ -26,8 +26,10 @@ import pandas as pd
 from rdkit import Chem
 from tqdm.auto import tqdm
 
-from .bde import (BDE_COLUMNS, bde_metrics, bde_table, flat_metrics, headline_mask, in_training_domain, locate_bond,
-                  model_quantity, parity_metrics, reference_column, reference_method_for, with_298k)
+from .bde import (BDE_COLUMNS, bde_metrics, bde_table, flat_metrics, headline_mask, in_training_domain,
+                  model_quantity, parity_metrics, reference_column, with_298k)
+from .fragments import locate_bond
+from .references import ReferenceCache, reference_method_for
 from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_from_dataset, bond_type_stats,
                         compare_with_mean_enthalpies, corpus_molecules, corpus_pairs, weighted_entropy)
 from .corpus import evaluation_corpus
@@ -253,7 +255,7 @@ def _write_ensembles(out_dir: str, index: Dict[str, object], tables: Dict[str, L
     return out
 
 
-def _model_tables(model: E3DModel, all_mols, bde_rows: pd.DataFrame, bde_caches: Dict, geoms_by_ref: Dict,
+def _model_tables(model: E3DModel, all_mols, bde_rows: pd.DataFrame, bde_caches: ReferenceCache, geoms_by_ref: Dict,
                   scan_refs: Dict) -> Dict[str, pd.DataFrame]:
     """Pairs, bond-type stats, BDEs and scans of one model (the expensive part)."""
     mols = [m for m in all_mols if set(m.symbols) <= set(model.usable_type_names)]
@@ -262,29 +264,29 @@ def _model_tables(model: E3DModel, all_mols, bde_rows: pd.DataFrame, bde_caches:
     reference = reference_method_for(model)
     usable = bde_rows[[{a.GetSymbol() for a in parse_smiles(s).GetAtoms()} <= set(model.usable_type_names)
                        for s in bde_rows["parent_smiles"]]]  # the graph suffices: no 3D embedding
-    bde = bde_table(model, usable, reference=reference, progress=False, caches=bde_caches)
+    bde = bde_table(model, usable, reference=reference, progress=False, cache=bde_caches)
     if reference not in geoms_by_ref:
         geoms_by_ref[reference] = reference_geometries(bde_rows, reference)
     scans = model_scans(model, usable, geoms_by_ref[reference], reference, scan_refs.setdefault(reference, {}))
     return {"pairs": pairs, "bondtypes": stats, "bde": bde, "scans": scans}
 
 
-def load_reference_caches(path: str):
+def load_reference_caches(path: str) -> Tuple[ReferenceCache, Dict]:
     """Labelling-method energies and ZPE/thermal terms (model-independent, expensive: ~1 h of
     GFN2-xTB and PySCF for the shipped table) — shipped in precomputed/ and reused."""
-    bde_caches, scan_refs = {}, {}
+    bde_caches, scan_refs = ReferenceCache(), {}
     if os.path.exists(path):
         with open(path) as fh:
             saved = json.load(fh)
-        bde_caches = {k: v for k, v in saved["bde"].items()}
+        bde_caches = ReferenceCache.from_json(saved["bde"])
         scan_refs = {ref: {tuple(json.loads(key)): np.array(v, dtype=float) for key, v in scans.items()}
                      for ref, scans in saved["scans"].items()}
     return bde_caches, scan_refs
 
 
-def save_reference_caches(path: str, bde_caches: Dict, scan_refs: Dict) -> None:
+def save_reference_caches(path: str, bde_caches: ReferenceCache, scan_refs: Dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    saved = {"bde": {k: v for k, v in bde_caches.items() if k.startswith(("ref:", "rigid:", "thermal:"))},
+    saved = {"bde": bde_caches.to_json(),
              "scans": {str(ref): {json.dumps(list(key)): [float(x) for x in v] for key, v in scans.items()}
                        for ref, scans in scan_refs.items() if ref is not None}}
     with open(path, "w") as fh:

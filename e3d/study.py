@@ -244,7 +244,7 @@ def converged(curve: pd.DataFrame, window: int = 10) -> bool:
     return bool((best[-window - 1] - best[-1]) / best[-window - 1] < CONVERGED_REL_CHANGE)
 
 
-def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, caches: Dict) -> Dict[str, object]:
+def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache) -> Dict[str, object]:
     """The metric columns of one trained model (see the module docstring)."""
     from .bde import bde_metrics, bde_table, flat_metrics, headline_mask, model_quantity
     from .bondtypes import bond_type_stats, compare_with_mean_enthalpies, corpus_pairs, weighted_entropy
@@ -256,7 +256,7 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, caches: Dic
     usable = [m for m in molecules if set(m.symbols) <= set(model.usable_type_names)]
     pairs = corpus_pairs(model, usable)
     stats = bond_type_stats(pairs[pairs["bonded"]])
-    bde = bde_table(model, bde_rows, reference="GFN2-xTB", progress=False, caches=caches, thermal=True)
+    bde = bde_table(model, bde_rows, reference="GFN2-xTB", progress=False, cache=cache, thermal=True)
     rows = headline_mask(bde, model)
     metrics = flat_metrics(bde_metrics(bde, model_quantity(model), rows))
 
@@ -288,7 +288,7 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
     from .precompute import BDE_REFERENCE, REFERENCE_ENERGIES, load_reference_caches
 
     bde_rows = pd.read_csv(study["data"].get("bde_table") or BDE_REFERENCE)
-    caches, _ = load_reference_caches(os.path.join(REPO_ROOT, "precomputed", REFERENCE_ENERGIES))
+    cache, _ = load_reference_caches(os.path.join(REPO_ROOT, "precomputed", REFERENCE_ENERGIES))
     molecules = corpus_molecules(evaluation_corpus())
     rows, curves, all_pairs = [], [], []
     done = [r for r in study["runs"] if os.path.exists(model_path(r["id"], study_dir))]
@@ -296,7 +296,7 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
         path = model_path(run["id"], study_dir)
         card = read_card(path)
         curve = _merge_curves(_kept_curve(path), read_curve(os.path.join(RUNS_DIR, run["id"])))
-        result = evaluate_run(path, bde_rows, molecules, caches)
+        result = evaluate_run(path, bde_rows, molecules, cache)
         rows.append({"run_id": run["id"], **describe(run), "finished": bool(card.get("study", {}).get("finished")),
                      "converged": converged(curve), "epochs": int(len(curve)), **result["out"]})
         curves.append(curve.assign(run_id=run["id"]))

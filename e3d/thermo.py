@@ -17,7 +17,7 @@ the method's forces, translations and rotations projected out), unscaled.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 import numpy as np
 from ase import units
@@ -26,6 +26,9 @@ from ase.data import atomic_masses
 from .errors import E3DError
 from .molecule import Molecule
 from .units import KCAL_PER_EV
+
+if TYPE_CHECKING:
+    from .references import ReferenceCache
 
 T_298 = 298.15
 HESSIAN_STEP = 0.005  # Å
@@ -121,3 +124,23 @@ def species_correction(mol: Molecule, forces_fn: ForcesFn, temperature: float = 
 def bde_correction_kcal_mol(h_parent: float, h_a: float, h_b: float) -> float:
     """ΔH_298 − ΔE_e of a homolysis (kcal/mol) from the three species' H_corr (eV)."""
     return (h_a + h_b - h_parent) * KCAL_PER_EV
+
+
+def xtb_enthalpy_correction(mol: Molecule) -> float:
+    """H_corr(298 K) = ZPE + thermal enthalpy (eV) of a species at its tightly relaxed xTB minimum."""
+    from .data import xtb
+    from .references import xtb_relaxed
+
+    relax = lambda m: xtb_relaxed(m, fmax=0.002)  # noqa: E731  (a loose minimum leaves spurious imaginary modes)
+    forces = lambda pos: xtb.energy_and_forces(mol.numbers, pos, mol.charge, mol.multiplicity)[1]  # noqa: E731
+    return species_correction(relax(mol), forces, relax=relax)[0]
+
+
+def thermal_correction(parent_smiles: str, fragment_a: str, fragment_b: str, cache: "ReferenceCache") -> float:
+    """ΔH_298 − ΔE_e (kcal/mol) of the homolysis, from GFN2-xTB frequencies (cached per SMILES)."""
+    from .references import xtb_minimum
+
+    for smiles in (parent_smiles, fragment_a, fragment_b):
+        if smiles not in cache.thermal:
+            cache.thermal[smiles] = xtb_enthalpy_correction(xtb_minimum(smiles, cache))
+    return bde_correction_kcal_mol(*(cache.thermal[s] for s in (parent_smiles, fragment_a, fragment_b)))

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from e3d.bde import locate_bond
+from e3d.fragments import locate_bond
 from e3d.molecule import canonical
 from e3d.data.atct import derive_bde_rows, species_table
 from e3d.molecule import from_smiles

@@ -6,7 +6,9 @@ import pytest
 from ase import units
 
 from e3d import from_smiles, thermo
-from e3d.bde import ELECTRONIC, ENTHALPY_298, thermal_correction, with_298k, xtb_relaxed
+from e3d.bde import ELECTRONIC, ENTHALPY_298, with_298k
+from e3d.references import ReferenceCache, xtb_relaxed
+from e3d.thermo import thermal_correction
 from e3d.data import xtb
 from e3d.units import KCAL_PER_EV
 
@@ -39,12 +41,12 @@ def test_h2_correction_is_the_textbook_expression():
     assert 3500 < hw * thermo.EV_TO_CM < 4500  # H–H stretch, cm⁻¹
     kt = units.kB * thermo.T_298
     expected = (5 * kt - (hw / 2 + 3.5 * kt + hw / np.expm1(hw / kt))) * KCAL_PER_EV
-    assert thermal_correction("[H][H]", "[H]", "[H]", {}) == pytest.approx(expected, abs=0.05)
+    assert thermal_correction("[H][H]", "[H]", "[H]", ReferenceCache()) == pytest.approx(expected, abs=0.05)
 
 
 def test_x_h_corrections_are_the_known_size():
     """ΔH_298 − D_e for X–H homolysis is ≈ −6…−9 kcal/mol (zero-point energy of the lost bond)."""
-    cache = {}
+    cache = ReferenceCache()
     for row in [("C", "[CH3]", "[H]"), ("O", "[OH]", "[H]"), ("c1ccccc1O", "c1ccccc1[O]", "[H]")]:
         assert -10.0 < thermal_correction(*row, cache) < -5.0, row
 
@@ -55,8 +57,8 @@ def test_with_298k_columns_follow_the_model_quantity():
                         "e3d_cut_bde_kcal_mol": [104.0, 90.0],
                         "reference_bde_kcal_mol": [112.0, 96.0],
                         "error": [None, None]})
-    caches = {}
-    electronic = with_298k(bde, ELECTRONIC, caches)
+    cache = ReferenceCache()
+    electronic = with_298k(bde, ELECTRONIC, cache)
     corr = electronic["thermal_correction_kcal_mol"]
     assert corr.notna().all() and (corr < 0).all()
     np.testing.assert_allclose(electronic["e3d_bde_298_kcal_mol"], bde["e3d_bde_kcal_mol"] + corr)
@@ -64,6 +66,6 @@ def test_with_298k_columns_follow_the_model_quantity():
     np.testing.assert_allclose(electronic["model_fragment_bde_298_kcal_mol"], bde["model_fragment_bde_kcal_mol"] + corr)
     np.testing.assert_allclose(electronic["e3d_cut_bde_298_kcal_mol"], bde["e3d_cut_bde_kcal_mol"] + corr)
     assert "e3d_relaxed_estimate_298_kcal_mol" not in electronic  # only the columns the table has
-    enthalpy = with_298k(bde, ENTHALPY_298, caches)  # an H298-trained model already gives 298 K enthalpies
+    enthalpy = with_298k(bde, ENTHALPY_298, cache)  # an H298-trained model already gives 298 K enthalpies
     np.testing.assert_allclose(enthalpy["e3d_bde_298_kcal_mol"], bde["e3d_bde_kcal_mol"])
-    assert set(caches["thermal:GFN2-xTB"]) == {"C", "CC", "[CH3]", "[H]"}  # each species once
+    assert set(cache.thermal) == {"C", "CC", "[CH3]", "[H]"}  # each species once

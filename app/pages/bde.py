@@ -4,7 +4,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
-from e3d.bde import REFERENCE_NOTES, SERIES, bde_metrics, headline_mask, in_training_domain, reference_column
+from e3d.bde import SERIES, bde_metrics, headline_mask, in_training_domain, reference_column
+from e3d.references import REFERENCE_NOTES
 
 st.title("Learned BDE vs literature")
 model_id = state.selected_model()

@@ -8,7 +8,7 @@ from rdkit import Chem
 import e3d
 from app import state
 from app.viewer import show_molecule, view_data
-from e3d.bde import live_reference_for
+from e3d.references import live_reference_for
 from e3d.errors import E3DError
 from e3d.fragments import bond_cut_energies
 from e3d.scan import stretch_scan
