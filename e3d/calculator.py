@@ -26,7 +26,8 @@ class E3DCalculator(Calculator):
         super().calculate(atoms, properties, system_changes)
         model = self.model
         data = atoms_to_data(self.atoms.get_chemical_symbols(), self.atoms.positions, model)
-        out = model.module(AtomicDataDict.to_(data, model.device))
+        with model.lock:  # not while another thread has the force pass switched off (E3DModel.energy_only)
+            out = model.module(AtomicDataDict.to_(data, model.device))
         self.results = {
             "energy": float(out[AtomicDataDict.TOTAL_ENERGY_KEY].detach().double().sum()),
             "forces": out[AtomicDataDict.FORCE_KEY].detach().double().cpu().numpy().reshape(-1, 3),

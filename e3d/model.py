@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import threading
 import warnings
 from typing import Dict, List, Optional
 
@@ -83,6 +84,9 @@ class E3DModel:
     avg_num_neighbors: np.ndarray  # N̄_t per type
     extra_energy_terms: List[str]  # modules adding energy outside the edges (e.g. ZBL)
     card: Dict[str, object]
+    # one forward pass at a time: energy_only() switches the force pass off on the shared module, and
+    # the app shares one loaded model between all sessions (threads)
+    lock: threading.RLock = dataclasses.field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def edge_factor(self) -> np.ndarray:
@@ -167,7 +171,13 @@ class E3DModel:
 
     @contextlib.contextmanager
     def energy_only(self):
-        """Skip the autograd force pass (bond energies need energies only)."""
+        """Skip the autograd force pass (bond energies need energies only); holds the model's lock,
+        so a concurrent force evaluation (:class:`e3d.calculator.E3DCalculator`) waits instead of
+        finding the force pass switched off."""
+        with self.lock:
+            yield from self._without_derivatives()
+
+    def _without_derivatives(self):
         fso = [m for m in self.module.modules() if hasattr(m, "do_derivatives")]
         saved = [m.do_derivatives for m in fso]
         try:

@@ -60,3 +60,38 @@ def test_float32_mode_matches_float64_within_round_off(tiny_model_path, tiny_mod
 def test_bad_dtype_is_a_clean_error(tiny_model_path):
     with pytest.raises(ModelError, match="float32 or float64"):
         load_model(tiny_model_path, dtype="float16")
+
+
+def test_concurrent_energy_only_and_force_calls_do_not_interfere(tiny_model):
+    """The app shares one model between sessions: forces must never come back missing because another
+    thread has the force pass switched off."""
+    import threading
+
+    import e3d
+    from e3d.calculator import model_energy
+    from e3d.edges import edge_energies
+
+    mols = [e3d.from_smiles(s) for s in ("CCO", "c1ccccc1", "CC(=O)N")]
+    errors = []
+
+    def energies():
+        try:
+            for _ in range(10):
+                edge_energies(tiny_model, mols)
+        except Exception as exc:  # pragma: no cover - the failure being tested
+            errors.append(exc)
+
+    def forces():
+        try:
+            for m in mols * 4:
+                model_energy(m, tiny_model)
+        except Exception as exc:  # pragma: no cover
+            errors.append(exc)
+
+    threads = [threading.Thread(target=f) for f in (energies, forces, energies, forces)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert all(m.do_derivatives for m in tiny_model.module.modules() if hasattr(m, "do_derivatives"))
