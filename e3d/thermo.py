@@ -20,11 +20,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 import numpy as np
-from ase import units
 from ase.data import atomic_masses
 
 from .errors import E3DError
 from .molecule import Molecule
+from .units import CODATA as units
 from .units import KCAL_PER_EV
 
 if TYPE_CHECKING:

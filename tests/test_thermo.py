@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from ase import units
+from e3d.units import CODATA as units
 
 from e3d import from_smiles, thermo
 from e3d.bde import ELECTRONIC, ENTHALPY_298, with_298k
