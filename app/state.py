@@ -5,7 +5,6 @@ Pages stay thin: they call these helpers and e3d; nothing here computes science 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Dict, List, Optional
 
@@ -87,13 +86,6 @@ def ensemble_rows(name: str, model_id: str) -> pd.DataFrame:
     """Rows of an ensemble table (ensemble_bonds / ensemble_bde) whose ensemble includes the model."""
     df = table(name)
     return df[df["members"].str.split(",").apply(lambda members: model_id in members)] if len(df) else df
-
-
-def digest(*parts) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(p if isinstance(p, bytes) else str(p).encode())
-    return h.hexdigest()[:16]
 
 
 @st.cache_data(show_spinner=False, max_entries=512)

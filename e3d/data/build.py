@@ -261,10 +261,3 @@ def subset_frames(in_path: str, out_path: str, kinds: Optional[Sequence[str]] = 
     with open(out_path + ".json", "w") as fh:
         json.dump(prov, fh, indent=1)
     return prov
-
-
-def split_indices(n: int, fractions: Sequence[float], seed: int) -> List[np.ndarray]:
-    """Deterministic random split of range(n) by fractions (the last takes the remainder)."""
-    perm = np.random.default_rng(seed).permutation(n)
-    cuts = np.cumsum([int(round(f * n)) for f in fractions[:-1]])
-    return np.split(perm, cuts)

@@ -23,14 +23,12 @@ from __future__ import annotations
 from typing import Dict, Iterable, Tuple
 
 import numpy as np
-from ase.calculators.calculator import Calculator, all_changes
 
 from ..errors import E3DError
 from ..units import ANGSTROM_PER_BOHR, EV_PER_HARTREE
 from .xtb import ATOM_GROUND_STATE_UNPAIRED
 
 TRAINING_LEVEL = "B3LYP/def2-SVP"
-QM9_LEVEL = "B3LYP/6-31G(2df,p)"
 XC_NAMES = {"B3LYP": "b3lypg"}  # the Gaussian B3LYP (VWN3), as in QM9 and most literature
 STABILITY_ROUNDS = 3
 CONV_TOL = 1e-9  # hartree
@@ -128,18 +126,3 @@ def isolated_atom_energies(elements: Iterable[str], level: str = TRAINING_LEVEL)
             raise E3DError(f"no ground-state multiplicity known for element {el}")
         out[el] = energy([atomic_numbers[el]], np.zeros((1, 3)), 0, ATOM_GROUND_STATE_UNPAIRED[el] + 1, level)
     return out
-
-
-class DFTCalculator(Calculator):
-    """ASE calculator over :func:`energy_and_forces` (one charge, multiplicity and level)."""
-
-    implemented_properties = ["energy", "forces"]
-
-    def __init__(self, charge: int = 0, multiplicity: int = 1, level: str = TRAINING_LEVEL):
-        super().__init__()
-        self.charge, self.multiplicity, self.level = int(charge), int(multiplicity), level
-
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        super().calculate(atoms, properties, system_changes)
-        e, f = energy_and_forces(self.atoms.numbers, self.atoms.positions, self.charge, self.multiplicity, self.level)
-        self.results = {"energy": e, "forces": f}
