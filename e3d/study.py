@@ -174,12 +174,14 @@ def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str
         raise E3DError(f"run {run['id']}: no checkpoint in {run_dir}")
     out = model_path(run["id"], study_dir)
     earlier = _kept_curve(out)  # read before the card is rewritten
+    hours_before = _kept_hours(out)
     trainval = dataset_path(study, int(run["n_qm9"]), run.get("kinds", "radicals"))
     card = finish_run(os.path.join(REPO_ROOT, study["base_config"]), run_dir, out, run["id"],
                       run_overrides(study, run, trainval))
     finished = steps_done(run_dir) >= int(run["steps"])
     card["study"] = {"study": study.get("name"), "finished": finished, "steps_done": steps_done(run_dir),
-                     **describe(run), "curve": _merge_curves(earlier, read_curve(run_dir)).to_dict("records")}
+                     **describe(run), "curve": _merge_curves(earlier, read_curve(run_dir)).to_dict("records"),
+                     "training_hours": hours_before + _session_hours(run_dir)}
     write_card(out, card)
     for which in ("last", "best"):
         saved = checkpoint_path(run["id"], study_dir, which)
@@ -189,6 +191,25 @@ def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str
             os.makedirs(os.path.dirname(saved), exist_ok=True)
             shutil.copy(os.path.join(run_dir, f"{which}.ckpt"), saved)
     return "finished" if finished else "interrupted"
+
+
+def _session_hours(run_dir: str) -> float:
+    """Wall time of this session's training of a run: from its config (written at the start) to its
+    last checkpoint."""
+    start = os.path.join(run_dir, ".hydra", "config.yaml")
+    last = os.path.join(run_dir, "last.ckpt")
+    if not (os.path.exists(start) and os.path.exists(last)):
+        return 0.0
+    return max(0.0, os.path.getmtime(last) - os.path.getmtime(start)) / 3600
+
+
+def _kept_hours(model_file: str) -> float:
+    """Training hours of earlier sessions, kept in the study model's card."""
+    from .model import read_card
+
+    if not os.path.exists(model_file):
+        return 0.0
+    return float(read_card(model_file).get("study", {}).get("training_hours") or 0.0)
 
 
 def _kept_curve(model_file: str) -> pd.DataFrame:
@@ -269,7 +290,7 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache) -> D
         "f_bond_mean": float(pairs.groupby("molecule")["f_bond"].first().mean()),
         "entropy_weighted_nats": weighted_entropy(stats),
         "median_D_r2_vs_mbe": mbe.get("r2", np.nan),
-        "training_time_h": (card.get("training_time_s") or np.nan) / 3600,
+        "training_time_h": (card.get("study") or {}).get("training_hours", np.nan),
     }
     for key in ("d_vs_rigid", "d_vs_relaxed", "d_vs_exp298", "cut_vs_rigid", "cut_vs_relaxed", "cut_vs_exp298",
                 "relaxed_est_vs_relaxed", "relaxed_est_vs_exp298", "ref_vs_exp298"):
