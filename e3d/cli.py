@@ -139,7 +139,7 @@ def cmd_data(args) -> int:
 
     if args.labeller == "atct":
         from .data.atct import build_reference_table
-        from .precompute import BDE_REFERENCE, EXP_BDE_TABLE
+        from .corpus import BDE_REFERENCE, EXP_BDE_TABLE
 
         out = args.out or BDE_REFERENCE
         table = build_reference_table(EXP_BDE_TABLE, out)
@@ -298,7 +298,9 @@ def cmd_bde(args) -> int:
     from .bde import bde_metrics, bde_table, headline_mask
     from .model import load_model
     from .molecule import decode_text
-    from .precompute import DEFAULT_OUT, REFERENCE_ENERGIES, load_reference_caches
+    from .corpus import REFERENCE_ENERGIES
+    from .precompute import DEFAULT_OUT
+    from .references import ReferenceCache
 
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     if not os.path.exists(args.table):
@@ -313,7 +315,7 @@ def cmd_bde(args) -> int:
         raise E3DError(f"{args.table}: not a readable CSV ({exc})") from None
     reference = None if args.no_reference else "auto"
     # the labelling methods' energies and ZPE/thermal terms of known species ship with the package
-    cache, _ = load_reference_caches(os.path.join(DEFAULT_OUT, REFERENCE_ENERGIES))
+    cache = ReferenceCache.load(os.path.join(DEFAULT_OUT, REFERENCE_ENERGIES))
     out = bde_table(model, table, reference=reference, progress=sys.stderr.isatty(), thermal=not args.no_thermal,
                     cache=cache)
     write_table(out, args.output)

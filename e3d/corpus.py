@@ -24,6 +24,9 @@ from rdkit import Chem
 from .molecule import canonical
 
 RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
+EXP_BDE_TABLE = os.path.join(RESOURCES, "exp_bde_visible.csv")  # the project's seed rows (literature)
+BDE_REFERENCE = os.path.join(RESOURCES, "bde_reference.csv")    # + ATcT-derived bonds (python -m e3d data atct)
+REFERENCE_ENERGIES = "reference_energies.json"  # the labelling methods' shipped energies, in precomputed/
 
 
 def read_smi(path: str) -> List[Tuple[str, str]]:
@@ -92,7 +95,7 @@ def bde_parents() -> set:
     """Canonical SMILES of the parents of the package's experimental BDE table."""
     import csv
 
-    with open(os.path.join(RESOURCES, "bde_reference.csv")) as fh:
+    with open(BDE_REFERENCE) as fh:
         return {canonical(row["parent_smiles"]) for row in csv.DictReader(fh)}
 
 

@@ -63,7 +63,12 @@ def prepare_data(entry: Dict[str, object]) -> None:
     from .data.build import build_xtb_dataset
 
     data = entry.get("data", {})
-    if "test_corpus" in data:  # a named corpus pair, labelled by xtb or dft (same seeds: the same geometries)
+    if "study" in data:  # a run of the emergence study: its data, built the study's way
+        from .study import load_study, prepare_data as study_data
+
+        study = load_study(os.path.join(REPO_ROOT, data["study"]))
+        study_data(study, next(r for r in study["runs"] if r["id"] == data["run"]))
+    elif "test_corpus" in data:  # a named corpus pair, labelled by xtb or dft (same seeds: the same geometries)
         from .corpus import CORPORA
         from .data.build import build_dataset, dft_labeller, xtb_labeller
 

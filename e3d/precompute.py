@@ -32,16 +32,12 @@ from .fragments import locate_bond
 from .references import ReferenceCache, reference_method_for
 from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_from_dataset, bond_type_stats,
                         compare_with_mean_enthalpies, corpus_molecules, corpus_pairs, weighted_entropy)
-from .corpus import evaluation_corpus
+from .corpus import BDE_REFERENCE, REFERENCE_ENERGIES, evaluation_corpus
 from .family import read_index
 from .model import MODELS_DIR, REPO_ROOT, E3DModel, load_model
 from .molecule import from_smiles, parse_smiles
 from .scan import scan_summary, stretch_scan
 
-RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
-EXP_BDE_TABLE = os.path.join(RESOURCES, "exp_bde_visible.csv")  # the project's seed rows (literature)
-BDE_REFERENCE = os.path.join(RESOURCES, "bde_reference.csv")    # + ATcT-derived bonds (python -m e3d data atct)
-REFERENCE_ENERGIES = "reference_energies.json"  # in the output folder, next to the tables
 DEFAULT_OUT = os.path.join(REPO_ROOT, "precomputed")
 SCAN_POINTS = 21
 

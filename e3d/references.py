@@ -105,6 +105,18 @@ class ReferenceCache:
                 cache.thermal = dict(values)
         return cache
 
+    @classmethod
+    def load(cls, path: str) -> "ReferenceCache":
+        """The labelling-method part of a saved reference file (precomputed/reference_energies.json);
+        empty if there is none."""
+        import json
+        import os
+
+        if not os.path.exists(path):
+            return cls()
+        with open(path) as fh:
+            return cls.from_json(json.load(fh).get("bde", {}))
+
     def to_json(self) -> Dict[str, Dict]:
         out = {f"ref:{m}": dict(v) for m, v in self.energies.items()}
         out.update({f"rigid:{m}": dict(v) for m, v in self.rigid.items()})

@@ -306,10 +306,11 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
     from .corpus import evaluation_corpus
     from .ensemble import bond_spread, spread_by_type
     from .model import read_card
-    from .precompute import BDE_REFERENCE, REFERENCE_ENERGIES, load_reference_caches
+    from .corpus import BDE_REFERENCE, REFERENCE_ENERGIES
+    from .references import ReferenceCache
 
     bde_rows = pd.read_csv(study["data"].get("bde_table") or BDE_REFERENCE)
-    cache, _ = load_reference_caches(os.path.join(REPO_ROOT, "precomputed", REFERENCE_ENERGIES))
+    cache = ReferenceCache.load(os.path.join(REPO_ROOT, "precomputed", REFERENCE_ENERGIES))
     molecules = corpus_molecules(evaluation_corpus())
     rows, curves, all_pairs = [], [], []
     done = [r for r in study["runs"] if os.path.exists(model_path(r["id"], study_dir))]

@@ -80,7 +80,8 @@ def test_precompute_tables(tmp_path, tiny_model_path):
     import shutil
 
     from e3d.family import load_family, write_index
-    from e3d.precompute import EXP_BDE_TABLE, precompute
+    from e3d.corpus import EXP_BDE_TABLE
+    from e3d.precompute import precompute
 
     models = tmp_path / "models"
     models.mkdir()

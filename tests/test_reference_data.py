@@ -7,7 +7,7 @@ from e3d.fragments import locate_bond
 from e3d.molecule import canonical
 from e3d.data.atct import derive_bde_rows, species_table
 from e3d.molecule import from_smiles
-from e3d.precompute import BDE_REFERENCE, EXP_BDE_TABLE
+from e3d.corpus import BDE_REFERENCE, EXP_BDE_TABLE
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_triplet_oxygen_parent_is_a_triplet():
     import pandas as pd
 
     from e3d import from_smiles
-    from e3d.precompute import BDE_REFERENCE
+    from e3d.corpus import BDE_REFERENCE
 
     table = pd.read_csv(BDE_REFERENCE)
     assert "O=O" not in set(table["parent_smiles"])  # a closed-shell O2 would be an excited state
