@@ -21,6 +21,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = [("overview", "", ".js-plotly-plot, [data-testid='stMetric']"),
          ("explorer", "explorer", "[data-testid='mol3d'] canvas"),
+         ("compare", "compare", "[data-testid='mol3d'] canvas"),
          ("bde", "bde", ".js-plotly-plot"),
          ("bond_types", "bond_types", ".js-plotly-plot"),
          ("datasets", "datasets", ".js-plotly-plot"),
@@ -106,6 +107,9 @@ def test_page_in_browser(server, browser, name, path, selector):
                 f"() => !['', '{before}'].includes(document.querySelector('[data-testid=mol3d]').dataset.rendered)",
                 timeout=60_000)
         assert len(page.query_selector_all("[data-testid='mol3d'] canvas")) == 1
+    if name == "compare":  # both models drawn, one viewer each
+        page.wait_for_function("() => [...document.querySelectorAll('[data-testid=mol3d]')]"
+                               ".filter(v => v.dataset.rendered).length === 2", timeout=60_000)
     if selector == ".js-plotly-plot":
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
     page.wait_for_timeout(800)
