@@ -47,31 +47,17 @@ def size(key: str, quick: bool):
 
 def export_inputs(folder: str, n_train: int, n_library: int = 2000) -> None:
     """QM9 molecules as gzip SDF (B3LYP geometries, bonds perceived): no qm9pack needed on the device."""
-    from rdkit import Chem
-
     from e3d.corpus import held_out
-    from e3d.data.qm9 import qm9_parents, read_qm9, splits
+    from e3d.data.qm9 import perceived_molecule, qm9_parents, read_qm9, splits
 
     os.makedirs(folder, exist_ok=True)
     df = read_qm9()
-    test_rows = splits(len(df))["test"][: n_library * 2]
     library = []
-    from rdkit.Chem import rdDetermineBonds
-
-    for k in test_rows:
-        row = df.iloc[int(k)]
-        import ast
-
-        symbols = ast.literal_eval(row["Elements"])
-        xyz = ast.literal_eval(row["XYZ_Ang"])
-        block = f"{len(symbols)}\n\n" + "".join(f"{s} {x} {y} {z}\n" for s, (x, y, z) in zip(symbols, xyz))
-        mol = Chem.MolFromXYZBlock(block)
-        try:
-            rdDetermineBonds.DetermineBonds(mol, charge=0)
-        except Exception:
-            continue
-        mol.SetProp("_Name", f"qm9-{int(row['Index'])}")
-        library.append(mol)
+    for k in splits(len(df))["test"]:  # the library: QM9's test split, never trained on
+        mol = perceived_molecule(df.iloc[int(k)])
+        if mol is not None:
+            mol.rdmol.SetProp("_Name", mol.name)
+            library.append(mol.rdmol)
         if len(library) == n_library:
             break
     _write_sdf(os.path.join(folder, LIBRARY), library)

@@ -146,7 +146,6 @@ def qm9_parents(n: int, exclude: Sequence[str] = (), seed: int = SPLIT_SEED, pro
     (held-out evaluation molecules, BDE-table parents).  The test split is never used.
     """
     from rdkit import Chem
-    from rdkit.Chem import rdDetermineBonds
 
     from ..molecule import Molecule
 
@@ -157,21 +156,34 @@ def qm9_parents(n: int, exclude: Sequence[str] = (), seed: int = SPLIT_SEED, pro
     for k in splits(len(df), seed)["pool"]:
         if len(out) >= n:
             break
-        row = df.iloc[int(k)]
-        symbols = ast.literal_eval(row["Elements"])
-        xyz = np.array(ast.literal_eval(row["XYZ_Ang"]), dtype=float)
-        block = f"{len(symbols)}\n\n" + "".join(f"{s} {x:.6f} {y:.6f} {z:.6f}\n" for s, (x, y, z) in zip(symbols, xyz))
-        rdmol = Chem.MolFromXYZBlock(block)
-        try:
-            rdDetermineBonds.DetermineBonds(rdmol, charge=0)
-        except Exception:
+        mol = perceived_molecule(df.iloc[int(k)])
+        if mol is None:
             continue
-        if any(a.GetFormalCharge() or a.GetNumRadicalElectrons() for a in rdmol.GetAtoms()):
-            continue
-        smiles = Chem.MolToSmiles(Chem.RemoveHs(rdmol))
+        smiles = Chem.MolToSmiles(Chem.RemoveHs(mol.rdmol))
         if smiles in excluded:
             continue
-        out.append(Molecule(rdmol=rdmol, positions=xyz, name=f"qm9-{int(row['Index'])}", source="QM9 geometry"))
+        out.append(mol)
         bar.update()
     bar.close()
     return out
+
+
+def perceived_molecule(row) -> Optional["Molecule"]:
+    """A QM9 row at its B3LYP geometry with bonds perceived from 3D by RDKit; None where RDKit finds
+    no neutral closed-shell bonding (formal charges, as in zwitterions, or radical electrons)."""
+    from rdkit import Chem
+    from rdkit.Chem import rdDetermineBonds
+
+    from ..molecule import Molecule
+
+    symbols = ast.literal_eval(row["Elements"])
+    xyz = np.array(ast.literal_eval(row["XYZ_Ang"]), dtype=float)
+    block = f"{len(symbols)}\n\n" + "".join(f"{s} {x:.6f} {y:.6f} {z:.6f}\n" for s, (x, y, z) in zip(symbols, xyz))
+    rdmol = Chem.MolFromXYZBlock(block)
+    try:
+        rdDetermineBonds.DetermineBonds(rdmol, charge=0)
+    except Exception:
+        return None
+    if any(a.GetFormalCharge() or a.GetNumRadicalElectrons() for a in rdmol.GetAtoms()):
+        return None
+    return Molecule(rdmol=rdmol, positions=xyz, name=f"qm9-{int(row['Index'])}", source="QM9 geometry")
