@@ -231,3 +231,32 @@ def read_index(models_dir: str = MODELS_DIR) -> Dict[str, object]:
         return {"main": None, "models": []}
     with open(path) as fh:
         return json.load(fh)
+
+
+def shipped_cards(models_dir: str = MODELS_DIR) -> Dict[str, Dict[str, object]]:
+    """The model card of every shipped model, by id, in the index's order."""
+    return {m["id"]: read_card(os.path.join(models_dir, m["file"])) for m in read_index(models_dir)["models"]}
+
+
+def card_summary(card: Dict[str, object]) -> Dict[str, object]:
+    """The facts of a model card a reader compares, with units, rounded for reading."""
+    metrics = card.get("metrics") or {}
+    test = metrics.get("test") or {}
+    hyper = card.get("hyperparameters") or {}
+    domain = card.get("training_domain") or {}
+    rnd = lambda v, k: None if v is None else round(float(v), k)  # noqa: E731
+    return {
+        "dataset": card.get("dataset"), "level of theory": card.get("level_of_theory"),
+        "training frames": card.get("n_training_frames"),
+        "atom reference (μ)": (card.get("energy_shifts") or {}).get("reference"),
+        "largest training molecule (heavy atoms)": domain.get("max_heavy_atoms"),
+        "bond types seen": len(domain.get("bond_types") or {}) or None,
+        "r_max (Å)": hyper.get("r_max"), "precision": hyper.get("model_dtype"),
+        "layers": hyper.get("num_layers"), "scalar features": hyper.get("num_scalar_features"),
+        "test energy MAE (meV/atom)": rnd(1000 * test["per_atom_energy_mae"], 1) if "per_atom_energy_mae" in test else None,
+        "test force MAE (eV/Å)": rnd(test.get("forces_mae"), 3),
+        "epochs": metrics.get("epochs"),
+        "training time (h)": rnd((card.get("training_time_s") or 0) / 3600, 2) if card.get("training_time_s") else None,
+        "hardware": card.get("hardware"), "created": card.get("created"),
+    }
+

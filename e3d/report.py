@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from .scaling import fit_power_law
+from .scaling import REACTIVITY_MEASURES, entropy_reactivity, fit_power_law
 
 
 def _fmt(v, digits=1):
@@ -113,15 +113,11 @@ def domain_markdown(models: pd.DataFrame) -> str:
 
 def reactivity_markdown(models: pd.DataFrame) -> str:
     """Spearman ρ across models between entropy H and each reactivity measure."""
-    measures = (("bde_298_mae_vs_exp", "BDE MAE vs exp. (298 K)"), ("bde_mae_vs_reference", "BDE MAE vs labels"),
-                ("scan_mae_vs_reference_kcal_mol", "stretch-scan MAE vs labels"),
-                ("weakest_bond_accuracy", "weakest-bond accuracy"))
     rows = []
-    for col, name in measures:
-        ok = models[["entropy_weighted_nats", col]].dropna()
-        if len(ok) >= 3:
-            rho = ok.corr(method="spearman").iloc[0, 1]
-            rows.append(f"| {name} | {len(ok)} | {_fmt(rho, 2)} |")
+    for col, name in REACTIVITY_MEASURES.items():
+        rho, n = entropy_reactivity(models, col)
+        if n >= 3:
+            rows.append(f"| {name} | {n} | {_fmt(rho, 2)} |")
     if not rows:
         return ""
     return ("\n\nReactivity: Spearman ρ across models between entropy H and each measure:\n\n"

@@ -20,3 +20,20 @@ def fit_power_law(sizes: Iterable[float], values: Iterable[float]) -> Dict[str, 
     ss_tot = float(np.sum((z - z.mean()) ** 2))
     r2 = 1.0 - float(np.sum((z - pred) ** 2)) / ss_tot if ss_tot > 0 else float("nan")
     return {"a": float(np.exp(log_a)), "b": float(b), "r2_log": r2, "n_points": int(ok.sum())}
+
+
+REACTIVITY_MEASURES = {  # column of models.parquet → what it measures (units)
+    "bde_298_mae_vs_exp": "BDE MAE vs experiment, 298 K (kcal/mol)",
+    "bde_mae_vs_reference": "BDE MAE vs the labels' own BDEs (kcal/mol)",
+    "scan_mae_vs_reference_kcal_mol": "stretch-scan MAE vs the labels (kcal/mol)",
+    "weakest_bond_accuracy": "weakest-bond accuracy (fraction of parents)",
+}
+
+
+def entropy_reactivity(models, measure: str, min_models: int = 3):
+    """Spearman ρ across models between the count-weighted entropy H and a reactivity measure, and how
+    many models have both (ρ is NaN below ``min_models``)."""
+    ok = models[["entropy_weighted_nats", measure]].dropna()
+    rho = ok.corr(method="spearman").iloc[0, 1] if len(ok) >= min_models else float("nan")
+    return float(rho), int(len(ok))
+

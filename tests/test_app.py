@@ -185,3 +185,15 @@ def test_bde_page_restricts_to_the_training_domain():
     assert not at.exception
     n_domain = at.dataframe[0].value["n"].iloc[0]
     assert 0 < n_domain < n_all
+
+
+def test_datasets_page_cards_are_a_table_with_units():
+    at = page("pages/datasets.py")
+    assert not at.exception
+    cards = at.dataframe[-1].value
+    assert "test energy MAE (meV/atom)" in cards.index and "r_max (Å)" in cards.index
+    import re
+
+    values = [str(v) for v in cards.to_numpy().ravel()]
+    assert not any(v.lstrip().startswith(("{", "[")) for v in values)  # no raw JSON
+    assert not any(re.search(r"\d\.\d{5,}", v) for v in values), values  # no 16-digit floats

@@ -1,15 +1,14 @@
 """Training datasets: scaling with data size, entropy vs reactivity (one point per model), model cards."""
 
-import json
-import os
-
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
-from e3d.model import MODELS_DIR
-from e3d.scaling import fit_power_law
+from e3d.data.qm9 import N_TEST
+from e3d.family import card_summary, shipped_cards
+from e3d.scaling import REACTIVITY_MEASURES, entropy_reactivity, fit_power_law
 
 st.title("Training datasets")
 state.selected_model()
@@ -60,10 +59,10 @@ else:
 
 st.subheader("Scaling with training-set size")
 scaling = models[models["role"] == "scaling"].dropna(subset=["n_training_frames"]).sort_values("n_training_frames")
-metric = st.selectbox("Quantity", ["test_per_atom_energy_mae_eV", "bde_298_mae_vs_exp", "entropy_weighted_nats"],
-                      format_func={"test_per_atom_energy_mae_eV": "test energy MAE (eV/atom)",
-                                   "bde_298_mae_vs_exp": "BDE MAE vs experiment at 298 K (kcal/mol)",
-                                   "entropy_weighted_nats": "entropy H (nats)"}.get, key="scaling_metric")
+SCALING_QUANTITIES = {"test_per_atom_energy_mae_eV": "test energy MAE (eV/atom)",
+                      "bde_298_mae_vs_exp": "BDE MAE vs experiment at 298 K (kcal/mol)",
+                      "entropy_weighted_nats": "entropy H (nats)"}
+metric = st.selectbox("Quantity", list(SCALING_QUANTITIES), format_func=SCALING_QUANTITIES.get, key="scaling_metric")
 if len(scaling) >= 2:
     fit = fit_power_law(scaling["n_training_frames"], scaling[metric])
     fig = go.Figure()
@@ -74,47 +73,33 @@ if len(scaling) >= 2:
         fig.add_scatter(x=n, y=fit["a"] * n ** fit["b"], mode="lines", line=dict(dash="dash"),
                         name=f"fit ∝ N^{fit['b']:.2f}")
     fig.update_xaxes(type="log", title="training molecules N")
-    fig.update_yaxes(type="log", title=metric)
+    fig.update_yaxes(type="log", title=SCALING_QUANTITIES[metric])
     fig.update_layout(height=420)
     st.plotly_chart(fig, width="stretch")
-    st.caption(f"QM9 nested subsets (H298, B3LYP/6-31G(2df,p)), fixed 10,000-molecule test set; power law "
+    st.caption(f"QM9 nested subsets (H298, B3LYP/6-31G(2df,p)), fixed {N_TEST:,}-molecule test set; power law "
                f"exponent b = {fit['b']:.2f} (R² on log axes {fit['r2_log']:.2f}).")
 else:
     st.info("Fewer than two scaling models are shipped yet.")
 
 st.subheader("Decomposability vs reactivity (one point per model)")
-y_metric = st.selectbox("Reactivity measure", ["bde_298_mae_vs_exp", "bde_mae_vs_reference",
-                                               "scan_mae_vs_reference_kcal_mol", "weakest_bond_accuracy"],
+y_metric = st.selectbox("Reactivity measure", list(REACTIVITY_MEASURES), format_func=REACTIVITY_MEASURES.get,
                         key="reactivity_metric")
 fig = go.Figure()
 for level, group in models.groupby("level_of_theory"):
-    fig.add_scatter(x=group["entropy_weighted_nats"], y=group[y_metric], mode="markers+text", name=level,
-                    text=group["model_id"], textposition="top center", marker=dict(size=11))
-fig.update_layout(xaxis_title="entropy H, count-weighted (nats)", yaxis_title=y_metric, height=420)
+    fig.add_scatter(x=group["entropy_weighted_nats"], y=group[y_metric], mode="markers", name=level,
+                    text=group["model_id"], marker=dict(size=11),
+                    hovertemplate="%{text}<br>H %{x:.2f} nats<br>%{y:.2f}<extra></extra>")
+fig.update_layout(xaxis_title="entropy H, count-weighted (nats)", yaxis_title=REACTIVITY_MEASURES[y_metric], height=420,
+                  legend=dict(title="labels"))
 st.plotly_chart(fig, width="stretch")
-ok = models[["entropy_weighted_nats", y_metric]].dropna()
-if len(ok) >= 3:
-    st.caption(f"Spearman ρ(H, {y_metric}) over {len(ok)} models = "
-               f"{ok.corr(method='spearman').iloc[0, 1]:.2f}. BDE and scan errors in kcal/mol.")
+rho, n = entropy_reactivity(models, y_metric)
+if n >= 3:
+    st.caption(f"Spearman ρ(H, {REACTIVITY_MEASURES[y_metric]}) over {n} models = {rho:.2f}. Hover a point for its model.")
 
 st.subheader("Model cards")
-cards = {}
-for m in state.index()["models"]:
-    path = os.path.join(MODELS_DIR, m["file"].replace(".nequip.zip", ".card.json"))
-    if os.path.exists(path):
-        with open(path) as fh:
-            cards[m["id"]] = json.load(fh)
+cards = shipped_cards()
 chosen = st.multiselect("Cards", list(cards), default=list(cards)[:3], key="cards_chosen")
-cols = st.columns(max(1, len(chosen)))
-for col, mid in zip(cols, chosen):
-    card = cards[mid]
-    with col:
-        st.markdown(f"**{mid}**")
-        test = (card.get("metrics") or {}).get("test", {})
-        st.write({"dataset": card.get("dataset"), "level of theory": card.get("level_of_theory"),
-                  "frames": card.get("n_training_frames"), "atom reference": (card.get("energy_shifts") or {}).get("reference"),
-                  "test energy MAE (eV/atom)": test.get("per_atom_energy_mae"),
-                  "test force MAE (eV/Å)": test.get("forces_mae"), "epochs": (card.get("metrics") or {}).get("epochs"),
-                  "training time (s)": card.get("training_time_s"), "hardware": card.get("hardware")})
-        with st.expander("full card"):
-            st.json(card)
+if chosen:
+    table = pd.DataFrame({mid: card_summary(cards[mid]) for mid in chosen}).astype(str).replace({"None": "–"})
+    st.dataframe(table, width="stretch")
+    st.caption("From each model's card (precomputed/models/ID.card.json), written when the model was trained.")
