@@ -67,6 +67,14 @@ def selected_model() -> Optional[str]:
     return mid
 
 
+def error_message(exc: Exception) -> str:
+    """An error in the app's words: the library names the problem; the app says what it can do about size."""
+    if isinstance(exc, e3d.errors.TooLargeError):
+        return (f"{exc} — the app computes molecules of up to {MAX_UPLOAD_ATOMS} atoms live; "
+                "`e3d bonds` on your own machine takes larger ones")
+    return str(exc)
+
+
 def provenance(model_id: str) -> str:
     """One line: model, dataset, level of theory, atom reference — shown next to numbers."""
     entry = next((m for m in index()["models"] if m["id"] == model_id), {})

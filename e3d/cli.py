@@ -12,7 +12,7 @@ import os
 import sys
 from typing import List, Optional
 
-from .errors import E3DError
+from .errors import E3DError, TooLargeError
 
 EXIT_USER_ERROR = 2
 
@@ -487,7 +487,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return args.func(args)
     except E3DError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        hint = " (raise it with --max-atoms)" if isinstance(exc, TooLargeError) else ""
+        print(f"error: {exc}{hint}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

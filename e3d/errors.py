@@ -9,6 +9,10 @@ class InputError(E3DError):
     """Bad molecule input: invalid SMILES, malformed file, unsupported element, ..."""
 
 
+class TooLargeError(InputError):
+    """A molecule above the atom limit; each front end says how to raise it (CLI flag, app setting)."""
+
+
 class ModelError(E3DError):
     """A model file that cannot be loaded or does not expose edge energies."""
 

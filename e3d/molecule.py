@@ -17,7 +17,7 @@ import numpy as np
 from rdkit import Chem, RDLogger
 from rdkit.Chem import AllChem, rdDetermineBonds
 
-from .errors import InputError
+from .errors import InputError, TooLargeError
 
 RDLogger.DisableLog("rdApp.*")
 
@@ -336,8 +336,8 @@ def molecules_from_bytes(raw: bytes, filename: str, charge: Optional[int] = None
                          on_error=None) -> List[Molecule]:
     """Molecules from a file's bytes (the app's uploads and the CLI share this path).
 
-    ``on_error(name, message)``, when given, collects per-molecule SMILES failures in a
-    batch instead of raising, so one bad row does not lose the others.
+    ``on_error(name, error)``, when given, collects per-molecule SMILES failures in a batch instead of
+    raising, so one bad row does not lose the others; each error's message names its molecule once.
     """
     ext = check_file_type(filename)
     text = decode_text(raw, filename)
@@ -356,7 +356,7 @@ def molecules_from_bytes(raw: bytes, filename: str, charge: Optional[int] = None
             except InputError as exc:
                 if on_error is None:
                     raise
-                on_error(name, str(exc))
+                on_error(name, exc if str(exc).startswith(f"{name}:") else type(exc)(f"{name}: {exc}"))
     for m in mols:
         check_size(m.n_atoms, max_atoms, m.label)
     return mols
@@ -401,8 +401,7 @@ def load_input(spec: str, **kwargs) -> List[Molecule]:
 
 def check_size(n_atoms: int, max_atoms: int, what: str) -> None:
     if n_atoms > max_atoms:
-        raise InputError(f"{what}: {n_atoms} atoms is more than the limit of {max_atoms} "
-                         f"(raise it with --max-atoms)")
+        raise TooLargeError(f"{what}: {n_atoms} atoms is more than the limit of {max_atoms}")
 
 
 def check_coordinates(positions: np.ndarray, what: str) -> None:

@@ -103,6 +103,17 @@ def test_upload_smiles_and_files():
     assert not at.exception and not at.error
 
 
+def test_upload_errors_in_the_apps_words_each_named_once():
+    at = page("pages/upload.py")
+    at.text_area[0].set_value("C1CC broken\n" + "C" * 45 + " long")
+    at.button[0].click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("the app computes molecules of up to" in e for e in errors), errors
+    assert not any("--max-atoms" in e for e in errors)  # no CLI flags in the web page
+    assert all(e.count("broken:") <= 1 and e.count("long:") <= 1 for e in errors)
+
+
 def _read(name):
     with open(os.path.join(DATA, name), "rb") as fh:
         return fh.read()

@@ -62,7 +62,7 @@ def test_info(tiny_model_path):
 @pytest.mark.parametrize("args, message", [
     (["bonds", "C1CC"], "invalid SMILES"),
     (["bonds", "CBr"], "Br not supported by this model"),
-    (["bonds", "CCCCCCCCCC", "--max-atoms", "12"], "more than the limit of 12"),
+    (["bonds", "CCCCCCCCCC", "--max-atoms", "12"], "more than the limit of 12 (raise it with --max-atoms)"),
     (["bonds", "tests/data/empty.xyz"], "empty"),
     (["bonds", "tests/data/truncated.xyz"], "truncated"),
     (["bonds", "tests/data/binary.sdf"], "binary"),

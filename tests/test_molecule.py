@@ -63,7 +63,8 @@ def test_batch_with_one_bad_row_keeps_the_others(data_dir):
     with open(os.path.join(data_dir, "bad_row.csv"), "rb") as fh:
         mols = molecules_from_bytes(fh.read(), "bad_row.csv", on_error=lambda n, e: errors.append((n, e)))
     assert [m.name for m in mols] == ["ethanol"]
-    assert errors and errors[0][0] == "broken" and "invalid SMILES" in errors[0][1]
+    assert errors and errors[0][0] == "broken" and "invalid SMILES" in str(errors[0][1])
+    assert str(errors[0][1]).count("broken:") == 1  # named once
 
 
 @pytest.mark.parametrize("fname, message", [

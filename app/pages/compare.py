@@ -29,13 +29,13 @@ else:
     try:
         mol = e3d.from_smiles(name, max_atoms=state.MAX_UPLOAD_ATOMS)
     except E3DError as exc:
-        st.error(str(exc))
+        st.error(state.error_message(exc))
         st.stop()
 try:
     for mid in (model_a, model_b):
         e3d.validate(mol, state.model(mid).usable_type_names, state.MAX_UPLOAD_ATOMS)
 except E3DError as exc:
-    st.error(str(exc))
+    st.error(state.error_message(exc))
     st.stop()
 note = e3d.molecule.charge_note(name, mol.charge)
 if note:

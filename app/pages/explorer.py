@@ -52,7 +52,7 @@ else:
         pairs, energy, residual = state.live_pairs(molblock, name, mol.charge, mol.multiplicity, model_id)
         charge, mult = mol.charge, mol.multiplicity
     except E3DError as exc:
-        st.error(str(exc))
+        st.error(state.error_message(exc))
         st.stop()
 note = state.model(model_id).extrapolation_note(Chem.MolFromMolBlock(molblock).GetNumHeavyAtoms(), name)
 if note:

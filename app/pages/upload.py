@@ -31,14 +31,14 @@ with st.form("upload_form"):
 if submitted:
     mols, errors = [], []
     kwargs = dict(charge=None if charge is None else int(charge), multiplicity=None if mult is None else int(mult),
-                  max_atoms=state.MAX_UPLOAD_ATOMS, on_error=lambda name, msg: errors.append(f"{name}: {msg}"))
+                  max_atoms=state.MAX_UPLOAD_ATOMS, on_error=lambda name, exc: errors.append(state.error_message(exc)))
     if smiles_text.strip():
         mols += e3d.molecules_from_bytes(smiles_text.encode(), "typed.smi", **kwargs)
     for f in files or []:
         try:
             mols += e3d.molecules_from_bytes(f.getvalue(), f.name, **kwargs)
         except E3DError as exc:
-            errors.append(str(exc))
+            errors.append(state.error_message(exc))
     added = 0
     for mol in mols:
         try:
@@ -46,7 +46,7 @@ if submitted:
             block = state.molblock(mol)
             pairs, energy, residual = state.live_pairs(block, mol.label, mol.charge, mol.multiplicity, model_id)
         except E3DError as exc:
-            errors.append(str(exc))
+            errors.append(state.error_message(exc))
             continue
         for note in (model.extrapolation_note(mol.n_heavy_atoms, mol.label), e3d.molecule.charge_note(mol.label, mol.charge)):
             if note:
