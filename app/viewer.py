@@ -22,6 +22,7 @@ from e3d.units import KCAL_PER_EV
 
 BOND_SCALE = "Viridis"  # sequential: bond energies D_ij are positive
 PAIR_SCALE = "RdBu"     # diverging, centred on 0, for non-bonded pairs
+FIXED_RANGE = (0.0, 200.0)  # kcal/mol: one colour scale for every molecule (the explorer's and compare's option)
 
 
 def colour(value: float, lo: float, hi: float, scale: str = BOND_SCALE) -> str:

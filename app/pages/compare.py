@@ -4,7 +4,7 @@ import streamlit as st
 
 import e3d
 from app import state
-from app.viewer import colour_range, show_molecule, view_data
+from app.viewer import FIXED_RANGE, colour_range, show_molecule, view_data
 from e3d.errors import E3DError
 from e3d.pairs import compare_bonds
 
@@ -46,7 +46,7 @@ table = compare_bonds(pairs[model_a], pairs[model_b])
 fixed = st.toggle("Fixed colour scale (0–200 kcal/mol)", value=False, key="compare_fixed",
                   help="the same colours for the same bond energy on every molecule; off: a scale shared by the "
                        "two models, fitted to this molecule")
-value_range = (0.0, 200.0) if fixed else colour_range(table[["D_a", "D_b"]].to_numpy().ravel())
+value_range = FIXED_RANGE if fixed else colour_range(table[["D_a", "D_b"]].to_numpy().ravel())
 for col, mid, side in zip(st.columns(2), (model_a, model_b), ("a", "b")):
     with col:
         st.markdown(f"**{mid}**")

@@ -7,7 +7,7 @@ from rdkit import Chem
 
 import e3d
 from app import state
-from app.viewer import show_molecule, view_data
+from app.viewer import FIXED_RANGE, show_molecule, view_data
 from e3d.references import live_reference_for
 from e3d.errors import E3DError
 from e3d.fragments import bond_cut_energies
@@ -60,8 +60,11 @@ if note:
 if e3d.molecule.charge_note(name, charge):
     st.warning(e3d.molecule.charge_note(name, charge))
 
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4, c5 = st.columns(5)
 show_nb = c1.toggle("Non-bonded pairs", value=False, help="dashed, diverging colours, centred on 0")
+fixed = c5.toggle("Fixed colour scale", value=False, key="explorer_fixed",
+                  help="0–200 kcal/mol for every molecule, so that colours compare across molecules and models; "
+                       "off: fitted to this molecule's bonds")
 directed = c2.toggle("Directed energies", value=False, help="each half of a bond coloured by −2·e_i→j")
 labels = c3.toggle("Labels", value=False)
 with_cut = c4.toggle("Fragment-cut energies", value=False, key="explorer_cut",
@@ -91,7 +94,11 @@ with right:
                "(above 1: the non-bonded pairs are net repulsive). " + state.provenance(model_id))
 with left:
     show_molecule(view_data(molblock, pairs, mode="directed" if directed else "symmetric",
-                            show_nonbonded=show_nb, labels=labels, highlight=selected), key="explorer_view")
+                            show_nonbonded=show_nb, labels=labels, highlight=selected,
+                            value_range=FIXED_RANGE if fixed else None), key="explorer_view")
+    if show_nb:
+        st.caption("Dashed: non-bonded pairs inside r_max, coloured by −ε_ij on a red–blue scale centred on 0 "
+                   "(blue: attractive, red: repulsive; symmetric about the largest |ε| of this molecule).")
 
 
 @st.cache_data(show_spinner="Scanning the bond…", max_entries=128)
