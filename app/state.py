@@ -28,6 +28,13 @@ def table(name: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False)
+def method_doc() -> str:
+    """docs/E3D_METHOD.md, shown in the app (a hosted demo has no repository to open)."""
+    with open(os.path.join(REPO_ROOT, "docs", "E3D_METHOD.md"), encoding="utf-8") as fh:
+        return fh.read()
+
+
+@st.cache_data(show_spinner=False)
 def index() -> Dict[str, object]:
     return read_index(MODELS_DIR)
 
