@@ -257,10 +257,16 @@ def read_curve(run_dir: str) -> pd.DataFrame:
     return val.rename(columns={"lr-Adam": "learning_rate"})
 
 
-def converged(curve: pd.DataFrame, window: int = 10) -> bool:
-    """True when the best validation loss improved by < 2 % over the last ``window`` validations."""
+def converged(curve: pd.DataFrame, window: int = 10, min_decays: int = 2) -> bool:
+    """True when the plateau scheduler has cut the learning rate at least ``min_decays`` times and the
+    best validation loss then improved by < 2 % over the last ``window`` validations (a run still at
+    its first learning rate is still descending, however slowly)."""
     if "weighted_sum" not in curve or len(curve) <= window:
         return False
+    if "learning_rate" in curve and curve["learning_rate"].notna().any():
+        lr = curve["learning_rate"].dropna()
+        if lr.min() > lr.iloc[0] * 0.6 ** min_decays * 1.001:  # ReduceLROnPlateau factor 0.6 (configs/common.yaml)
+            return False
     best = curve["weighted_sum"].cummin().to_numpy()
     return bool((best[-window - 1] - best[-1]) / best[-window - 1] < CONVERGED_REL_CHANGE)
 
