@@ -126,8 +126,9 @@ def test_reactivity_correlation_table():
                            "bde_298_mae_vs_exp": [10.0, 20.0, 30.0, 25.0], "bde_mae_vs_reference": [1, 2, 3, 4],
                            "scan_mae_vs_reference_kcal_mol": [np.nan] * 4, "weakest_bond_accuracy": [0.9, 0.8, 0.7, 0.6]})
     md = reactivity_markdown(models)
-    assert "| BDE MAE vs labels | 4 | 1.00 |" in md and "| weakest-bond accuracy | 4 | -1.00 |" in md
-    assert "| BDE MAE vs exp. (298 K) | 4 | 0.80 |" in md and "stretch-scan" not in md  # too few models
+    assert "| BDE MAE vs the labels' own BDEs (kcal/mol) | 4 | 1.00 |" in md
+    assert "| weakest-bond accuracy (fraction of parents) | 4 | -1.00 |" in md
+    assert "| BDE MAE vs experiment, 298 K (kcal/mol) | 4 | 0.80 |" in md and "stretch-scan" not in md  # too few
 
 
 def test_bonds_weakest_first_and_comparison_of_two_models(tiny_model):
