@@ -19,8 +19,6 @@ from .errors import E3DError
 from .model import MODELS_DIR, REPO_ROOT, read_card
 
 FAMILY_FILE = os.path.join(REPO_ROOT, "configs", "family.yaml")
-VARIANT_KINDS = {"eq": {"eq"}, "thermal": {"eq", "thermal"}, "stretch": {"eq", "thermal", "stretch"},
-                 "radicals": {"eq", "thermal", "stretch", "radical"}}
 XTB_DATA = os.path.join("runs", "data")
 
 
@@ -35,21 +33,9 @@ def model_file(model_id: str, models_dir: str = MODELS_DIR) -> str:
 
 def subset_by_kind(in_path: str, variant: str, out_path: str) -> int:
     """Frames of ``in_path`` whose ``kind`` belongs to ``variant`` (nested variants), with provenance."""
-    import ase.io
+    from .data.build import VARIANT_KINDS, subset_frames
 
-    kinds = VARIANT_KINDS[variant]
-    frames = [a for a in ase.io.iread(in_path) if a.info.get("kind") in kinds]
-    ase.io.write(out_path, frames, format="extxyz")
-    with open(in_path + ".json") as fh:
-        prov = json.load(fh)
-    counts = {}
-    for a in frames:
-        counts[a.info["kind"]] = counts.get(a.info["kind"], 0) + 1
-    prov.update(dataset=os.path.basename(out_path), variant=variant, n_frames=len(frames),
-                frames_by_kind=counts, subset_of=os.path.basename(in_path))
-    with open(out_path + ".json", "w") as fh:
-        json.dump(prov, fh, indent=1)
-    return len(frames)
+    return subset_frames(in_path, out_path, kinds=VARIANT_KINDS[variant], variant=variant)["n_frames"]
 
 
 def labelled_set(data: Dict[str, object], split: str) -> str:

@@ -31,13 +31,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .data.build import VARIANT_KINDS
 from .errors import E3DError
 from .model import REPO_ROOT
 
 STUDY_DIR = os.path.join(REPO_ROOT, "precomputed", "study")
 RUNS_DIR = os.path.join("runs", "study", "runs")
-KIND_SETS = {"eq": ("eq",), "thermal": ("eq", "thermal"), "stretch": ("eq", "thermal", "stretch"),
-             "radicals": ("eq", "thermal", "stretch", "radical")}
 CONVERGED_REL_CHANGE = 0.02  # best validation loss improved < 2 % over the last 10 validations
 
 
@@ -53,8 +52,8 @@ def load_study(path: str) -> Dict[str, object]:
     if len(set(ids)) != len(ids):
         raise E3DError(f"{path}: run ids must be unique")
     for r in study["runs"]:
-        if r.get("kinds", "radicals") not in KIND_SETS:
-            raise E3DError(f"run {r['id']}: kinds must be one of {', '.join(KIND_SETS)}")
+        if r.get("kinds", "radicals") not in VARIANT_KINDS:
+            raise E3DError(f"run {r['id']}: kinds must be one of {', '.join(VARIANT_KINDS)}")
     return study
 
 
@@ -83,7 +82,7 @@ def prepare_data(study: Dict[str, object], run: Dict[str, object], progress: boo
         return full
     out = dataset_path(study, n, kinds)
     if not os.path.exists(out + ".json"):
-        subset_frames(full, out, kinds=KIND_SETS[kinds])
+        subset_frames(full, out, kinds=VARIANT_KINDS[kinds])
     return out
 
 

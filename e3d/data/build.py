@@ -26,6 +26,8 @@ from ..molecule import Molecule, from_smiles
 from . import frames, xtb
 
 VARIANTS = ("eq", "thermal", "stretch", "radicals")
+# the frame kinds of each variant (cumulative): a smaller variant is a frame-kind subset of a larger one
+VARIANT_KINDS = {v: ("eq", "thermal", "stretch", "radical")[:k + 1] for k, v in enumerate(VARIANTS)}
 ELEMENTS = ("H", "C", "N", "O", "F", "S", "Cl")
 
 
@@ -227,7 +229,8 @@ def build_dataset(corpus: Sequence[Union[Tuple[str, str], Molecule]], out_path: 
 
 
 def subset_frames(in_path: str, out_path: str, kinds: Optional[Sequence[str]] = None,
-                  n_qm9: Optional[int] = None, provenance_from: Optional[str] = None) -> Dict[str, object]:
+                  n_qm9: Optional[int] = None, provenance_from: Optional[str] = None,
+                  variant: Optional[str] = None) -> Dict[str, object]:
     """Frames of ``in_path`` of the given ``kinds`` and, with ``n_qm9``, only those of SMILES-corpus
     parents and of the first ``n_qm9`` QM9 parents (a nested subset of a ``…+qm9:N`` build).
 
@@ -258,6 +261,8 @@ def subset_frames(in_path: str, out_path: str, kinds: Optional[Sequence[str]] = 
     prov.update(dataset=os.path.basename(out_path), n_frames=len(frames_out), frames_by_kind=counts,
                 n_molecules=len({a.info.get("parent") for a in frames_out}), subset_of=os.path.basename(in_path),
                 subset={"kinds": sorted(kinds) if kinds else "all", "n_qm9": n_qm9})
+    if variant:
+        prov["variant"] = variant
     with open(out_path + ".json", "w") as fh:
         json.dump(prov, fh, indent=1)
     return prov
