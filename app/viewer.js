@@ -3,7 +3,28 @@
 // when new data arrives.  3Dmol.js is loaded once per page from the app's static folder.
 const LOCAL = "/app/static/3Dmol-min.js";
 const CDN = "https://cdnjs.cloudflare.com/ajax/libs/3Dmol/2.5.5/3Dmol-min.js";
-const viewers = new WeakMap();
+// Streamlit remounts a component whenever the elements above it change (a radio, a warning that
+// appears): the new mount gets a new box.  Viewers live in a page-wide pool instead of in the box,
+// and a new box adopts a viewer whose old box has left the page, so the page keeps as many viewers
+// as it shows at once (tests/test_browser.py counts them).
+const pool = window.__e3dViewerPool || (window.__e3dViewerPool = []);
+
+function viewerFor(box, $3Dmol) {
+  let slot = pool.find((s) => s.holder.parentElement === box);
+  if (slot) return slot.viewer;
+  slot = pool.find((s) => !s.holder.isConnected);
+  if (!slot) {
+    const holder = document.createElement("div");
+    holder.style.cssText = "width: 100%; height: 100%; position: relative;";
+    box.appendChild(holder);
+    slot = { holder, viewer: $3Dmol.createViewer(holder, { backgroundColor: "white" }) };
+    pool.push(slot);
+    return slot.viewer;
+  }
+  box.appendChild(slot.holder);
+  slot.viewer.resize();
+  return slot.viewer;
+}
 
 function loadScript(src) {
   return new Promise((resolve, reject) => {
@@ -38,17 +59,12 @@ export default function (component) {
   box.style.height = data.height + "px";
   box.dataset.rendered = "";
   load3Dmol().then(($3Dmol) => {
-    let viewer = viewers.get(box);
-    if (!viewer) {
-      viewer = $3Dmol.createViewer(box, { backgroundColor: "white" });
-      viewers.set(box, viewer);
-    } else {
-      // Each 3Dmol call that ends in show() redraws the canvas, which costs ~0.1 s in software
-      // WebGL: remove without redrawing (viewer.clear() would draw twice).
-      viewer.removeAllModels();
-      viewer.removeAllShapes();
-      if (viewer.labels && viewer.labels.length) viewer.removeAllLabels();
-    }
+    const viewer = viewerFor(box, $3Dmol);
+    // Each 3Dmol call that ends in show() redraws the canvas, which costs ~0.1 s in software
+    // WebGL: remove without redrawing (viewer.clear() would draw twice).
+    viewer.removeAllModels();
+    viewer.removeAllShapes();
+    if (viewer.labels && viewer.labels.length) viewer.removeAllLabels();
     viewer.addModel(data.molblock, "sdf");
     viewer.setStyle({}, { sphere: { scale: 0.22, colorscheme: "Jmol" } });
     const shape = viewer.addShape({});  // one mesh for all pairs: one draw call

@@ -2,7 +2,8 @@
 
 The viewer is a Streamlit v2 component (app/viewer.js) that survives reruns: a new molecule
 only replaces the model and cylinders, so the WebGL context, shaders and the 3Dmol.js library
-are set up once per page (this is what keeps SMILES → view under a second, bench/app_latency.py).
+are set up once per page, and a remount (Streamlit's, when elements above it change) adopts a
+pooled viewer instead of opening another (this is what keeps SMILES → view under a second, bench/app_latency.py).
 3Dmol.js 2.5.5 is vendored in app/static/ (BSD-3-Clause, app/static/3Dmol-LICENSE.txt) and served locally;
 only if that file is missing does the viewer fall back to the CDN, and it says so.
 """

@@ -132,3 +132,51 @@ def test_model_choice_survives_page_changes(server, browser):
         wait_idle(page)
         assert "model qm9-h298-4k ·" in page.inner_text("[data-testid='stSidebar']"), path  # the provenance line
     page.close()
+
+
+COUNT_CANVASES = """
+// canvases given a WebGL or bitmap context: 3Dmol.js 2.5 draws with one shared WebGL2 OffscreenCanvas and
+// gives each viewer its own visible canvas (a bitmaprenderer context), so this counts viewers + 1
+// (2d canvases, for labels and plots, are not counted)
+window.__e3dCanvases = 0;
+for (const proto of [HTMLCanvasElement.prototype, OffscreenCanvas.prototype]) {
+  const getContext = proto.getContext;
+  proto.getContext = function (...args) {
+    const ctx = getContext.apply(this, args);
+    if (ctx && !this.__e3dCounted && /webgl|bitmap/.test(String(args[0]))) { this.__e3dCounted = true; window.__e3dCanvases += 1; }
+    return ctx;
+  };
+}
+"""
+
+
+def test_viewer_survives_remounts(server, browser):
+    """Streamlit remounts the viewer when the elements above it change (here: the source radio); each
+    remount must reuse the page's 3Dmol viewer, not leave another one (its canvas, listeners and
+    geometry) behind."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.add_init_script(COUNT_CANVASES)
+    page.goto(server)
+    wait_idle(page)
+    page.click("[data-testid='stSidebarNav'] a[href$='/explorer']")
+    wait_idle(page)
+    rendered = "() => !!(document.querySelector('[data-testid=mol3d]') || {dataset: {}}).dataset.rendered"
+
+    def remount(times):
+        for k in range(times):
+            page.get_by_text("Enter SMILES" if k % 2 == 0 else "Shipped corpus", exact=True).click()
+            wait_idle(page)
+            page.wait_for_function(rendered, timeout=60_000)
+        return page.evaluate("window.__e3dCanvases")
+
+    # while a rerun runs Streamlit keeps the old element on screen beside the new one: two viewers at most
+    warm = remount(4)
+    assert warm <= 3, warm  # the shared WebGL canvas + at most two viewers
+    assert remount(10) == warm
+    assert len(page.query_selector_all("[data-testid='mol3d'] canvas")) == 1
+    for path in ("compare", "explorer", "compare", "explorer"):  # two viewers side by side, then one again
+        page.click(f"[data-testid='stSidebarNav'] a[href$='/{path}']")
+        wait_idle(page)
+        page.wait_for_function(rendered, timeout=60_000)
+    assert page.evaluate("window.__e3dCanvases") <= warm + 2
+    page.close()
