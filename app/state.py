@@ -49,29 +49,26 @@ def model_ids() -> List[str]:
     return [m["id"] for m in index()["models"]]
 
 
-def _remember_model() -> None:
-    st.session_state["_model_id"] = st.session_state["model_id"]
-
-
-def selected_model() -> Optional[str]:
-    """The sidebar's model/training-dataset picker (shared by all pages)."""
+def model_picker() -> Optional[str]:
+    """The sidebar's model/training-dataset picker.  Drawn by the entry point (app/main.py) on every
+    run, before the page: a widget that lives there keeps its value across pages (Streamlit's
+    convention for widgets shared by pages)."""
     ids = model_ids()
     if not ids:
         st.sidebar.error("No shipped models found in precomputed/models/.")
         return None
     main = (index().get("main") or "").replace(".nequip.zip", "")
-    # Each page has its own picker widget, and Streamlit drops a widget's state when the page
-    # changes: the choice lives in a plain key ("_model_id") that re-seeds the picker on every page.
-    chosen = st.session_state.get("_model_id") or st.session_state.get("model_id")
-    if chosen not in ids:
-        chosen = main if main in ids else ids[0]
-    st.session_state["model_id"] = st.session_state["_model_id"] = chosen
     entries = {m["id"]: m for m in index()["models"]}
-    st.sidebar.selectbox("Model (training dataset)", ids, key="model_id", on_change=_remember_model,
-                         format_func=lambda i: f"{i} — {entries[i].get('level_of_theory') or '?'}")
-    mid = st.session_state["model_id"]
+    mid = st.sidebar.selectbox("Model (training dataset)", ids, index=ids.index(main) if main in ids else 0,
+                               key="model_id",
+                               format_func=lambda i: f"{i} — {entries[i].get('level_of_theory') or '?'}")
     st.sidebar.caption(provenance(mid))
     return mid
+
+
+def selected_model() -> Optional[str]:
+    """The model chosen in the sidebar (None when no model ships)."""
+    return st.session_state.get("model_id")
 
 
 def error_message(exc: Exception) -> str:

@@ -1,12 +1,11 @@
-"""Shared by the bench scripts: repo on sys.path, one thread, a model path, timing helpers."""
+"""Shared by the bench scripts (run with the package installed, `make install`): one thread, a model path,
+timing helpers."""
 
 import os
 import statistics
-import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402

@@ -62,7 +62,7 @@ def reference_geometries(bde_rows: pd.DataFrame, reference: Optional[str]) -> Di
     for smi in sorted(set(bde_rows["parent_smiles"])):
         mol = from_smiles(smi)
         if reference == "GFN2-xTB":
-            mol = relax(mol, xtb.XTBCalculator(mol.charge, mol.multiplicity), fmax=0.01, steps=500)
+            mol = relax(mol, xtb.xtb_calculator(mol.charge, mol.multiplicity), fmax=0.01, steps=500)
         geoms[smi] = mol
     return geoms
 

@@ -28,7 +28,7 @@ from .units import KCAL_PER_EV
 def xtb_relaxed(mol: Molecule, fmax: float = 0.01) -> Molecule:
     from .data import xtb
 
-    return relax(mol, xtb.XTBCalculator(mol.charge, mol.multiplicity), fmax=fmax, steps=500)
+    return relax(mol, xtb.xtb_calculator(mol.charge, mol.multiplicity), fmax=fmax, steps=500)
 
 
 def xtb_energy(mol: Molecule, relax: bool = True) -> float:

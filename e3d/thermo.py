@@ -82,16 +82,16 @@ def harmonic_modes(positions: np.ndarray, numbers: np.ndarray, hess: np.ndarray)
 
 
 def enthalpy_correction(energies: np.ndarray, n_atoms: int, linear: bool, temperature: float = T_298) -> float:
-    """H_corr = ZPE + H_trans + H_rot + H_vib(T) + pV (eV) from vibrational quanta ħω (eV)."""
+    """H_corr = ZPE + H_trans + H_rot + H_vib(T) + pV (eV) from vibrational quanta ħω (eV): ASE's
+    ideal-gas RRHO enthalpy (its k_B is CODATA 2014's, 4·10⁻⁷ relative from 2018's: < 10⁻⁷ eV here)."""
+    from ase.thermochemistry import IdealGasThermo
+
     worst = -energies.min() * EV_TO_CM if len(energies) else 0.0
     if worst > IMAGINARY_TOLERANCE_CM:
         raise E3DError(f"not a minimum: imaginary mode of {worst:.0f} cm⁻¹")
-    hw = energies[energies > 0]
-    kt = units.kB * temperature
-    rot = 0.0 if n_atoms == 1 else (1.0 if linear else 1.5) * kt
-    zpe = 0.5 * hw.sum()
-    vib = float(np.sum(hw / np.expm1(hw / kt))) if len(hw) else 0.0
-    return zpe + 1.5 * kt + rot + vib + kt
+    geometry = "monatomic" if n_atoms == 1 else ("linear" if linear else "nonlinear")
+    thermo = IdealGasThermo(vib_energies=energies[energies > 0], geometry=geometry, vib_selection="all")
+    return float(thermo.get_enthalpy(temperature, verbose=False))
 
 
 def is_linear(positions: np.ndarray, tolerance: float = 1e-3) -> bool:

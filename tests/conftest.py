@@ -1,9 +1,7 @@
 import os
-import sys
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # on sys.path by pyproject's pytest pythonpath
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

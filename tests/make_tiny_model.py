@@ -8,14 +8,12 @@ a few minutes on one CPU thread.  Run from the repository root:
 
 import os
 import shutil
-import sys
+
+from e3d.corpus import evaluation_corpus, training_corpus
+from e3d.data.build import build_xtb_dataset
+from e3d.train import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from e3d.corpus import evaluation_corpus, training_corpus  # noqa: E402
-from e3d.data.build import build_xtb_dataset  # noqa: E402
-from e3d.train import train  # noqa: E402
 
 OUT = os.path.join(ROOT, "tests", "models", "tiny_allegro.nequip.zip")
 DATA = os.path.join(ROOT, "runs", "data_tiny")

@@ -9,12 +9,12 @@ from streamlit.testing.v1 import AppTest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(ROOT, "app", "main.py")
 DATA = os.path.join(ROOT, "tests", "data")
-PAGES = ["pages/overview.py", "pages/explorer.py", "pages/compare.py", "pages/bde.py", "pages/bond_types.py",
-         "pages/datasets.py", "pages/upload.py"]
+PAGES = ["views/overview.py", "views/explorer.py", "views/compare.py", "views/bde.py", "views/bond_types.py",
+         "views/datasets.py", "views/upload.py"]
 
 
 def page(path: str) -> AppTest:
-    at = AppTest.from_file(MAIN, default_timeout=240)
+    at = AppTest.from_file(MAIN, default_timeout=240).run()  # st.navigation registers the pages on the first run
     at.switch_page(path)
     return at.run()
 
@@ -27,8 +27,17 @@ def test_page_renders(path):
     assert not at.error, [e.value for e in at.error]
 
 
+def test_model_picker_lives_in_the_entry_point():
+    """One picker, drawn by app/main.py before the page: a choice made on one page holds on the next."""
+    at = page("views/bde.py")
+    at.sidebar.selectbox(key="model_id").set_value("qm9-h298-4k").run()
+    at.switch_page("views/explorer.py").run()
+    assert at.sidebar.selectbox(key="model_id").value == "qm9-h298-4k"
+    assert "model **qm9-h298-4k**" in " ".join(c.value for c in at.sidebar.caption)
+
+
 def test_overview_headline_numbers_with_provenance():
-    at = page("pages/overview.py")
+    at = page("views/overview.py")
     labels = [m.label for m in at.metric]
     assert "BDE MAE vs experiment (kcal/mol)" in labels and "BDE MAE vs labels (kcal/mol)" in labels
     from e3d.family import read_index
@@ -39,7 +48,7 @@ def test_overview_headline_numbers_with_provenance():
 
 
 def test_explorer_smiles_and_bad_smiles():
-    at = page("pages/explorer.py")
+    at = page("views/explorer.py")
     at.radio(key="explorer_source").set_value("Enter SMILES").run()
     at.text_input(key="explorer_smiles").set_value("CC(=O)O").run()
     assert not at.exception and not at.error
@@ -52,7 +61,7 @@ def test_explorer_smiles_and_bad_smiles():
 
 
 def test_explorer_fragment_cut_column():
-    at = page("pages/explorer.py")
+    at = page("views/explorer.py")
     at.radio(key="explorer_source").set_value("Enter SMILES").run()
     at.text_input(key="explorer_smiles").set_value("CCO").run()
     at.toggle(key="explorer_cut").set_value(True).run()
@@ -62,7 +71,7 @@ def test_explorer_fragment_cut_column():
 
 
 def test_explorer_corpus_molecule_toggles():
-    at = page("pages/explorer.py")
+    at = page("views/explorer.py")
     at.selectbox(key="explorer_molecule").select_index(3).run()
     for toggle in at.toggle:
         toggle.set_value(True).run()
@@ -70,13 +79,13 @@ def test_explorer_corpus_molecule_toggles():
 
 
 def test_bde_filter_by_type():
-    at = page("pages/bde.py")
+    at = page("views/bde.py")
     at.multiselect(key="bde_types").set_value(["C-H"]).run()
     assert not at.exception and at.dataframe
 
 
 def test_compare_two_models_on_one_molecule():
-    at = page("pages/compare.py")
+    at = page("views/compare.py")
     assert not at.exception and not at.error
     table = at.dataframe[0].value
     assert len(table) > 0 and any(c.startswith("ΔD") for c in table.columns)
@@ -89,7 +98,7 @@ def test_compare_two_models_on_one_molecule():
 
 
 def test_upload_smiles_and_files():
-    at = page("pages/upload.py")
+    at = page("views/upload.py")
     at.text_area[0].set_value("CCO ethanol\nC1CC broken\nCBr bromomethane")
     at.button[0].click().run()
     assert not at.exception
@@ -98,13 +107,13 @@ def test_upload_smiles_and_files():
     assert any("Computed 1 molecule" in s.value for s in at.success)
     assert at.session_state["uploads"][0]["name"] == "ethanol"
     # the explorer shows the uploaded molecule
-    at.switch_page("pages/explorer.py").run()
+    at.switch_page("views/explorer.py").run()
     at.radio(key="explorer_source").set_value("My molecules").run()
     assert not at.exception and not at.error
 
 
 def test_upload_errors_in_the_apps_words_each_named_once():
-    at = page("pages/upload.py")
+    at = page("views/upload.py")
     at.text_area[0].set_value("C1CC broken\n" + "C" * 45 + " long")
     at.button[0].click().run()
     assert not at.exception
@@ -120,7 +129,7 @@ def _read(name):
 
 
 def test_upload_good_and_bad_files():
-    at = page("pages/upload.py")
+    at = page("views/upload.py")
     at.file_uploader[0].set_value([("two.sdf", _read("two.sdf"), "chemical/x-mdl-sdfile"),
                                    ("ethanol.xyz", _read("ethanol.xyz"), "chemical/x-xyz"),
                                    ("binary.sdf", _read("binary.sdf"), "chemical/x-mdl-sdfile"),
@@ -133,6 +142,37 @@ def test_upload_good_and_bad_files():
     assert any("Computed 3 molecule" in s.value for s in at.success)
     # downloads are offered (CSV and SDF with energies)
     assert len(at.get("download_button")) == 2
+
+
+# Every bad input a user might upload, with the words its one error message must contain.
+BAD_UPLOADS = [("empty.xyz", "empty"), ("truncated.xyz", "truncated"), ("binary.sdf", "binary"),
+               ("nan.xyz", "NaN"), ("close_atoms.xyz", "closer than 0.5"), ("bad.sdf", "malformed"),
+               ("xenon.xyz", "Xe not supported"), ("bad_row.csv", "invalid SMILES")]
+BAD_SMILES = [("C1CC", "invalid SMILES"), ("C(C", "invalid SMILES"), ("CBr", "Br not supported"),
+              ("[Fe]", "Fe not supported"), ("C" * 45, "the app computes molecules of up to"),
+              ("CC(C)(C)(C)(C)C", "invalid SMILES")]
+
+
+def test_upload_bad_input_corpus_each_named_once():
+    """The bad-input corpus through the upload page at once: one message per bad input, naming it, in the
+    app's words; the good inputs beside them are computed; a file type the app does not read (.txt) is
+    refused by the library with the types it takes, not by the uploader with a second message."""
+    at = page("views/upload.py")
+    at.text_area[0].set_value("\n".join(f"{s} bad{k}" for k, (s, _) in enumerate(BAD_SMILES)) + "\nCCO ethanol")
+    files = [(name, _read(name), "application/octet-stream") for name, _ in BAD_UPLOADS]
+    at.file_uploader[0].set_value(files + [("notes.txt", b"CCO", "text/plain")])
+    at.button[0].click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    for k, (_, message) in enumerate(BAD_SMILES):
+        named = [e for e in errors if e.startswith(f"bad{k}:")]
+        assert len(named) == 1 and message in named[0], (k, errors)
+    for name, message in BAD_UPLOADS + [("notes.txt", "unsupported file type .txt")]:
+        named = [e for e in errors if name in e or name.rsplit(".", 1)[0] in e]
+        assert named and any(message in e for e in named), (name, errors)
+    assert not any("--" in e for e in errors)  # no CLI flags in the web page
+    assert [u["name"] for u in at.session_state["uploads"]] == ["ethanol", "ethanol"]  # typed + bad_row.csv's good row
+    assert any("Computed 2 molecule" in s.value for s in at.success)
 
 
 def test_viewer_data_cylinders_labels_and_token(tiny_model):
@@ -171,7 +211,7 @@ def _shipped_model_ids():
 @pytest.mark.parametrize("model_id", _shipped_model_ids())
 def test_every_shipped_model_on_its_table_pages(model_id):
     """Each model has its own precomputed rows: the per-model pages render for every one of them."""
-    for path in ("pages/overview.py", "pages/bde.py", "pages/bond_types.py"):
+    for path in ("views/overview.py", "views/bde.py", "views/bond_types.py"):
         at = AppTest.from_file(MAIN, default_timeout=240)
         at.session_state["model_id"] = model_id
         at.switch_page(path).run()
@@ -190,7 +230,7 @@ def test_bde_page_restricts_to_the_training_domain():
         pytest.skip("no shipped model trained on small molecules only")
     at = AppTest.from_file(MAIN, default_timeout=240)
     at.session_state["model_id"] = small[0]
-    at.switch_page("pages/bde.py").run()
+    at.switch_page("views/bde.py").run()
     n_all = at.dataframe[0].value["n"].iloc[0]
     at.toggle(key="bde_domain").set_value(True).run()
     assert not at.exception
@@ -199,7 +239,7 @@ def test_bde_page_restricts_to_the_training_domain():
 
 
 def test_datasets_page_cards_are_a_table_with_units():
-    at = page("pages/datasets.py")
+    at = page("views/datasets.py")
     assert not at.exception
     cards = at.dataframe[-1].value
     assert "test energy MAE (meV/atom)" in cards.index and "r_max (Å)" in cards.index

@@ -119,7 +119,7 @@ def test_page_in_browser(server, browser, name, path, selector):
 
 
 def test_model_choice_survives_page_changes(server, browser):
-    """Each page has its own sidebar picker: a model chosen on one page stays chosen on the next."""
+    """The sidebar picker (drawn by the entry point): a model chosen on one page stays chosen on the next."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(server)
     wait_idle(page)

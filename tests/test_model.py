@@ -95,3 +95,25 @@ def test_concurrent_energy_only_and_force_calls_do_not_interfere(tiny_model):
         t.join()
     assert not errors, errors
     assert all(m.do_derivatives for m in tiny_model.module.modules() if hasattr(m, "do_derivatives"))
+
+
+def test_calculator_is_nequips_and_returns_edge_energies(tiny_model):
+    """E3DCalculator subclasses nequip's ASE calculator and leaves the same edge energies as
+    e3d.edge_energies, which with the shifts sum to its energy."""
+    from nequip.integrations.ase import NequIPCalculator
+
+    import e3d
+    from e3d.calculator import E3DCalculator
+
+    mol = e3d.from_smiles("CC(=O)O")
+    atoms = mol.to_ase()
+    atoms.calc = calc = E3DCalculator(tiny_model)
+    assert isinstance(calc, NequIPCalculator)
+    energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+    assert forces.shape == (mol.n_atoms, 3) and np.isfinite(forces).all()
+    (ref,) = e3d.edge_energies(tiny_model, [mol])
+    got = dict(zip(map(tuple, calc.results["edge_index"].T), calc.results["edge_energies"]))
+    want = dict(zip(zip(ref.i, ref.j), ref.e))
+    assert got.keys() == want.keys()
+    assert max(abs(got[k] - want[k]) for k in want) < 1e-8
+    assert abs(sum(got.values()) + ref.shift_sum - energy) < 1e-6

@@ -120,7 +120,7 @@ def generate_frames(corpus: Sequence[Union[Tuple[str, str], Molecule]], variant:
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     rng = np.random.default_rng(seed)
-    calc_factory = lambda m: xtb.XTBCalculator(m.charge, m.multiplicity)  # noqa: E731
+    calc_factory = lambda m: xtb.xtb_calculator(m.charge, m.multiplicity)  # noqa: E731
     out, failures = [], []
     for item in tqdm(corpus, desc=f"geometries ({variant})", disable=not progress):
         given = isinstance(item, Molecule)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Dict, Iterable, Tuple
 
 import numpy as np
-from ase.calculators.calculator import Calculator, all_changes
 
 from ..errors import E3DError
 from ..units import ANGSTROM_PER_BOHR, EV_PER_HARTREE, KELVIN_PER_HARTREE
@@ -72,16 +71,12 @@ def isolated_atom_energies(elements: Iterable[str]) -> Dict[str, float]:
     return out
 
 
-class XTBCalculator(Calculator):
-    """ASE calculator over :func:`energy_and_forces` for one charge/multiplicity."""
+def xtb_calculator(charge: int = 0, multiplicity: int = 1):
+    """tblite's ASE calculator with the labelling settings above.  It keeps one tblite calculation
+    across geometry steps, so each SCF restarts from the previous wavefunction
+    (bench/xtb_relax.py measures the saving in relaxations)."""
+    from tblite.ase import TBLite
 
-    implemented_properties = ["energy", "forces"]
-
-    def __init__(self, charge: int = 0, multiplicity: int = 1):
-        super().__init__()
-        self.charge, self.multiplicity = int(charge), int(multiplicity)
-
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        super().calculate(atoms, properties, system_changes)
-        e, f = energy_and_forces(self.atoms.numbers, self.atoms.positions, self.charge, self.multiplicity)
-        self.results = {"energy": e, "forces": f}
+    return TBLite(method=METHOD, charge=int(charge), multiplicity=int(multiplicity),
+                  electronic_temperature=ELECTRONIC_TEMPERATURE_K, spin_polarization=SPIN_POLARIZATION or None,
+                  verbosity=0)

@@ -20,8 +20,10 @@ st.caption(f"Computed live on the CPU with {model_id}; elements it knows: {', '.
 
 with st.form("upload_form"):
     smiles_text = st.text_area("SMILES (one per line, optional name after a space)", placeholder="CCO ethanol")
-    files = st.file_uploader("…or molecule files", accept_multiple_files=True,
-                             type=[e.lstrip(".") for e in MOLECULE_FILE_TYPES + TABLE_FILE_TYPES],
+    # no type= filter: the uploader's own refusal came as a second, different message (and as an
+    # exception in the server); the library names an unsupported type with the types it reads
+    files = st.file_uploader("…or molecule files (" + ", ".join(MOLECULE_FILE_TYPES + TABLE_FILE_TYPES) + ")",
+                             accept_multiple_files=True,
                              help="xyz (bonds perceived from 3D), sdf/mol (multi-record), pdb, csv/smi of SMILES")
     c1, c2 = st.columns(2)
     charge = c1.number_input("Total charge (blank: from the structure; 0 for xyz)", value=None, step=1, format="%d")
@@ -31,12 +33,14 @@ with st.form("upload_form"):
 if submitted:
     mols, errors = [], []
     kwargs = dict(charge=None if charge is None else int(charge), multiplicity=None if mult is None else int(mult),
-                  max_atoms=state.MAX_UPLOAD_ATOMS, on_error=lambda name, exc: errors.append(state.error_message(exc)))
+                  max_atoms=state.MAX_UPLOAD_ATOMS)
     if smiles_text.strip():
-        mols += e3d.molecules_from_bytes(smiles_text.encode(), "typed.smi", **kwargs)
+        mols += e3d.molecules_from_bytes(smiles_text.encode(), "typed.smi", **kwargs,
+                                         on_error=lambda name, exc: errors.append(state.error_message(exc)))
     for f in files or []:
-        try:
-            mols += e3d.molecules_from_bytes(f.getvalue(), f.name, **kwargs)
+        try:  # a bad row of a table file is named with its file
+            mols += e3d.molecules_from_bytes(f.getvalue(), f.name, **kwargs, on_error=lambda name, exc, f=f: errors.append(
+                f"{f.name}, {state.error_message(exc)}"))
         except E3DError as exc:
             errors.append(state.error_message(exc))
     added = 0
@@ -85,4 +89,4 @@ if ups:
     if c3.button("Clear my molecules"):
         st.session_state[state.UPLOADS_KEY] = [u for u in state.uploads() if u["model_id"] != model_id]
         st.rerun()
-    st.page_link("pages/explorer.py", label="Open in the Molecule explorer")
+    st.page_link("views/explorer.py", label="Open in the Molecule explorer")

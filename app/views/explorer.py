@@ -38,7 +38,7 @@ elif source == "My molecules":
     ups = [u for u in state.uploads() if u["model_id"] == model_id]
     if not ups:
         st.info("No uploaded molecules for this model yet: use the Upload page.")
-        st.page_link("pages/upload.py", label="Go to Upload")
+        st.page_link("views/upload.py", label="Go to Upload")
         st.stop()
     pick = st.selectbox("Molecule", range(len(ups)), format_func=lambda k: ups[k]["name"], key="explorer_upload")
     up = ups[pick]

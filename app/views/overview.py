@@ -39,12 +39,12 @@ else:
 
 st.subheader("Views")
 cols = st.columns(3)
-cols[0].page_link("pages/explorer.py", label="Molecule explorer: 3D bonds coloured by D_ij")
-cols[1].page_link("pages/bde.py", label="Learned BDE vs literature")
-cols[2].page_link("pages/bond_types.py", label="Bond-type distributions and entropy")
-cols[0].page_link("pages/datasets.py", label="Training datasets: scaling and reactivity")
-cols[1].page_link("pages/upload.py", label="Upload your own molecules")
-cols[2].page_link("pages/compare.py", label="Compare two models on one molecule")
+cols[0].page_link("views/explorer.py", label="Molecule explorer: 3D bonds coloured by D_ij")
+cols[1].page_link("views/bde.py", label="Learned BDE vs literature")
+cols[2].page_link("views/bond_types.py", label="Bond-type distributions and entropy")
+cols[0].page_link("views/datasets.py", label="Training datasets: scaling and reactivity")
+cols[1].page_link("views/upload.py", label="Upload your own molecules")
+cols[2].page_link("views/compare.py", label="Compare two models on one molecule")
 with st.expander("The method: every definition, formula and unit (docs/E3D_METHOD.md)"):
     st.markdown(state.method_doc())
 st.caption("All energies in kcal/mol unless marked.")
