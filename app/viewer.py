@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from plotly.colors import sample_colorscale
 
-from e3d.units import KCAL_PER_EV
+from e3d.pairs import half_bond_energies
 
 BOND_SCALE = "Viridis"  # sequential: bond energies D_ij are positive
 PAIR_SCALE = "RdBu"     # diverging, centred on 0, for non-bonded pairs
@@ -48,11 +48,11 @@ def _cylinders(pairs: pd.DataFrame, positions: np.ndarray, mode: str, show_nonbo
         a, b = positions[row.i], positions[row.j]
         sel = highlight is not None and {row.i, row.j} == set(highlight)
         radius = 0.2 if sel else 0.11
-        if mode == "directed":  # each half coloured by −2·e_{i→j} (kcal/mol): equals D_ij when symmetric
+        if mode == "directed":  # each half by its directed edge (e3d.pairs.half_bond_energies)
             mid = (a + b) / 2
-            for start, end, e in ((a, mid, row.e_ij), (b, mid, row.e_ji)):
+            for start, end, d in zip((a, b), (mid, mid), half_bond_energies(row.e_ij, row.e_ji)):
                 shapes.append({"start": start, "end": end, "radius": radius,
-                               "color": colour(-2 * e * KCAL_PER_EV, lo, hi), "dashed": False})
+                               "color": colour(d, lo, hi), "dashed": False})
         else:
             shapes.append({"start": a, "end": b, "radius": radius, "color": colour(row.D_ij, lo, hi), "dashed": False})
     if show_nonbonded:

@@ -3,12 +3,13 @@
     ε_ij = e_{i→j} + e_{j→i}        (eV; 0 beyond r_max)
     D_ij = −ε_ij                    (kcal/mol; the E3D bond energy of a bonded pair)
     f_bond = Σ_bonded ε / Σ_all ε   (decomposability of one molecule)
+    D_{i→j} = −2·e_{i→j}            (kcal/mol; the directed view: half a bond, mean of the two = D_ij)
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Dict
+from typing import Dict, Tuple
 
 import numpy as np
 import pandas as pd
@@ -164,6 +165,12 @@ def pairs_for_molecules(results, bonded_only: bool = False) -> pd.DataFrame:
     columns["total_energy_eV"] = np.repeat([r.total_energy for r in results], counts)
     columns["sum_rule_residual_eV"] = np.repeat([r.residual for r in results], counts)
     return pd.DataFrame(columns)
+
+
+def half_bond_energies(e_ij: float, e_ji: float) -> Tuple[float, float]:
+    """The directed view of a bond (kcal/mol): −2·e_{i→j} and −2·e_{j→i}, each what D_ij would be if the
+    bond's energy sat evenly on both edges (their mean is D_ij); the viewer colours each half by one."""
+    return -2.0 * e_ij * KCAL_PER_EV, -2.0 * e_ji * KCAL_PER_EV
 
 
 def atom_label(element: str, index: int) -> str:

@@ -147,3 +147,16 @@ def test_bonds_weakest_first_and_comparison_of_two_models(tiny_model):
     f32 = e3d.pair_table(e3d.edge_energies(load_model(tiny_model.path, device="cpu", dtype="float32"), [mol])[0])
     diff = compare_bonds(pairs, f32)
     assert diff["delta_D"].abs().max() < 1e-3 and list(diff["delta_D"].abs()) == sorted(diff["delta_D"].abs(), reverse=True)
+
+
+def test_half_bond_energies_average_to_d_ij(tiny_model):
+    """The explorer's directed view: each half −2·e_{i→j}; the two halves' mean is D_ij, and a bond
+    whose edges carry different energies shows different halves."""
+    from e3d.edges import edge_energies
+    from e3d.pairs import bond_table, half_bond_energies
+
+    (result,) = edge_energies(tiny_model, [from_smiles("CC(=O)O")])
+    bonds = bond_table(result)
+    halves = np.array([half_bond_energies(b.e_ij, b.e_ji) for b in bonds.itertuples()])
+    np.testing.assert_allclose(halves.mean(axis=1), bonds["D_ij"], atol=1e-9)
+    assert np.abs(halves[:, 0] - halves[:, 1]).max() > 0.1  # C–H, O–H: the heavy atom's edge differs

@@ -42,4 +42,20 @@ def test_compiled_without_sidecar_is_refused(compiled_path, tmp_path):
     bare.write_bytes(open(compiled_path, "rb").read())
     with pytest.raises(ModelError, match="sidecar"):
         load_model(str(bare))
-    assert json.load(open(compiled_path + ".e3d.json"))["edge_factor_formula"].startswith("s_t")
+    sidecar = json.load(open(compiled_path + ".e3d.json"))
+    for key in ("scales", "shifts", "avg_num_neighbors"):  # the eager model's constants, written out
+        np.testing.assert_allclose(sidecar[key], getattr(tiny_model, key).tolist())
+
+
+@pytest.mark.slow
+def test_compiled_with_wrong_sidecar_breaks_the_sum_rule(compiled_path, tmp_path):
+    """The sidecar's scales are what turn the compiled readout into edge energies: wrong ones are caught."""
+    from e3d.errors import SumRuleError
+
+    wrong = tmp_path / "wrong.nequip.pt2"
+    wrong.write_bytes(open(compiled_path, "rb").read())
+    sidecar = json.load(open(compiled_path + ".e3d.json"))
+    sidecar["scales"] = [2 * s for s in sidecar["scales"]]
+    json.dump(sidecar, open(str(wrong) + ".e3d.json", "w"))
+    with pytest.raises(SumRuleError, match="sum rule violated"):
+        edge_energies(load_model(str(wrong), device="cpu"), [from_smiles("CCO")])

@@ -43,10 +43,21 @@ def test_interrupted_build_resumes_to_the_same_dataset_and_keeps_failures(tmp_pa
 
 
 def test_isolated_atoms_are_spin_polarised():
+    """The shifts μ are spin-polarised ground-state atoms: below the same atoms without spin polarisation
+    (tblite, same multiplicity), by about 1 eV for H and C."""
+    import numpy as np
+    from tblite.interface import Calculator
+
+    from e3d.data import xtb
+    from e3d.units import EV_PER_HARTREE, KELVIN_PER_HARTREE
+
     ref = isolated_atom_energies(["H", "C"])
-    # spin polarisation lowers the open-shell atoms below the plain doublet/triplet values
-    assert ref["H"] == pytest.approx(-11.6817, abs=1e-3)
-    assert ref["C"] == pytest.approx(-50.0321, abs=1e-3)
+    for el, z, unpaired in (("H", 1, 1), ("C", 6, 2)):
+        plain = Calculator(xtb.METHOD, np.array([z]), np.zeros((1, 3)), uhf=unpaired)
+        plain.set("verbosity", 0)
+        plain.set("temperature", xtb.ELECTRONIC_TEMPERATURE_K / KELVIN_PER_HARTREE)
+        unpolarised = float(plain.singlepoint().get("energy")) * EV_PER_HARTREE
+        assert 0.5 < unpolarised - ref[el] < 2.0, (el, ref[el], unpolarised)
 
 
 @pytest.mark.slow
