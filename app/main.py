@@ -29,5 +29,6 @@ PAGES = {
     "upload": st.Page("views/upload.py", title="Upload"),
 }
 
+state.warm_up()  # once per server: model and first molecule in the background
 state.model_picker()  # in the entry point: the choice persists across pages
 st.navigation(list(PAGES.values())).run()

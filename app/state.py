@@ -6,6 +6,7 @@ Pages stay thin: they call these helpers and e3d; nothing here computes science 
 from __future__ import annotations
 
 import os
+import threading
 from typing import Dict, List, Optional
 
 import pandas as pd
@@ -13,7 +14,7 @@ import streamlit as st
 
 import e3d
 from e3d.family import read_index
-from e3d.model import MODELS_DIR, REPO_ROOT
+from e3d.cards import MODELS_DIR, REPO_ROOT, read_card
 
 PRECOMPUTED = os.path.join(REPO_ROOT, "precomputed")
 MAX_UPLOAD_ATOMS = 120  # live CPU computation in the app
@@ -43,6 +44,26 @@ def index() -> Dict[str, object]:
 def model(model_id: str) -> e3d.E3DModel:
     entry = next(m for m in index()["models"] if m["id"] == model_id)
     return e3d.load_model(os.path.join(MODELS_DIR, entry["file"]), device="cpu")
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up() -> threading.Thread:
+    """Once per server process, in the background: import torch and nequip, load the main model and
+    compute one molecule, so that a visitor's first live molecule does not wait for them (the first
+    page, which needs none of it, is drawn meanwhile; bench/app_latency.py measures the cold start)."""
+    from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+    def work():
+        ids = model_ids()
+        main = (index().get("main") or "").replace(".nequip.zip", "")
+        if main in ids:
+            mol = e3d.from_smiles("CCO")
+            live_pairs(molblock(mol), "CCO", 0, 1, main)
+
+    thread = threading.Thread(target=work, name="e3d-warm-up", daemon=True)
+    add_script_run_ctx(thread, get_script_run_ctx())
+    thread.start()
+    return thread
 
 
 def model_ids() -> List[str]:
@@ -82,7 +103,7 @@ def error_message(exc: Exception) -> str:
 def provenance(model_id: str) -> str:
     """One line: model, dataset, level of theory, atom reference — shown next to numbers."""
     entry = next((m for m in index()["models"] if m["id"] == model_id), {})
-    card = e3d.model.read_card(os.path.join(MODELS_DIR, entry.get("file", "")))
+    card = read_card(os.path.join(MODELS_DIR, entry.get("file", "")))
     shifts = (card.get("energy_shifts") or {}).get("reference") or "unknown atom reference"
     return (f"model **{model_id}** · trained on {card.get('dataset', '?')} "
             f"({card.get('n_training_frames', '?')} frames) · labels {card.get('level_of_theory', '?')} · "

@@ -249,7 +249,7 @@ def cmd_precompute(args) -> int:
 
 def cmd_batch(args) -> int:
     from .batch import run_batch
-    from .model import default_model_path
+    from .cards import default_model_path
 
     summary = run_batch(args.input, args.model or default_model_path(), args.output, shard_size=args.shard_size,
                         devices=args.devices, num_nodes=args.num_nodes, accelerator=args.accelerator,

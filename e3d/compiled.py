@@ -28,7 +28,8 @@ def compile_model(model_path: str, out_path: str, device: str = "cpu") -> str:
     from nequip.utils.aot import aot_export_model
 
     from .edges import molecule_to_data
-    from .model import card_path, edge_constants_sidecar, load_model, read_card
+    from .cards import card_path, read_card
+    from .model import edge_constants_sidecar, load_model
     from .molecule import from_smiles
 
     if not out_path.endswith(".nequip.pt2"):

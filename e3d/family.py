@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 import yaml
 
 from .errors import E3DError
-from .model import MODELS_DIR, REPO_ROOT, read_card
+from .cards import MODELS_DIR, REPO_ROOT, read_card
 
 FAMILY_FILE = os.path.join(REPO_ROOT, "configs", "family.yaml")
 XTB_DATA = os.path.join("runs", "data")

@@ -25,42 +25,8 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
+from .cards import default_model_path, read_card
 from .errors import ModelError
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODELS_DIR = os.path.join(REPO_ROOT, "precomputed", "models")
-DEFAULT_MODEL_ENV = "E3D_MODEL"
-CARD_SUFFIX = ".card.json"
-
-
-def default_model_path() -> str:
-    """The project's main model (``$E3D_MODEL`` overrides; else ``precomputed/models/main``)."""
-    env = os.environ.get(DEFAULT_MODEL_ENV)
-    if env:
-        return env
-    index = os.path.join(MODELS_DIR, "index.json")
-    if os.path.exists(index):
-        with open(index) as fh:
-            main = json.load(fh).get("main")
-        if main:
-            return os.path.join(MODELS_DIR, main)
-    raise ModelError(f"no default model: {index} is missing; pass --model PATH")
-
-
-def card_path(model_path: str) -> str:
-    for suffix in (".nequip.zip", ".ckpt", ".nequip.pt2", ".pt2"):
-        if model_path.endswith(suffix):
-            return model_path[: -len(suffix)] + CARD_SUFFIX
-    return model_path + CARD_SUFFIX
-
-
-def read_card(model_path: str) -> Dict[str, object]:
-    path = card_path(model_path)
-    if os.path.exists(path):
-        with open(path) as fh:
-            return json.load(fh)
-    return {}
-
 
 def pick_device(device: Optional[str] = None) -> torch.device:
     if device in (None, "auto"):

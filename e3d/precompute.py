@@ -34,7 +34,8 @@ from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_from_dataset,
                         compare_with_mean_enthalpies, corpus_molecules, corpus_pairs, weighted_entropy)
 from .corpus import BDE_REFERENCE, REFERENCE_ENERGIES, evaluation_corpus
 from .family import read_index
-from .model import MODELS_DIR, REPO_ROOT, E3DModel, load_model
+from .cards import MODELS_DIR, REPO_ROOT
+from .model import E3DModel, load_model
 from .molecule import from_smiles, parse_smiles
 from .scan import scan_summary, stretch_scan
 

@@ -33,7 +33,7 @@ import yaml
 
 from .data.build import VARIANT_KINDS
 from .errors import E3DError
-from .model import REPO_ROOT
+from .cards import REPO_ROOT
 
 STUDY_DIR = os.path.join(REPO_ROOT, "precomputed", "study")
 RUNS_DIR = os.path.join("runs", "study", "runs")
@@ -141,7 +141,7 @@ def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Option
     is kept under ``study_dir/checkpoints`` and the best model so far is packaged, marked unfinished)
     or ``"done"`` (the model was already there and finished).
     """
-    from .model import read_card
+    from .cards import read_card
     from .train import train
 
     out = model_path(run["id"], study_dir)
@@ -204,7 +204,7 @@ def _session_hours(run_dir: str) -> float:
 
 def _kept_hours(model_file: str) -> float:
     """Training hours of earlier sessions, kept in the study model's card."""
-    from .model import read_card
+    from .cards import read_card
 
     if not os.path.exists(model_file):
         return 0.0
@@ -213,7 +213,7 @@ def _kept_hours(model_file: str) -> float:
 
 def _kept_curve(model_file: str) -> pd.DataFrame:
     """The curve of earlier sessions, kept in the study model's card (runs/ ends with a session)."""
-    from .model import read_card
+    from .cards import read_card
 
     if not os.path.exists(model_file):
         return pd.DataFrame()
@@ -310,7 +310,7 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
     from .bondtypes import corpus_molecules
     from .corpus import evaluation_corpus
     from .ensemble import bond_spread, spread_by_type
-    from .model import read_card
+    from .cards import read_card
     from .corpus import BDE_REFERENCE, REFERENCE_ENERGIES
     from .references import ReferenceCache
 

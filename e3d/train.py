@@ -21,7 +21,7 @@ import time
 from typing import Dict, List, Optional
 
 from .errors import E3DError
-from .model import REPO_ROOT, card_path
+from .cards import REPO_ROOT, card_path
 
 SHIFT_TOLERANCE_EV = 1e-6
 

@@ -222,7 +222,7 @@ def test_every_shipped_model_on_its_table_pages(model_id):
 def test_bde_page_restricts_to_the_training_domain():
     """For a model trained on small molecules, the toggle keeps only parents it could have seen."""
     from e3d.family import read_index
-    from e3d.model import MODELS_DIR, read_card
+    from e3d.cards import MODELS_DIR, read_card
 
     small = [m["id"] for m in read_index()["models"]
              if (read_card(os.path.join(MODELS_DIR, m["file"])).get("training_domain") or {}).get("max_heavy_atoms", 99) <= 3]

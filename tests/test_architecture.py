@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYERS = [
     {"errors", "units"},
     {"molecule"},
-    {"fragments", "geometry", "corpus", "provenance", "data", "data.xtb", "data.dft"},  # molecule helpers, labellers
+    {"fragments", "geometry", "corpus", "provenance", "cards", "data", "data.xtb", "data.dft"},  # molecule helpers, labellers, cards
     {"model"},
     {"edges"},
     {"pairs"},

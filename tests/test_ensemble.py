@@ -8,7 +8,7 @@ import pytest
 
 from e3d import edge_energies, from_smiles, load_model
 from e3d.ensemble import bde_spread, bond_spread, ensemble_members, spread_by_type
-from e3d.model import MODELS_DIR
+from e3d.cards import MODELS_DIR
 from e3d.pairs import pairs_for_molecules
 
 OTHER = os.path.join(MODELS_DIR, "xtb-eq.nequip.zip")  # a second real model with the same elements
