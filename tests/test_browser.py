@@ -180,3 +180,49 @@ def test_viewer_survives_remounts(server, browser):
         page.wait_for_function(rendered, timeout=60_000)
     assert page.evaluate("window.__e3dCanvases") <= warm + 2
     page.close()
+
+
+CONCURRENT_SMILES = ["c1ccccc1O", "CC#N", "OCC(O)CO", "CCCCCl", "FC(F)F", "CSC", "NCC(=O)O", "C1CCNCC1",
+                     "CC(C)=O", "OC=O"]
+
+
+def test_ten_concurrent_sessions_see_only_their_own_molecule(server, browser):
+    """Ten browser sessions (separate contexts = separate Streamlit sessions) submit ten molecules at
+    once; each page then shows its own molecule's bond count and f_bond, computed here by the library."""
+    import re
+
+    import e3d
+    from e3d.pairs import decomposability
+
+    model = e3d.load_model()
+    expected = {}
+    for smi, result in zip(CONCURRENT_SMILES, e3d.edge_energies(model, [e3d.from_smiles(s) for s in CONCURRENT_SMILES])):
+        pairs = e3d.pair_table(result)
+        expected[smi] = (int(pairs["bonded"].sum()), f"{decomposability(pairs):.2f}")
+    assert len(set(expected.values())) == len(expected)  # the captions tell the molecules apart
+
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in CONCURRENT_SMILES]
+    pages = [c.new_page() for c in contexts]
+    try:
+        for page, smi in zip(pages, CONCURRENT_SMILES):
+            page.goto(server)
+            wait_idle(page)
+            page.click("[data-testid='stSidebarNav'] a[href$='/explorer']")
+            wait_idle(page)
+            page.get_by_text("Enter SMILES", exact=True).click()
+            wait_idle(page)
+            page.get_by_label("SMILES", exact=True).fill(smi)
+        for page in pages:  # all at once: the server runs the ten reruns concurrently
+            page.get_by_label("SMILES", exact=True).press("Enter")
+        for page, smi in zip(pages, CONCURRENT_SMILES):
+            n_bonds, f_bond = expected[smi]
+            want = f"= {f_bond} over {n_bonds} bonds"
+            try:
+                page.wait_for_function(f"() => document.body.innerText.includes('{want}')", timeout=120_000)
+            except Exception:
+                shown = re.search(r"f_bond = .*? bonds", page.inner_text("body"))
+                raise AssertionError(f"{smi}: expected '{want}', the page shows {shown and shown.group(0)!r}") from None
+            assert not page.query_selector("[data-testid='stException']")
+    finally:
+        for c in contexts:
+            c.close()
