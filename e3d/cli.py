@@ -13,6 +13,7 @@ import sys
 from typing import List, Optional
 
 from .errors import E3DError, TooLargeError
+from .molecule import DEFAULT_MAX_ATOMS
 
 EXIT_USER_ERROR = 2
 
@@ -341,40 +342,44 @@ def cmd_bde(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m e3d", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def _model_args(p) -> None:
+    p.add_argument("--model", help="model file (.nequip.zip, .ckpt, .nequip.pt2); default: the main shipped model")
+    p.add_argument("--device", default="auto", help="cpu, cuda, or auto (default)")
+    _dtype_arg(p)
 
-    def model_args(p):
-        p.add_argument("--model", help="model file (.nequip.zip, .ckpt, .nequip.pt2); default: the main shipped model")
-        p.add_argument("--device", default="auto", help="cpu, cuda, or auto (default)")
-        dtype_arg(p)
 
-    def dtype_arg(p):
-        p.add_argument("--dtype", choices=["float64", "float32"], default=None,
-                       help="run the model in this precision (default: as trained); float32 is ~2× faster "
-                            "on CPU, its sum-rule residual is reported")
+def _dtype_arg(p) -> None:
+    p.add_argument("--dtype", choices=["float64", "float32"], default=None,
+                   help="run the model in this precision (default: as trained); float32 is ~2× faster "
+                        "on CPU, its sum-rule residual is reported")
 
+
+def _bonds_parser(sub) -> None:
     p = sub.add_parser("bonds", help="per-pair edge energies ε_ij and bond energies D_ij of molecules")
     p.add_argument("input", help="a SMILES string, or a file: .xyz .sdf .mol .pdb, or .csv/.smi with a smiles column")
-    model_args(p)
+    _model_args(p)
     p.add_argument("-o", "--output", help="write all pairs to .csv, .parquet or .json (default: print bonds)")
     p.add_argument("--bonded-only", action="store_true", help="only bonded pairs in the output file")
     p.add_argument("--charge", type=int, default=None, help="total charge (default: from the graph; 0 for xyz)")
     p.add_argument("--multiplicity", type=int, default=None, help="spin multiplicity (default: from the graph)")
     p.add_argument("--relax", action="store_true", help="relax each molecule with the model first")
-    p.add_argument("--max-atoms", type=int, default=250, help="refuse larger molecules (default 250)")
+    p.add_argument("--max-atoms", type=int, default=DEFAULT_MAX_ATOMS,
+                   help=f"refuse larger molecules (default {DEFAULT_MAX_ATOMS})")
     p.add_argument("--tolerance", type=float, default=None,
                    help="sum-rule tolerance in eV (default 1e-6 for float64, 1e-4 per atom for float32; "
                         "negative: report residuals, never stop)")
     p.set_defaults(func=cmd_bonds)
 
+
+def _info_parser(sub) -> None:
     p = sub.add_parser("info", help="what a model is: types, cutoff, dtype, scales/shifts, model card")
-    model_args(p)
+    _model_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--all", action="store_true", help="list the shipped model family with test errors")
     p.set_defaults(func=cmd_info)
 
+
+def _study_parser(sub) -> None:
     p = sub.add_parser("study", help="the emergence study: train its runs (resumable) and write precomputed/study/")
     p.add_argument("config", help="study YAML (configs/study/emergence.yaml)")
     p.add_argument("--train", action="store_true", help="train the unfinished runs (data built on demand)")
@@ -385,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-evaluate", action="store_true", help="skip writing the study tables")
     p.set_defaults(func=cmd_study)
 
+
+def _family_parser(sub) -> None:
     p = sub.add_parser("family", help="train the shipped model family (configs/family.yaml) or rebuild its index")
     p.add_argument("action", choices=["train", "index", "ship"],
                    help="train missing models; rebuild the index; ship an existing run (--only ID --run-dir DIR)")
@@ -393,15 +400,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain", action="store_true", help="train even if the model file exists")
     p.set_defaults(func=cmd_family)
 
+
+def _bde_parser(sub) -> None:
     p = sub.add_parser("bde", help="learned BDEs of specific bonds vs the labelling method and experiment")
     p.add_argument("table", help="CSV with label, parent_smiles, fragment_a, fragment_b[, bde_kcal_mol, …]")
-    model_args(p)
+    _model_args(p)
     p.add_argument("-o", "--output", required=True, help="output .csv/.parquet/.json: the rows plus BDE columns")
     p.add_argument("--no-reference", action="store_true", help="skip the labelling method's own BDEs")
     p.add_argument("--no-thermal", action="store_true",
                    help="skip the ZPE/thermal correction (GFN2-xTB harmonic frequencies) and the *_298 columns")
     p.set_defaults(func=cmd_bde)
 
+
+def _data_parser(sub) -> None:
     p = sub.add_parser("data", help="build a labelled training set (extxyz + provenance JSON)")
     p.add_argument("labeller", choices=["xtb", "dft", "qm9", "spice", "atct"],
                    help="GFN2-xTB or DFT (PySCF) labels on a corpus, QM9 (DFT) subsets, a SPICE 2 HDF5 file you "
@@ -434,6 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="xtb/dft: continue an interrupted build with the same arguments (keeps the frames written)")
     p.set_defaults(func=cmd_data)
 
+
+def _train_parser(sub) -> None:
     p = sub.add_parser("train", help="train an Allegro model from a config, package it and write its card")
     p.add_argument("config", help="Hydra/YAML config (see configs/)")
     p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.max_epochs=10 trainer.devices=4")
@@ -443,6 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt")
     p.set_defaults(func=cmd_train)
 
+
+def _batch_parser(sub) -> None:
     p = sub.add_parser("batch", help="library-scale pair tables with Lightning (CPU, GPU, many GPUs/nodes via DDP)")
     p.add_argument("input", help=".smi, .csv (smiles column) or .sdf")
     p.add_argument("--model", help="model file (default: the main shipped model)")
@@ -452,16 +467,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
     p.add_argument("--shard-size", type=int, default=256, help="molecules per shard / predict step")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers embedding SMILES in 3D")
-    p.add_argument("--max-atoms", type=int, default=250)
-    dtype_arg(p)
+    p.add_argument("--max-atoms", type=int, default=DEFAULT_MAX_ATOMS, help="refuse larger molecules")
+    _dtype_arg(p)
     p.set_defaults(func=cmd_batch)
 
+
+def _evaluate_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="energy and force errors of a model on a labelled .extxyz file")
     p.add_argument("data", help="labelled frames (.extxyz with energy and optionally forces)")
-    model_args(p)
+    _model_args(p)
     p.add_argument("--limit", type=int, help="first N frames only")
     p.set_defaults(func=cmd_evaluate)
 
+
+def _precompute_parser(sub) -> None:
     p = sub.add_parser("precompute", help="run every analysis for every shipped model → Parquet tables")
     p.add_argument("--out", default="precomputed", help="output folder (default precomputed/)")
     p.add_argument("--models", nargs="+", help="model ids (default: every model in the index)")
@@ -471,14 +490,28 @@ def build_parser() -> argparse.ArgumentParser:
                         "delete it to recompute them, ~1 h)")
     p.set_defaults(func=cmd_precompute)
 
+
+def _report_parser(sub) -> None:
     p = sub.add_parser("report", help="markdown tables of the precomputed results (the README's numbers)")
     p.add_argument("--precomputed", default="precomputed")
     p.set_defaults(func=cmd_report)
 
+
+def _compile_parser(sub) -> None:
     p = sub.add_parser("compile", help="AOTInductor-compile a model that outputs edge energies")
-    model_args(p)
+    _model_args(p)
     p.add_argument("output", help="output path ending in .nequip.pt2 (a .e3d.json sidecar is written beside it)")
     p.set_defaults(func=cmd_compile)
+
+
+COMMANDS = [_bonds_parser, _info_parser, _study_parser, _family_parser, _bde_parser, _data_parser, _train_parser, _batch_parser, _evaluate_parser, _precompute_parser, _report_parser, _compile_parser]  # the order of --help
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m e3d", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
     return parser
 
 

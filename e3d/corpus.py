@@ -26,6 +26,7 @@ from .molecule import canonical
 RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
 EXP_BDE_TABLE = os.path.join(RESOURCES, "exp_bde_visible.csv")  # the project's seed rows (literature)
 BDE_REFERENCE = os.path.join(RESOURCES, "bde_reference.csv")    # + ATcT-derived bonds (python -m e3d data atct)
+EVAL_CORPUS = os.path.join(RESOURCES, "corpus_eval.smi")     # the app's and the tables' molecules
 REFERENCE_ENERGIES = "reference_energies.json"  # the labelling methods' shipped energies, in precomputed/
 
 
@@ -88,7 +89,7 @@ def training_corpus(extended: bool = False) -> List[Tuple[str, str]]:
 
 
 def evaluation_corpus() -> List[Tuple[str, str]]:
-    return read_smi(os.path.join(RESOURCES, "corpus_eval.smi"))
+    return read_smi(EVAL_CORPUS)
 
 
 def bde_parents() -> set:

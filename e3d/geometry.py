@@ -12,7 +12,10 @@ from rdkit import Chem
 from .molecule import Molecule
 
 
-def relax(mol: Molecule, calculator, fmax: float = 0.05, steps: int = 200) -> Molecule:
+RELAX_FMAX = 0.05  # eV/Å: the default convergence of a relaxation (data building records it)
+
+
+def relax(mol: Molecule, calculator, fmax: float = RELAX_FMAX, steps: int = 200) -> Molecule:
     """Local minimum with the given ASE calculator (BFGS)."""
     from ase.optimize import BFGS
 

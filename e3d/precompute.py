@@ -32,7 +32,7 @@ from .fragments import locate_bond
 from .references import ReferenceCache, reference_method_for
 from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_from_dataset, bond_type_stats,
                         compare_with_mean_enthalpies, corpus_molecules, corpus_pairs, weighted_entropy)
-from .corpus import BDE_REFERENCE, REFERENCE_ENERGIES, evaluation_corpus
+from .corpus import BDE_REFERENCE, EVAL_CORPUS, REFERENCE_ENERGIES, evaluation_corpus
 from .family import read_index
 from .cards import MODELS_DIR, REPO_ROOT
 from .model import E3DModel, load_model
@@ -96,22 +96,44 @@ def molecules_table(mols) -> pd.DataFrame:
                          "molblock": [Chem.MolToMolBlock(m.rdmol) for m in mols]})
 
 
+# The BDE agreements of the models table, each column named PREFIX_METRIC_AGAINST:
+# (prefix, against, rows, truth column, prediction column, metrics kept); "REF" is the labelling
+# method's own BDE for the model's quantity.  kcal/mol, except ρ, R² and slope.
+BDE_AGREEMENTS = [
+    ("bde", "vs_exp", "all", "bde_kcal_mol", "e3d_bde_kcal_mol", ("mae", "rmse", "r2", "slope", "intercept", "spearman")),
+    ("bde", "vs_reference", "all", "REF", "e3d_bde_kcal_mol", ("mae", "spearman")),
+    ("fragment_bde", "vs_exp", "all", "bde_kcal_mol", "model_fragment_bde_kcal_mol", ("mae",)),
+    ("reference_bde", "vs_exp", "all", "bde_kcal_mol", "reference_bde_kcal_mol", ("mae",)),
+    ("bde_298", "vs_exp", "all", "bde_kcal_mol", "e3d_bde_298_kcal_mol", ("mae", "spearman", "r2")),
+    ("reference_bde_298", "vs_exp", "all", "bde_kcal_mol", "reference_bde_298_kcal_mol", ("mae",)),
+    ("bde_298", "vs_exp_in_domain", "domain", "bde_kcal_mol", "e3d_bde_298_kcal_mol", ("mae",)),
+    ("bde", "vs_reference_in_domain", "domain", "REF", "e3d_bde_kcal_mol", ("mae",)),
+    ("reference_bde_298", "vs_exp_in_domain", "domain", "bde_kcal_mol", "reference_bde_298_kcal_mol", ("mae",)),
+]
+
+
+def bde_agreements(bde: pd.DataFrame, model: E3DModel) -> Dict[str, float]:
+    """:data:`BDE_AGREEMENTS` on a model's BDE table ("all": rows computed without error; "domain":
+    those whose parent's bond types the model saw), with the row counts bde_n and bde_in_domain_n."""
+    ok = bde["error"].isna()
+    rows = {"all": ok, "domain": ok & in_training_domain(model, bde["parent_smiles"])}
+    ref = reference_column(model_quantity(model))
+    out = {}
+    for prefix, against, subset, truth, pred, keep in BDE_AGREEMENTS:
+        m = parity_metrics(bde.loc[rows[subset], ref if truth == "REF" else truth], bde.loc[rows[subset], pred])
+        out.update({f"{prefix}_{k}_{against}": m[k] for k in keep})
+        if (prefix, against) == ("bde", "vs_exp"):
+            out["bde_n"] = m["n"]
+        if (prefix, against) == ("bde_298", "vs_exp_in_domain"):
+            out["bde_in_domain_n"] = m["n"]
+    return out
+
+
 def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd.DataFrame,
                   bde: pd.DataFrame, scans: pd.DataFrame) -> Dict[str, object]:
     card = model.card
     test = (card.get("metrics") or {}).get("test", {})
     ok = bde["error"].isna()
-    vs_exp = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "e3d_bde_kcal_mol"])
-    vs_ref = parity_metrics(bde.loc[ok, reference_column(model_quantity(model))], bde.loc[ok, "e3d_bde_kcal_mol"])
-    frag_vs_exp = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "model_fragment_bde_kcal_mol"])
-    ref_vs_exp = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "reference_bde_kcal_mol"])
-    vs_exp_298 = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "e3d_bde_298_kcal_mol"])
-    ref_vs_exp_298 = parity_metrics(bde.loc[ok, "bde_kcal_mol"], bde.loc[ok, "reference_bde_298_kcal_mol"])
-    domain = ok & in_training_domain(model, bde["parent_smiles"])
-    dom_vs_exp_298 = parity_metrics(bde.loc[domain, "bde_kcal_mol"], bde.loc[domain, "e3d_bde_298_kcal_mol"])
-    dom_vs_ref = parity_metrics(bde.loc[domain, reference_column(model_quantity(model))],
-                                bde.loc[domain, "e3d_bde_kcal_mol"])
-    dom_ref_vs_exp_298 = parity_metrics(bde.loc[domain, "bde_kcal_mol"], bde.loc[domain, "reference_bde_298_kcal_mol"])
     weakest, n_weak = weakest_bond_accuracy(bde[ok], "e3d_bde_kcal_mol")
     headline = headline_mask(bde, model)
     mbe = compare_with_mean_enthalpies(stats.set_index("bond_type")["median"]) if len(stats) else {}
@@ -133,19 +155,8 @@ def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd
         "test_forces_mae_eV_A": test.get("forces_mae"),
         "entropy_weighted_nats": weighted_entropy(stats),
         "f_bond_mean": float(per_mol.mean()),
-        "bde_n": vs_exp["n"],
-        "bde_mae_vs_exp": vs_exp["mae"], "bde_rmse_vs_exp": vs_exp["rmse"], "bde_r2_vs_exp": vs_exp["r2"],
-        "bde_slope_vs_exp": vs_exp["slope"], "bde_intercept_vs_exp": vs_exp["intercept"],
-        "bde_spearman_vs_exp": vs_exp["spearman"],
-        "bde_mae_vs_reference": vs_ref["mae"], "bde_spearman_vs_reference": vs_ref["spearman"],
-        "fragment_bde_mae_vs_exp": frag_vs_exp["mae"],
-        "reference_bde_mae_vs_exp": ref_vs_exp["mae"],
         "bde_quantity": model_quantity(model),
-        "bde_298_mae_vs_exp": vs_exp_298["mae"], "bde_298_spearman_vs_exp": vs_exp_298["spearman"],
-        "bde_298_r2_vs_exp": vs_exp_298["r2"], "reference_bde_298_mae_vs_exp": ref_vs_exp_298["mae"],
-        "bde_in_domain_n": dom_vs_exp_298["n"], "bde_298_mae_vs_exp_in_domain": dom_vs_exp_298["mae"],
-        "bde_mae_vs_reference_in_domain": dom_vs_ref["mae"],
-        "reference_bde_298_mae_vs_exp_in_domain": dom_ref_vs_exp_298["mae"],
+        **bde_agreements(bde, model),
         "weakest_bond_accuracy": weakest, "weakest_bond_n": n_weak,
         # like with like on the headline rows (common organic bond types the model saw, in its domain)
         "headline_n": int(headline.sum()), **flat_metrics(bde_metrics(bde, model_quantity(model), headline)),
@@ -167,6 +178,7 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
     entries = [m for m in index["models"] if not model_ids or m["id"] in model_ids]
     if not entries:
         raise ValueError(f"no models to precompute in {models_dir}")
+    corpus_source = "custom (given to precompute)" if corpus is not None else os.path.relpath(EVAL_CORPUS, REPO_ROOT)
     corpus = corpus if corpus is not None else evaluation_corpus()
     bde_rows = pd.read_csv(bde_path)
     tables: Dict[str, List[pd.DataFrame]] = {k: [] for k in ("pairs", "bondtypes", "bde", "scans", "baseline")}
@@ -197,14 +209,7 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
         dataset = model.card.get("dataset")
         if dataset and dataset not in baselines_done:
             baselines_done.add(dataset)
-            path = _dataset_path(dataset)
-            if path:
-                per_type, info = baseline_from_dataset(path)
-                bl = per_type.rename("baseline_kcal_mol").rename_axis("bond_type").reset_index()
-                bl.insert(0, "dataset", dataset)
-                bl["rms_residual_kcal_mol"] = info["rms_residual_kcal_mol"]
-                bl["n_molecules"] = info["n_molecules"]
-                tables["baseline"].append(bl)
+            tables["baseline"] += _baseline_table(dataset)
     save_reference_caches(ref_path, bde_caches, scan_refs)
     written = {}
     for name, frames in tables.items():
@@ -217,11 +222,33 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
     _add_baseline_metrics(models, tables["baseline"])
     models.to_parquet(os.path.join(out_dir, "models.parquet"), index=False)
     molecules_table(all_mols).to_parquet(os.path.join(out_dir, "molecules.parquet"), index=False)
-    manifest = {
+    manifest = _manifest(entries, written, corpus_source, len(corpus), bde_path)
+    with open(os.path.join(out_dir, "manifest.json"), "w") as fh:
+        json.dump(manifest, fh, indent=1)
+    return manifest
+
+
+
+def _baseline_table(dataset: str) -> List[pd.DataFrame]:
+    """The bond-additive baseline of a training set (one table, or none if its file is not here)."""
+    path = _dataset_path(dataset)
+    if not path:
+        return []
+    per_type, info = baseline_from_dataset(path)
+    bl = per_type.rename("baseline_kcal_mol").rename_axis("bond_type").reset_index()
+    bl.insert(0, "dataset", dataset)
+    bl["rms_residual_kcal_mol"] = info["rms_residual_kcal_mol"]
+    bl["n_molecules"] = info["n_molecules"]
+    return [bl]
+
+
+def _manifest(entries, written: Dict[str, int], corpus_source: str, n_molecules: int, bde_path: str) -> Dict[str, object]:
+    """What the tables were computed from: models, corpus, BDE table, settings, versions, command."""
+    return {
         "models": [{"id": e["id"], "file": e["file"], "dataset": e.get("dataset"),
                     "level_of_theory": e.get("level_of_theory")} for e in entries],
         "tables": written,
-        "corpus": "e3d/resources/corpus_eval.smi", "bde_table": os.path.relpath(bde_path, REPO_ROOT),
+        "corpus": corpus_source, "n_corpus_molecules": n_molecules, "bde_table": os.path.relpath(bde_path, REPO_ROOT),
         "entropy": {"bin_width_kcal_mol": DEFAULT_BIN_WIDTH, "range_kcal_mol": list(ENTROPY_RANGE)},
         "geometry": "corpus: RDKit ETKDG + MMFF94; BDE parents relaxed with each model; scans on "
                     "the reference method's minimum",
@@ -229,10 +256,6 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
         "command": "python -m e3d precompute " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["precompute"] else "",
         "date": datetime.date.today().isoformat(),
     }
-    with open(os.path.join(out_dir, "manifest.json"), "w") as fh:
-        json.dump(manifest, fh, indent=1)
-    return manifest
-
 
 def _write_ensembles(out_dir: str, index: Dict[str, object], tables: Dict[str, List[pd.DataFrame]]) -> Dict[str, int]:
     """ensemble_bonds.parquet and ensemble_bde.parquet: seed spread of D_ij and of learned BDEs."""

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import E3DError
-from ..geometry import relax
+from ..geometry import RELAX_FMAX, relax
 from ..molecule import Molecule, from_smiles
 from . import frames, xtb
 
@@ -214,7 +214,7 @@ def build_dataset(corpus: Sequence[Union[Tuple[str, str], Molecule]], out_path: 
         "n_frames": len(written),
         "frames_by_kind": counts,
         "settings": {"n_thermal": n_thermal, "n_stretch": n_stretch, "n_radical_bonds": n_radical_bonds,
-                     "relaxation": "ASE BFGS fmax 0.05 eV/Å with GFN2-xTB",
+                     "relaxation": f"ASE BFGS fmax {RELAX_FMAX} eV/Å with {xtb.METHOD}",
                      "geometries_from": "GFN2-xTB" if not any(isinstance(c, Molecule) for c in corpus)
                      else "GFN2-xTB (SMILES parents); QM9 B3LYP minima used as given, rigid radical fragments "
                           "(QM9 parents)"},
