@@ -75,6 +75,7 @@ def test_power_law_fit():
     assert fit["b"] == pytest.approx(-0.4) and fit["a"] == pytest.approx(5.0) and fit["r2_log"] == pytest.approx(1.0)
 
 
+@pytest.mark.slow  # every analysis end to end (~30 s): full suite only
 def test_precompute_tables(tmp_path, tiny_model_path):
     import json
     import shutil

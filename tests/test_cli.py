@@ -1,5 +1,7 @@
 """CLI round trips: `python -m e3d bonds|info`, output formats, and clean errors (no tracebacks)."""
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -13,10 +15,27 @@ from e3d.cli import main
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_cli(*args, model=None):
-    cmd = [sys.executable, "-m", "e3d", *args]
-    if model:
-        cmd += ["--model", model]
+class Result:
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def run_cli(*args, model=None) -> Result:
+    """``python -m e3d ARGS`` in this process (the imports are paid once per test session); the entry
+    point itself runs as a subprocess in test_bad_input_subprocess_has_no_traceback."""
+    argv = [*args, *(["--model", model] if model else [])]
+    out, err, cwd = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(argv)
+    finally:
+        os.chdir(cwd)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def run_subprocess(*args, model=None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "e3d", *args, *(["--model", model] if model else [])]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
 
@@ -79,7 +98,7 @@ def test_bad_input_exits_cleanly(tiny_model_path, args, message, capsys, monkeyp
 
 
 def test_bad_input_subprocess_has_no_traceback(tiny_model_path):
-    proc = run_cli("bonds", "C1CC", model=tiny_model_path)
+    proc = run_subprocess("bonds", "C1CC", model=tiny_model_path)
     assert proc.returncode == 2
     assert "invalid SMILES" in proc.stderr and "Traceback" not in proc.stderr
 

@@ -13,6 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEVEL = "B3LYP/STO-3G"  # the real code path, a basis small enough for the tests
 
 
+@pytest.mark.slow  # PySCF DFT: full suite only
 def test_forces_are_minus_the_energy_gradient():
     z, pos = [8, 1, 1], np.array([[0.0, 0.0, 0.12], [0.0, 0.76, -0.47], [0.0, -0.76, -0.47]])
     e, f = dft.energy_and_forces(z, pos, level=LEVEL)
@@ -36,6 +37,7 @@ def test_stretched_bond_finds_the_broken_symmetry_solution():
     assert abs(e_stable - two_atoms) < 0.1
 
 
+@pytest.mark.slow  # PySCF DFT: full suite only
 def test_closed_shell_frames_near_a_minimum_skip_nothing_by_taking_the_restricted_path():
     """near_minimum (RKS) gives the full path's energy and forces for a displaced closed-shell molecule."""
     z = [6, 1, 1, 1, 1]
