@@ -158,6 +158,34 @@ def _labelled(tasks, labeller: Labeller, workers: int):
         yield from pool.imap(_label, tasks)
 
 
+def _provenance(out_path: str, corpus, written, failures, labeller: Labeller, variant: str, seed: int,
+                elements: Sequence[str], settings: Dict[str, int]) -> Dict[str, object]:
+    """A built dataset's provenance: labels, settings, frame counts, shifts, failures."""
+    counts = {}
+    for a in written:
+        counts[a.info["kind"]] = counts.get(a.info["kind"], 0) + 1
+    seen = {s for a in written for s in a.get_chemical_symbols()}
+    prov = {
+        "dataset": os.path.basename(out_path),
+        "labels": labeller.provenance,
+        "variant": variant,
+        "seed": seed,
+        "n_molecules": len(corpus),
+        "n_frames": len(written),
+        "frames_by_kind": counts,
+        "settings": {**settings,
+                     "relaxation": f"ASE BFGS fmax {RELAX_FMAX} eV/Å with {xtb.METHOD}",
+                     "geometries_from": "GFN2-xTB" if not any(isinstance(c, Molecule) for c in corpus)
+                     else "GFN2-xTB (SMILES parents); QM9 B3LYP minima used as given, rigid radical fragments "
+                          "(QM9 parents)"},
+        "isolated_atom_energies_eV": labeller.isolated_atoms(list(elements)),
+        "elements": sorted(seen, key=ELEMENTS.index),
+        "failures": failures,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return prov
+
+
 def build_dataset(corpus: Sequence[Union[Tuple[str, str], Molecule]], out_path: str, labeller: Labeller, variant: str = "radicals",
                   seed: int = 0, n_thermal: int = 8, n_stretch: int = 4, n_radical_bonds: int = 2,
                   elements: Sequence[str] = ELEMENTS, progress: bool = True, workers: int = 1,
@@ -201,28 +229,8 @@ def build_dataset(corpus: Sequence[Union[Tuple[str, str], Molecule]], out_path: 
     written = list(ase.io.iread(out_path)) if os.path.getsize(out_path) else []
     with open(failures_path) as fail_fh:
         failures += [json.loads(line) for line in fail_fh if line.strip()]
-    counts = {}
-    for a in written:
-        counts[a.info["kind"]] = counts.get(a.info["kind"], 0) + 1
-    seen = {s for a in written for s in a.get_chemical_symbols()}
-    prov = {
-        "dataset": os.path.basename(out_path),
-        "labels": labeller.provenance,
-        "variant": variant,
-        "seed": seed,
-        "n_molecules": len(corpus),
-        "n_frames": len(written),
-        "frames_by_kind": counts,
-        "settings": {"n_thermal": n_thermal, "n_stretch": n_stretch, "n_radical_bonds": n_radical_bonds,
-                     "relaxation": f"ASE BFGS fmax {RELAX_FMAX} eV/Å with {xtb.METHOD}",
-                     "geometries_from": "GFN2-xTB" if not any(isinstance(c, Molecule) for c in corpus)
-                     else "GFN2-xTB (SMILES parents); QM9 B3LYP minima used as given, rigid radical fragments "
-                          "(QM9 parents)"},
-        "isolated_atom_energies_eV": labeller.isolated_atoms(list(elements)),
-        "elements": sorted(seen, key=ELEMENTS.index),
-        "failures": failures,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
+    prov = _provenance(out_path, corpus, written, failures, labeller, variant, seed, elements,
+                       {"n_thermal": n_thermal, "n_stretch": n_stretch, "n_radical_bonds": n_radical_bonds})
     with open(out_path + ".json", "w") as fh:
         json.dump(prov, fh, indent=1)
     return prov
