@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Iterable
+from typing import Dict, Iterable, Tuple
 
 import numpy as np
 
@@ -20,6 +20,13 @@ def fit_power_law(sizes: Iterable[float], values: Iterable[float]) -> Dict[str, 
     ss_tot = float(np.sum((z - z.mean()) ** 2))
     r2 = 1.0 - float(np.sum((z - pred) ** 2)) / ss_tot if ss_tot > 0 else float("nan")
     return {"a": float(np.exp(log_a)), "b": float(b), "r2_log": r2, "n_points": int(ok.sum())}
+
+
+def power_law_curve(fit: Dict[str, float], sizes: Iterable[float], points: int = 50) -> Tuple[np.ndarray, np.ndarray]:
+    """(N, a · N^b) on a log-spaced grid across ``sizes``, for drawing a :func:`fit_power_law` fit."""
+    n = np.asarray(list(sizes), dtype=float)
+    grid = np.geomspace(n.min(), n.max(), points)
+    return grid, fit["a"] * grid ** fit["b"]
 
 
 REACTIVITY_MEASURES = {  # column of models.parquet → what it measures (units)

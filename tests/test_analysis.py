@@ -73,6 +73,11 @@ def test_power_law_fit():
     n = np.array([1e3, 2e3, 4e3, 8e3])
     fit = fit_power_law(n, 5.0 * n**-0.4)
     assert fit["b"] == pytest.approx(-0.4) and fit["a"] == pytest.approx(5.0) and fit["r2_log"] == pytest.approx(1.0)
+    from e3d.scaling import power_law_curve
+
+    grid, curve = power_law_curve(fit, [10, 1000], points=3)
+    np.testing.assert_allclose(grid, [10, 100, 1000])
+    np.testing.assert_allclose(curve, 5.0 * grid ** -0.4)
 
 
 @pytest.mark.slow  # every analysis end to end (~30 s): full suite only

@@ -8,7 +8,7 @@ import streamlit as st
 from app import state
 from e3d.data.qm9 import N_TEST
 from e3d.family import card_summary, shipped_cards
-from e3d.scaling import REACTIVITY_MEASURES, entropy_reactivity, fit_power_law
+from e3d.scaling import REACTIVITY_MEASURES, entropy_reactivity, fit_power_law, power_law_curve
 
 st.title("Training datasets")
 state.selected_model()
@@ -69,8 +69,8 @@ if len(scaling) >= 2:
     fig.add_scatter(x=scaling["n_training_frames"], y=scaling[metric], mode="markers+lines", name="models",
                     text=scaling["model_id"])
     if np.isfinite(fit["b"]):
-        n = np.geomspace(scaling["n_training_frames"].min(), scaling["n_training_frames"].max(), 50)
-        fig.add_scatter(x=n, y=fit["a"] * n ** fit["b"], mode="lines", line=dict(dash="dash"),
+        n, curve = power_law_curve(fit, scaling["n_training_frames"])
+        fig.add_scatter(x=n, y=curve, mode="lines", line=dict(dash="dash"),
                         name=f"fit ∝ N^{fit['b']:.2f}")
     fig.update_xaxes(type="log", title="training molecules N")
     fig.update_yaxes(type="log", title=SCALING_QUANTITIES[metric])

@@ -8,7 +8,6 @@ from app import state
 from e3d.errors import E3DError
 from e3d.export import sdf_with_energies
 from e3d.molecule import MOLECULE_FILE_TYPES, TABLE_FILE_TYPES
-from e3d.units import KCAL_PER_EV
 
 st.title("Upload your molecules")
 model_id = state.selected_model()
@@ -74,7 +73,7 @@ if ups:
                              "weakest bond": (lambda b: f"{b.bond} ({b.bond_type}) {b.D_ij:.1f} kcal/mol")(
                                  e3d.pairs.bonds_weakest_first(u["pairs"]).iloc[0])
                              if u["pairs"]["bonded"].any() else "—",
-                             "E_total (kcal/mol)": round(u["energy"] * KCAL_PER_EV, 1),
+                             "E_total (eV)": round(u["energy"], 4),
                              "sum-rule residual (eV)": f"{u['residual']:.1e}"}
                             for u in ups])
     st.dataframe(summary, hide_index=True, width="stretch")
