@@ -55,7 +55,7 @@ def cmd_bonds(args) -> int:
     from .edges import edge_energies
     from .model import load_model
     from .molecule import charge_note, load_input, validate
-    from .pairs import pairs_for_molecules
+    from .pairs import bonds_weakest_first, pairs_for_molecules
 
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     mols = load_input(args.input, charge=args.charge, multiplicity=args.multiplicity, max_atoms=args.max_atoms)
@@ -85,14 +85,15 @@ def cmd_bonds(args) -> int:
 
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         for k, r in enumerate(results):
-            bonds = table[(table["molecule_id"] == k) & table["bonded"]].sort_values("D_ij")
+            bonds = bonds_weakest_first(table[table["molecule_id"] == k])
             print(f"# {r.molecule.label}  ({r.molecule.smiles}, {r.molecule.n_atoms} atoms, "
                   f"charge {r.molecule.charge}, multiplicity {r.molecule.multiplicity})")
             print(f"# model: {_model_line(model)}")
             print(f"# E_total = {r.total_energy:.6f} eV; sum rule E_total − (Σe + Σμ) = {r.residual:.1e} eV")
-            cols = ["i", "j", "bond_type", "bond_label", "distance", "eps_ij", "D_ij"]
-            print(bonds[cols].rename(columns={"distance": "r (Å)", "eps_ij": "ε_ij (eV)",
-                                              "D_ij": "D_ij (kcal/mol)"}).to_string(index=False, float_format="%.3f"))
+            cols = ["bond", "D_ij", "eps_ij", "distance", "bond_type", "bond_label", "i", "j"]
+            print(bonds[cols].rename(columns={  # the app's headers; i, j are 0-based, as in the output files
+                "D_ij": "D_ij (kcal/mol)", "eps_ij": "ε_ij (eV)", "distance": "r (Å)", "bond_type": "type",
+                "bond_label": "type (hybridisation)"}).to_string(index=False, float_format="%.3f"))
             print()
     return 0
 
