@@ -188,7 +188,8 @@ def cmd_train(args) -> int:
     name = os.path.splitext(os.path.basename(args.config))[0]
     run_dir = args.run_dir or os.path.join("runs", "train", name)
     out = args.out or os.path.join("runs", "models", f"{name}.nequip.zip")
-    card = train(args.config, run_dir, out, model_id=args.id, overrides=args.overrides, resume=args.resume)
+    card = train(args.config, run_dir, out, model_id=args.id, overrides=args.overrides, resume=args.resume,
+                 init_from=args.init_from)
     test = card.get("metrics", {}).get("test", {})
     print(f"model {out} (card {out.replace('.nequip.zip', '.card.json')}); test: "
           + ", ".join(f"{k}={v:.4g}" for k, v in test.items() if k.endswith("mae")))
@@ -455,6 +456,9 @@ def _train_parser(sub) -> None:
     p.add_argument("--out", help="packaged model (default runs/models/CONFIG.nequip.zip)")
     p.add_argument("--id", help="model id for the card")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.ckpt")
+    p.add_argument("--init-from", metavar="MODEL",
+                   help="fine-tune: start from this trained model (.nequip.zip or .ckpt) with its per-type shifts "
+                        "switched to the new dataset's isolated atoms (e.g. pretrained on GFN2-xTB, tuned on DFT)")
     p.set_defaults(func=cmd_train)
 
 

@@ -18,7 +18,7 @@ import platform
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from .errors import E3DError
 from .cards import REPO_ROOT, card_path
@@ -55,11 +55,25 @@ def load_config(config_path: str, overrides: Optional[List[str]] = None) -> Dict
     return out
 
 
+def configured_shifts(model_cfg: Dict[str, object]) -> Tuple[object, bool]:
+    """(per-type shifts μ, trainable) of a model config: its own, or a fine-tuning run's new ones."""
+    for m in model_cfg.get("modifiers") or []:
+        if m.get("modifier") == "modify_PerTypeScaleShift" and m.get("shifts") is not None:
+            return m["shifts"], bool(m.get("shifts_trainable", False))
+    return model_cfg.get("per_type_energy_shifts"), bool(model_cfg.get("per_type_energy_shifts_trainable", False))
+
+
+def finetuned_from(model_cfg: Dict[str, object]) -> Optional[str]:
+    """The model a fine-tuning run started from (None for a fresh model)."""
+    base = model_cfg.get("model") if isinstance(model_cfg.get("model"), dict) else {}
+    path = base.get("package_path") or base.get("checkpoint_path")
+    return os.path.relpath(path, REPO_ROOT) if path else None
+
+
 def check_isolated_atom_shifts(config: Dict[str, object], dataset_provenance: Optional[Dict[str, object]]) -> bool:
     """True when the config's fixed per-type shifts equal the dataset's isolated-atom energies."""
-    model = config["training_module"]["model"]
-    shifts = model.get("per_type_energy_shifts")
-    if not isinstance(shifts, dict) or model.get("per_type_energy_shifts_trainable", False):
+    shifts, trainable = configured_shifts(config["training_module"]["model"])
+    if not isinstance(shifts, dict) or trainable:
         return False
     if not dataset_provenance or "isolated_atom_energies_eV" not in dataset_provenance:
         return False
@@ -149,7 +163,8 @@ def make_card(model_id: str, config_path: str, config: Dict[str, object], run_di
               dataset_provenance: Optional[Dict[str, object]], train_seconds: Optional[float],
               extra: Optional[Dict[str, object]] = None) -> Dict[str, object]:
     model_cfg = dict(config["training_module"]["model"])
-    hyper = {k: v for k, v in model_cfg.items() if not k.startswith("per_type_energy") and k != "_target_"}
+    hyper = {k: v for k, v in model_cfg.items()
+             if not k.startswith("per_type_energy") and k not in ("_target_", "model", "modifiers")}
     labels = (dataset_provenance or {}).get("labels", {})
     card = {
         "id": model_id,
@@ -165,9 +180,10 @@ def make_card(model_id: str, config_path: str, config: Dict[str, object], run_di
         "energy_shifts": {
             "isolated_atoms": check_isolated_atom_shifts(config, dataset_provenance),
             "reference": labels.get("atom_reference"),
-            "values_eV": model_cfg.get("per_type_energy_shifts"),
-            "trainable": bool(model_cfg.get("per_type_energy_shifts_trainable", False)),
+            "values_eV": configured_shifts(model_cfg)[0],
+            "trainable": configured_shifts(model_cfg)[1],
         },
+        "finetuned_from": finetuned_from(model_cfg),
         "metrics": read_metrics(run_dir),
         "metric_units": {"per_atom_energy_mae": "eV/atom", "total_energy_mae": "eV/molecule",
                          "forces_mae": "eV/Å"},
@@ -193,12 +209,46 @@ def package(checkpoint: str, out_path: str) -> str:
     return out_path
 
 
+def finetune_overrides(init_from: str, config: Dict[str, object]) -> List[str]:
+    """Hydra overrides that start a run from a trained model's weights instead of a fresh one, with its
+    per-type shifts μ switched to the new dataset's isolated atoms first (nequip's fine-tuning:
+    ``modify_PerTypeScaleShift`` over ``ModelFromPackage``/``ModelFromCheckpoint``).  Pretrain on
+    cheap labels (GFN2-xTB), fine-tune on better ones (DFT): the edges keep what they learned and
+    E = Σe + Σμ holds with the new labels' atoms."""
+    from .provenance import load_provenance
+
+    if not os.path.exists(init_from):
+        raise E3DError(f"--init-from: no model at {init_from}")
+    if init_from.endswith(".nequip.zip"):
+        base = f"{{_target_:nequip.model.ModelFromPackage,package_path:'{os.path.abspath(init_from)}'"
+    elif init_from.endswith(".ckpt"):
+        base = f"{{_target_:nequip.model.ModelFromCheckpoint,checkpoint_path:'{os.path.abspath(init_from)}'"
+    else:
+        raise E3DError(f"--init-from: {init_from} is neither a packaged model (.nequip.zip) nor a checkpoint (.ckpt)")
+    compile_mode = config["training_module"]["model"].get("compile_mode")
+    base += (f",compile_mode:{compile_mode}" if compile_mode else "") + "}"
+    prov = load_provenance(str(config.get("trainval_file", ""))) or {}
+    atoms = prov.get("isolated_atom_energies_eV")
+    if not atoms:
+        raise E3DError(f"--init-from: {config.get('trainval_file')}.json has no isolated_atom_energies_eV "
+                       "to switch the shifts to")
+    shifts = ",".join(f"{t}:{float(v)!r}" for t, v in atoms.items())
+    return ["~training_module.model",
+            f"+training_module.model={{_target_:nequip.model.modify,model:{base},"
+            f"modifiers:[{{modifier:modify_PerTypeScaleShift,shifts:{{{shifts}}}}}]}}"]
+
+
 def train(config_path: str, run_dir: str, out_path: str, model_id: Optional[str] = None,
-          overrides: Optional[List[str]] = None, resume: bool = False) -> Dict[str, object]:
-    """Run nequip-train on CONFIG into RUN_DIR, package the best checkpoint to OUT, write its card."""
+          overrides: Optional[List[str]] = None, resume: bool = False,
+          init_from: Optional[str] = None) -> Dict[str, object]:
+    """Run nequip-train on CONFIG into RUN_DIR, package the best checkpoint to OUT, write its card.
+
+    ``init_from``: a trained model (.nequip.zip or .ckpt) to fine-tune (:func:`finetune_overrides`)."""
     overrides = list(overrides or [])
     config = load_config(config_path, overrides)
-    shift_override = dataset_shift_override(config)
+    if init_from:
+        overrides += finetune_overrides(init_from, config)
+    shift_override = None if init_from else dataset_shift_override(config)
     if shift_override:
         overrides.append(shift_override)
     cmd = [nequip_script("nequip-train"),

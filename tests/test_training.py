@@ -123,3 +123,36 @@ def test_qm9_nested_subsets_and_energy_only_training(tmp_path, monkeypatch):
     bde = bde_table(load_model(str(out), device="cpu"), rows, reference=None, progress=False)
     assert bde["error"].isna().all() and bde.loc[0, "geometry"] == XTB_MINIMUM
     assert bde.loc[0, "quantity"] == ENTHALPY_298
+
+
+@pytest.mark.slow
+def test_finetune_switches_the_shifts_and_starts_from_the_trained_model(tmp_path, monkeypatch):
+    """e3d train --init-from: a shipped (tiny) model fine-tuned on a dataset whose isolated atoms differ
+    (here: the xTB atoms moved by +1 eV, as a DFT set's would differ): the new model carries the new
+    shifts, its card says where it started, and its sum rule holds."""
+    import e3d
+    from e3d.model import load_model
+
+    monkeypatch.chdir(ROOT)
+    data = tmp_path / "data"
+    assert main(["data", "xtb", "--corpus", "train", "--limit", "3", "--variant", "thermal", "--n-thermal", "6",
+                 "--out", str(data / "tiny_trainval.extxyz")]) == 0
+    prov_path = data / "tiny_trainval.extxyz.json"
+    prov = json.load(open(prov_path))
+    moved = {t: v + 1.0 for t, v in prov["isolated_atom_energies_eV"].items()}
+    prov["isolated_atom_energies_eV"] = moved
+    json.dump(prov, open(prov_path, "w"))
+    out = tmp_path / "tuned.nequip.zip"
+    rc = main(["train", "configs/tiny.yaml", f"data_dir={data}", f"test_file={data / 'tiny_trainval.extxyz'}",
+               "trainer.max_epochs=1", "--run-dir", str(tmp_path / "run"), "--out", str(out),
+               "--init-from", "tests/models/tiny_allegro.nequip.zip"])
+    assert rc == 0
+    card = json.load(open(tmp_path / "tuned.card.json"))
+    assert card["finetuned_from"] == "tests/models/tiny_allegro.nequip.zip"
+    assert card["energy_shifts"]["isolated_atoms"] is True and card["energy_shifts"]["values_eV"] == moved
+    tuned, base = load_model(str(out)), load_model("tests/models/tiny_allegro.nequip.zip")
+    for t, v in moved.items():
+        assert tuned.shifts[tuned.type_names.index(t)] == pytest.approx(v)
+        assert tuned.shifts[tuned.type_names.index(t)] == pytest.approx(base.shifts[base.type_names.index(t)] + 1.0)
+    (r,) = e3d.edge_energies(tuned, [e3d.from_smiles("CC")])
+    assert abs(r.residual) < 1e-6
