@@ -44,7 +44,8 @@ from .thermo import thermal_correction
 from .units import KCAL_PER_EV
 
 BDE_COLUMNS = ["atom_i", "atom_j", "bond_type", "bond_label", "bond_type_seen", "common_organic", "e3d_bde_kcal_mol", "e3d_cut_bde_kcal_mol",
-               "e3d_relaxed_estimate_kcal_mol", "model_fragment_bde_kcal_mol", "reference_bde_kcal_mol",
+               "e3d_relaxed_estimate_kcal_mol", "model_fragment_bde_kcal_mol", "model_rigid_bde_kcal_mol",
+               "reference_bde_kcal_mol",
                "rigid_reference_bde_kcal_mol", "reference_method", "quantity", "geometry", "error"]
 # the common organic bond types (element pairs, any order) the headline BDE metrics are taken on
 COMMON_ORGANIC_PAIRS = frozenset(frozenset(p.split("-")) for p in
@@ -139,6 +140,7 @@ class BondBDE:
     e3d_cut_bde: float
     e3d_relaxed_estimate: float
     model_fragment_bde: float
+    model_rigid_bde: float  # the model's own energies: fragments frozen at the parent geometry, minus the parent
     reference_bde: float
     rigid_reference_bde: float
     reference_method: Optional[str]
@@ -163,12 +165,14 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
     model_frag_bde = (e_frag - e_parent) * KCAL_PER_EV
     e_rigid = sum(model_energy(f, model) for f in split_at_bond(parent, i, j))
     relaxed_estimate = cut - (e_rigid - e_frag) * KCAL_PER_EV
+    model_rigid_bde = (e_rigid - e_parent) * KCAL_PER_EV
 
     ref_bde = rigid_ref = float("nan")
     if reference is not None:
         ref_bde = reference_bde(parent_smiles, fragment_a, fragment_b, reference, cache)
         rigid_ref = rigid_reference_bde(parent_smiles, fragment_a, fragment_b, reference, cache)
-    return BondBDE(i, j, bond_type, label, d_ij, cut, relaxed_estimate, model_frag_bde, ref_bde, rigid_ref, reference, geometry)
+    return BondBDE(i, j, bond_type, label, d_ij, cut, relaxed_estimate, model_frag_bde, model_rigid_bde, ref_bde,
+                   rigid_ref, reference, geometry)
 
 
 def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "auto",
@@ -196,7 +200,8 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
                        bond_type_seen=None if seen is None else b.bond_type in seen,
                        common_organic=is_common_organic(b.bond_type), e3d_bde_kcal_mol=b.e3d_bde,
                        e3d_cut_bde_kcal_mol=b.e3d_cut_bde, e3d_relaxed_estimate_kcal_mol=b.e3d_relaxed_estimate,
-                       model_fragment_bde_kcal_mol=b.model_fragment_bde, reference_bde_kcal_mol=b.reference_bde,
+                       model_fragment_bde_kcal_mol=b.model_fragment_bde, model_rigid_bde_kcal_mol=b.model_rigid_bde,
+                       reference_bde_kcal_mol=b.reference_bde,
                        rigid_reference_bde_kcal_mol=b.rigid_reference_bde, geometry=b.geometry)
         except E3DError as exc:
             out["error"] = str(exc)
@@ -284,3 +289,26 @@ def parity_metrics(reference: Iterable[float], predicted: Iterable[float]) -> Di
         "intercept": float(intercept),
         "spearman": float(spearmanr(x, y).statistic),
     }
+
+
+# D_ij − rigid BDE of the labels, split in three (kcal/mol; docs/E3D_METHOD.md, "error budget"):
+#   accuracy  = model rigid BDE − labels' rigid BDE   (has the model learned the homolysis energy?)
+#   locality  = fragment cut − model rigid BDE        (is that energy in the pairs across the bond, or
+#                                                      in the fragments' own edges, which change when the
+#                                                      other fragment leaves?)
+#   partition = D_ij − fragment cut                   (how much of the cut the bond's own pair carries)
+ERROR_BUDGET = {"accuracy": ("model_rigid_bde_kcal_mol", "rigid_reference_bde_kcal_mol"),
+                "locality": ("e3d_cut_bde_kcal_mol", "model_rigid_bde_kcal_mol"),
+                "partition": ("e3d_bde_kcal_mol", "e3d_cut_bde_kcal_mol")}
+
+
+def error_budget(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> Dict[str, float]:
+    """Mean (signed) and mean absolute value of each :data:`ERROR_BUDGET` term on ``rows`` (default:
+    every computed row); the three means add up to the mean of D_ij − rigid BDE."""
+    rows = bde["error"].isna() if rows is None else rows
+    out = {}
+    for term, (a, b) in ERROR_BUDGET.items():
+        diff = (bde.loc[rows, a] - bde.loc[rows, b]).dropna()
+        out[f"budget_{term}_mean"] = float(diff.mean()) if len(diff) else float("nan")
+        out[f"budget_{term}_mae"] = float(diff.abs().mean()) if len(diff) else float("nan")
+    return out

@@ -272,7 +272,7 @@ def converged(curve: pd.DataFrame, window: int = 10, min_decays: int = 2) -> boo
 
 def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache) -> Dict[str, object]:
     """The metric columns of one trained model (see the module docstring)."""
-    from .bde import bde_metrics, bde_table, flat_metrics, headline_mask, model_quantity
+    from .bde import bde_metrics, bde_table, error_budget, flat_metrics, headline_mask, model_quantity
     from .bondtypes import bond_type_stats, compare_with_mean_enthalpies, corpus_pairs, weighted_entropy
     from .model import load_model
 
@@ -296,6 +296,7 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache) -> D
         "entropy_weighted_nats": weighted_entropy(stats),
         "median_D_r2_vs_mbe": mbe.get("r2", np.nan),
         "training_time_h": (card.get("study") or {}).get("training_hours", np.nan),
+        **error_budget(bde, rows),
     }
     for key in ("d_vs_rigid", "d_vs_relaxed", "d_vs_exp298", "cut_vs_rigid", "cut_vs_relaxed", "cut_vs_exp298",
                 "relaxed_est_vs_relaxed", "relaxed_est_vs_exp298", "ref_vs_exp298"):

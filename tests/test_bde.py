@@ -63,6 +63,29 @@ def test_bde_table_with_xtb_reference_and_bad_rows(tiny_model):
     assert good["reference_bde_kcal_mol"].between(80, 200).all()
     assert np.isfinite(good["e3d_bde_kcal_mol"]).all() and np.isfinite(good["model_fragment_bde_kcal_mol"]).all()
     assert "no bond of" in out.loc[2, "error"] and "invalid SMILES" in out.loc[3, "error"]
+    # the error budget: D_ij − rigid labels = accuracy + locality + partition, row by row and on average
+    from e3d.bde import error_budget
+
+    total = good["e3d_bde_kcal_mol"] - good["rigid_reference_bde_kcal_mol"]
+    parts = ((good["model_rigid_bde_kcal_mol"] - good["rigid_reference_bde_kcal_mol"])
+             + (good["e3d_cut_bde_kcal_mol"] - good["model_rigid_bde_kcal_mol"])
+             + (good["e3d_bde_kcal_mol"] - good["e3d_cut_bde_kcal_mol"]))
+    np.testing.assert_allclose(parts, total, atol=1e-9)
+    budget = error_budget(out)
+    assert sum(budget[f"budget_{t}_mean"] for t in ("accuracy", "locality", "partition")) == pytest.approx(total.mean())
+    assert budget["budget_partition_mae"] == pytest.approx(
+        (good["e3d_bde_kcal_mol"] - good["e3d_cut_bde_kcal_mol"]).abs().mean())
+    # the model's rigid BDE is its own energies: fragments frozen at the parent geometry, minus the parent
+    from e3d.calculator import model_energy
+    from e3d.fragments import split_at_bond
+    from e3d.units import KCAL_PER_EV
+    from e3d.bde import model_geometry
+    from e3d.references import ReferenceCache
+
+    parent, _ = model_geometry(tiny_model, "O", ReferenceCache())
+    i, j = int(good.iloc[1]["atom_i"]), int(good.iloc[1]["atom_j"])
+    rigid = (sum(model_energy(f, tiny_model) for f in split_at_bond(parent, i, j)) - model_energy(parent, tiny_model))
+    assert rigid * KCAL_PER_EV == pytest.approx(good.iloc[1]["model_rigid_bde_kcal_mol"], abs=1e-6)
 
 
 def test_bde_cli_on_reference_table(tiny_model_path, tmp_path, capsys):

@@ -32,6 +32,9 @@ else:
         "relaxed_est_vs_relaxed_mae": "relaxed estimate vs relaxed labels: MAE (kcal/mol)",
         "relaxed_est_vs_relaxed_rho": "relaxed estimate vs relaxed: ρ",
         "d_vs_exp298_mae": "D_ij vs experiment 298 K: MAE (kcal/mol)", "d_vs_exp298_rho": "D_ij vs experiment: ρ",
+        "budget_accuracy_mae": "error budget: mean |model rigid − labels' rigid| (kcal/mol)",
+        "budget_locality_mae": "error budget: mean |cut − model rigid| (kcal/mol)",
+        "budget_partition_mae": "error budget: mean |D_ij − cut| (kcal/mol)",
         "median_D_r2_vs_mbe": "type medians vs mean bond enthalpies: R²", "f_bond_mean": "f_bond",
         "entropy_weighted_nats": "entropy H (nats)", "training_time_h": "training time (h)"}
     st.dataframe(study[[c for c in STUDY_COLUMNS if c in study]].rename(columns=STUDY_COLUMNS).round(3),
@@ -40,7 +43,10 @@ else:
                "first N QM9 molecules at their B3LYP geometries (relaxed, thermal, stretched frames and rigid radical "
                "fragments); emergence recipe configs/emergence.yaml. Metrics on the common organic bonds of the "
                "package BDE table (every one held out). 'rigid labels': GFN2-xTB BDE with both fragments frozen at "
-               "the parent geometry — the like-with-like partner of D_ij and of the fragment cut.")
+               "the parent geometry — the like-with-like partner of D_ij and of the fragment cut. Error budget: D_ij − rigid "
+               "labels = (model's own rigid BDE − labels') + (cut − model's rigid BDE) + (D_ij − cut): whether the "
+               "model learned the energy, whether it sits in the pairs across the bond, and how much the bond's own "
+               "pair carries (mean absolute value of each, kcal/mol).")
     curves = state.table("study/curves")
     if len(curves):
         fig = go.Figure()
