@@ -312,3 +312,15 @@ def error_budget(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> Dict[st
         out[f"budget_{term}_mean"] = float(diff.mean()) if len(diff) else float("nan")
         out[f"budget_{term}_mae"] = float(diff.abs().mean()) if len(diff) else float("nan")
     return out
+
+
+def error_budget_by_type(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> pd.DataFrame:
+    """:data:`ERROR_BUDGET` per bond type: n, mean D_ij − rigid labels and the mean of each term
+    (signed, kcal/mol; the three terms add up to the total), bond types with the most rows first."""
+    rows = bde["error"].isna() if rows is None else rows
+    sub = bde[rows].dropna(subset=[c for pair in ERROR_BUDGET.values() for c in pair])
+    terms = pd.DataFrame({"bond_type": sub["bond_type"],
+                          "total": sub["e3d_bde_kcal_mol"] - sub["rigid_reference_bde_kcal_mol"],
+                          **{t: sub[a] - sub[b] for t, (a, b) in ERROR_BUDGET.items()}})
+    out = terms.groupby("bond_type").agg(n=("total", "size"), **{c: (c, "mean") for c in ["total", *ERROR_BUDGET]})
+    return out.sort_values("n", ascending=False).reset_index()

@@ -49,7 +49,30 @@ def results_markdown(precomputed: str) -> str:
             fit = fit_power_law(scaling["n_training_frames"], scaling[col])
             out += f"| {name} | {_fmt(fit['b'], 3)} | {_fmt(fit['r2_log'], 2)} |\n"
     return (out + like_with_like_markdown(models) + domain_markdown(models) + reactivity_markdown(models)
-            + ensemble_markdown(precomputed) + study_markdown(precomputed))
+            + ensemble_markdown(precomputed) + study_markdown(precomputed) + budget_markdown(precomputed))
+
+
+def budget_markdown(precomputed: str) -> str:
+    """The error budget of D_ij against the labels' rigid BDE per bond type (docs/E3D_METHOD.md §4c), for
+    the models whose BDE table has the model's own rigid BDE (GFN2-xTB labels)."""
+    from .bde import error_budget_by_type, headline_mask
+
+    path = os.path.join(precomputed, "bde.parquet")
+    bde = pd.read_parquet(path) if os.path.exists(path) else pd.DataFrame()
+    if "model_rigid_bde_kcal_mol" not in bde:
+        return ""
+    out = ""
+    for model_id, rows in bde.groupby("model_id", sort=False):
+        table = error_budget_by_type(rows, headline_mask(rows))
+        if table.empty:
+            continue
+        out += (f"\n\nError budget of `{model_id}` on the headline rows (mean per bond type, kcal/mol): D_ij − rigid "
+                "labels = accuracy (model's rigid BDE − labels') + locality (cut − model's rigid BDE) + partition "
+                "(D_ij − cut):\n\n| bond type | n | D_ij − rigid labels | accuracy | locality | partition |\n"
+                "|---|---|---|---|---|---|\n")
+        out += "".join(f"| {r.bond_type} | {r.n} | {_fmt(r.total)} | {_fmt(r.accuracy)} | {_fmt(r.locality)} | "
+                       f"{_fmt(r.partition)} |\n" for r in table.itertuples())
+    return out
 
 
 def like_with_like_markdown(models: pd.DataFrame) -> str:
@@ -75,16 +98,20 @@ def study_markdown(precomputed: str) -> str:
         return ""
     t = pd.read_parquet(path)
     out = ("\nEmergence study (`python -m e3d study configs/study/emergence.yaml`; GFN2-xTB labels, every BDE row "
-           "held out; MAE kcal/mol / ρ on the headline rows):\n\n"
+           "held out; MAE kcal/mol / ρ on the headline rows; error budget: mean |term| in kcal/mol, "
+           "docs/E3D_METHOD.md §4c):\n\n"
            "| run | r_max (Å) | kinds | QM9 molecules | frames | seed | epochs | converged | test E MAE (meV/atom) "
            "| D_ij vs rigid | cut vs rigid | relaxed est. vs relaxed | D_ij vs exp. (298 K) | medians vs MBE R² "
-           "| training (h) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+           "| training (h) | error budget: accuracy / locality / partition |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     for _, r in t.iterrows():
         out += (f"| {r.run_id} | {r.r_max} | {r.kinds} | {r.n_qm9} | {r.n_frames} | {r.seed} | {r.epochs} | "
                 f"{'yes' if r.converged else 'no'} | {_fmt(r.test_energy_mae_meV_atom)} | "
                 + " | ".join(_mae_rho(r, k) for k in ("d_vs_rigid", "cut_vs_rigid", "relaxed_est_vs_relaxed",
                                                       "d_vs_exp298"))
-                + f" | {_fmt(r.median_D_r2_vs_mbe, 2)} | {_fmt(r.training_time_h, 2)} |\n")
+                + f" | {_fmt(r.median_D_r2_vs_mbe, 2)} | {_fmt(r.training_time_h, 2)} | "
+                + " / ".join(_fmt(getattr(r, f"budget_{t}_mae", float("nan"))) for t in ("accuracy", "locality", "partition"))
+                + " |\n")
     spread_path = os.path.join(precomputed, "study", "seed_spread.parquet")
     if os.path.exists(spread_path):
         sp = pd.read_parquet(spread_path)

@@ -109,3 +109,21 @@ def test_models_trained_with_forces_are_relaxed_with_themselves(tiny_model):
     rows = pd.DataFrame({"label": ["HO-H"], "parent_smiles": ["O"], "fragment_a": ["[OH]"], "fragment_b": ["[H]"]})
     out = bde_table(tiny_model, rows, reference=None, progress=False)
     assert out.loc[0, "geometry"] == MODEL_MINIMUM
+
+
+def test_error_budget_by_type_adds_up():
+    """Per bond type, the three terms' means add up to the mean of D_ij − rigid labels."""
+    from e3d.bde import error_budget_by_type
+
+    rng = np.random.default_rng(0)
+    n = 12
+    bde = pd.DataFrame({"bond_type": ["C-H"] * 8 + ["O-H"] * 4, "error": [None] * n,
+                        "e3d_bde_kcal_mol": rng.normal(100, 10, n), "e3d_cut_bde_kcal_mol": rng.normal(100, 10, n),
+                        "model_rigid_bde_kcal_mol": rng.normal(100, 10, n),
+                        "rigid_reference_bde_kcal_mol": rng.normal(100, 10, n)})
+    table = error_budget_by_type(bde).set_index("bond_type")
+    assert list(table.index) == ["C-H", "O-H"] and list(table["n"]) == [8, 4]
+    np.testing.assert_allclose(table[["accuracy", "locality", "partition"]].sum(axis=1), table["total"])
+    oh = bde[bde["bond_type"] == "O-H"]
+    assert table.loc["O-H", "locality"] == pytest.approx(
+        (oh["e3d_cut_bde_kcal_mol"] - oh["model_rigid_bde_kcal_mol"]).mean())
