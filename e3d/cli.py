@@ -197,7 +197,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_study(args) -> int:
-    from .study import evaluate_study, load_study, package_run, train_run
+    from .study import evaluate_study, load_study, package_run, train_runs
 
     study = load_study(args.config)
     runs = [r for r in study["runs"] if not args.only or r["id"] in args.only]
@@ -208,8 +208,8 @@ def cmd_study(args) -> int:
         for run in runs:
             print(f"{run['id']}: {package_run(study, run)}")
     if args.train:
-        for run in runs:
-            print(f"{run['id']}: {train_run(study, run, max_time=args.time)}", flush=True)
+        for run, status in zip(runs, train_runs(study, runs, max_time=args.time, parallel=args.parallel)):
+            print(f"{run['id']}: {status}", flush=True)
     if not args.no_evaluate:
         table = evaluate_study(study, progress=sys.stderr.isatty())
         print(f"wrote precomputed/study/emergence.parquet ({len(table)} runs)")
@@ -386,6 +386,8 @@ def _study_parser(sub) -> None:
     p.add_argument("config", help="study YAML (configs/study/emergence.yaml)")
     p.add_argument("--train", action="store_true", help="train the unfinished runs (data built on demand)")
     p.add_argument("--time", help="wall-time budget per run for --train, DD:HH:MM:SS (default: to the step budget)")
+    p.add_argument("--parallel", type=int, default=1,
+                   help="--train: runs trained at once (default 1; on a CPU one per core, each on one thread)")
     p.add_argument("--package", action="store_true",
                    help="package runs already trained into runs/study/runs/ID (e.g. started with e3d train)")
     p.add_argument("--only", nargs="+", help="these run ids only")

@@ -163,6 +163,19 @@ def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Option
     return package_run(study, run, study_dir)
 
 
+def train_runs(study: Dict[str, object], runs: Sequence[Dict[str, object]], max_time: Optional[str] = None,
+               parallel: int = 1, study_dir: str = STUDY_DIR, progress: bool = True) -> List[str]:
+    """:func:`train_run` over ``runs``, up to ``parallel`` at once (one nequip-train process each; on a
+    CPU give each its own core, OMP_NUM_THREADS=1).  Their datasets are built first, one after the
+    other, because runs share them.  Returns the statuses in the order of ``runs``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for run in runs:
+        prepare_data(study, run, progress)
+    with ThreadPoolExecutor(max(1, int(parallel))) as pool:  # threads: each waits on its own subprocess
+        return list(pool.map(lambda run: train_run(study, run, max_time, study_dir, progress), runs))
+
+
 def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str = STUDY_DIR) -> str:
     """Package a run's best checkpoint into the study (also for a run trained by hand with ``e3d train``
     into ``runs/study/runs/ID``); keep its last checkpoint if it has not reached its step budget."""

@@ -17,6 +17,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from typing import Dict, List, Optional, Tuple
 
@@ -24,6 +25,9 @@ from .errors import E3DError
 from .cards import REPO_ROOT, card_path
 
 SHIFT_TOLERANCE_EV = 1e-6
+
+
+_HYDRA_LOCK = threading.Lock()
 
 
 def load_config(config_path: str, overrides: Optional[List[str]] = None) -> Dict[str, object]:
@@ -37,10 +41,12 @@ def load_config(config_path: str, overrides: Optional[List[str]] = None) -> Dict
 
     if not os.path.exists(config_path):
         raise E3DError(f"config not found: {config_path}")
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=os.path.dirname(os.path.abspath(config_path)), version_base=None):
-        cfg = compose(config_name=os.path.splitext(os.path.basename(config_path))[0],
-                      overrides=[o for o in overrides or [] if not o.lstrip("+").startswith("hydra.")])
+    with _HYDRA_LOCK:  # Hydra's compose state is global: one at a time (e3d study --parallel trains in threads)
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=os.path.dirname(os.path.abspath(config_path)), version_base=None):
+            cfg = compose(config_name=os.path.splitext(os.path.basename(config_path))[0],
+                          overrides=[o for o in overrides or [] if not o.lstrip("+").startswith("hydra.")])
+        GlobalHydra.instance().clear()
     out = OmegaConf.to_container(cfg, resolve=False)
     for key in ("trainval_file", "test_file"):
         if key in out:

@@ -68,7 +68,7 @@ def test_split_at_bond_and_cut_energy(tiny_model):
 
 @pytest.mark.slow
 def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
-    from e3d.study import checkpoint_path, evaluate_study, load_study, model_path, steps_done, train_run
+    from e3d.study import checkpoint_path, evaluate_study, load_study, model_path, steps_done, train_run, train_runs
 
     monkeypatch.chdir(tmp_path)
     bde = pd.read_csv(os.path.join(ROOT, "e3d", "resources", "bde_reference.csv"))
@@ -84,7 +84,7 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(cfg))
     study, out = load_study(str(path)), str(tmp_path / "study")
-    assert [train_run(study, r, study_dir=out, progress=False) for r in study["runs"][:2]] == ["finished"] * 2
+    assert train_runs(study, study["runs"][:2], parallel=2, study_dir=out, progress=False) == ["finished"] * 2
     assert train_run(study, study["runs"][0], study_dir=out, progress=False) == "done"
     eq = study["runs"][2]
     # the wall-time budget stops the long run: its last checkpoint is kept for a later session …
