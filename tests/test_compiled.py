@@ -37,7 +37,7 @@ def test_compiled_matches_eager(tiny_model, compiled_path):
 
 
 @pytest.mark.slow
-def test_compiled_without_sidecar_is_refused(compiled_path, tmp_path):
+def test_compiled_without_sidecar_is_refused(compiled_path, tmp_path, tiny_model):
     bare = tmp_path / "bare.nequip.pt2"
     bare.write_bytes(open(compiled_path, "rb").read())
     with pytest.raises(ModelError, match="sidecar"):
