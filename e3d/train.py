@@ -117,13 +117,17 @@ def read_metrics(run_dir: str) -> Dict[str, Dict[str, float]]:
     if not files:
         return {}
     df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    val_cols = [c for c in df.columns if c.startswith("val0_epoch/")]
+    last_val_step = df.dropna(subset=val_cols, how="all")["step"].max() if val_cols else None
     out = {}
     for prefix, key in (("val0_epoch/", "validation"), ("test0_epoch/", "test")):
         cols = [c for c in df.columns if c.startswith(prefix)]
-        rows = df[cols].dropna(how="all") if cols else []
+        rows = df.dropna(subset=cols, how="all") if cols else []
+        if key == "test" and len(rows) and last_val_step is not None:
+            # a test pass logged before later training (an earlier session of a resumed run) is stale
+            rows = rows[rows["step"] >= last_val_step]
         if len(rows):
-            out[key] = {c[len(prefix):]: float(v) for c, v in rows.iloc[-1].items() if pd.notna(v)}
-    val_cols = [c for c in df.columns if c.startswith("val0_epoch/")]
+            out[key] = {c[len(prefix):]: float(v) for c, v in rows[cols].iloc[-1].items() if pd.notna(v)}
     epochs = df.dropna(subset=val_cols, how="all")["epoch"] if val_cols else []
     out["epochs"] = int(epochs.max()) + 1 if len(epochs) else 0  # epochs with a validation pass
     return out

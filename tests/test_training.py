@@ -156,3 +156,24 @@ def test_finetune_switches_the_shifts_and_starts_from_the_trained_model(tmp_path
         assert tuned.shifts[tuned.type_names.index(t)] == pytest.approx(base.shifts[base.type_names.index(t)] + 1.0)
     (r,) = e3d.edge_energies(tuned, [e3d.from_smiles("CC")])
     assert abs(r.residual) < 1e-6
+
+
+def test_read_metrics_drops_a_stale_test_pass(tmp_path):
+    """A resumed run's first session ended with a test pass; the second trained on and was stopped before
+    its own: the card must not carry the first session's test errors as the model's."""
+    import pandas as pd
+
+    from e3d.train import read_metrics
+
+    def log(version, rows):
+        folder = tmp_path / "csv" / f"version_{version}"
+        folder.mkdir(parents=True)
+        pd.DataFrame(rows).to_csv(folder / "metrics.csv", index=False)
+
+    log(0, [{"epoch": 0, "step": 100, "val0_epoch/forces_mae": 0.3},
+            {"epoch": 0, "step": 100, "test0_epoch/forces_mae": 0.31}])
+    log(1, [{"epoch": 1, "step": 200, "val0_epoch/forces_mae": 0.2}])
+    metrics = read_metrics(str(tmp_path))
+    assert "test" not in metrics and metrics["validation"]["forces_mae"] == 0.2 and metrics["epochs"] == 2
+    log(2, [{"epoch": 1, "step": 200, "test0_epoch/forces_mae": 0.21}])  # its own test pass, after the last epoch
+    assert read_metrics(str(tmp_path))["test"] == {"forces_mae": 0.21}
