@@ -22,10 +22,11 @@ demand; smaller data kinds are frame-kind subsets of the same file.
 
 from __future__ import annotations
 
+import datetime
 import glob
 import os
 import shutil
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -145,7 +146,8 @@ def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Option
     from .train import train
 
     out = model_path(run["id"], study_dir)
-    if os.path.exists(out) and read_card(out).get("study", {}).get("finished"):
+    kept = read_card(out)  # before train() rewrites it: the earlier sessions' curve and hours
+    if kept.get("study", {}).get("finished"):
         return "done"
     trainval = prepare_data(study, run, progress)
     run_dir = os.path.join(RUNS_DIR, run["id"])
@@ -160,7 +162,7 @@ def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Option
                                                      "trainer.enable_progress_bar=false"])
     train(os.path.join(REPO_ROOT, study["base_config"]), run_dir, out, model_id=run["id"], overrides=overrides,
           resume=resume)
-    return package_run(study, run, study_dir)
+    return package_run(study, run, study_dir, kept=kept)
 
 
 def train_runs(study: Dict[str, object], runs: Sequence[Dict[str, object]], max_time: Optional[str] = None,
@@ -176,24 +178,31 @@ def train_runs(study: Dict[str, object], runs: Sequence[Dict[str, object]], max_
         return list(pool.map(lambda run: train_run(study, run, max_time, study_dir, progress), runs))
 
 
-def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str = STUDY_DIR) -> str:
+def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str = STUDY_DIR,
+                kept: Optional[Dict[str, object]] = None) -> str:
     """Package a run's best checkpoint into the study (also for a run trained by hand with ``e3d train``
     into ``runs/study/runs/ID``); keep its last checkpoint if it has not reached its step budget."""
+    from .cards import read_card
     from .train import finish_run, write_card
 
     run_dir = os.path.join(RUNS_DIR, run["id"])
     if not os.path.exists(os.path.join(run_dir, "best.ckpt")):
         raise E3DError(f"run {run['id']}: no checkpoint in {run_dir}")
     out = model_path(run["id"], study_dir)
-    earlier = _kept_curve(out)  # read before the card is rewritten
-    hours_before = _kept_hours(out)
+    # the earlier sessions' curve and hours live in the card that packaging rewrites: ``kept`` is the card
+    # as it was before this session's training (train() packages the model and writes a fresh card first)
+    kept = read_card(out) if kept is None else kept
+    earlier = _kept_curve(kept)
+    sessions = _kept_sessions(kept)
+    began, hours = _session(run_dir)
+    sessions[began] = hours
     trainval = dataset_path(study, int(run["n_qm9"]), run.get("kinds", "radicals"))
     card = finish_run(os.path.join(REPO_ROOT, study["base_config"]), run_dir, out, run["id"],
                       run_overrides(study, run, trainval))
     finished = steps_done(run_dir) >= int(run["steps"])
     card["study"] = {"study": study.get("name"), "finished": finished, "steps_done": steps_done(run_dir),
                      **describe(run), "curve": _merge_curves(earlier, read_curve(run_dir)).to_dict("records"),
-                     "training_hours": hours_before + _session_hours(run_dir)}
+                     "training_hours": sum(sessions.values()), "sessions": sessions}
     write_card(out, card)
     for which in ("last", "best"):
         saved = checkpoint_path(run["id"], study_dir, which)
@@ -205,32 +214,29 @@ def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str
     return "finished" if finished else "interrupted"
 
 
-def _session_hours(run_dir: str) -> float:
-    """Wall time of this session's training of a run: from its config (written at the start) to its
-    last checkpoint."""
+def _session(run_dir: str) -> Tuple[str, float]:
+    """(start time, hours) of this session's training of a run: from its config (written by nequip-train
+    when it starts or resumes) to its last checkpoint."""
     start = os.path.join(run_dir, ".hydra", "config.yaml")
     last = os.path.join(run_dir, "last.ckpt")
     if not (os.path.exists(start) and os.path.exists(last)):
-        return 0.0
-    return max(0.0, os.path.getmtime(last) - os.path.getmtime(start)) / 3600
+        return "unknown", 0.0
+    began = datetime.datetime.fromtimestamp(os.path.getmtime(start), datetime.timezone.utc).isoformat(timespec="seconds")
+    return began, max(0.0, os.path.getmtime(last) - os.path.getmtime(start)) / 3600
 
 
-def _kept_hours(model_file: str) -> float:
-    """Training hours of earlier sessions, kept in the study model's card."""
-    from .cards import read_card
+def _kept_sessions(card: Dict[str, object]) -> Dict[str, float]:
+    """Training hours per session kept in a study model's card, keyed by the session's start (so that
+    packaging a run twice in one session counts its hours once); older cards kept only a total."""
+    study = card.get("study", {})
+    if study.get("sessions"):
+        return dict(study["sessions"])
+    return {"earlier": float(study["training_hours"])} if study.get("training_hours") else {}
 
-    if not os.path.exists(model_file):
-        return 0.0
-    return float(read_card(model_file).get("study", {}).get("training_hours") or 0.0)
 
-
-def _kept_curve(model_file: str) -> pd.DataFrame:
-    """The curve of earlier sessions, kept in the study model's card (runs/ ends with a session)."""
-    from .cards import read_card
-
-    if not os.path.exists(model_file):
-        return pd.DataFrame()
-    return pd.DataFrame(read_card(model_file).get("study", {}).get("curve") or [])
+def _kept_curve(card: Dict[str, object]) -> pd.DataFrame:
+    """The curve of earlier sessions, kept in a study model's card (runs/ ends with a session)."""
+    return pd.DataFrame(card.get("study", {}).get("curve") or [])
 
 
 def _merge_curves(earlier: Optional[pd.DataFrame], now: pd.DataFrame) -> pd.DataFrame:
@@ -336,7 +342,7 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
     for run in tqdm(done, desc="study models", disable=not progress):
         path = model_path(run["id"], study_dir)
         card = read_card(path)
-        curve = _merge_curves(_kept_curve(path), read_curve(os.path.join(RUNS_DIR, run["id"])))
+        curve = _merge_curves(_kept_curve(card), read_curve(os.path.join(RUNS_DIR, run["id"])))
         result = evaluate_run(path, bde_rows, molecules, cache)
         rows.append({"run_id": run["id"], **describe(run), "finished": bool(card.get("study", {}).get("finished")),
                      "converged": converged(curve), "epochs": int(len(curve)), **result["out"]})

@@ -97,6 +97,13 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     shutil.rmtree(os.path.join("runs", "study", "runs", "t-eq-s1"))  # … a new session has no runs/
     assert os.path.exists(saved) and train_run(study, eq, study_dir=out, progress=False) == "interrupted"
     assert steps_done(os.path.join("runs", "study", "runs", "t-eq-s1")) > step_before  # resumed, not restarted
+    from e3d.cards import read_card
+    from e3d.study import package_run
+
+    hours = read_card(model_path("t-eq-s1", out))["study"]
+    package_run(study, eq, out)  # packaging again in the same session counts its hours once
+    again = read_card(model_path("t-eq-s1", out))["study"]
+    assert len(hours["sessions"]) == 2 and again["training_hours"] == pytest.approx(hours["training_hours"])
     table = evaluate_study(study, study_dir=out, progress=False)
     assert list(table["run_id"]) == ["t-s1", "t-s2", "t-eq-s1"]
     assert table["finished"].tolist() == [True, True, False]
