@@ -59,7 +59,7 @@ else:
     spread = state.table("study/seed_spread")
     if len(spread):
         st.markdown("**Seed spread of D_ij** (same data, different seeds; evaluation-corpus bonds)")
-        st.dataframe(spread.rename(columns={"group": "configuration", "bond_type": "bond type", "n": "bonds",
+        st.dataframe(spread.sort_values(["group", "n"], ascending=[True, False]).rename(columns={"group": "configuration", "bond_type": "bond type", "n": "bonds",
                                             "median_std": "median σ (kcal/mol)", "p90_std": "90th pct σ (kcal/mol)",
                                             "n_seeds": "seeds"}).round(2), hide_index=True, width="stretch")
 
