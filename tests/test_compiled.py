@@ -1,7 +1,6 @@
 """AOTInductor path: a compiled model with its E3D sidecar gives the eager model's bond energies."""
 
 import json
-import os
 
 import numpy as np
 import pytest
