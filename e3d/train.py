@@ -176,6 +176,7 @@ def make_card(model_id: str, config_path: str, config: Dict[str, object], run_di
     hyper = {k: v for k, v in model_cfg.items()
              if not k.startswith("per_type_energy") and k not in ("_target_", "model", "modifiers")}
     labels = (dataset_provenance or {}).get("labels", {})
+    shifts, shifts_trainable = configured_shifts(model_cfg)
     card = {
         "id": model_id,
         "dataset": (dataset_provenance or {}).get("dataset", config.get("trainval_file", "?")),
@@ -190,8 +191,8 @@ def make_card(model_id: str, config_path: str, config: Dict[str, object], run_di
         "energy_shifts": {
             "isolated_atoms": check_isolated_atom_shifts(config, dataset_provenance),
             "reference": labels.get("atom_reference"),
-            "values_eV": configured_shifts(model_cfg)[0],
-            "trainable": configured_shifts(model_cfg)[1],
+            "values_eV": shifts,
+            "trainable": shifts_trainable,
         },
         "finetuned_from": finetuned_from(model_cfg),
         "metrics": read_metrics(run_dir),
