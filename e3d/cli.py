@@ -12,8 +12,7 @@ import os
 import sys
 from typing import List, Optional
 
-from .errors import E3DError, TooLargeError
-from .molecule import DEFAULT_MAX_ATOMS
+from .errors import DEFAULT_MAX_ATOMS, E3DError, TooLargeError
 
 EXIT_USER_ERROR = 2
 
@@ -273,7 +272,7 @@ def cmd_evaluate(args) -> int:
     print(f"model: {_model_line(model)}; data: {args.data}")
     for key, value in result.items():
         unit = {"total_energy_mae": "eV/molecule", "total_energy_rmse": "eV/molecule", "per_atom_energy_mae": "eV/atom",
-                "forces_mae": "eV/Å", "forces_rmse": "eV/Å"}.get(key, "")
+                "forces_mae": "eV/Å", "forces_rmse": "eV/Å"}.get(key, "eV/frame" if "energy" in key else "")
         print(f"  {key:22s} {value:.4g} {unit}")
     return 0
 

@@ -9,6 +9,9 @@ class InputError(E3DError):
     """Bad molecule input: invalid SMILES, malformed file, unsupported element, ..."""
 
 
+DEFAULT_MAX_ATOMS = 250  # the atom limit TooLargeError enforces (here, so light front ends need no RDKit)
+
+
 class TooLargeError(InputError):
     """A molecule above the atom limit; each front end says how to raise it (CLI flag, app setting)."""
 

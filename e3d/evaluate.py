@@ -1,7 +1,10 @@
 """Held-out errors of a model on a labelled extxyz file (energies per atom and per molecule, forces).
 
 ``python -m e3d evaluate DATA.extxyz --model M`` prints what the README quotes; it runs the
-model in batches with forces and compares with the file's labels (eV, eV/Å).
+model in batches with forces and compares with the file's labels (eV, eV/Å).  Frames that carry a
+``kind`` (eq, thermal, stretch, radical: ``e3d data xtb``) also get per-kind errors
+``<kind>_energy_bias`` (mean signed E_model − E_label per frame, eV) and ``<kind>_energy_mae``: a
+bond dissociation energy is radicals minus parent, so opposite biases of the two kinds land in it whole.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ def evaluate(model: E3DModel, path: str, batch_size: int = 32, limit: Optional[i
     if not frames:
         raise E3DError(f"{path}: no frames")
     frames = [a for a in frames if set(a.get_chemical_symbols()) <= set(model.usable_type_names)]
-    e_err, e_err_atom, f_err = [], [], []
+    e_err, e_err_atom, f_err, kinds = [], [], [], []
     for start in tqdm(range(0, len(frames), batch_size), disable=not progress, desc="evaluate"):
         batch = frames[start:start + batch_size]
         data = AtomicDataDict.batched_from_list([atoms_to_data(a.get_chemical_symbols(), a.positions, model)
@@ -42,6 +45,7 @@ def evaluate(model: E3DModel, path: str, batch_size: int = 32, limit: Optional[i
             ref = atoms.get_potential_energy()
             e_err.append(energy[k] - ref)
             e_err_atom.append((energy[k] - ref) / n)
+            kinds.append(atoms.info.get("kind"))
             ref_f = atoms.calc.results.get("forces") if atoms.calc is not None else None
             if forces is not None and ref_f is not None:
                 f_err.append(forces[offset:offset + n] - ref_f)
@@ -53,6 +57,10 @@ def evaluate(model: E3DModel, path: str, batch_size: int = 32, limit: Optional[i
         "total_energy_rmse": float(np.sqrt((e_err**2).mean())),
         "per_atom_energy_mae": float(np.abs(e_err_atom).mean()),
     }
+    kinds = np.array([str(k) for k in kinds])
+    for kind in sorted(set(kinds) - {"None"}):
+        result[f"{kind}_energy_bias"] = float(e_err[kinds == kind].mean())
+        result[f"{kind}_energy_mae"] = float(np.abs(e_err[kinds == kind]).mean())
     if f_err:
         f = np.concatenate(f_err)
         result["forces_mae"] = float(np.abs(f).mean())

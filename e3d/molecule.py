@@ -17,11 +17,10 @@ import numpy as np
 from rdkit import Chem, RDLogger
 from rdkit.Chem import AllChem, rdDetermineBonds
 
-from .errors import InputError, TooLargeError
+from .errors import DEFAULT_MAX_ATOMS, InputError, TooLargeError
 
 RDLogger.DisableLog("rdApp.*")
 
-DEFAULT_MAX_ATOMS = 250
 MIN_INTERATOMIC_DISTANCE = 0.5  # Å; closer atoms mean a broken structure
 MOLECULE_FILE_TYPES = (".xyz", ".sdf", ".mol", ".pdb")
 FRAGMENT_GAP = 8.0  # Å between the closest atoms of two fragments of a mixture: beyond any shipped r_max

@@ -185,7 +185,7 @@ def compare_bonds(pairs_a: pd.DataFrame, pairs_b: pd.DataFrame) -> pd.DataFrame:
     a = pairs_a[pairs_a["bonded"]].set_index(keys)
     b = pairs_b[pairs_b["bonded"]].set_index(keys)
     both = a[["element_i", "element_j", "bond_type", "bond_label", "distance", "D_ij"]].join(
-        b[["D_ij"]], rsuffix="_b", how="inner").reset_index()
+        b[["D_ij"]].rename(columns={"D_ij": "D_ij_b"}), how="inner").reset_index()
     out = pd.DataFrame({
         "bond": [f"{atom_label(ei, i)}–{atom_label(ej, j)}"
                  for ei, i, ej, j in zip(both["element_i"], both["i"], both["element_j"], both["j"])],

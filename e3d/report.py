@@ -99,14 +99,19 @@ def study_markdown(precomputed: str) -> str:
     t = pd.read_parquet(path)
     out = ("\nEmergence study (`python -m e3d study configs/study/emergence.yaml`; GFN2-xTB labels, every BDE row "
            "held out; MAE kcal/mol / ρ on the headline rows; error budget: mean |term| in kcal/mol, "
-           "docs/E3D_METHOD.md §4c):\n\n"
-           "| run | r_max (Å) | kinds | QM9 molecules | frames | seed | epochs | converged | test E MAE (meV/atom) "
+           "docs/E3D_METHOD.md §4c; held-out energy bias: mean signed model − label energy per frame, relaxed "
+           "parents / radicals, kcal/mol):\n\n"
+           "| run | fine-tuned from | r_max (Å) | kinds | QM9 molecules | frames | seed | epochs | steps | converged "
+           "| test E MAE (meV/atom) | test E bias: parents / radicals "
            "| D_ij vs rigid | cut vs rigid | relaxed est. vs relaxed | D_ij vs exp. (298 K) | medians vs MBE R² "
            "| training (h) | error budget: accuracy / locality / partition |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     for _, r in t.iterrows():
-        out += (f"| {r.run_id} | {r.r_max} | {r.kinds} | {r.n_qm9} | {r.n_frames} | {r.seed} | {r.epochs} | "
+        out += (f"| {r.run_id} | {getattr(r, 'init_from', '') or '–'} | {r.r_max} | {r.kinds} | {r.n_qm9} | "
+                f"{r.n_frames} | {r.seed} | {r.epochs} | {getattr(r, 'steps_done', '–')} | "
                 f"{'yes' if r.converged else 'no'} | {_fmt(r.test_energy_mae_meV_atom)} | "
+                + " / ".join(_fmt(getattr(r, f"test_bias_{k}_kcal_mol", float("nan"))) for k in ("eq", "radical"))
+                + " | "
                 + " | ".join(_mae_rho(r, k) for k in ("d_vs_rigid", "cut_vs_rigid", "relaxed_est_vs_relaxed",
                                                       "d_vs_exp298"))
                 + f" | {_fmt(r.median_D_r2_vs_mbe, 2)} | {_fmt(r.training_time_h, 2)} | "

@@ -7,9 +7,11 @@ finished (resumable, within a wall-time budget per call) and writes one table:
   molecules, frames, model size, steps, seed), held-out energy/force errors, E3D against the
   labelling method's own BDEs (rigid and relaxed) and against experiment (298 K) on the headline
   rows (common organic bond types the model saw), per-type medians against mean bond enthalpies,
-  f_bond, entropy, training time and whether the run converged;
+  f_bond, entropy, training time and whether the run converged; the error budget (docs/E3D_METHOD.md
+  §4c) and the held-out energy bias per frame kind (``test_bias_<kind>_kcal_mol``: mean signed error
+  per frame — radicals vs closed-shell parents is what a BDE is made of);
 - ``precomputed/study/seed_spread.parquet`` — seed σ(D_ij) per bond type for every configuration
-  trained with ≥ 2 seeds (same corpus geometries for every member);
+  trained with ≥ 2 seeds alike (same corpus geometries for every member; :func:`seeds_alike`);
 - ``precomputed/study/curves.parquet`` — validation curves of every run;
 - ``precomputed/study/models/ID.nequip.zip`` (+ card) — the trained models, so that the table can be
   regenerated and the app can show them; unfinished runs keep their last checkpoint in
@@ -17,7 +19,8 @@ finished (resumable, within a wall-time budget per call) and writes one table:
 
 Data: GFN2-xTB labels of the curated corpus without the BDE-table parents plus the first N QM9
 molecules (``e3d data xtb --corpus train-heldout+qm9:N``; nested by construction), built on
-demand; smaller data kinds are frame-kind subsets of the same file.
+demand; smaller data kinds are frame-kind subsets of the same file.  A run with ``init_from: ID``
+fine-tunes run ID's model (with its own ``overrides``, e.g. loss weights) instead of starting afresh.
 """
 
 from __future__ import annotations
@@ -95,6 +98,17 @@ def run_overrides(study: Dict[str, object], run: Dict[str, object], trainval: st
     return out + list(extra) + list(run.get("overrides", []))
 
 
+def init_model(run: Dict[str, object], study_dir: str = STUDY_DIR) -> Optional[str]:
+    """The model a run fine-tunes (``init_from``: another run's id in the study, or a model file), or None."""
+    parent = run.get("init_from")
+    if not parent:
+        return None
+    path = parent if os.path.exists(str(parent)) else model_path(str(parent), study_dir)
+    if not os.path.exists(path):
+        raise E3DError(f"run {run['id']}: init_from {parent!r} is neither a study run with a model nor a model file")
+    return path
+
+
 def model_path(run_id: str, study_dir: str = STUDY_DIR) -> str:
     return os.path.join(study_dir, "models", f"{run_id}.nequip.zip")
 
@@ -160,8 +174,10 @@ def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Option
         restart_timer(os.path.join(run_dir, "last.ckpt"))
     overrides = run_overrides(study, run, trainval, [f"trainer.max_time={max_time or 'null'}",
                                                      "trainer.enable_progress_bar=false"])
+    # a fine-tune starts from its parent's weights; once it has a checkpoint, it resumes from that
+    init_from = None if resume else init_model(run, study_dir)
     train(os.path.join(REPO_ROOT, study["base_config"]), run_dir, out, model_id=run["id"], overrides=overrides,
-          resume=resume)
+          resume=resume, init_from=init_from)
     return package_run(study, run, study_dir, kept=kept)
 
 
@@ -252,7 +268,8 @@ def describe(run: Dict[str, object]) -> Dict[str, object]:
     """The configuration columns of a run."""
     return {"r_max": float(run.get("r_max", 3.0)), "kinds": run.get("kinds", "radicals"),
             "n_qm9": int(run["n_qm9"]), "seed": int(run.get("seed", 1)), "steps": int(run["steps"]),
-            "model_size": run.get("size", "default"), "group": run.get("group", run["id"].rsplit("-s", 1)[0])}
+            "model_size": run.get("size", "default"), "init_from": str(run.get("init_from", "")),
+            "group": run.get("group", run["id"].rsplit("-s", 1)[0])}
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -289,15 +306,23 @@ def converged(curve: pd.DataFrame, window: int = 10, min_decays: int = 2) -> boo
     return bool((best[-window - 1] - best[-1]) / best[-window - 1] < CONVERGED_REL_CHANGE)
 
 
-def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache) -> Dict[str, object]:
-    """The metric columns of one trained model (see the module docstring)."""
+FRAME_KINDS = ("eq", "thermal", "stretch", "radical")
+
+
+def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
+                 test_file: Optional[str] = None) -> Dict[str, object]:
+    """The metric columns of one trained model (see the module docstring); held-out errors on
+    ``test_file`` (else from the card), with the mean signed energy error per frame kind."""
     from .bde import bde_metrics, bde_table, error_budget, flat_metrics, headline_mask, model_quantity
     from .bondtypes import bond_type_stats, compare_with_mean_enthalpies, corpus_pairs, weighted_entropy
+    from .evaluate import evaluate
     from .model import load_model
+    from .units import KCAL_PER_EV
 
     model = load_model(model_file, device="cpu", dtype="float64")
     card = model.card
-    test = (card.get("metrics") or {}).get("test", {})
+    has_test = bool(test_file) and os.path.exists(str(test_file))
+    test = evaluate(model, test_file) if has_test else (card.get("metrics") or {}).get("test", {})
     usable = [m for m in molecules if set(m.symbols) <= set(model.usable_type_names)]
     pairs = corpus_pairs(model, usable)
     stats = bond_type_stats(pairs[pairs["bonded"]])
@@ -315,12 +340,22 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache) -> D
         "entropy_weighted_nats": weighted_entropy(stats),
         "median_D_r2_vs_mbe": mbe.get("r2", np.nan),
         "training_time_h": (card.get("study") or {}).get("training_hours", np.nan),
+        **{f"test_bias_{k}_kcal_mol": KCAL_PER_EV * test.get(f"{k}_energy_bias", np.nan) for k in FRAME_KINDS},
         **error_budget(bde, rows),
     }
     for key in ("d_vs_rigid", "d_vs_relaxed", "d_vs_exp298", "cut_vs_rigid", "cut_vs_relaxed", "cut_vs_exp298",
                 "relaxed_est_vs_relaxed", "relaxed_est_vs_exp298", "ref_vs_exp298"):
         out[f"{key}_mae"], out[f"{key}_rho"] = metrics.get(f"{key}_mae", np.nan), metrics.get(f"{key}_rho", np.nan)
     return {"out": out, "pairs": pairs}
+
+
+SEEDS_ALIKE = 0.75  # a seed joins its group's spread once it has this fraction of the group's most steps
+
+
+def seeds_alike(runs: pd.DataFrame) -> List[str]:
+    """The runs of one configuration trained alike (steps_done ≥ SEEDS_ALIKE × the most): a seed far
+    behind the others (a run still catching up across sessions) would show training, not seed, spread."""
+    return list(runs.loc[runs["steps_done"] >= SEEDS_ALIKE * runs["steps_done"].max(), "run_id"])
 
 
 def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progress: bool = True) -> pd.DataFrame:
@@ -343,9 +378,9 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
         path = model_path(run["id"], study_dir)
         card = read_card(path)
         curve = _merge_curves(_kept_curve(card), read_curve(os.path.join(RUNS_DIR, run["id"])))
-        result = evaluate_run(path, bde_rows, molecules, cache)
+        result = evaluate_run(path, bde_rows, molecules, cache, study["data"].get("test"))
         rows.append({"run_id": run["id"], **describe(run), "finished": bool(card.get("study", {}).get("finished")),
-                     "converged": converged(curve), "epochs": int(len(curve)), **result["out"]})
+                     "steps_done": int(card.get("study", {}).get("steps_done", 0)), "converged": converged(curve), "epochs": int(len(curve)), **result["out"]})
         curves.append(curve.assign(run_id=run["id"]))
         all_pairs.append(result["pairs"].assign(model_id=run["id"]))
     table = pd.DataFrame(rows)
@@ -356,7 +391,8 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
     spreads = []
     if len(table):
         pairs = pd.concat(all_pairs, ignore_index=True)
-        for group, members in table.groupby("group")["run_id"]:
+        for group, runs in table.groupby("group"):
+            members = seeds_alike(runs)
             if len(members) >= 2:
                 spreads.append(spread_by_type(bond_spread(pairs, list(members))).assign(
                     group=group, n_seeds=len(members)))

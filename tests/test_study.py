@@ -4,10 +4,12 @@
 import os
 
 import ase.io
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+import e3d
 from e3d.data.build import corpus_items, generate_frames
 from e3d.fragments import bond_sides, cut_energy, split_at_bond
 from e3d.molecule import from_smiles
@@ -80,12 +82,21 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
            "runs": [{"id": "t-s1", "r_max": 3.0, "n_qm9": 30, "seed": 1, "steps": 30},
                     {"id": "t-s2", "r_max": 3.0, "n_qm9": 30, "seed": 2, "steps": 30},
                     {"id": "t-eq-s1", "r_max": 3.0, "n_qm9": 30, "kinds": "eq", "seed": 1, "steps": 10**6,
-                     "overrides": ["trainer.max_time=00:00:00:20", "trainer.max_epochs=100000"]}]}
+                     "overrides": ["trainer.max_time=00:00:00:20", "trainer.max_epochs=100000"]},
+                    # a fine-tune of t-s1 at learning rate 0 must be t-s1 itself (fresh weights would not be)
+                    {"id": "t-ft-s1", "r_max": 3.0, "n_qm9": 30, "seed": 1, "steps": 10, "init_from": "t-s1",
+                     "overrides": ["training_module.optimizer.lr=0.0", "training_module.loss.coeffs.total_energy=50"]}]}
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(cfg))
     study, out = load_study(str(path)), str(tmp_path / "study")
     assert train_runs(study, study["runs"][:2], parallel=2, study_dir=out, progress=False) == ["finished"] * 2
     assert train_run(study, study["runs"][0], study_dir=out, progress=False) == "done"
+    assert train_run(study, study["runs"][3], study_dir=out, progress=False) == "finished"
+    from e3d.model import load_model
+
+    methanol = [from_smiles("CO")]
+    parent, tuned = (e3d.edge_energies(load_model(model_path(r, out)), methanol)[0] for r in ("t-s1", "t-ft-s1"))
+    np.testing.assert_allclose(tuned.e, parent.e, atol=1e-6)
     eq = study["runs"][2]
     # the wall-time budget stops the long run: its last checkpoint is kept for a later session …
     assert train_run(study, eq, study_dir=out, progress=False) == "interrupted"
@@ -105,10 +116,20 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     again = read_card(model_path("t-eq-s1", out))["study"]
     assert len(hours["sessions"]) == 2 and again["training_hours"] == pytest.approx(hours["training_hours"])
     table = evaluate_study(study, study_dir=out, progress=False)
-    assert list(table["run_id"]) == ["t-s1", "t-s2", "t-eq-s1"]
-    assert table["finished"].tolist() == [True, True, False]
+    assert list(table["run_id"]) == ["t-s1", "t-s2", "t-eq-s1", "t-ft-s1"]
+    assert table["finished"].tolist() == [True, True, False, True]
+    assert table["init_from"].tolist() == ["", "", "", "t-s1"]
     assert (table["bde_n"] > 0).all() and table["d_vs_rigid_mae"].notna().all()
+    assert table[["test_bias_eq_kcal_mol", "test_bias_radical_kcal_mol"]].notna().all().all()
     assert table.loc[2, "epochs"] >= 2  # the curve of both sessions
     spread = pd.read_parquet(os.path.join(out, "seed_spread.parquet"))
     assert set(spread["group"]) == {"t"} and (spread["n_seeds"] == 2).all() and (spread["median_std"] > 0).all()
     assert os.path.exists(model_path("t-s1", out)) and os.path.exists(os.path.join(out, "curves.parquet"))
+
+
+def test_seed_spread_counts_only_seeds_trained_alike():
+    from e3d.study import seeds_alike
+
+    runs = pd.DataFrame({"run_id": ["a-s1", "a-s2", "a-s3"], "steps_done": [120_000, 114_000, 25_000]})
+    assert seeds_alike(runs) == ["a-s1", "a-s2"]  # the third seed is still catching up
+    assert seeds_alike(runs.assign(steps_done=[120_000, 114_000, 95_000])) == ["a-s1", "a-s2", "a-s3"]

@@ -27,6 +27,30 @@ def test_xtb_dataset_variants_and_provenance(tmp_path):
     assert again["n_frames"] == prov["n_frames"]
 
 
+def test_evaluate_reports_errors_per_frame_kind(tmp_path, tiny_model):
+    import ase.io
+    import numpy as np
+
+    from e3d.calculator import E3DCalculator
+    from e3d.evaluate import evaluate
+
+    path = str(tmp_path / "d.extxyz")
+    build_xtb_dataset([("ethanol", "CCO"), ("methylamine", "CN")], path, variant="radicals", seed=5,
+                      n_thermal=2, n_stretch=1, n_radical_bonds=1, progress=False)
+    result = evaluate(tiny_model, path, batch_size=3)
+    frames = list(ase.io.iread(path))
+    calc = E3DCalculator(tiny_model)  # a second route to the model's energies: one frame at a time
+    errors = {}
+    for atoms in frames:
+        label = atoms.get_potential_energy()
+        errors.setdefault(atoms.info["kind"], []).append(calc.get_potential_energy(atoms) - label)
+    assert set(errors) == {"eq", "thermal", "stretch", "radical"} and result["n_frames"] == len(frames)
+    for kind, err in errors.items():
+        assert result[f"{kind}_energy_bias"] == pytest.approx(np.mean(err), abs=1e-5)
+        assert result[f"{kind}_energy_mae"] == pytest.approx(np.mean(np.abs(err)), abs=1e-5)
+    assert result["total_energy_mae"] == pytest.approx(np.mean(np.abs(np.concatenate(list(errors.values())))), abs=1e-5)
+
+
 def test_interrupted_build_resumes_to_the_same_dataset_and_keeps_failures(tmp_path):
     import ase.io
 

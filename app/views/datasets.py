@@ -25,7 +25,7 @@ if study.empty:
 else:
     STUDY_COLUMNS = {
         "run_id": "run", "r_max": "r_max (Å)", "kinds": "data kinds", "n_qm9": "QM9 molecules", "n_frames": "frames",
-        "seed": "seed", "epochs": "epochs", "converged": "converged", "finished": "step budget done",
+        "seed": "seed", "init_from": "fine-tuned from", "steps_done": "steps done", "epochs": "epochs", "converged": "converged", "finished": "step budget done",
         "test_energy_mae_meV_atom": "test energy MAE (meV/atom)", "test_forces_mae_eV_A": "test force MAE (eV/Å)",
         "bde_n": "bonds", "d_vs_rigid_mae": "D_ij vs rigid labels: MAE (kcal/mol)", "d_vs_rigid_rho": "D_ij vs rigid: ρ",
         "cut_vs_rigid_mae": "cut vs rigid labels: MAE (kcal/mol)", "cut_vs_rigid_rho": "cut vs rigid: ρ",
@@ -35,6 +35,8 @@ else:
         "budget_accuracy_mae": "error budget: mean |model rigid − labels' rigid| (kcal/mol)",
         "budget_locality_mae": "error budget: mean |cut − model rigid| (kcal/mol)",
         "budget_partition_mae": "error budget: mean |D_ij − cut| (kcal/mol)",
+        "test_bias_eq_kcal_mol": "held-out energy bias, relaxed parents (kcal/mol)",
+        "test_bias_radical_kcal_mol": "held-out energy bias, radicals (kcal/mol)",
         "median_D_r2_vs_mbe": "type medians vs mean bond enthalpies: R²", "f_bond_mean": "f_bond",
         "entropy_weighted_nats": "entropy H (nats)", "training_time_h": "training time (h)"}
     st.dataframe(study[[c for c in STUDY_COLUMNS if c in study]].rename(columns=STUDY_COLUMNS).round(3),
@@ -46,14 +48,20 @@ else:
                "the parent geometry — the like-with-like partner of D_ij and of the fragment cut. Error budget: D_ij − rigid "
                "labels = (model's own rigid BDE − labels') + (cut − model's rigid BDE) + (D_ij − cut): whether the "
                "model learned the energy, whether it sits in the pairs across the bond, and how much the bond's own "
-               "pair carries (mean absolute value of each, kcal/mol).")
+               "pair carries (mean absolute value of each, kcal/mol). Energy bias: mean signed model − label energy "
+               "per held-out frame of that kind (evaluation corpus): a BDE is two radicals minus a parent, so a "
+               "model that puts radicals low and parents high underbinds every bond.")
     curves = state.table("study/curves")
+    CURVE_QUANTITIES = {"per_atom_energy_mae": "validation energy MAE (eV/atom)",
+                        "forces_mae": "validation force MAE (eV/Å)"}  # the same for every run's loss weights
     if len(curves):
+        quantity = st.selectbox("Training curve", [q for q in CURVE_QUANTITIES if q in curves],
+                                format_func=CURVE_QUANTITIES.get, key="study_curve")
         fig = go.Figure()
         for run_id, c in curves.groupby("run_id"):
-            fig.add_scatter(x=c["epoch"], y=c["weighted_sum"], mode="lines", name=run_id)
-        fig.update_yaxes(type="log", title="validation loss (2·energy MAE per atom + force MAE)")
-        fig.update_xaxes(title="epoch")
+            fig.add_scatter(x=c["step"], y=c[quantity], mode="lines", name=run_id)
+        fig.update_yaxes(type="log", title=CURVE_QUANTITIES[quantity])
+        fig.update_xaxes(title="optimiser step (a fine-tune counts from its own start)")
         fig.update_layout(height=360)
         st.plotly_chart(fig, width="stretch")
     spread = state.table("study/seed_spread")
