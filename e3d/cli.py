@@ -479,7 +479,7 @@ def _batch_parser(sub) -> None:
 
 
 def _evaluate_parser(sub) -> None:
-    p = sub.add_parser("evaluate", help="energy and force errors of a model on a labelled .extxyz file")
+    p = sub.add_parser("evaluate", help="energy and force errors of a model on a labelled .extxyz file (and per frame kind)")
     p.add_argument("data", help="labelled frames (.extxyz with energy and optionally forces)")
     _model_args(p)
     p.add_argument("--limit", type=int, help="first N frames only")

@@ -14,8 +14,9 @@ finished (resumable, within a wall-time budget per call) and writes one table:
   trained with ≥ 2 seeds alike (same corpus geometries for every member; :func:`seeds_alike`);
 - ``precomputed/study/curves.parquet`` — validation curves of every run;
 - ``precomputed/study/models/ID.nequip.zip`` (+ card) — the trained models, so that the table can be
-  regenerated and the app can show them; unfinished runs keep their last checkpoint in
-  ``precomputed/study/checkpoints/`` so that a later session resumes them.
+  regenerated and the app can show them; every run keeps its last and best checkpoints in
+  ``precomputed/study/checkpoints/`` so that a later session resumes it (unfinished, or its step
+  budget raised in the config).
 
 Data: GFN2-xTB labels of the curated corpus without the BDE-table parents plus the first N QM9
 molecules (``e3d data xtb --corpus train-heldout+qm9:N``; nested by construction), built on
@@ -154,15 +155,15 @@ def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Option
 
     Returns ``"finished"`` (model written), ``"interrupted"`` (time budget spent: the last checkpoint
     is kept under ``study_dir/checkpoints`` and the best model so far is packaged, marked unfinished)
-    or ``"done"`` (the model was already there and finished).
+    or ``"done"`` (the model was already there and finished its step budget).
     """
     from .cards import read_card
     from .train import train
 
     out = model_path(run["id"], study_dir)
     kept = read_card(out)  # before train() rewrites it: the earlier sessions' curve and hours
-    if kept.get("study", {}).get("finished"):
-        return "done"
+    if kept.get("study", {}).get("finished") and kept["study"].get("steps_done", 0) >= int(run["steps"]):
+        return "done"  # (a budget raised since then resumes it from its kept checkpoints)
     trainval = prepare_data(study, run, progress)
     run_dir = os.path.join(RUNS_DIR, run["id"])
     if not os.path.exists(os.path.join(run_dir, "last.ckpt")) and os.path.exists(checkpoint_path(run["id"], study_dir)):
@@ -174,8 +175,8 @@ def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Option
         restart_timer(os.path.join(run_dir, "last.ckpt"))
     overrides = run_overrides(study, run, trainval, [f"trainer.max_time={max_time or 'null'}",
                                                      "trainer.enable_progress_bar=false"])
-    # a fine-tune starts from its parent's weights; once it has a checkpoint, it resumes from that
-    init_from = None if resume else init_model(run, study_dir)
+    # a fine-tune is built the same way every time (its parent's model), so that its checkpoint fits on resume
+    init_from = init_model(run, study_dir)
     train(os.path.join(REPO_ROOT, study["base_config"]), run_dir, out, model_id=run["id"], overrides=overrides,
           resume=resume, init_from=init_from)
     return package_run(study, run, study_dir, kept=kept)
@@ -220,13 +221,10 @@ def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str
                      **describe(run), "curve": _merge_curves(earlier, read_curve(run_dir)).to_dict("records"),
                      "training_hours": sum(sessions.values()), "sessions": sessions}
     write_card(out, card)
-    for which in ("last", "best"):
+    for which in ("last", "best"):  # kept also when finished (0.6 MB each): a raised step budget resumes it
         saved = checkpoint_path(run["id"], study_dir, which)
-        if finished and os.path.exists(saved):
-            os.remove(saved)
-        elif not finished:
-            os.makedirs(os.path.dirname(saved), exist_ok=True)
-            shutil.copy(os.path.join(run_dir, f"{which}.ckpt"), saved)
+        os.makedirs(os.path.dirname(saved), exist_ok=True)
+        shutil.copy(os.path.join(run_dir, f"{which}.ckpt"), saved)
     return "finished" if finished else "interrupted"
 
 

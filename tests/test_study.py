@@ -84,7 +84,7 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
                     {"id": "t-eq-s1", "r_max": 3.0, "n_qm9": 30, "kinds": "eq", "seed": 1, "steps": 10**6,
                      "overrides": ["trainer.max_time=00:00:00:20", "trainer.max_epochs=100000"]},
                     # a fine-tune of t-s1 at learning rate 0 must be t-s1 itself (fresh weights would not be)
-                    {"id": "t-ft-s1", "r_max": 3.0, "n_qm9": 30, "seed": 1, "steps": 10, "init_from": "t-s1",
+                    {"id": "t-ft-s1", "r_max": 3.0, "n_qm9": 30, "seed": 1, "steps": 30, "init_from": "t-s1",
                      "overrides": ["training_module.optimizer.lr=0.0", "training_module.loss.coeffs.total_energy=50"]}]}
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -115,6 +115,10 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     package_run(study, eq, out)  # packaging again in the same session counts its hours once
     again = read_card(model_path("t-eq-s1", out))["study"]
     assert len(hours["sessions"]) == 2 and again["training_hours"] == pytest.approx(hours["training_hours"])
+    # a finished fine-tune whose step budget is raised resumes (a restart would be refused) in a new session
+    shutil.rmtree(os.path.join("runs", "study", "runs", "t-ft-s1"))
+    assert train_run(study, dict(study["runs"][3], steps=60), study_dir=out, progress=False) == "finished"
+    assert read_card(model_path("t-ft-s1", out))["study"]["steps_done"] >= 60
     table = evaluate_study(study, study_dir=out, progress=False)
     assert list(table["run_id"]) == ["t-s1", "t-s2", "t-eq-s1", "t-ft-s1"]
     assert table["finished"].tolist() == [True, True, False, True]
