@@ -304,9 +304,6 @@ def converged(curve: pd.DataFrame, window: int = 10, min_decays: int = 2) -> boo
     return bool((best[-window - 1] - best[-1]) / best[-window - 1] < CONVERGED_REL_CHANGE)
 
 
-FRAME_KINDS = ("eq", "thermal", "stretch", "radical")
-
-
 def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
                  test_file: Optional[str] = None) -> Dict[str, object]:
     """The metric columns of one trained model (see the module docstring); held-out errors on
@@ -338,7 +335,8 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
         "entropy_weighted_nats": weighted_entropy(stats),
         "median_D_r2_vs_mbe": mbe.get("r2", np.nan),
         "training_time_h": (card.get("study") or {}).get("training_hours", np.nan),
-        **{f"test_bias_{k}_kcal_mol": KCAL_PER_EV * test.get(f"{k}_energy_bias", np.nan) for k in FRAME_KINDS},
+        **{f"test_bias_{k}_kcal_mol": KCAL_PER_EV * test.get(f"{k}_energy_bias", np.nan)
+           for k in VARIANT_KINDS["radicals"]},
         **error_budget(bde, rows),
     }
     for key in ("d_vs_rigid", "d_vs_relaxed", "d_vs_exp298", "cut_vs_rigid", "cut_vs_relaxed", "cut_vs_exp298",
