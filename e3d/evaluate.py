@@ -57,8 +57,8 @@ def evaluate(model: E3DModel, path: str, batch_size: int = 32, limit: Optional[i
         "total_energy_rmse": float(np.sqrt((e_err**2).mean())),
         "per_atom_energy_mae": float(np.abs(e_err_atom).mean()),
     }
-    kinds = np.array([str(k) for k in kinds])
-    for kind in sorted(set(kinds) - {"None"}):
+    kinds = np.array(kinds, dtype=object)
+    for kind in sorted({k for k in kinds if k is not None}):
         result[f"{kind}_energy_bias"] = float(e_err[kinds == kind].mean())
         result[f"{kind}_energy_mae"] = float(np.abs(e_err[kinds == kind]).mean())
     if f_err:

@@ -162,7 +162,7 @@ def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Option
 
     out = model_path(run["id"], study_dir)
     kept = read_card(out)  # before train() rewrites it: the earlier sessions' curve and hours
-    if kept.get("study", {}).get("finished") and kept["study"].get("steps_done", 0) >= int(run["steps"]):
+    if kept.get("study", {}).get("steps_done", 0) >= int(run["steps"]):
         return "done"  # (a budget raised since then resumes it from its kept checkpoints)
     trainval = prepare_data(study, run, progress)
     run_dir = os.path.join(RUNS_DIR, run["id"])
@@ -198,7 +198,7 @@ def train_runs(study: Dict[str, object], runs: Sequence[Dict[str, object]], max_
 def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str = STUDY_DIR,
                 kept: Optional[Dict[str, object]] = None) -> str:
     """Package a run's best checkpoint into the study (also for a run trained by hand with ``e3d train``
-    into ``runs/study/runs/ID``); keep its last checkpoint if it has not reached its step budget."""
+    into ``runs/study/runs/ID``); keep its last and best checkpoints for a later session."""
     from .cards import read_card
     from .train import finish_run, write_card
 
@@ -216,8 +216,9 @@ def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str
     trainval = dataset_path(study, int(run["n_qm9"]), run.get("kinds", "radicals"))
     card = finish_run(os.path.join(REPO_ROOT, study["base_config"]), run_dir, out, run["id"],
                       run_overrides(study, run, trainval))
-    finished = steps_done(run_dir) >= int(run["steps"])
-    card["study"] = {"study": study.get("name"), "finished": finished, "steps_done": steps_done(run_dir),
+    steps = steps_done(run_dir)
+    finished = steps >= int(run["steps"])
+    card["study"] = {"study": study.get("name"), "finished": finished, "steps_done": steps,
                      **describe(run), "curve": _merge_curves(earlier, read_curve(run_dir)).to_dict("records"),
                      "training_hours": sum(sessions.values()), "sessions": sessions}
     write_card(out, card)
@@ -375,8 +376,9 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
         card = read_card(path)
         curve = _merge_curves(_kept_curve(card), read_curve(os.path.join(RUNS_DIR, run["id"])))
         result = evaluate_run(path, bde_rows, molecules, cache, study["data"].get("test"))
-        rows.append({"run_id": run["id"], **describe(run), "finished": bool(card.get("study", {}).get("finished")),
-                     "steps_done": int(card.get("study", {}).get("steps_done", 0)), "converged": converged(curve), "epochs": int(len(curve)), **result["out"]})
+        steps = int(card.get("study", {}).get("steps_done", 0))
+        rows.append({"run_id": run["id"], **describe(run), "finished": steps >= int(run["steps"]), "steps_done": steps,
+                     "converged": converged(curve), "epochs": int(len(curve)), **result["out"]})
         curves.append(curve.assign(run_id=run["id"]))
         all_pairs.append(result["pairs"].assign(model_id=run["id"]))
     table = pd.DataFrame(rows)

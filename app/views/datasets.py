@@ -25,7 +25,8 @@ if study.empty:
 else:
     STUDY_COLUMNS = {
         "run_id": "run", "r_max": "r_max (Å)", "kinds": "data kinds", "n_qm9": "QM9 molecules", "n_frames": "frames",
-        "seed": "seed", "init_from": "fine-tuned from", "steps_done": "steps done", "epochs": "epochs", "converged": "converged", "finished": "step budget done",
+        "seed": "seed", "init_from": "fine-tuned from", "steps_done": "steps done", "epochs": "epochs",
+        "converged": "converged", "finished": "step budget done",
         "test_energy_mae_meV_atom": "test energy MAE (meV/atom)", "test_forces_mae_eV_A": "test force MAE (eV/Å)",
         "bde_n": "bonds", "d_vs_rigid_mae": "D_ij vs rigid labels: MAE (kcal/mol)", "d_vs_rigid_rho": "D_ij vs rigid: ρ",
         "cut_vs_rigid_mae": "cut vs rigid labels: MAE (kcal/mol)", "cut_vs_rigid_rho": "cut vs rigid: ρ",
@@ -67,7 +68,8 @@ else:
     spread = state.table("study/seed_spread")
     if len(spread):
         st.markdown("**Seed spread of D_ij** (same data, different seeds; evaluation-corpus bonds)")
-        st.dataframe(spread.sort_values(["group", "n"], ascending=[True, False]).rename(columns={"group": "configuration", "bond_type": "bond type", "n": "bonds",
+        spread = spread.sort_values(["group", "n"], ascending=[True, False])
+        st.dataframe(spread.rename(columns={"group": "configuration", "bond_type": "bond type", "n": "bonds",
                                             "median_std": "median σ (kcal/mol)", "p90_std": "90th pct σ (kcal/mol)",
                                             "n_seeds": "seeds"}).round(2), hide_index=True, width="stretch")
 
