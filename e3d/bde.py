@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from .calculator import model_energy, relax_with_model
 from .edges import edge_energies
 from .errors import E3DError, InputError
-from .fragments import bond_sides, cut_energy, locate_bond, split_at_bond
+from .fragments import bond_sides, cut_energy, cut_response, locate_bond, split_at_bond
 from .model import E3DModel
 from .molecule import Molecule, from_smiles, validate
 from .pairs import bond_type_label, pair_table
@@ -45,7 +45,7 @@ from .units import KCAL_PER_EV
 
 BDE_COLUMNS = ["atom_i", "atom_j", "bond_type", "bond_label", "bond_type_seen", "common_organic", "e3d_bde_kcal_mol", "e3d_cut_bde_kcal_mol",
                "e3d_relaxed_estimate_kcal_mol", "model_fragment_bde_kcal_mol", "model_rigid_bde_kcal_mol",
-               "reference_bde_kcal_mol",
+               "locality_at_centres_kcal_mol", "reference_bde_kcal_mol",
                "rigid_reference_bde_kcal_mol", "reference_method", "quantity", "geometry", "error"]
 # the common organic bond types (element pairs, any order) the headline BDE metrics are taken on
 COMMON_ORGANIC_PAIRS = frozenset(frozenset(p.split("-")) for p in
@@ -141,10 +141,51 @@ class BondBDE:
     e3d_relaxed_estimate: float
     model_fragment_bde: float
     model_rigid_bde: float  # the model's own energies: fragments frozen at the parent geometry, minus the parent
+    locality_at_centres: float  # the part of D_cut − model_rigid_bde on the radical centres' pairs (cut_response)
     reference_bde: float
     rigid_reference_bde: float
     reference_method: Optional[str]
     geometry: str = MODEL_MINIMUM
+
+
+@dataclasses.dataclass
+class CutResponse:
+    """What the model says when bond i–j of a molecule is cut, fragments frozen (docs/E3D_METHOD.md §4c).
+
+    ``pairs``: :func:`~e3d.fragments.cut_response` (each pair inside a fragment: D in the parent, alone,
+    delta_D, at_centre); energies in eV, bond energies in kcal/mol.
+    """
+
+    pairs: pd.DataFrame
+    d_ij: float
+    d_cut: float
+    parent_energy: float
+    rigid_energy: float  # Σ E_model(rigid fragment)
+
+    @property
+    def model_rigid_bde(self) -> float:
+        return (self.rigid_energy - self.parent_energy) * KCAL_PER_EV
+
+    @property
+    def locality(self) -> float:
+        """D_cut − BDE_rigid(model) = Σ delta_D: the energy the fragments' own pairs take when the bond goes."""
+        return self.d_cut - self.model_rigid_bde
+
+    @property
+    def locality_at_centres(self) -> float:
+        return float(self.pairs.loc[self.pairs["at_centre"], "delta_D"].sum())
+
+
+def bond_cut_response(model: E3DModel, mol: Molecule, i: int, j: int) -> CutResponse:
+    """:class:`CutResponse` of the acyclic bond i–j of ``mol`` at its geometry (ring bonds: InputError)."""
+    (result,) = edge_energies(model, [mol])
+    pairs = pair_table(result)
+    d_ij = float(pairs.set_index(["i", "j"]).loc[(min(i, j), max(i, j)), "D_ij"])
+    d_cut = cut_energy(pairs, *bond_sides(mol.rdmol, i, j))  # raises for a ring bond
+    fragments = split_at_bond(mol, i, j)
+    frag_results = edge_energies(model, fragments)
+    response = cut_response(pairs, [(f, pair_table(r)) for f, r in zip(fragments, frag_results)], i, j)
+    return CutResponse(response, d_ij, d_cut, result.total_energy, sum(r.total_energy for r in frag_results))
 
 
 def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: str,
@@ -153,26 +194,19 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
     cache = cache if cache is not None else ReferenceCache()
     parent, geometry = model_geometry(model, parent_smiles, cache)  # several rows share a parent: once
     i, j = locate_bond(parent, fragment_a, fragment_b)
-    (result,) = edge_energies(model, [parent])  # cheap next to the relaxation
-    pairs = pair_table(result)
-    d_ij = float(pairs.set_index(["i", "j"]).loc[(min(i, j), max(i, j)), "D_ij"])
-    cut = cut_energy(pairs, *bond_sides(parent.rdmol, i, j))
+    cut = bond_cut_response(model, parent, i, j)
     bond = parent.rdmol.GetBondBetweenAtoms(i, j)
     bond_type, label = bond_type_label(bond), bond_type_label(bond, with_hybridisation=True)
-
-    e_parent = result.total_energy
     e_frag = sum(model_energy(model_geometry(model, s, cache)[0], model) for s in (fragment_a, fragment_b))
-    model_frag_bde = (e_frag - e_parent) * KCAL_PER_EV
-    e_rigid = sum(model_energy(f, model) for f in split_at_bond(parent, i, j))
-    relaxed_estimate = cut - (e_rigid - e_frag) * KCAL_PER_EV
-    model_rigid_bde = (e_rigid - e_parent) * KCAL_PER_EV
+    model_frag_bde = (e_frag - cut.parent_energy) * KCAL_PER_EV
+    relaxed_estimate = cut.d_cut - (cut.rigid_energy - e_frag) * KCAL_PER_EV
 
     ref_bde = rigid_ref = float("nan")
     if reference is not None:
         ref_bde = reference_bde(parent_smiles, fragment_a, fragment_b, reference, cache)
         rigid_ref = rigid_reference_bde(parent_smiles, fragment_a, fragment_b, reference, cache)
-    return BondBDE(i, j, bond_type, label, d_ij, cut, relaxed_estimate, model_frag_bde, model_rigid_bde, ref_bde,
-                   rigid_ref, reference, geometry)
+    return BondBDE(i, j, bond_type, label, cut.d_ij, cut.d_cut, relaxed_estimate, model_frag_bde, cut.model_rigid_bde,
+                   cut.locality_at_centres, ref_bde, rigid_ref, reference, geometry)
 
 
 def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "auto",
@@ -201,6 +235,7 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
                        common_organic=is_common_organic(b.bond_type), e3d_bde_kcal_mol=b.e3d_bde,
                        e3d_cut_bde_kcal_mol=b.e3d_cut_bde, e3d_relaxed_estimate_kcal_mol=b.e3d_relaxed_estimate,
                        model_fragment_bde_kcal_mol=b.model_fragment_bde, model_rigid_bde_kcal_mol=b.model_rigid_bde,
+                       locality_at_centres_kcal_mol=b.locality_at_centres,
                        reference_bde_kcal_mol=b.reference_bde,
                        rigid_reference_bde_kcal_mol=b.rigid_reference_bde, geometry=b.geometry)
         except E3DError as exc:
@@ -300,15 +335,27 @@ def parity_metrics(reference: Iterable[float], predicted: Iterable[float]) -> Di
 ERROR_BUDGET = {"accuracy": ("model_rigid_bde_kcal_mol", "rigid_reference_bde_kcal_mol"),
                 "locality": ("e3d_cut_bde_kcal_mol", "model_rigid_bde_kcal_mol"),
                 "partition": ("e3d_bde_kcal_mol", "e3d_cut_bde_kcal_mol")}
+# the locality term split by where the energy moves (fragments.cut_response): the radical centres' own
+# pairs, and every other pair of the fragments (which only a shorter receptive field keeps out)
+LOCALITY_SPLIT = ("locality_at_centres", "locality_beyond")
+
+
+def _budget_terms(bde: pd.DataFrame) -> pd.DataFrame:
+    """Each row's error-budget terms (kcal/mol): the three of :data:`ERROR_BUDGET` and :data:`LOCALITY_SPLIT`."""
+    terms = pd.DataFrame({t: bde[a] - bde[b] for t, (a, b) in ERROR_BUDGET.items()})
+    centres = bde.get("locality_at_centres_kcal_mol", pd.Series(np.nan, index=bde.index)).astype(float)
+    return terms.assign(locality_at_centres=centres, locality_beyond=terms["locality"] - centres)
 
 
 def error_budget(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> Dict[str, float]:
-    """Mean (signed) and mean absolute value of each :data:`ERROR_BUDGET` term on ``rows`` (default:
-    every computed row); the three means add up to the mean of D_ij − rigid BDE."""
+    """Mean (signed) and mean absolute value of each :data:`ERROR_BUDGET` term (and of the two parts of
+    the locality term) on ``rows`` (default: every computed row); the three means add up to the mean of
+    D_ij − rigid BDE."""
     rows = bde["error"].isna() if rows is None else rows
+    terms = _budget_terms(bde[rows])
     out = {}
-    for term, (a, b) in ERROR_BUDGET.items():
-        diff = (bde.loc[rows, a] - bde.loc[rows, b]).dropna()
+    for term in [*ERROR_BUDGET, *LOCALITY_SPLIT]:
+        diff = terms[term].dropna()
         out[f"budget_{term}_mean"] = float(diff.mean()) if len(diff) else float("nan")
         out[f"budget_{term}_mae"] = float(diff.abs().mean()) if len(diff) else float("nan")
     return out
@@ -316,11 +363,15 @@ def error_budget(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> Dict[st
 
 def error_budget_by_type(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> pd.DataFrame:
     """:data:`ERROR_BUDGET` per bond type: n, mean D_ij − rigid labels and the mean of each term
-    (signed, kcal/mol; the three terms add up to the total), bond types with the most rows first."""
+    (signed, kcal/mol; the three terms add up to the total; the locality term's two parts beside it, and
+    ``sum_rule_offset``, the mean −G/n_bonds of the rows' parents where the table has the additivity gap),
+    bond types with the most rows first."""
     rows = bde["error"].isna() if rows is None else rows
     sub = bde[rows].dropna(subset=[c for pair in ERROR_BUDGET.values() for c in pair])
-    terms = pd.DataFrame({"bond_type": sub["bond_type"],
-                          "total": sub["e3d_bde_kcal_mol"] - sub["rigid_reference_bde_kcal_mol"],
-                          **{t: sub[a] - sub[b] for t, (a, b) in ERROR_BUDGET.items()}})
-    out = terms.groupby("bond_type").agg(n=("total", "size"), **{c: (c, "mean") for c in ["total", *ERROR_BUDGET]})
+    terms = _budget_terms(sub).assign(bond_type=sub["bond_type"],
+                                      total=sub["e3d_bde_kcal_mol"] - sub["rigid_reference_bde_kcal_mol"])
+    gap = sub.get("additivity_gap_rigid_kcal_mol", pd.Series(np.nan, index=sub.index)).astype(float)
+    terms = terms.assign(sum_rule_offset=-gap)  # beside the terms, not one of them (docs/E3D_METHOD.md §4d)
+    out = terms.groupby("bond_type").agg(
+        n=("total", "size"), **{c: (c, "mean") for c in ["total", *ERROR_BUDGET, *LOCALITY_SPLIT, "sum_rule_offset"]})
     return out.sort_values("n", ascending=False).reset_index()

@@ -297,7 +297,10 @@ def cmd_compile(args) -> int:
 def cmd_bde(args) -> int:
     import pandas as pd
 
-    from .bde import bde_metrics, bde_table, headline_mask
+    import numpy as np
+
+    from .additivity import sum_rule_metrics, with_additivity_gap
+    from .bde import bde_metrics, bde_table, error_budget, headline_mask
     from .model import load_model
     from .molecule import decode_text
     from .corpus import REFERENCE_ENERGIES
@@ -320,6 +323,8 @@ def cmd_bde(args) -> int:
     cache = ReferenceCache.load(os.path.join(DEFAULT_OUT, REFERENCE_ENERGIES))
     out = bde_table(model, table, reference=reference, progress=sys.stderr.isatty(), thermal=not args.no_thermal,
                     cache=cache)
+    if reference is not None and out["error"].isna().any():  # the labels' additivity gap of each parent
+        out = with_additivity_gap(out, cache, progress=sys.stderr.isatty())
     write_table(out, args.output)
     ok = out["error"].isna()
     print(f"wrote {len(out)} rows to {args.output} ({int((~ok).sum())} with errors); model: {_model_line(model)}")
@@ -336,6 +341,15 @@ def cmd_bde(args) -> int:
         for _, m in group.iterrows():
             print(f"  {m['series']:22s} n={m['n']:<4d} MAE={m['mae']:6.1f} RMSE={m['rmse']:6.1f} "
                   f"R²={m['r2']:5.2f} slope={m['slope']:5.2f} ρ={m['spearman']:5.2f}")
+    budget, rule = error_budget(out, headline), sum_rule_metrics(out, headline)
+    if np.isfinite(budget["budget_accuracy_mae"]):
+        print("error budget of D_ij − rigid labels, mean |term| (kcal/mol): accuracy {budget_accuracy_mae:.1f}, "
+              "locality {budget_locality_mae:.1f} (at the radical centres {budget_locality_at_centres_mae:.1f}, "
+              "elsewhere {budget_locality_beyond_mae:.1f}), partition {budget_partition_mae:.1f}".format(**budget))
+    if rule["sum_rule_n"]:
+        print(f"sum rule (n={rule['sum_rule_n']}, acyclic parents): mean D_ij − rigid labels "
+              f"{rule['d_vs_rigid_mean_error']:+.1f}; the parents' additivity gap alone makes it "
+              f"{rule['sum_rule_mean_offset']:+.1f} (mean −G/n_bonds, GFN2-xTB), r = {rule['sum_rule_r']:.2f} row by row")
     every = bde_metrics(out, out["quantity"].iloc[0])
     if len(every):
         m = every.iloc[0]

@@ -9,7 +9,7 @@ D_ij is read at the parent's geometry with nothing relaxed, so its like-with-lik
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -90,7 +90,8 @@ def split_at_bond(mol: Molecule, i: int, j: int) -> List[Molecule]:
         charge = sum(a.GetFormalCharge() for a in frag.GetAtoms())
         out.append(Molecule(rdmol=frag, positions=mol.positions[list(atom_ids)],
                             name=f"{mol.label}:{Chem.MolToSmiles(Chem.RemoveHs(frag, sanitize=False))}",
-                            charge=charge, multiplicity=unpaired + 1, source="rigid fragment"))
+                            charge=charge, multiplicity=unpaired + 1, source="rigid fragment",
+                            parent_atoms=tuple(int(a) for a in atom_ids)))
     return out
 
 
@@ -101,6 +102,34 @@ def cut_energy(pairs: pd.DataFrame, side_a: List[int], side_b: List[int]) -> flo
     i, j = pairs["i"].to_numpy(), pairs["j"].to_numpy()
     across = in_a[i] != in_a[j]
     return float(pairs.loc[across, "D_ij"].sum())
+
+
+def cut_response(parent_pairs: pd.DataFrame, fragments: Sequence[Tuple[Molecule, pd.DataFrame]],
+                 i: int, j: int) -> pd.DataFrame:
+    """How the model's pair energies inside the two rigid fragments change when bond i–j is cut.
+
+    ``fragments``: each rigid fragment (:func:`split_at_bond`) with its pair table.  One row per pair
+    of the parent inside a fragment (parent indices i < j): ``D_parent``, ``D_fragment`` and
+    ``delta_D`` = D_fragment − D_parent (kcal/mol), ``at_centre`` (the pair touches atom i or j, the
+    radical centres).  Σ delta_D = D_cut − BDE_rigid(model), the locality term of the error budget
+    (docs/E3D_METHOD.md §4c): energy the model moves into the fragments' own pairs when the bond goes.
+    """
+    parts = []
+    for frag, pairs in fragments:
+        atoms = np.asarray(frag.parent_atoms)
+        a, b = atoms[pairs["i"].to_numpy()], atoms[pairs["j"].to_numpy()]
+        parts.append(pd.DataFrame({"i": np.minimum(a, b), "j": np.maximum(a, b),
+                                   "D_fragment": pairs["D_ij"].to_numpy()}))
+    side = np.zeros(int(parent_pairs[["i", "j"]].to_numpy().max(initial=max(i, j))) + 1, dtype=int)
+    for k, (frag, _) in enumerate(fragments):
+        side[list(frag.parent_atoms)] = k + 1
+    inside = parent_pairs[side[parent_pairs["i"]] == side[parent_pairs["j"]]]
+    keep = ["i", "j", "element_i", "element_j", "distance", "bonded", "bond_type", "D_ij"]
+    out = (inside[keep].rename(columns={"D_ij": "D_parent"})
+           .merge(pd.concat(parts), on=["i", "j"], how="left").fillna({"D_fragment": 0.0}))
+    out["delta_D"] = out["D_fragment"] - out["D_parent"]
+    out["at_centre"] = out["i"].isin([i, j]) | out["j"].isin([i, j])
+    return out.reset_index(drop=True)
 
 
 def bond_cut_energies(rdmol: Chem.Mol, bonds: pd.DataFrame, pairs: pd.DataFrame) -> List[float]:

@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import io
 import os
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from rdkit import Chem, RDLogger
@@ -37,6 +37,7 @@ class Molecule:
     charge: int = 0
     multiplicity: int = 1
     source: str = ""
+    parent_atoms: Optional[Tuple[int, ...]] = None  # a rigid fragment's atom indices in the molecule it was cut from
 
     def __post_init__(self):
         self.positions = np.asarray(self.positions, dtype=np.float64).reshape(-1, 3)

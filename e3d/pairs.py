@@ -194,10 +194,14 @@ def compare_bonds(pairs_a: pd.DataFrame, pairs_b: pd.DataFrame) -> pd.DataFrame:
     return out.reindex(out["delta_D"].abs().sort_values(ascending=False).index).reset_index(drop=True)
 
 
+def pair_names(pairs: pd.DataFrame) -> list:
+    """``C1–H5`` for each row (columns i, j, element_i, element_j; atoms numbered from 1)."""
+    return [f"{atom_label(ei, i)}–{atom_label(ej, j)}"
+            for ei, i, ej, j in zip(pairs["element_i"], pairs["i"], pairs["element_j"], pairs["j"])]
+
+
 def bonds_weakest_first(pairs: pd.DataFrame) -> pd.DataFrame:
     """The bonds of one molecule's pair table, weakest (smallest D_ij) first, each named ``C1–H5``."""
     bonds = pairs[pairs["bonded"]].sort_values("D_ij").reset_index(drop=True)
-    names = [f"{atom_label(ei, i)}–{atom_label(ej, j)}"
-             for ei, i, ej, j in zip(bonds["element_i"], bonds["i"], bonds["element_j"], bonds["j"])]
-    return bonds.assign(bond=names)
+    return bonds.assign(bond=pair_names(bonds))
 

@@ -26,8 +26,9 @@ import pandas as pd
 from rdkit import Chem
 from tqdm.auto import tqdm
 
-from .bde import (BDE_COLUMNS, bde_metrics, bde_table, flat_metrics, headline_mask, in_training_domain,
-                  model_quantity, parity_metrics, reference_column, with_298k)
+from .additivity import sum_rule_metrics, with_additivity_gap
+from .bde import (BDE_COLUMNS, bde_metrics, bde_table, error_budget, flat_metrics, headline_mask,
+                  in_training_domain, model_quantity, parity_metrics, reference_column, with_298k)
 from .fragments import locate_bond
 from .references import ReferenceCache, reference_method_for
 from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_from_dataset, bond_type_stats,
@@ -160,6 +161,7 @@ def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd
         "weakest_bond_accuracy": weakest, "weakest_bond_n": n_weak,
         # like with like on the headline rows (common organic bond types the model saw, in its domain)
         "headline_n": int(headline.sum()), **flat_metrics(bde_metrics(bde, model_quantity(model), headline)),
+        **error_budget(bde, headline), **sum_rule_metrics(bde, headline),
         "scan_mae_vs_reference_kcal_mol": scan_err,
         "median_D_r2_vs_mbe": mbe.get("r2"), "median_D_mae_vs_mbe": mbe.get("mae"),
     }
@@ -195,9 +197,10 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
             if cache_dir:
                 _save_cached(cache_dir, entry["id"], model_path, bde_path, corpus, cached)
             save_reference_caches(ref_path, bde_caches, scan_refs)  # expensive: keep them as they come
-        # model-independent GFN2-xTB ZPE/thermal terms: outside the per-model cache
+        # model-independent GFN2-xTB ZPE/thermal terms and additivity gaps: outside the per-model cache
         quantity = model_quantity(model)
-        cached["bde"] = with_298k(cached["bde"].assign(quantity=quantity), quantity, bde_caches)
+        cached["bde"] = with_additivity_gap(with_298k(cached["bde"].assign(quantity=quantity), quantity, bde_caches),
+                                            bde_caches, progress=False)
         for name in ("pairs", "bondtypes", "bde", "scans"):
             df = cached[name]
             if len(df):

@@ -49,7 +49,34 @@ def results_markdown(precomputed: str) -> str:
             fit = fit_power_law(scaling["n_training_frames"], scaling[col])
             out += f"| {name} | {_fmt(fit['b'], 3)} | {_fmt(fit['r2_log'], 2)} |\n"
     return (out + like_with_like_markdown(models) + domain_markdown(models) + reactivity_markdown(models)
-            + ensemble_markdown(precomputed) + study_markdown(precomputed) + budget_markdown(precomputed))
+            + ensemble_markdown(precomputed) + study_markdown(precomputed) + budget_markdown(precomputed)
+            + sum_rule_markdown(precomputed, models))
+
+
+def sum_rule_markdown(precomputed: str, models: pd.DataFrame) -> str:
+    """The labels' additivity gap of the BDE table's parents and, per model, how much of D_ij's mean miss
+    against the rigid labels it accounts for (docs/E3D_METHOD.md §4d)."""
+    from .additivity import GAP_COLUMNS
+
+    path = os.path.join(precomputed, "bde.parquet")
+    bde = pd.read_parquet(path) if os.path.exists(path) else pd.DataFrame()
+    if GAP_COLUMNS["rigid"] not in bde:
+        return ""
+    parents = bde.drop_duplicates("parent_smiles").dropna(subset=[GAP_COLUMNS["rigid"]])
+    rigid, relaxed = parents[GAP_COLUMNS["rigid"]], parents[GAP_COLUMNS["relaxed"]]
+    out = (f"\n\nSum rule against additivity: over the {len(parents)} acyclic parents of the BDE table, GFN2-xTB's "
+           "BDEs of all of a molecule's bonds add up to more than its atomization energy, by G/n_bonds = "
+           f"{_fmt(rigid.median())} kcal/mol per bond (median; quartiles {_fmt(rigid.quantile(0.25))} to "
+           f"{_fmt(rigid.quantile(0.75))}) with rigid fragments and {_fmt(relaxed.median())} relaxed. E3D bond "
+           "energies add up to the atomization energy, so with the non-bonded pairs at zero D_ij misses the "
+           "rigid BDEs by −G/n_bonds on average over each molecule's bonds, whatever the model learned.")
+    rows = models.dropna(subset=["sum_rule_r"]) if "sum_rule_r" in models else models[:0]
+    if len(rows):
+        out += ("\n\n| model | rows | mean D_ij − rigid labels | mean −G/n_bonds of their parents | r, row by row |\n"
+                "|---|---|---|---|---|\n")
+        out += "".join(f"| {r.model_id} | {int(r.sum_rule_n)} | {_fmt(r.d_vs_rigid_mean_error)} | "
+                       f"{_fmt(r.sum_rule_mean_offset)} | {_fmt(r.sum_rule_r, 2)} |\n" for r in rows.itertuples())
+    return out
 
 
 def budget_markdown(precomputed: str) -> str:
@@ -67,11 +94,14 @@ def budget_markdown(precomputed: str) -> str:
         if table.empty:
             continue
         out += (f"\n\nError budget of `{model_id}` on the headline rows (mean per bond type, kcal/mol): D_ij − rigid "
-                "labels = accuracy (model's rigid BDE − labels') + locality (cut − model's rigid BDE) + partition "
-                "(D_ij − cut):\n\n| bond type | n | D_ij − rigid labels | accuracy | locality | partition |\n"
-                "|---|---|---|---|---|---|\n")
+                "labels = accuracy (model's rigid BDE − labels') + locality (cut − model's rigid BDE; its part on the "
+                "radical centres' own pairs beside it) + partition (D_ij − cut); last column: what the sum rule "
+                "alone makes D_ij − rigid labels, −G/n_bonds of the parents (acyclic parents, docs/E3D_METHOD.md "
+                "§4d):\n\n| bond type | n | D_ij − rigid labels | accuracy | locality | at radical centres "
+                "| partition | sum rule −G/n |\n|---|---|---|---|---|---|---|---|\n")
         out += "".join(f"| {r.bond_type} | {r.n} | {_fmt(r.total)} | {_fmt(r.accuracy)} | {_fmt(r.locality)} | "
-                       f"{_fmt(r.partition)} |\n" for r in table.itertuples())
+                       f"{_fmt(r.locality_at_centres)} | {_fmt(r.partition)} | {_fmt(r.sum_rule_offset)} |\n"
+                       for r in table.itertuples())
     return out
 
 
@@ -104,8 +134,9 @@ def study_markdown(precomputed: str) -> str:
            "| run | fine-tuned from | r_max (Å) | kinds | QM9 molecules | frames | seed | epochs | steps | converged "
            "| test E MAE (meV/atom) | test E bias: parents / radicals "
            "| D_ij vs rigid | cut vs rigid | relaxed est. vs relaxed | D_ij vs exp. (298 K) | medians vs MBE R² "
-           "| training (h) | error budget: accuracy / locality / partition |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+           "| training (h) | error budget: accuracy / locality (at radical centres) / partition "
+           "| D_ij − rigid labels: mean / sum rule −G/n |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     for _, r in t.iterrows():
         out += (f"| {r.run_id} | {getattr(r, 'init_from', '') or '–'} | {r.r_max} | {r.kinds} | {r.n_qm9} | "
                 f"{r.n_frames} | {r.seed} | {r.epochs} | {getattr(r, 'steps_done', '–')} | "
@@ -115,8 +146,10 @@ def study_markdown(precomputed: str) -> str:
                 + " | ".join(_mae_rho(r, k) for k in ("d_vs_rigid", "cut_vs_rigid", "relaxed_est_vs_relaxed",
                                                       "d_vs_exp298"))
                 + f" | {_fmt(r.median_D_r2_vs_mbe, 2)} | {_fmt(r.training_time_h, 2)} | "
-                + " / ".join(_fmt(getattr(r, f"budget_{t}_mae", float("nan"))) for t in ("accuracy", "locality", "partition"))
-                + " |\n")
+                + f"{_fmt(r.budget_accuracy_mae)} / {_fmt(r.budget_locality_mae)} "
+                + f"({_fmt(getattr(r, 'budget_locality_at_centres_mae', float('nan')))}) / {_fmt(r.budget_partition_mae)}"
+                + f" | {_fmt(getattr(r, 'd_vs_rigid_mean_error', float('nan')))} / "
+                + f"{_fmt(getattr(r, 'sum_rule_mean_offset', float('nan')))} |\n")
     spread_path = os.path.join(precomputed, "study", "seed_spread.parquet")
     if os.path.exists(spread_path):
         sp = pd.read_parquet(spread_path)

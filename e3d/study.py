@@ -309,6 +309,7 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
                  test_file: Optional[str] = None) -> Dict[str, object]:
     """The metric columns of one trained model (see the module docstring); held-out errors on
     ``test_file`` (else from the card), with the mean signed energy error per frame kind."""
+    from .additivity import sum_rule_metrics, with_additivity_gap
     from .bde import bde_metrics, bde_table, error_budget, flat_metrics, headline_mask, model_quantity
     from .bondtypes import bond_type_stats, compare_with_mean_enthalpies, corpus_pairs, weighted_entropy
     from .evaluate import evaluate
@@ -322,7 +323,8 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
     usable = [m for m in molecules if set(m.symbols) <= set(model.usable_type_names)]
     pairs = corpus_pairs(model, usable)
     stats = bond_type_stats(pairs[pairs["bonded"]])
-    bde = bde_table(model, bde_rows, reference="GFN2-xTB", progress=False, cache=cache, thermal=True)
+    bde = with_additivity_gap(bde_table(model, bde_rows, reference="GFN2-xTB", progress=False, cache=cache,
+                                        thermal=True), cache, progress=False)
     rows = headline_mask(bde, model)
     metrics = flat_metrics(bde_metrics(bde, model_quantity(model), rows))
 
@@ -339,6 +341,7 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
         **{f"test_bias_{k}_kcal_mol": KCAL_PER_EV * test.get(f"{k}_energy_bias", np.nan)
            for k in VARIANT_KINDS["radicals"]},
         **error_budget(bde, rows),
+        **sum_rule_metrics(bde, rows),
     }
     for key in ("d_vs_rigid", "d_vs_relaxed", "d_vs_exp298", "cut_vs_rigid", "cut_vs_relaxed", "cut_vs_exp298",
                 "relaxed_est_vs_relaxed", "relaxed_est_vs_exp298", "ref_vs_exp298"):

@@ -16,7 +16,7 @@ LAYERS = [
     {"model"},
     {"edges"},
     {"pairs"},
-    {"references", "bde", "thermo", "bondtypes", "scan", "ensemble", "scaling", "calculator", "evaluate", "export",
+    {"references", "bde", "additivity", "thermo", "bondtypes", "scan", "ensemble", "scaling", "calculator", "evaluate", "export",
      "throughput"},
     {"precompute", "report", "study", "batch", "family", "train", "compiled",
      "data.frames", "data.build", "data.qm9", "data.spice", "data.atct"},

@@ -73,6 +73,8 @@ def test_bde_table_with_xtb_reference_and_bad_rows(tiny_model):
     np.testing.assert_allclose(parts, total, atol=1e-9)
     budget = error_budget(out)
     assert sum(budget[f"budget_{t}_mean"] for t in ("accuracy", "locality", "partition")) == pytest.approx(total.mean())
+    assert budget["budget_locality_at_centres_mean"] + budget["budget_locality_beyond_mean"] == pytest.approx(
+        budget["budget_locality_mean"]) and np.isfinite(budget["budget_locality_at_centres_mae"])
     assert budget["budget_partition_mae"] == pytest.approx(
         (good["e3d_bde_kcal_mol"] - good["e3d_cut_bde_kcal_mol"]).abs().mean())
     # the model's rigid BDE is its own energies: fragments frozen at the parent geometry, minus the parent
@@ -120,10 +122,14 @@ def test_error_budget_by_type_adds_up():
     bde = pd.DataFrame({"bond_type": ["C-H"] * 8 + ["O-H"] * 4, "error": [None] * n,
                         "e3d_bde_kcal_mol": rng.normal(100, 10, n), "e3d_cut_bde_kcal_mol": rng.normal(100, 10, n),
                         "model_rigid_bde_kcal_mol": rng.normal(100, 10, n),
-                        "rigid_reference_bde_kcal_mol": rng.normal(100, 10, n)})
+                        "rigid_reference_bde_kcal_mol": rng.normal(100, 10, n),
+                        "locality_at_centres_kcal_mol": rng.normal(0, 5, n)})
     table = error_budget_by_type(bde).set_index("bond_type")
     assert list(table.index) == ["C-H", "O-H"] and list(table["n"]) == [8, 4]
     np.testing.assert_allclose(table[["accuracy", "locality", "partition"]].sum(axis=1), table["total"])
     oh = bde[bde["bond_type"] == "O-H"]
     assert table.loc["O-H", "locality"] == pytest.approx(
         (oh["e3d_cut_bde_kcal_mol"] - oh["model_rigid_bde_kcal_mol"]).mean())
+    # the locality term's two parts: at the radical centres and beyond
+    np.testing.assert_allclose(table[["locality_at_centres", "locality_beyond"]].sum(axis=1), table["locality"])
+    assert table.loc["O-H", "locality_at_centres"] == pytest.approx(oh["locality_at_centres_kcal_mol"].mean())

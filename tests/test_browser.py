@@ -107,6 +107,14 @@ def test_page_in_browser(server, browser, name, path, selector):
                 f"() => !['', '{before}'].includes(document.querySelector('[data-testid=mol3d]').dataset.rendered)",
                 timeout=60_000)
         assert len(page.query_selector_all("[data-testid='mol3d'] canvas")) == 1
+        # select the weakest bond (the first row's marker): its stretch scan, then where its energy goes when cut
+        grid = page.query_selector("[data-testid='stDataFrame']").bounding_box()
+        page.mouse.click(grid["x"] + 18, grid["y"] + 35 + 17)
+        page.get_by_text("Stretch scan of bond").wait_for(timeout=120_000)
+        page.get_by_text("Where the bond's energy goes when it breaks").click()
+        page.get_by_text("ΣΔD at radical centres").wait_for(timeout=120_000)
+        page.get_by_text("D_cut − rigid BDE = Σ ΔD", exact=False).wait_for(timeout=60_000)
+        wait_idle(page)
     if name == "compare":  # both models drawn, one viewer each
         page.wait_for_function("() => [...document.querySelectorAll('[data-testid=mol3d]')]"
                                ".filter(v => v.dataset.rendered).length === 2", timeout=60_000)

@@ -11,7 +11,8 @@ import yaml
 
 import e3d
 from e3d.data.build import corpus_items, generate_frames
-from e3d.fragments import bond_sides, cut_energy, split_at_bond
+from e3d.fragments import bond_sides, cut_energy, cut_response, split_at_bond
+from e3d.units import KCAL_PER_EV
 from e3d.molecule import from_smiles
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,6 +64,20 @@ def test_split_at_bond_and_cut_energy(tiny_model):
     bond = pairs[(pairs["i"] == min(c, o)) & (pairs["j"] == max(c, o))]["D_ij"].item()
     across = pairs[pairs["i"].isin(a) != pairs["j"].isin(a)]
     assert cut == pytest.approx(across["D_ij"].sum()) and len(across) > 1 and cut != pytest.approx(bond)
+    # the cut's response: the change of every pair inside the fragments adds up to the locality term
+    # D_cut − BDE_rigid(model) (docs/E3D_METHOD.md §4c), each fragment's atoms mapped back to the parent
+    assert sorted(sum((list(f.parent_atoms) for f in frags), [])) == list(range(mol.n_atoms))
+    results = e3d.edge_energies(tiny_model, frags)
+    response = cut_response(pairs, [(f, e3d.pair_table(r)) for f, r in zip(frags, results)], c, o)
+    e_parent = e3d.edge_energies(tiny_model, [mol])[0].total_energy
+    rigid_bde = (sum(r.total_energy for r in results) - e_parent) * KCAL_PER_EV
+    assert response["delta_D"].sum() == pytest.approx(cut - rigid_bde, abs=1e-6)
+    assert not ((response["i"].isin(a)) != (response["j"].isin(a))).any()  # nothing across the cut
+    centre = response[response["at_centre"]]
+    assert (centre["i"].isin([c, o]) | centre["j"].isin([c, o])).all()
+    h = next(n.GetIdx() for n in mol.rdmol.GetAtomWithIdx(o).GetNeighbors() if n.GetSymbol() == "H")
+    assert ((centre["i"] == min(o, h)) & (centre["j"] == max(o, h))).any()  # O–H: the O radical's own bond
+    assert response.loc[~response["at_centre"], "delta_D"].abs().sum() > 0  # the tiny model is not local
     with pytest.raises(e3d.InputError, match="in a ring"):
         ring = from_smiles("C1CC1")
         bond_sides(ring.rdmol, 0, 1)

@@ -4,7 +4,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
-from e3d.bde import SERIES, bde_metrics, headline_mask, in_training_domain, reference_column
+from e3d.additivity import GAP_COLUMNS, sum_rule_metrics
+from e3d.bde import SERIES, bde_metrics, error_budget_by_type, headline_mask, in_training_domain, reference_column
 from e3d.references import REFERENCE_NOTES
 
 st.title("Learned BDE vs literature")
@@ -97,6 +98,42 @@ if len(ens):
                f"{ens['members'].iloc[0].replace(',', ', ')} (same data, different seeds; "
                f"median σ {ens['bde_std'].median():.1f} kcal/mol).")
 st.caption(state.provenance(model_id))
+
+if data["rigid_reference_bde_kcal_mol"].notna().any():
+    with st.expander("Why D_ij misses the rigid BDE: error budget and sum rule"):
+        if GAP_COLUMNS["rigid"] in data and data[GAP_COLUMNS["rigid"]].notna().sum() >= 3:
+            rule = sum_rule_metrics(data, data["error"].isna())
+            m = st.columns(3)
+            m[0].metric("mean D_ij − rigid labels (kcal/mol)", f"{rule['d_vs_rigid_mean_error']:+.1f}",
+                        help=f"over the {rule['sum_rule_n']} rows above whose parent has no ring bond")
+            m[1].metric("what the sum rule alone makes it (kcal/mol)", f"{rule['sum_rule_mean_offset']:+.1f}",
+                        help="mean −G/n_bonds of the parents: their bonds' GFN2-xTB rigid BDEs add up to more than "
+                             "the atomization energy, which the edge energies add up to")
+            m[2].metric("r, row by row", f"{rule['sum_rule_r']:.2f}")
+            d = data.dropna(subset=[GAP_COLUMNS["rigid"], "rigid_reference_bde_kcal_mol", "e3d_bde_kcal_mol"])
+            gfig = go.Figure()
+            gfig.add_scatter(x=-d[GAP_COLUMNS["rigid"]], y=d["e3d_bde_kcal_mol"] - d["rigid_reference_bde_kcal_mol"],
+                             mode="markers", name="bond", customdata=d[["label", "parent_smiles"]].to_numpy(),
+                             hovertemplate="%{customdata[0]} (%{customdata[1]})<br>−G/n %{x:.1f} kcal/mol<br>"
+                                           "D_ij − rigid %{y:.1f} kcal/mol<extra></extra>")
+            span = [float(min(-d[GAP_COLUMNS["rigid"]].max(), -30)), float(max(-d[GAP_COLUMNS["rigid"]].min(), 30))]
+            gfig.add_scatter(x=span, y=span, mode="lines", line=dict(dash="dash", color="grey"), name="y = x")
+            gfig.update_layout(xaxis_title="−G/n_bonds of the parent, GFN2-xTB (kcal/mol)",
+                               yaxis_title="D_ij − rigid BDE of the labels (kcal/mol)", height=420,
+                               legend=dict(orientation="h", y=-0.2))
+            st.plotly_chart(gfig, width="stretch")
+        budget = error_budget_by_type(data, data["error"].isna()).round(1)
+        st.dataframe(budget.rename(columns={
+            "bond_type": "bond type", "total": "D_ij − rigid labels", "accuracy": "accuracy",
+            "locality": "locality", "locality_at_centres": "locality at radical centres",
+            "locality_beyond": "locality elsewhere", "partition": "partition", "sum_rule_offset": "sum rule −G/n"}),
+            hide_index=True, width="stretch")
+        st.caption("Mean per bond type, kcal/mol. D_ij − rigid labels = accuracy (the model's rigid BDE − the "
+                   "labels') + locality (fragment cut − the model's rigid BDE: energy the fragments' own pairs take "
+                   "when the bond goes, split into the radical centres' own pairs and the rest) + partition "
+                   "(D_ij − cut). Beside them, not one of them: −G/n_bonds, the mean miss the sum rule forces on "
+                   "a molecule's bonds when the non-bonded pairs carry nothing (docs/E3D_METHOD.md §4c, §4d).")
+
 with st.expander("All rows"):
     cols = {"label": "bond", "parent_smiles": "parent", "fragment_a": "fragment A", "fragment_b": "fragment B",
             "bond_label": "bond type", "bde_kcal_mol": "experiment, 298 K (kcal/mol)",
@@ -105,6 +142,9 @@ with st.expander("All rows"):
             "model_fragment_bde_kcal_mol": "model fragments (kcal/mol)",
             "reference_bde_kcal_mol": "labelling method, relaxed (kcal/mol)",
             "rigid_reference_bde_kcal_mol": "labelling method, rigid (kcal/mol)",
+            "locality_at_centres_kcal_mol": "locality at radical centres (kcal/mol)",
+            GAP_COLUMNS["rigid"]: "additivity gap G/n, rigid (kcal/mol)",
+            GAP_COLUMNS["relaxed"]: "additivity gap G/n, relaxed (kcal/mol)",
             "thermal_correction_kcal_mol": "ΔH₂₉₈ − ΔE_e (kcal/mol)", "bond_type_seen": "type seen in training",
             "geometry": "geometry", "source": "source"}
     st.dataframe(data[[c for c in cols if c in data]].rename(columns=cols).round(1), hide_index=True, width="stretch")

@@ -9,6 +9,7 @@ import e3d
 from app import state
 from app.viewer import FIXED_RANGE, show_molecule, view_data
 from e3d.references import live_reference_for
+from e3d.bde import bond_cut_response
 from e3d.errors import E3DError
 from e3d.fragments import bond_cut_energies
 from e3d.scan import stretch_scan
@@ -101,12 +102,50 @@ with left:
                    "(blue: attractive, red: repulsive; symmetric about the largest |ε| of this molecule).")
 
 
+def molecule(molblock: str, charge: int, mult: int) -> e3d.Molecule:
+    rdmol = Chem.MolFromMolBlock(molblock, removeHs=False)
+    return e3d.Molecule(rdmol=rdmol, positions=rdmol.GetConformer().GetPositions(), charge=charge, multiplicity=mult)
+
+
 @st.cache_data(show_spinner="Scanning the bond…", max_entries=128)
 def scan(molblock: str, i: int, j: int, model_id: str, charge: int, mult: int, with_reference: bool):
-    rdmol = Chem.MolFromMolBlock(molblock, removeHs=False)
-    mol = e3d.Molecule(rdmol=rdmol, positions=rdmol.GetConformer().GetPositions(), charge=charge, multiplicity=mult)
     model = state.model(model_id)
-    return stretch_scan(model, mol, i, j, n=25, reference=live_reference_for(model) if with_reference else None)
+    return stretch_scan(model, molecule(molblock, charge, mult), i, j, n=25,
+                        reference=live_reference_for(model) if with_reference else None)
+
+
+@st.cache_data(show_spinner="Cutting the bond…", max_entries=128)
+def cut(molblock: str, i: int, j: int, model_id: str, charge: int, mult: int):
+    return bond_cut_response(state.model(model_id), molecule(molblock, charge, mult), i, j)
+
+
+def show_cut_response(r, bond_name: str) -> None:
+    """The error budget's locality term for one bond: which pairs of the fragments take its energy."""
+    st.markdown(f"**Cutting {bond_name}** (kcal/mol)")
+    m = st.columns(5)
+    m[0].metric("D_ij", f"{r.d_ij:.1f}", help="−ε_ij of the bond (kcal/mol)")
+    m[1].metric("D_cut", f"{r.d_cut:.1f}", help="fragment cut: −Σ ε_ab over every pair across the bond (kcal/mol)")
+    m[2].metric("rigid BDE (model)", f"{r.model_rigid_bde:.1f}",
+                help="E_model(A•) + E_model(B•) − E_model(AB), fragments frozen at this geometry (kcal/mol)")
+    m[3].metric("ΣΔD at radical centres", f"{r.locality_at_centres:+.1f}",
+                help="locality term, the part on the pairs that touch the two atoms of the cut bond (kcal/mol)")
+    m[4].metric("ΣΔD elsewhere", f"{r.locality - r.locality_at_centres:+.1f}",
+                help="locality term, the part on every other pair of the fragments (kcal/mol)")
+    moved = r.pairs.assign(pair=e3d.pairs.pair_names(r.pairs))
+    moved = moved.reindex(moved["delta_D"].abs().sort_values(ascending=False).index)
+    moved = moved[moved["delta_D"].abs() >= 0.1].head(15)
+    shown = moved[["pair", "bonded", "at_centre", "distance", "D_parent", "D_fragment", "delta_D"]]
+    st.dataframe(shown.rename(columns={
+        "bonded": "bond", "at_centre": "at a radical centre", "distance": "r (Å)",
+        "D_parent": "D in the molecule (kcal/mol)", "D_fragment": "D in the rigid fragment (kcal/mol)",
+        "delta_D": "ΔD (kcal/mol)"}), hide_index=True, width="stretch",
+        column_config={c: st.column_config.NumberColumn(format="%.1f") for c in
+                       ["D in the molecule (kcal/mol)", "D in the rigid fragment (kcal/mol)", "ΔD (kcal/mol)"]}
+        | {"r (Å)": st.column_config.NumberColumn(format="%.3f")})
+    st.caption(f"Cutting {bond_name}: both radicals frozen at this geometry and evaluated alone. A strictly local "
+               "bond energy would leave every other pair unchanged (ΔD = 0), and D_cut would equal the model's "
+               "own rigid BDE; the pairs listed (|ΔD| ≥ 0.1 kcal/mol, largest first) take up the difference, "
+               "D_cut − rigid BDE = Σ ΔD (docs/E3D_METHOD.md §4c). " + state.provenance(model_id))
 
 
 if selected:
@@ -126,3 +165,13 @@ if selected:
                       height=380, margin=dict(t=30, b=40), legend=dict(orientation="h"))
     st.plotly_chart(fig, width="stretch")
     st.caption(f"Stretch scan of bond {bonds.loc[rows[0], 'bond']} of {name}. " + state.provenance(model_id))
+    if st.toggle("Where the bond's energy goes when it breaks", value=False, key="explorer_cut_response",
+                 help="the model's energies of the two radicals, frozen here, pair by pair against the molecule's"):
+        if Chem.MolFromMolBlock(molblock, removeHs=False).GetBondBetweenAtoms(*selected).IsInRing():
+            st.info("A ring bond has no two fragments: select an acyclic bond.")
+        else:
+            try:
+                show_cut_response(cut(molblock, selected[0], selected[1], model_id, charge, mult),
+                                  bonds.loc[rows[0], "bond"])
+            except E3DError as exc:
+                st.error(state.error_message(exc))

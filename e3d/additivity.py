@@ -1,0 +1,98 @@
+"""The sum rule against the non-additivity of BDEs: what no edge decomposition can do (docs/E3D_METHOD.md §4d).
+
+The edge energies of a molecule add up to its atomization energy (AE); its BDEs do not:
+
+    Σ_bonds D_ij + Σ_non-bonded D_ab = AE                  (the sum rule, §1)
+    G = Σ_bonds BDE(bond) − AE                             (the molecule's additivity gap)
+    mean over its bonds of (D_ij − BDE) = −(G + Σ_non-bonded D_ab) / n_bonds
+
+so unless the non-bonded pairs carry −G, D_ij misses the BDEs of a molecule's bonds by −G/n_bonds on
+average, however well the model learned.  G is computed with the labelling method (GFN2-xTB,
+spin-polarised, every species at its GFN2-xTB minimum): rigid (fragments frozen at the parent's
+geometry, the partner of D_ij) and relaxed.  Molecules with a ring bond have no G (a ring bond has
+no two fragments).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Dict, Optional
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .errors import E3DError
+from .fragments import homolytic_fragments
+from .references import ReferenceCache, reference_bde, rigid_reference_bde, species_energy, xtb_minimum
+from .units import KCAL_PER_EV
+
+METHOD = "GFN2-xTB"  # the only labeller whose rigid fragments are cheap enough for every bond
+GAP_COLUMNS = {"rigid": "additivity_gap_rigid_kcal_mol", "relaxed": "additivity_gap_relaxed_kcal_mol"}
+
+
+@functools.lru_cache(maxsize=None)
+def _atom_energy(element: str) -> float:
+    from .data import xtb
+
+    return xtb.isolated_atom_energies([element])[element]
+
+
+def additivity_gap(smiles: str, cache: Optional[ReferenceCache] = None) -> Dict[str, float]:
+    """One closed- or open-shell molecule: ``n_bonds``, ``atomization_kcal_mol`` (GFN2-xTB, spin-polarised
+    atoms), the sums of its bonds' rigid and relaxed BDEs, and the gap per bond G/n_bonds, rigid and
+    relaxed (kcal/mol; NaN when the molecule has a ring bond)."""
+    cache = cache if cache is not None else ReferenceCache()
+    parent = xtb_minimum(smiles, cache)
+    bonds = list(parent.rdmol.GetBonds())
+    atomization = (sum(_atom_energy(s) for s in parent.symbols) - species_energy(smiles, METHOD, cache)) * KCAL_PER_EV
+    out = {"n_bonds": len(bonds), "atomization_kcal_mol": atomization}
+    if not bonds or any(b.IsInRing() for b in bonds):
+        return {**out, "sum_rigid_bde_kcal_mol": np.nan, "sum_relaxed_bde_kcal_mol": np.nan,
+                "gap_rigid_per_bond_kcal_mol": np.nan, "gap_relaxed_per_bond_kcal_mol": np.nan}
+    rigid = relaxed = 0.0
+    for bond in bonds:
+        fa, fb = homolytic_fragments(parent.rdmol, bond.GetIdx())
+        rigid += rigid_reference_bde(smiles, fa, fb, METHOD, cache)
+        relaxed += reference_bde(smiles, fa, fb, METHOD, cache)
+    return {**out, "sum_rigid_bde_kcal_mol": rigid, "sum_relaxed_bde_kcal_mol": relaxed,
+            "gap_rigid_per_bond_kcal_mol": (rigid - atomization) / len(bonds),
+            "gap_relaxed_per_bond_kcal_mol": (relaxed - atomization) / len(bonds)}
+
+
+def gap_table(smiles, cache: Optional[ReferenceCache] = None, progress: bool = True) -> pd.DataFrame:
+    """:func:`additivity_gap` of each molecule (one row each, column ``smiles``; an ``error`` where
+    GFN2-xTB or the molecule failed)."""
+    cache = cache if cache is not None else ReferenceCache()
+    rows = []
+    for smi in tqdm(list(dict.fromkeys(smiles)), desc="additivity gap", disable=not progress):
+        try:
+            rows.append({"smiles": smi, **additivity_gap(smi, cache), "error": None})
+        except E3DError as exc:
+            rows.append({"smiles": smi, "error": str(exc)})
+    return pd.DataFrame(rows)
+
+
+def with_additivity_gap(bde: pd.DataFrame, cache: Optional[ReferenceCache] = None,
+                        progress: bool = True) -> pd.DataFrame:
+    """A BDE table (:func:`e3d.bde.bde_table`) with its parents' gap per bond, rigid and relaxed
+    (:data:`GAP_COLUMNS`, kcal/mol, GFN2-xTB)."""
+    gaps = gap_table(bde["parent_smiles"], cache, progress).set_index("smiles")
+    return bde.assign(**{col: bde["parent_smiles"].map(gaps.get(f"gap_{kind}_per_bond_kcal_mol"))
+                         for kind, col in GAP_COLUMNS.items()})
+
+
+def sum_rule_metrics(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> Dict[str, float]:
+    """On ``rows`` with a gap: the mean of D_ij − rigid labels, the mean −G/n (what the sum rule makes
+    it with the non-bonded pairs at zero), the mean |G/n| and the Pearson r between each row's miss
+    and −G/n of its molecule (kcal/mol)."""
+    rows = bde["error"].isna() if rows is None else rows
+    col = GAP_COLUMNS["rigid"]
+    sub = bde[rows].dropna(subset=[col, "e3d_bde_kcal_mol", "rigid_reference_bde_kcal_mol"]) if col in bde else bde[:0]
+    miss = sub["e3d_bde_kcal_mol"] - sub["rigid_reference_bde_kcal_mol"]
+    enough = len(sub) >= 3 and miss.std() > 0 and sub[col].std() > 0
+    return {"sum_rule_n": int(len(sub)),
+            "d_vs_rigid_mean_error": float(miss.mean()) if len(sub) else np.nan,
+            "sum_rule_mean_offset": float(-sub[col].mean()) if len(sub) else np.nan,
+            "additivity_gap_mean_abs": float(sub[col].abs().mean()) if len(sub) else np.nan,
+            "sum_rule_r": float(np.corrcoef(miss, -sub[col])[0, 1]) if enough else np.nan}
