@@ -85,8 +85,8 @@ def with_additivity_gap(bde: pd.DataFrame, cache: Optional[ReferenceCache] = Non
 def sum_rule_metrics(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> Dict[str, float]:
     """On ``rows`` with a gap (kcal/mol): the mean of D_ij − rigid labels, the mean −G/n (what the sum rule
     makes it with the non-bonded pairs at zero), the mean |G/n|, the Pearson r between each row's miss and
-    −G/n of its molecule, and — a diagnostic, the labels' G is not the model's — MAE and Spearman ρ of
-    D_ij + G/n against the rigid labels: what is left of the miss once the sum rule's share is removed."""
+    −G/n of its molecule, and MAE and Spearman ρ against the rigid labels of D_ij and — a diagnostic, the
+    labels' G is not the model's — of D_ij + G/n: what is left of the miss once the sum rule's share is removed."""
     from .bde import parity_metrics
 
     rows = bde["error"].isna() if rows is None else rows
@@ -94,11 +94,14 @@ def sum_rule_metrics(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> Dic
     sub = bde[rows].dropna(subset=[col, "e3d_bde_kcal_mol", "rigid_reference_bde_kcal_mol"]) if col in bde else bde[:0]
     miss = sub["e3d_bde_kcal_mol"] - sub["rigid_reference_bde_kcal_mol"]
     enough = len(sub) >= 3 and miss.std() > 0 and sub[col].std() > 0
+    plain = parity_metrics(sub["rigid_reference_bde_kcal_mol"], sub["e3d_bde_kcal_mol"])
     shifted = parity_metrics(sub["rigid_reference_bde_kcal_mol"], sub["e3d_bde_kcal_mol"] + sub[col])
     return {"sum_rule_n": int(len(sub)),
             "d_vs_rigid_mean_error": float(miss.mean()) if len(sub) else np.nan,
             "sum_rule_mean_offset": float(-sub[col].mean()) if len(sub) else np.nan,
             "additivity_gap_mean_abs": float(sub[col].abs().mean()) if len(sub) else np.nan,
             "sum_rule_r": float(np.corrcoef(miss, -sub[col])[0, 1]) if enough else np.nan,
+            "sum_rule_d_vs_rigid_mae": plain["mae"] if enough else np.nan,  # the same rows, D_ij itself
+            "sum_rule_d_vs_rigid_rho": plain["spearman"] if enough else np.nan,
             "d_plus_gap_vs_rigid_mae": shifted["mae"] if enough else np.nan,
             "d_plus_gap_vs_rigid_rho": shifted["spearman"] if enough else np.nan}

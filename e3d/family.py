@@ -49,12 +49,7 @@ def prepare_data(entry: Dict[str, object]) -> None:
     from .data.build import build_xtb_dataset
 
     data = entry.get("data", {})
-    if "study" in data:  # a run of the emergence study: its data, built the study's way
-        from .study import load_study, prepare_data as study_data
-
-        study = load_study(os.path.join(REPO_ROOT, data["study"]))
-        study_data(study, next(r for r in study["runs"] if r["id"] == data["run"]))
-    elif "test_corpus" in data:  # a named corpus pair, labelled by xtb or dft (same seeds: the same geometries)
+    if "test_corpus" in data:  # a named corpus pair, labelled by xtb or dft (same seeds: the same geometries)
         from .corpus import CORPORA
         from .data.build import build_dataset, dft_labeller, xtb_labeller
 
@@ -140,6 +135,31 @@ def _entry(model_id: str) -> Dict[str, object]:
     raise E3DError(f"unknown model id {model_id}; the family has {', '.join(m['id'] for m in family['models'])}")
 
 
+def study_run(entry: Dict[str, object]):
+    """(study, run) of a member that ships a run of the emergence study (``data: {study, run}``), else None."""
+    data = entry.get("data", {})
+    if "study" not in data:
+        return None
+    from .study import load_study
+
+    study = load_study(os.path.join(REPO_ROOT, data["study"]))
+    run = next((r for r in study["runs"] if r["id"] == data.get("run")), None)
+    if run is None:
+        raise E3DError(f"{entry['id']}: {data['study']} has no run {data.get('run')!r}")
+    return study, run
+
+
+def entry_overrides(entry: Dict[str, object]) -> List[str]:
+    """Hydra overrides a member trains with: its own, or the study run's (data, seed, cutoff, loss weights)."""
+    found = study_run(entry)
+    if found is None:
+        return list(entry.get("overrides", []))
+    from .study import dataset_path, run_overrides
+
+    study, run = found
+    return run_overrides(study, run, dataset_path(study, int(run["n_qm9"]), run.get("kinds", "radicals")))
+
+
 def ship_run(model_id: str, run_dir: str, models_dir: str = MODELS_DIR) -> Dict[str, object]:
     """Package an existing training run of a family member (e.g. a long run started by hand)."""
     from .train import finish_run, write_card
@@ -147,7 +167,7 @@ def ship_run(model_id: str, run_dir: str, models_dir: str = MODELS_DIR) -> Dict[
     entry = _entry(model_id)
     out = model_file(model_id, models_dir)
     card = finish_run(os.path.join(REPO_ROOT, entry["config"]), run_dir, out, model_id=model_id,
-                      overrides=list(entry.get("overrides", [])))
+                      overrides=entry_overrides(entry))
     card.update(role=entry.get("role"), ensemble=entry.get("ensemble"))
     write_card(out, card)
     write_index(models_dir)
@@ -168,12 +188,17 @@ def train_family(only: Optional[List[str]] = None, models_dir: str = MODELS_DIR,
         out = model_file(entry["id"], models_dir)
         if os.path.exists(out) and not retrain:
             continue
+        if study_run(entry) is not None:  # trained by the study (with the runs it fine-tunes), shipped from it
+            _train_from_study(entry, out)
+            write_index(models_dir)
+            done.append(entry["id"])
+            continue
         prepare_data(entry)
         run_dir = os.path.join("runs", "train", entry["id"])
         if retrain and os.path.isdir(run_dir):
             shutil.rmtree(run_dir)
         train(os.path.join(REPO_ROOT, entry["config"]), run_dir, out, model_id=entry["id"],
-              overrides=list(entry.get("overrides", [])) + ["trainer.enable_progress_bar=false"],
+              overrides=entry_overrides(entry) + ["trainer.enable_progress_bar=false"],
               resume=os.path.exists(os.path.join(run_dir, "last.ckpt")))  # an interrupted run continues
         card = read_card(out)
         card.update(role=entry.get("role"), ensemble=entry.get("ensemble"))
@@ -181,6 +206,22 @@ def train_family(only: Optional[List[str]] = None, models_dir: str = MODELS_DIR,
         write_index(models_dir)
         done.append(entry["id"])
     return done
+
+
+def _train_from_study(entry: Dict[str, object], out: str) -> None:
+    """Train a member's study run to its step budget — first the runs it fine-tunes from
+    (:func:`e3d.study.lineage`) — and copy the study's model and card into the family."""
+    from .study import lineage, model_path, train_run
+    from .train import write_card
+
+    study, run = study_run(entry)
+    for step in lineage(study, run):
+        if train_run(study, step) == "interrupted":  # (no wall-time budget here: only if training stopped early)
+            raise E3DError(f"{entry['id']}: study run {step['id']} stopped before its step budget")
+    shutil.copy(model_path(run["id"]), out)
+    card = read_card(model_path(run["id"]))
+    card.update(id=entry["id"], role=entry.get("role"), ensemble=entry.get("ensemble"))
+    write_card(out, card)
 
 
 def write_index(models_dir: str = MODELS_DIR) -> Dict[str, object]:

@@ -78,7 +78,7 @@ def sum_rule_markdown(precomputed: str, models: pd.DataFrame) -> str:
                 "| D_ij vs rigid labels: MAE / ρ | D_ij + G/n_bonds vs rigid labels: MAE / ρ |\n"
                 "|---|---|---|---|---|---|---|\n")
         out += "".join(f"| {r.model_id} | {int(r.sum_rule_n)} | {_fmt(r.d_vs_rigid_mean_error)} | "
-                       f"{_fmt(r.sum_rule_mean_offset)} | {_fmt(r.sum_rule_r, 2)} | {_mae_rho(r._asdict(), 'd_vs_rigid')} | "
+                       f"{_fmt(r.sum_rule_mean_offset)} | {_fmt(r.sum_rule_r, 2)} | {_mae_rho(r._asdict(), 'sum_rule_d_vs_rigid')} | "
                        f"{_mae_rho(r._asdict(), 'd_plus_gap_vs_rigid')} |\n" for r in rows.itertuples())
     return out
 

@@ -110,6 +110,19 @@ def init_model(run: Dict[str, object], study_dir: str = STUDY_DIR) -> Optional[s
     return path
 
 
+def lineage(study: Dict[str, object], run: Dict[str, object]) -> List[Dict[str, object]]:
+    """The runs a run is fine-tuned from (``init_from`` study run ids, followed back), oldest first, then
+    the run itself.  A fine-tune starts from its parent's model as it is when the fine-tune begins."""
+    by_id = {r["id"]: r for r in study["runs"]}
+    chain = [run]
+    while chain[0].get("init_from") in by_id:
+        parent = by_id[chain[0]["init_from"]]
+        if parent in chain:
+            raise E3DError(f"run {run['id']}: init_from goes round in a circle")
+        chain.insert(0, parent)
+    return chain
+
+
 def model_path(run_id: str, study_dir: str = STUDY_DIR) -> str:
     return os.path.join(study_dir, "models", f"{run_id}.nequip.zip")
 

@@ -63,3 +63,4 @@ def test_gap_columns_and_sum_rule_metrics(cache):
     assert m["d_vs_rigid_mean_error"] == pytest.approx(m["sum_rule_mean_offset"]) == pytest.approx(-6.0)
     assert m["additivity_gap_mean_abs"] == pytest.approx(6.0)
     assert m["d_plus_gap_vs_rigid_mae"] == pytest.approx(0.0) and m["d_plus_gap_vs_rigid_rho"] == pytest.approx(1.0)
+    assert m["sum_rule_d_vs_rigid_mae"] == pytest.approx(6.0)  # D_ij itself on the same rows

@@ -66,3 +66,19 @@ def test_small_corpora_for_dft():
     dft_entries = [m for m in load_family()["models"] if m["data"]["labeller"] == "dft"]
     assert dft_entries and all(m["data"]["corpus"] in CORPORA and m["data"]["test_corpus"] in CORPORA
                                for m in dft_entries)
+
+
+def test_emergence_members_train_as_their_study_runs():
+    """A member that ships a study run takes the run's data, seed, cutoff and loss weights (no copy in
+    configs/family.yaml), and is trained through the study: the runs it is fine-tuned from first."""
+    from e3d.family import _entry, entry_overrides, study_run
+    from e3d.study import dataset_path, lineage, run_overrides
+
+    entry = _entry("xtb-emergence-4k")
+    study, run = study_run(entry)
+    assert "overrides" not in entry and run["id"] == "r3.0-qm9-4k-ew50-s1"
+    overrides = entry_overrides(entry)
+    assert overrides == run_overrides(study, run, dataset_path(study, 4000))
+    assert "seed=1" in overrides and "training_module.loss.coeffs.total_energy=50" in overrides
+    assert [r["id"] for r in lineage(study, run)] == ["r3.0-qm9-4k-s1", "r3.0-qm9-4k-ew50-s1"]
+    assert study_run(_entry(load_family()["main"])) is None  # members trained on their own keep their overrides

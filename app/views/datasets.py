@@ -35,7 +35,12 @@ else:
         "d_vs_exp298_mae": "D_ij vs experiment 298 K: MAE (kcal/mol)", "d_vs_exp298_rho": "D_ij vs experiment: ρ",
         "budget_accuracy_mae": "error budget: mean |model rigid − labels' rigid| (kcal/mol)",
         "budget_locality_mae": "error budget: mean |cut − model rigid| (kcal/mol)",
+        "budget_locality_at_centres_mae": "error budget: locality at the radical centres, mean |·| (kcal/mol)",
         "budget_partition_mae": "error budget: mean |D_ij − cut| (kcal/mol)",
+        "d_vs_rigid_mean_error": "mean D_ij − rigid labels (kcal/mol)",
+        "sum_rule_mean_offset": "what the sum rule makes it: mean −G/n_bonds (kcal/mol)",
+        "d_plus_gap_vs_rigid_mae": "D_ij + G/n_bonds vs rigid labels: MAE (kcal/mol)",
+        "d_plus_gap_vs_rigid_rho": "D_ij + G/n_bonds vs rigid: ρ",
         "test_bias_eq_kcal_mol": "held-out energy bias, relaxed parents (kcal/mol)",
         "test_bias_radical_kcal_mol": "held-out energy bias, radicals (kcal/mol)",
         "median_D_r2_vs_mbe": "type medians vs mean bond enthalpies: R²", "f_bond_mean": "f_bond",
@@ -49,7 +54,11 @@ else:
                "the parent geometry — the like-with-like partner of D_ij and of the fragment cut. Error budget: D_ij − rigid "
                "labels = (model's own rigid BDE − labels') + (cut − model's rigid BDE) + (D_ij − cut): whether the "
                "model learned the energy, whether it sits in the pairs across the bond, and how much the bond's own "
-               "pair carries (mean absolute value of each, kcal/mol). Energy bias: mean signed model − label energy "
+               "pair carries (mean absolute value of each, kcal/mol); the locality term's part on the radical centres' "
+               "own pairs beside it. Sum rule: the edge energies add up to the atomization energy, a molecule's BDEs "
+               "to more (by G, GFN2-xTB), so D_ij misses them by −G/n_bonds on average when the non-bonded pairs "
+               "carry nothing; D_ij + G/n_bonds (the labels' G: a diagnostic) is what is left (docs/E3D_METHOD.md "
+               "§4d). Energy bias: mean signed model − label energy "
                "per held-out frame of that kind (evaluation corpus): a BDE is two radicals minus a parent, so a "
                "model that puts radicals low and parents high underbinds every bond.")
     curves = state.table("study/curves")
