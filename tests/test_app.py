@@ -84,6 +84,29 @@ def test_bde_filter_by_type():
     assert not at.exception and at.dataframe
 
 
+def test_bde_page_explains_the_miss_for_xtb_models():
+    """An xTB-labelled model: the sum rule's share of D_ij's miss and the error budget per bond type, from
+    the precomputed table (numbers the same as e3d.additivity / e3d.bde compute)."""
+    import pandas as pd
+
+    from e3d.additivity import sum_rule_metrics
+    from e3d.bde import headline_mask
+
+    at = page("views/bde.py")
+    at.sidebar.selectbox(key="model_id").set_value("xtb-emergence-4k").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    bde = pd.read_parquet(os.path.join(ROOT, "precomputed", "bde.parquet"))
+    rows = bde[(bde["model_id"] == "xtb-emergence-4k") & bde["error"].isna()]
+    expected = sum_rule_metrics(rows, headline_mask(rows))
+    assert metrics["what the sum rule alone makes it (kcal/mol)"] == f"{expected['sum_rule_mean_offset']:+.1f}"
+    assert metrics["mean D_ij − rigid labels (kcal/mol)"] == f"{expected['d_vs_rigid_mean_error']:+.1f}"
+    assert any("locality at radical centres" in df.value.columns for df in at.dataframe)
+    # a model with DFT labels has no rigid labels: no such section
+    at.sidebar.selectbox(key="model_id").set_value("dft-radicals").run()
+    assert not at.exception and not any(m.label.startswith("what the sum rule") for m in at.metric)
+
+
 def test_compare_two_models_on_one_molecule():
     at = page("views/compare.py")
     assert not at.exception and not at.error
