@@ -323,7 +323,7 @@ def cmd_bde(args) -> int:
     cache = ReferenceCache.load(os.path.join(DEFAULT_OUT, REFERENCE_ENERGIES))
     out = bde_table(model, table, reference=reference, progress=sys.stderr.isatty(), thermal=not args.no_thermal,
                     cache=cache)
-    if reference is not None and out["error"].isna().any():  # the labels' additivity gap of each parent
+    if out["rigid_reference_bde_kcal_mol"].notna().any():  # GFN2-xTB labels: each parent's additivity gap
         out = with_additivity_gap(out, cache, progress=sys.stderr.isatty())
     write_table(out, args.output)
     ok = out["error"].isna()

@@ -102,7 +102,12 @@ def test_bde_cli_on_reference_table(tiny_model_path, tmp_path, capsys):
     assert df["thermal_correction_kcal_mol"].between(-15, 5).all()
     assert set(rows.columns) <= set(df.columns) and len(df) == 3
     assert df["error"].isna().all()
-    assert "vs experiment" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "vs experiment" in printed
+    # GFN2-xTB labels (the tiny model's): the parents' additivity gap, the error budget and the sum rule's share
+    assert {"additivity_gap_rigid_kcal_mol", "additivity_gap_relaxed_kcal_mol",
+            "locality_at_centres_kcal_mol"} <= set(df.columns)
+    assert "error budget of D_ij − rigid labels" in printed and "sum rule (n=" in printed
 
 
 def test_models_trained_with_forces_are_relaxed_with_themselves(tiny_model):
