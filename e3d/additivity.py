@@ -28,6 +28,7 @@ from .references import ReferenceCache, reference_bde, rigid_reference_bde, spec
 from .units import KCAL_PER_EV
 
 METHOD = "GFN2-xTB"  # the only labeller whose rigid fragments are cheap enough for every bond
+MODEL_GAP_COLUMN = "model_additivity_gap_kcal_mol"
 GAP_COLUMNS = {"rigid": "additivity_gap_rigid_kcal_mol", "relaxed": "additivity_gap_relaxed_kcal_mol"}
 
 
@@ -60,6 +61,25 @@ def additivity_gap(smiles: str, cache: Optional[ReferenceCache] = None) -> Dict[
             "gap_relaxed_per_bond_kcal_mol": (relaxed - atomization) / len(bonds)}
 
 
+def model_additivity_gap(model, mol) -> float:
+    """The model's own G/n_bonds (kcal/mol) at ``mol``'s geometry: Σ over its bonds of the model's rigid
+    BDE (fragments frozen here) minus its atomization energy (−Σ e, the sum rule), per bond; NaN with a
+    ring bond.  Over a molecule's bonds the error budget's accuracy term averages to (G_model − G)/n_bonds
+    + (AE_model − AE)/n_bonds: a model whose G_model is too small puts every radical too low."""
+    from .edges import edge_energies
+    from .fragments import split_at_bond
+
+    bonds = list(mol.rdmol.GetBonds())
+    if not bonds or any(b.IsInRing() for b in bonds):
+        return float("nan")
+    cuts = [split_at_bond(mol, b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in bonds]
+    results = edge_energies(model, [mol, *[f for frags in cuts for f in frags]])  # one batched pass
+    parent, fragments = results[0], results[1:]
+    atomization = (parent.shift_sum - parent.total_energy) * KCAL_PER_EV  # = −Σ e (the sum rule)
+    rigid = sum(r.total_energy for r in fragments) - len(bonds) * parent.total_energy
+    return float((rigid * KCAL_PER_EV - atomization) / len(bonds))
+
+
 def gap_table(smiles, cache: Optional[ReferenceCache] = None, progress: bool = True) -> pd.DataFrame:
     """:func:`additivity_gap` of each molecule (one row each, column ``smiles``; an ``error`` where
     GFN2-xTB or the molecule failed)."""
@@ -84,7 +104,8 @@ def with_additivity_gap(bde: pd.DataFrame, cache: Optional[ReferenceCache] = Non
 
 def sum_rule_metrics(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> Dict[str, float]:
     """On ``rows`` with a gap (kcal/mol): the mean of D_ij − rigid labels, the mean −G/n (what the sum rule
-    makes it with the non-bonded pairs at zero), the mean |G/n|, the Pearson r between each row's miss and
+    makes it with the non-bonded pairs at zero), the mean |G/n|, the mean of the model's own G/n
+    (:func:`model_additivity_gap`, where the table has it), the Pearson r between each row's miss and
     −G/n of its molecule, and MAE and Spearman ρ against the rigid labels of D_ij and — a diagnostic, the
     labels' G is not the model's — of D_ij + G/n: what is left of the miss once the sum rule's share is removed."""
     from .bde import parity_metrics
@@ -100,6 +121,8 @@ def sum_rule_metrics(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> Dic
             "d_vs_rigid_mean_error": float(miss.mean()) if len(sub) else np.nan,
             "sum_rule_mean_offset": float(-sub[col].mean()) if len(sub) else np.nan,
             "additivity_gap_mean_abs": float(sub[col].abs().mean()) if len(sub) else np.nan,
+            "model_additivity_gap_mean": float(sub[MODEL_GAP_COLUMN].mean())
+            if len(sub) and MODEL_GAP_COLUMN in sub else np.nan,
             "sum_rule_r": float(np.corrcoef(miss, -sub[col])[0, 1]) if enough else np.nan,
             "sum_rule_d_vs_rigid_mae": plain["mae"] if enough else np.nan,  # the same rows, D_ij itself
             "sum_rule_d_vs_rigid_rho": plain["spearman"] if enough else np.nan,

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .additivity import MODEL_GAP_COLUMN, model_additivity_gap
 from .calculator import model_energy, relax_with_model
 from .edges import edge_energies
 from .errors import E3DError, InputError
@@ -46,7 +47,8 @@ from .units import KCAL_PER_EV
 BDE_COLUMNS = ["atom_i", "atom_j", "bond_type", "bond_label", "bond_type_seen", "common_organic", "e3d_bde_kcal_mol", "e3d_cut_bde_kcal_mol",
                "e3d_relaxed_estimate_kcal_mol", "model_fragment_bde_kcal_mol", "model_rigid_bde_kcal_mol",
                "locality_at_centres_kcal_mol", "reference_bde_kcal_mol",
-               "rigid_reference_bde_kcal_mol", "reference_method", "quantity", "geometry", "error"]
+               "rigid_reference_bde_kcal_mol", "reference_method", "quantity", "geometry", "error",
+               "model_additivity_gap_kcal_mol"]
 # the common organic bond types (element pairs, any order) the headline BDE metrics are taken on
 COMMON_ORGANIC_PAIRS = frozenset(frozenset(p.split("-")) for p in
                                  ("C-H", "C-C", "C-O", "C-N", "O-H", "N-H", "C-F", "C-Cl", "S-H", "C-S"))
@@ -242,6 +244,9 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
             out["error"] = str(exc)
         rows.append(out)
     result = pd.concat([table.reset_index(drop=True), pd.DataFrame(rows, columns=BDE_COLUMNS)], axis=1)
+    gaps = {smi: model_additivity_gap(model, model_geometry(model, smi, cache)[0])  # once per parent (cached minima)
+            for smi in result.loc[result["error"].isna(), "parent_smiles"].unique()}
+    result[MODEL_GAP_COLUMN] = result["parent_smiles"].map(gaps).where(result["error"].isna())
     return with_298k(result, model_quantity(model), cache, progress) if thermal else result
 
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import e3d
-from e3d.additivity import GAP_COLUMNS, additivity_gap, sum_rule_metrics, with_additivity_gap
+from e3d.additivity import GAP_COLUMNS, additivity_gap, model_additivity_gap, sum_rule_metrics, with_additivity_gap
 from e3d.fragments import homolytic_fragments
 from e3d.references import ReferenceCache, rigid_reference_bde, xtb_minimum
 
@@ -47,6 +47,14 @@ def test_sum_rule_identity_with_a_real_model(tiny_model, cache):
     nonbonded = pairs.loc[~pairs["bonded"], "D_ij"].sum()
     expected = -(gap["gap_rigid_per_bond_kcal_mol"] * n + nonbonded) / n + (ae_model - gap["atomization_kcal_mol"]) / n
     assert miss == pytest.approx(expected, abs=1e-6)
+    # the model's own gap: its rigid BDEs of every bond add up to its atomization energy + G_model
+    from e3d.bde import bond_cut_response
+
+    model_rigid = [bond_cut_response(tiny_model, parent, b.GetBeginAtomIdx(), b.GetEndAtomIdx()).model_rigid_bde
+                   for b in bonds]
+    g_model = model_additivity_gap(tiny_model, parent)
+    assert sum(model_rigid) == pytest.approx(ae_model + n * g_model, abs=1e-6)
+    assert model_additivity_gap(tiny_model, e3d.from_smiles("[HH]")) == pytest.approx(0, abs=1e-9)
 
 
 def test_gap_columns_and_sum_rule_metrics(cache):

@@ -39,6 +39,7 @@ else:
         "budget_partition_mae": "error budget: mean |D_ij − cut| (kcal/mol)",
         "d_vs_rigid_mean_error": "mean D_ij − rigid labels (kcal/mol)",
         "sum_rule_mean_offset": "what the sum rule makes it: mean −G/n_bonds (kcal/mol)",
+        "model_additivity_gap_mean": "the model's own G/n_bonds, mean (kcal/mol)",
         "d_plus_gap_vs_rigid_mae": "D_ij + G/n_bonds vs rigid labels: MAE (kcal/mol)",
         "d_plus_gap_vs_rigid_rho": "D_ij + G/n_bonds vs rigid: ρ",
         "test_bias_eq_kcal_mol": "held-out energy bias, relaxed parents (kcal/mol)",
