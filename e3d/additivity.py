@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from .errors import E3DError
 from .fragments import homolytic_fragments
+from .metrics import parity_metrics
 from .references import ReferenceCache, reference_bde, rigid_reference_bde, species_energy, xtb_minimum
 from .units import KCAL_PER_EV
 
@@ -108,8 +109,6 @@ def sum_rule_metrics(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> Dic
     (:func:`model_additivity_gap`, where the table has it), the Pearson r between each row's miss and
     −G/n of its molecule, and MAE and Spearman ρ against the rigid labels of D_ij and — a diagnostic, the
     labels' G is not the model's — of D_ij + G/n: what is left of the miss once the sum rule's share is removed."""
-    from .bde import parity_metrics
-
     rows = bde["error"].isna() if rows is None else rows
     col = GAP_COLUMNS["rigid"]
     sub = bde[rows].dropna(subset=[col, "e3d_bde_kcal_mol", "rigid_reference_bde_kcal_mol"]) if col in bde else bde[:0]

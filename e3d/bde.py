@@ -26,7 +26,7 @@ For a row (parent SMILES, radical fragments A and B):
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,7 @@ from .errors import E3DError, InputError
 from .fragments import bond_sides, cut_energy, cut_response, locate_bond, split_at_bond
 from .model import E3DModel
 from .molecule import Molecule, from_smiles, validate
+from .metrics import parity_metrics
 from .pairs import bond_type_label, pair_table
 from .references import ReferenceCache, reference_bde, reference_method_for, rigid_reference_bde, xtb_minimum
 from .thermo import thermal_correction
@@ -303,32 +304,6 @@ def flat_metrics(metrics: pd.DataFrame) -> Dict[str, float]:
         key = f"{SERIES_TAGS[r['series']]}_vs_{TARGET_TAGS[r['against']]}"
         out[f"{key}_mae"], out[f"{key}_rho"] = float(r["mae"]), float(r["spearman"])
     return out
-
-
-def parity_metrics(reference: Iterable[float], predicted: Iterable[float]) -> Dict[str, float]:
-    """n, MAE, RMSE, R² (of the identity line), least-squares slope/intercept, Spearman ρ."""
-    from scipy.stats import spearmanr
-
-    x = np.asarray(list(reference), dtype=float)
-    y = np.asarray(list(predicted), dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    n = int(len(x))
-    if n < 2:
-        return {"n": n, "mae": float("nan"), "rmse": float("nan"), "r2": float("nan"),
-                "slope": float("nan"), "intercept": float("nan"), "spearman": float("nan")}
-    err = y - x
-    slope, intercept = np.polyfit(x, y, 1)
-    ss_tot = float(np.sum((x - x.mean()) ** 2))
-    return {
-        "n": n,
-        "mae": float(np.mean(np.abs(err))),
-        "rmse": float(np.sqrt(np.mean(err**2))),
-        "r2": float(1.0 - np.sum(err**2) / ss_tot) if ss_tot > 0 else float("nan"),
-        "slope": float(slope),
-        "intercept": float(intercept),
-        "spearman": float(spearmanr(x, y).statistic),
-    }
 
 
 # D_ij − rigid BDE of the labels, split in three (kcal/mol; docs/E3D_METHOD.md, "error budget"):

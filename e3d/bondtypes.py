@@ -16,7 +16,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from .bde import parity_metrics
+from .metrics import parity_metrics
 from .edges import edge_energies
 from .model import E3DModel
 from .molecule import Molecule, from_smiles

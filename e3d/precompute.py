@@ -27,8 +27,9 @@ from rdkit import Chem
 from tqdm.auto import tqdm
 
 from .additivity import sum_rule_metrics, with_additivity_gap
+from .metrics import parity_metrics
 from .bde import (BDE_COLUMNS, bde_metrics, bde_table, error_budget, flat_metrics, headline_mask,
-                  in_training_domain, model_quantity, parity_metrics, reference_column, with_298k)
+                  in_training_domain, model_quantity, reference_column, with_298k)
 from .fragments import locate_bond
 from .references import ReferenceCache, reference_method_for
 from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_from_dataset, bond_type_stats,

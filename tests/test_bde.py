@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from e3d.bde import bde_table, parity_metrics
+from e3d.bde import bde_table
+from e3d.metrics import parity_metrics
 from e3d.fragments import locate_bond
 from e3d.cli import main
 from e3d.errors import InputError
