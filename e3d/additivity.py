@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .edges import edge_energies
 from .errors import E3DError
-from .fragments import homolytic_fragments
+from .fragments import homolytic_fragments, split_at_bond
 from .metrics import parity_metrics
 from .references import ReferenceCache, reference_bde, rigid_reference_bde, species_energy, xtb_minimum
 from .units import KCAL_PER_EV
@@ -67,9 +68,6 @@ def model_additivity_gap(model, mol) -> float:
     BDE (fragments frozen here) minus its atomization energy (−Σ e, the sum rule), per bond; NaN with a
     ring bond.  Over a molecule's bonds the error budget's accuracy term averages to (G_model − G)/n_bonds
     + (AE_model − AE)/n_bonds: a model whose G_model is too small puts every radical too low."""
-    from .edges import edge_energies
-    from .fragments import split_at_bond
-
     bonds = list(mol.rdmol.GetBonds())
     if not bonds or any(b.IsInRing() for b in bonds):
         return float("nan")
