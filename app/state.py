@@ -124,17 +124,22 @@ def ensemble_rows(name: str, model_id: str) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=512)
 def live_pairs(molblock: str, name: str, charge: int, multiplicity: int, model_id: str):
     """Pair table of one molecule computed live on CPU with a shipped model (cached)."""
-    from rdkit import Chem
-
-    rdmol = Chem.MolFromMolBlock(molblock, removeHs=False)
-    mol = e3d.Molecule(rdmol=rdmol, positions=rdmol.GetConformer().GetPositions(), name=name,
-                       charge=charge, multiplicity=multiplicity, source="app")
+    mol = from_molblock(molblock, charge, multiplicity, name)
     (result,) = e3d.edge_energies(model(model_id), [mol], max_atoms=MAX_UPLOAD_ATOMS)
     return e3d.pair_table(result), result.total_energy, result.residual
 
 
 def uploads() -> List[Dict[str, object]]:
     return st.session_state.setdefault(UPLOADS_KEY, [])
+
+
+def from_molblock(molblock: str, charge: int = 0, multiplicity: int = 1, name: str = "") -> e3d.Molecule:
+    """The molecule a page keeps as a MOL block (its 3D coordinates, charge and multiplicity)."""
+    from rdkit import Chem
+
+    rdmol = Chem.MolFromMolBlock(molblock, removeHs=False)
+    return e3d.Molecule(rdmol=rdmol, positions=rdmol.GetConformer().GetPositions(), name=name,
+                        charge=charge, multiplicity=multiplicity, source="app")
 
 
 def molblock(mol: e3d.Molecule) -> str:

@@ -188,18 +188,17 @@ def train_family(only: Optional[List[str]] = None, models_dir: str = MODELS_DIR,
         out = model_file(entry["id"], models_dir)
         if os.path.exists(out) and not retrain:
             continue
-        if study_run(entry) is not None:  # trained by the study (with the runs it fine-tunes), shipped from it
-            _train_from_study(entry, out)
-            write_index(models_dir)
-            done.append(entry["id"])
-            continue
-        prepare_data(entry)
-        run_dir = os.path.join("runs", "train", entry["id"])
-        if retrain and os.path.isdir(run_dir):
-            shutil.rmtree(run_dir)
-        train(os.path.join(REPO_ROOT, entry["config"]), run_dir, out, model_id=entry["id"],
-              overrides=entry_overrides(entry) + ["trainer.enable_progress_bar=false"],
-              resume=os.path.exists(os.path.join(run_dir, "last.ckpt")))  # an interrupted run continues
+        found = study_run(entry)
+        if found is not None:  # trained by the study (with the runs it fine-tunes), shipped from it
+            _train_from_study(entry, *found, out)
+        else:
+            prepare_data(entry)
+            run_dir = os.path.join("runs", "train", entry["id"])
+            if retrain and os.path.isdir(run_dir):
+                shutil.rmtree(run_dir)
+            train(os.path.join(REPO_ROOT, entry["config"]), run_dir, out, model_id=entry["id"],
+                  overrides=entry_overrides(entry) + ["trainer.enable_progress_bar=false"],
+                  resume=os.path.exists(os.path.join(run_dir, "last.ckpt")))  # an interrupted run continues
         card = read_card(out)
         card.update(role=entry.get("role"), ensemble=entry.get("ensemble"))
         write_card(out, card)
@@ -208,20 +207,17 @@ def train_family(only: Optional[List[str]] = None, models_dir: str = MODELS_DIR,
     return done
 
 
-def _train_from_study(entry: Dict[str, object], out: str) -> None:
+def _train_from_study(entry: Dict[str, object], study: Dict[str, object], run: Dict[str, object], out: str) -> None:
     """Train a member's study run to its step budget — first the runs it fine-tunes from
-    (:func:`e3d.study.lineage`) — and copy the study's model and card into the family."""
+    (:func:`e3d.study.lineage`) — and copy the study's model and card (under the member's id) into the family."""
     from .study import lineage, model_path, train_run
     from .train import write_card
 
-    study, run = study_run(entry)
     for step in lineage(study, run):
         if train_run(study, step) == "interrupted":  # (no wall-time budget here: only if training stopped early)
             raise E3DError(f"{entry['id']}: study run {step['id']} stopped before its step budget")
     shutil.copy(model_path(run["id"]), out)
-    card = read_card(model_path(run["id"]))
-    card.update(id=entry["id"], role=entry.get("role"), ensemble=entry.get("ensemble"))
-    write_card(out, card)
+    write_card(out, {**read_card(model_path(run["id"])), "id": entry["id"]})
 
 
 def write_index(models_dir: str = MODELS_DIR) -> Dict[str, object]:

@@ -102,21 +102,16 @@ with left:
                    "(blue: attractive, red: repulsive; symmetric about the largest |ε| of this molecule).")
 
 
-def molecule(molblock: str, charge: int, mult: int) -> e3d.Molecule:
-    rdmol = Chem.MolFromMolBlock(molblock, removeHs=False)
-    return e3d.Molecule(rdmol=rdmol, positions=rdmol.GetConformer().GetPositions(), charge=charge, multiplicity=mult)
-
-
 @st.cache_data(show_spinner="Scanning the bond…", max_entries=128)
 def scan(molblock: str, i: int, j: int, model_id: str, charge: int, mult: int, with_reference: bool):
     model = state.model(model_id)
-    return stretch_scan(model, molecule(molblock, charge, mult), i, j, n=25,
+    return stretch_scan(model, state.from_molblock(molblock, charge, mult), i, j, n=25,
                         reference=live_reference_for(model) if with_reference else None)
 
 
 @st.cache_data(show_spinner="Cutting the bond…", max_entries=128)
 def cut(molblock: str, i: int, j: int, model_id: str, charge: int, mult: int):
-    return bond_cut_response(state.model(model_id), molecule(molblock, charge, mult), i, j)
+    return bond_cut_response(state.model(model_id), state.from_molblock(molblock, charge, mult), i, j)
 
 
 def show_cut_response(r, bond_name: str) -> None:
