@@ -102,18 +102,55 @@ def fit_bond_additive(counts: pd.DataFrame, atomization_kcal: Sequence[float]) -
     return pd.Series(x, index=counts.columns, name="baseline_kcal_mol")
 
 
+def compare_per_type(values: pd.Series, reference: pd.Series) -> Dict[str, float]:
+    """Parity metrics of per-type values against per-type reference values (both indexed by bond_type)."""
+    reference = reference.dropna()
+    common = values.index.intersection(reference.index)
+    return parity_metrics(reference.loc[common], values.loc[common])
+
+
 def compare_with_mean_enthalpies(values: pd.Series) -> Dict[str, float]:
     """Parity metrics of per-type values (index: bond_type) against textbook mean bond enthalpies."""
-    ref = mean_bond_enthalpies().set_index("bond_type")["mean_bond_enthalpy_kcal_mol"]
-    common = values.index.intersection(ref.index)
-    return parity_metrics(ref.loc[common], values.loc[common])
+    return compare_per_type(values, mean_bond_enthalpies().set_index("bond_type")["mean_bond_enthalpy_kcal_mol"])
 
 
-def baseline_from_dataset(path: str, max_molecules: Optional[int] = None) -> Tuple[pd.Series, Dict[str, float]]:
+BASELINE_MIN_BONDS = 5  # a bond type seen fewer times in the fit has an ill-determined energy
+
+
+def baseline_table(dataset: str, path: Optional[str], saved: Optional[pd.DataFrame] = None) -> pd.DataFrame:
+    """The bond-additive baseline of training set ``dataset`` as a table (dataset, bond_type,
+    baseline_kcal_mol, n_bonds, rms_residual_kcal_mol, n_molecules): fitted from the file at ``path``
+    if it is here, else the rows of ``saved`` for that dataset (data files are rebuilt, not shipped;
+    the fit ships in the precomputed tables), else empty."""
+    if path and os.path.exists(path):
+        per_type, info = baseline_from_dataset(path)
+        table = per_type.rename("baseline_kcal_mol").rename_axis("bond_type").reset_index()
+        table.insert(0, "dataset", dataset)
+        table["n_bonds"] = info["n_bonds"].reindex(table["bond_type"]).to_numpy()
+        table["rms_residual_kcal_mol"] = info["rms_residual_kcal_mol"]
+        table["n_molecules"] = info["n_molecules"]
+        return table
+    if saved is not None and "dataset" in saved:
+        return saved[saved["dataset"] == dataset].reset_index(drop=True)
+    return pd.DataFrame()
+
+
+def baseline_per_type(table: pd.DataFrame, dataset: str, min_bonds: int = BASELINE_MIN_BONDS) -> pd.Series:
+    """Per-type baseline energies (kcal/mol) of one dataset, types seen ≥ ``min_bonds`` times in the fit."""
+    if table is None or table.empty:
+        return pd.Series(dtype=float)
+    rows = table[table["dataset"] == dataset]
+    if "n_bonds" in rows:
+        rows = rows[~(rows["n_bonds"] < min_bonds)]  # tables saved before n_bonds was kept: all types
+    return rows.set_index("bond_type")["baseline_kcal_mol"]
+
+
+def baseline_from_dataset(path: str, max_molecules: Optional[int] = None) -> Tuple[pd.Series, Dict[str, object]]:
     """Bond-additive baseline fitted to a dataset's own labels (equilibrium frames).
 
     Atomisation energy = Σ μ_atoms − E_label (kcal/mol), μ from the dataset's provenance;
-    bond types from each frame's SMILES.  Returns (per-type energies, fit residual stats).
+    bond types from each frame's SMILES.  Returns (per-type energies, fit stats: n_molecules,
+    rms_residual_kcal_mol, n_bonds per type).
     """
     import ase.io
     from rdkit import Chem
@@ -147,4 +184,5 @@ def baseline_from_dataset(path: str, max_molecules: Optional[int] = None) -> Tup
     counts_df = pd.DataFrame(rows).fillna(0).astype(int)
     per_type = fit_bond_additive(counts_df, target)
     resid = counts_df.to_numpy(float) @ per_type.to_numpy() - np.asarray(target)
-    return per_type, {"n_molecules": len(rows), "rms_residual_kcal_mol": float(np.sqrt(np.mean(resid**2)))}
+    return per_type, {"n_molecules": len(rows), "rms_residual_kcal_mol": float(np.sqrt(np.mean(resid**2))),
+                      "n_bonds": counts_df.sum()}

@@ -32,8 +32,9 @@ from .bde import (BDE_COLUMNS, bde_metrics, bde_table, error_budget, flat_metric
                   in_training_domain, model_quantity, reference_column, with_298k)
 from .fragments import locate_bond
 from .references import ReferenceCache, reference_method_for
-from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_from_dataset, bond_type_stats,
-                        compare_with_mean_enthalpies, corpus_molecules, corpus_pairs, weighted_entropy)
+from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_per_type, baseline_table, bond_type_stats,
+                        compare_per_type, compare_with_mean_enthalpies, corpus_molecules, corpus_pairs,
+                        weighted_entropy)
 from .corpus import BDE_REFERENCE, EVAL_CORPUS, REFERENCE_ENERGIES, evaluation_corpus
 from .family import read_index
 from .cards import MODELS_DIR, REPO_ROOT
@@ -186,6 +187,7 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
     bde_rows = pd.read_csv(bde_path)
     tables: Dict[str, List[pd.DataFrame]] = {k: [] for k in ("pairs", "bondtypes", "bde", "scans", "baseline")}
     summaries, baselines_done, geoms_by_ref = [], set(), {}
+    saved_baselines = _saved_table(out_dir, "baseline")
     ref_path = os.path.join(out_dir, REFERENCE_ENERGIES)
     bde_caches, scan_refs = load_reference_caches(ref_path)
     all_mols = corpus_molecules(corpus)
@@ -213,7 +215,8 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
         dataset = model.card.get("dataset")
         if dataset and dataset not in baselines_done:
             baselines_done.add(dataset)
-            tables["baseline"] += _baseline_table(dataset)
+            baseline = baseline_table(dataset, _dataset_path(dataset), saved_baselines)
+            tables["baseline"] += [baseline] if len(baseline) else []
     save_reference_caches(ref_path, bde_caches, scan_refs)
     written = {}
     for name, frames in tables.items():
@@ -223,7 +226,7 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
             written[name] = len(df)
     written.update(_write_ensembles(out_dir, index, tables))
     models = pd.DataFrame(summaries)
-    _add_baseline_metrics(models, tables["baseline"])
+    _add_baseline_metrics(models, tables["baseline"], tables["bondtypes"])
     models.to_parquet(os.path.join(out_dir, "models.parquet"), index=False)
     molecules_table(all_mols).to_parquet(os.path.join(out_dir, "molecules.parquet"), index=False)
     manifest = _manifest(entries, written, corpus_source, len(corpus), bde_path)
@@ -233,17 +236,9 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
 
 
 
-def _baseline_table(dataset: str) -> List[pd.DataFrame]:
-    """The bond-additive baseline of a training set (one table, or none if its file is not here)."""
-    path = _dataset_path(dataset)
-    if not path:
-        return []
-    per_type, info = baseline_from_dataset(path)
-    bl = per_type.rename("baseline_kcal_mol").rename_axis("bond_type").reset_index()
-    bl.insert(0, "dataset", dataset)
-    bl["rms_residual_kcal_mol"] = info["rms_residual_kcal_mol"]
-    bl["n_molecules"] = info["n_molecules"]
-    return [bl]
+def _saved_table(out_dir: str, name: str) -> Optional[pd.DataFrame]:
+    path = os.path.join(out_dir, f"{name}.parquet")
+    return pd.read_parquet(path) if os.path.exists(path) else None
 
 
 def _manifest(entries, written: Dict[str, int], corpus_source: str, n_molecules: int, bde_path: str) -> Dict[str, object]:
@@ -346,20 +341,27 @@ def _save_cached(cache_dir, model_id, model_path, bde_path, corpus, tables) -> N
 
 
 def _dataset_path(dataset: str) -> Optional[str]:
-    for folder in (os.path.join(REPO_ROOT, "runs", "data"), os.path.join(REPO_ROOT, "runs", "data", "qm9")):
+    for folder in (os.path.join(REPO_ROOT, "runs", "data", sub) for sub in ("", "qm9", "study")):
         path = os.path.join(folder, dataset)
         if os.path.exists(path) and os.path.exists(path + ".json"):
             return path
     return None
 
 
-def _add_baseline_metrics(models: pd.DataFrame, baselines: List[pd.DataFrame]) -> None:
-    """Beside each model: how the bond-additive baseline of its training data does vs mean bond enthalpies."""
-    by_dataset = {b["dataset"].iloc[0]: b.set_index("bond_type")["baseline_kcal_mol"] for b in baselines}
-    r2, mae = [], []
-    for ds in models["dataset"]:
-        m = compare_with_mean_enthalpies(by_dataset[ds]) if ds in by_dataset else {}
-        r2.append(m.get("r2", np.nan))
-        mae.append(m.get("mae", np.nan))
-    models["baseline_r2_vs_mbe"] = r2
-    models["baseline_mae_vs_mbe"] = mae
+def _add_baseline_metrics(models: pd.DataFrame, baselines: List[pd.DataFrame], bondtypes: List[pd.DataFrame]) -> None:
+    """Beside each model: how the bond-additive baseline of its training data does vs mean bond
+    enthalpies, and how the model's per-type medians of D do against that baseline (like with like:
+    the best bond-additive partition of the model's own labels)."""
+    baseline = pd.concat(baselines, ignore_index=True) if baselines else pd.DataFrame()
+    medians = {b["model_id"].iloc[0]: b.set_index("bond_type")["median"] for b in bondtypes if len(b)}
+    cols: Dict[str, List[float]] = {k: [] for k in ("baseline_r2_vs_mbe", "baseline_mae_vs_mbe",
+                                                    "median_D_r2_vs_baseline", "median_D_mae_vs_baseline")}
+    for model_id, ds in zip(models["model_id"], models["dataset"]):
+        per_type = baseline_per_type(baseline, ds)
+        vs_mbe = compare_with_mean_enthalpies(per_type) if len(per_type) else {}
+        vs_own = compare_per_type(medians[model_id], per_type) if len(per_type) and model_id in medians else {}
+        for key, m in (("baseline_{}_vs_mbe", vs_mbe), ("median_D_{}_vs_baseline", vs_own)):
+            cols[key.format("r2")].append(m.get("r2", np.nan))
+            cols[key.format("mae")].append(m.get("mae", np.nan))
+    for key, values in cols.items():
+        models[key] = values

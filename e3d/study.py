@@ -319,12 +319,15 @@ def converged(curve: pd.DataFrame, window: int = 10, min_decays: int = 2) -> boo
 
 
 def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
-                 test_file: Optional[str] = None) -> Dict[str, object]:
+                 test_file: Optional[str] = None, baseline: Optional[pd.Series] = None) -> Dict[str, object]:
     """The metric columns of one trained model (see the module docstring); held-out errors on
-    ``test_file`` (else from the card), with the mean signed energy error per frame kind."""
+    ``test_file`` (else from the card), with the mean signed energy error per frame kind; per-type
+    medians of D against mean bond enthalpies and against ``baseline`` (the bond-additive fit to the
+    run's own labels, kcal/mol per type)."""
     from .additivity import sum_rule_metrics, with_additivity_gap
     from .bde import bde_metrics, bde_table, error_budget, flat_metrics, headline_mask, model_quantity
-    from .bondtypes import bond_type_stats, compare_with_mean_enthalpies, corpus_pairs, weighted_entropy
+    from .bondtypes import (bond_type_stats, compare_per_type, compare_with_mean_enthalpies, corpus_pairs,
+                            weighted_entropy)
     from .evaluate import evaluate
     from .model import load_model
     from .units import KCAL_PER_EV
@@ -341,7 +344,9 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
     rows = headline_mask(bde, model)
     metrics = flat_metrics(bde_metrics(bde, model_quantity(model), rows))
 
-    mbe = compare_with_mean_enthalpies(stats.set_index("bond_type")["median"]) if len(stats) else {}
+    medians = stats.set_index("bond_type")["median"] if len(stats) else pd.Series(dtype=float)
+    mbe = compare_with_mean_enthalpies(medians) if len(stats) else {}
+    own = compare_per_type(medians, baseline) if len(stats) and baseline is not None and len(baseline) else {}
     out = {
         "n_frames": card.get("n_training_frames"),
         "test_energy_mae_meV_atom": 1000 * test.get("per_atom_energy_mae", np.nan),
@@ -350,6 +355,7 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
         "f_bond_mean": float(pairs.groupby("molecule")["f_bond"].first().mean()),
         "entropy_weighted_nats": weighted_entropy(stats),
         "median_D_r2_vs_mbe": mbe.get("r2", np.nan),
+        "median_D_r2_vs_baseline": own.get("r2", np.nan), "median_D_mae_vs_baseline": own.get("mae", np.nan),
         "training_time_h": (card.get("study") or {}).get("training_hours", np.nan),
         **{f"test_bias_{k}_kcal_mol": KCAL_PER_EV * test.get(f"{k}_energy_bias", np.nan)
            for k in VARIANT_KINDS["radicals"]},
@@ -360,6 +366,22 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
                 "relaxed_est_vs_relaxed", "relaxed_est_vs_exp298", "ref_vs_exp298"):
         out[f"{key}_mae"], out[f"{key}_rho"] = metrics.get(f"{key}_mae", np.nan), metrics.get(f"{key}_rho", np.nan)
     return {"out": out, "pairs": pairs}
+
+
+def _baselines(study: Dict[str, object], runs: Sequence[Dict[str, object]], study_dir: str) -> pd.DataFrame:
+    """Bond-additive baselines of the runs' datasets (every frame kind shares the equilibrium frames of
+    the full set), fitted where the data is here, else kept from ``baseline.parquet`` in the study folder."""
+    from .bondtypes import baseline_table
+
+    path = os.path.join(study_dir, "baseline.parquet")
+    saved = pd.read_parquet(path) if os.path.exists(path) else None
+    files = {os.path.join(REPO_ROOT, dataset_path(study, int(r["n_qm9"]))) for r in runs}
+    tables = [t for t in (baseline_table(os.path.basename(f), f, saved) for f in sorted(files)) if len(t)]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    if len(table):
+        os.makedirs(study_dir, exist_ok=True)
+        table.to_parquet(path, index=False)
+    return table
 
 
 SEEDS_ALIKE = 0.75  # a seed joins its group's spread once it has this fraction of the group's most steps
@@ -375,7 +397,7 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
     """Evaluate every packaged run of the study; write the study tables; return the main one."""
     from tqdm.auto import tqdm
 
-    from .bondtypes import corpus_molecules
+    from .bondtypes import baseline_per_type, corpus_molecules
     from .corpus import evaluation_corpus
     from .ensemble import bond_spread, spread_by_type
     from .cards import read_card
@@ -387,11 +409,14 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
     molecules = corpus_molecules(evaluation_corpus())
     rows, curves, all_pairs = [], [], []
     done = [r for r in study["runs"] if os.path.exists(model_path(r["id"], study_dir))]
+    baselines = _baselines(study, done, study_dir)
     for run in tqdm(done, desc="study models", disable=not progress):
         path = model_path(run["id"], study_dir)
         card = read_card(path)
         curve = _merge_curves(_kept_curve(card), read_curve(os.path.join(RUNS_DIR, run["id"])))
-        result = evaluate_run(path, bde_rows, molecules, cache, study["data"].get("test"))
+        dataset = os.path.basename(dataset_path(study, int(run["n_qm9"])))
+        result = evaluate_run(path, bde_rows, molecules, cache, study["data"].get("test"),
+                              baseline_per_type(baselines, dataset))
         steps = int(card.get("study", {}).get("steps_done", 0))
         rows.append({"run_id": run["id"], **describe(run), "finished": steps >= int(run["steps"]), "steps_done": steps,
                      "converged": converged(curve), "epochs": int(len(curve)), **result["out"]})

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from e3d.bondtypes import (baseline_from_dataset, bond_type_stats, compare_with_mean_enthalpies,
-                           corpus_molecules, corpus_pairs, fit_bond_additive, mean_bond_enthalpies,
-                           shannon_entropy, weighted_entropy)
+from e3d.bondtypes import (baseline_from_dataset, baseline_per_type, baseline_table, bond_type_stats,
+                           compare_per_type, compare_with_mean_enthalpies, corpus_molecules, corpus_pairs,
+                           fit_bond_additive, mean_bond_enthalpies, shannon_entropy, weighted_entropy)
 from e3d.data.build import build_xtb_dataset
 from e3d.molecule import from_smiles
 from e3d.scaling import fit_power_law
@@ -55,6 +55,21 @@ def test_baseline_from_xtb_dataset(tmp_path):
     per_type, info = baseline_from_dataset(path)
     assert info["n_molecules"] == 7  # equilibrium frames only
     assert 80 < per_type["C-H"] < 130 and 80 < per_type["O-H"] < 150
+    assert info["n_bonds"]["C-H"] == 4 + 6 + 8 + 3 + 5 + 6 and info["n_bonds"]["C-O"] == 1 + 1 + 2
+
+    table = baseline_table("d.extxyz", path)
+    assert set(table.columns) >= {"dataset", "bond_type", "baseline_kcal_mol", "n_bonds", "rms_residual_kcal_mol"}
+    # the data file gone (runs/ is rebuilt, not shipped): the fit saved in the precomputed tables is used
+    saved = pd.concat([table, table.assign(dataset="other.extxyz", baseline_kcal_mol=0.0)])
+    kept = baseline_table("d.extxyz", str(tmp_path / "missing.extxyz"), saved)
+    pd.testing.assert_frame_equal(kept, table)
+    assert baseline_table("d.extxyz", None, None).empty
+    # types seen fewer than min_bonds times in the fit are left out of the comparison
+    per = baseline_per_type(saved, "d.extxyz", min_bonds=5)
+    assert "C-H" in per.index and "C-O" not in per.index and per["C-H"] == pytest.approx(per_type["C-H"])
+    every = baseline_per_type(saved, "d.extxyz", min_bonds=1)
+    m = compare_per_type((every + 2.0).drop("C-O"), every)
+    assert m["mae"] == pytest.approx(2.0) and m["n"] == len(every) - 1 == 3
 
 
 def test_stretch_scan_goes_to_zero_beyond_cutoff(tiny_model):

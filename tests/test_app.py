@@ -271,3 +271,27 @@ def test_datasets_page_cards_are_a_table_with_units():
     values = [str(v) for v in cards.to_numpy().ravel()]
     assert not any(v.lstrip().startswith(("{", "[")) for v in values)  # no raw JSON
     assert not any(re.search(r"\d\.\d{5,}", v) for v in values), values  # no 16-digit floats
+
+
+def test_bond_types_page_compares_medians_with_the_labels_additive_fit():
+    """The page shows the model's type medians against the bond-additive fit to its own labels, with the
+    value the library computes from the shipped tables (precomputed/baseline.parquet, bondtypes.parquet)."""
+    import pandas as pd
+
+    from e3d.bondtypes import baseline_per_type, compare_per_type
+
+    pre = os.path.join(ROOT, "precomputed")
+    models = pd.read_parquet(os.path.join(pre, "models.parquet")).set_index("model_id")
+    model_id = models["median_D_r2_vs_baseline"].dropna().index[0]
+    types = pd.read_parquet(os.path.join(pre, "bondtypes.parquet"))
+    medians = types[types["model_id"] == model_id].set_index("bond_type")["median"]
+    baseline = baseline_per_type(pd.read_parquet(os.path.join(pre, "baseline.parquet")), models.loc[model_id, "dataset"])
+    expected = compare_per_type(medians, baseline)
+
+    at = AppTest.from_file(MAIN, default_timeout=240)
+    at.session_state["model_id"] = model_id
+    at.switch_page("views/bond_types.py").run()
+    assert not at.exception
+    metric = next(m for m in at.metric if m.label == "E3D median D vs the labels' bond-additive fit")
+    assert metric.value == f"R² {expected['r2']:.2f}" and f"MAE {expected['mae']:.1f} kcal/mol" in metric.delta
+    assert any(m.label == "Labels' bond-additive fit vs mean bond enthalpies" for m in at.metric)

@@ -44,7 +44,10 @@ else:
         "d_plus_gap_vs_rigid_rho": "D_ij + G/n_bonds vs rigid: ρ",
         "test_bias_eq_kcal_mol": "held-out energy bias, relaxed parents (kcal/mol)",
         "test_bias_radical_kcal_mol": "held-out energy bias, radicals (kcal/mol)",
-        "median_D_r2_vs_mbe": "type medians vs mean bond enthalpies: R²", "f_bond_mean": "f_bond",
+        "median_D_r2_vs_mbe": "type medians vs mean bond enthalpies: R²",
+        "median_D_r2_vs_baseline": "type medians vs the labels' bond-additive fit: R²",
+        "median_D_mae_vs_baseline": "type medians vs the labels' bond-additive fit: MAE (kcal/mol)",
+        "f_bond_mean": "f_bond",
         "entropy_weighted_nats": "entropy H (nats)", "training_time_h": "training time (h)"}
     st.dataframe(study[[c for c in STUDY_COLUMNS if c in study]].rename(columns=STUDY_COLUMNS).round(3),
                  hide_index=True, width="stretch")
