@@ -154,10 +154,10 @@ def entry_overrides(entry: Dict[str, object]) -> List[str]:
     found = study_run(entry)
     if found is None:
         return list(entry.get("overrides", []))
-    from .study import dataset_path, run_overrides
+    from .study import run_dataset, run_overrides
 
     study, run = found
-    return run_overrides(study, run, dataset_path(study, int(run["n_qm9"]), run.get("kinds", "radicals")))
+    return run_overrides(study, run, run_dataset(study, run))
 
 
 def ship_run(model_id: str, run_dir: str, models_dir: str = MODELS_DIR) -> Dict[str, object]:

@@ -20,7 +20,9 @@ finished (resumable, within a wall-time budget per call) and writes one table:
 
 Data: GFN2-xTB labels of the curated corpus without the BDE-table parents plus the first N QM9
 molecules (``e3d data xtb --corpus train-heldout+qm9:N``; nested by construction), built on
-demand; smaller data kinds are frame-kind subsets of the same file.  A run with ``init_from: ID``
+demand; smaller data kinds are frame-kind subsets of the same file; ``extra_radical_bonds: K`` adds
+the rigid radicals of K more broken bonds per QM9 parent (labelled once, the next seed picks the
+bonds; ``…_rad+K.extxyz``).  A run with ``init_from: ID``
 fine-tunes run ID's model (with its own ``overrides``, e.g. loss weights) instead of starting afresh.
 """
 
@@ -66,28 +68,42 @@ def _size_tag(n: int) -> str:
     return f"{n // 1000}k" if n % 1000 == 0 and n >= 1000 else str(n)
 
 
-def dataset_path(study: Dict[str, object], n_qm9: int, kinds: str = "radicals") -> str:
+def dataset_path(study: Dict[str, object], n_qm9: int, kinds: str = "radicals", extra_radical_bonds: int = 0) -> str:
     folder = study["data"].get("dir", os.path.join("runs", "data", "study"))
-    suffix = "" if kinds == "radicals" else f"_{kinds}"
+    suffix = ("" if kinds == "radicals" else f"_{kinds}") + (f"_rad+{extra_radical_bonds}" if extra_radical_bonds else "")
     return os.path.join(folder, f"xtb_radicals_heldout_qm9-{_size_tag(n_qm9)}{suffix}.extxyz")
+
+
+def run_dataset(study: Dict[str, object], run: Dict[str, object]) -> str:
+    return dataset_path(study, int(run["n_qm9"]), run.get("kinds", "radicals"), int(run.get("extra_radical_bonds", 0)))
 
 
 def prepare_data(study: Dict[str, object], run: Dict[str, object], progress: bool = True) -> str:
     """The run's training file, built (GFN2-xTB labels) or cut (frame kinds) if it is not there."""
-    from .data.build import build_dataset, corpus_items, subset_frames, xtb_labeller
+    from .data.build import build_dataset, combine_frames, corpus_items, subset_frames, xtb_labeller
 
-    n, kinds = int(run["n_qm9"]), run.get("kinds", "radicals")
+    n, kinds, extra = int(run["n_qm9"]), run.get("kinds", "radicals"), int(run.get("extra_radical_bonds", 0))
     full = dataset_path(study, n)
+    settings = {k: study["data"][k] for k in ("n_thermal", "n_stretch", "n_radical_bonds") if k in study["data"]}
+    seed = int(study["data"].get("seed", 0))
     if not os.path.exists(full + ".json"):  # the provenance is written last: its absence means unfinished
-        settings = {k: study["data"][k] for k in ("n_thermal", "n_stretch", "n_radical_bonds") if k in study["data"]}
         corpus = "+".join(filter(None, [study["data"].get("corpus"), f"qm9:{n}"]))
         build_dataset(corpus_items(corpus), full, xtb_labeller(), variant="radicals",
-                      seed=int(study["data"].get("seed", 0)), progress=progress, resume=True, **settings)
-    if kinds == "radicals":
-        return full
-    out = dataset_path(study, n, kinds)
-    if not os.path.exists(out + ".json"):
-        subset_frames(full, out, kinds=VARIANT_KINDS[kinds])
+                      seed=seed, progress=progress, resume=True, **settings)
+    out = run_dataset(study, run)
+    if out == full or os.path.exists(out + ".json"):
+        return out
+    base = full if kinds == "radicals" else dataset_path(study, n, kinds)
+    if base != full and not os.path.exists(base + ".json"):
+        subset_frames(full, base, kinds=VARIANT_KINDS[kinds])
+    if not extra:
+        return base
+    # more broken bonds of the QM9 parents (other bonds: the next seed), their rigid radicals only
+    supplement = full.replace(".extxyz", f"_radicals-supplement{extra}.extxyz")
+    if not os.path.exists(supplement + ".json"):
+        build_dataset(corpus_items(f"qm9:{n}"), supplement, xtb_labeller(), variant="radicals", seed=seed + 1,
+                      progress=progress, resume=True, kinds=("radical",), **dict(settings, n_radical_bonds=extra))
+    combine_frames([base, supplement], out)
     return out
 
 
@@ -226,7 +242,7 @@ def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str
     sessions = _kept_sessions(kept)
     began, hours = _session(run_dir)
     sessions[began] = hours
-    trainval = dataset_path(study, int(run["n_qm9"]), run.get("kinds", "radicals"))
+    trainval = run_dataset(study, run)
     card = finish_run(os.path.join(REPO_ROOT, study["base_config"]), run_dir, out, run["id"],
                       run_overrides(study, run, trainval))
     steps = steps_done(run_dir)
@@ -278,7 +294,9 @@ def _merge_curves(earlier: Optional[pd.DataFrame], now: pd.DataFrame) -> pd.Data
 
 def describe(run: Dict[str, object]) -> Dict[str, object]:
     """The configuration columns of a run."""
-    return {"r_max": float(run.get("r_max", 3.0)), "kinds": run.get("kinds", "radicals"),
+    extra = int(run.get("extra_radical_bonds", 0))
+    kinds = run.get("kinds", "radicals") + (f" (+{extra} broken bonds per QM9 parent)" if extra else "")
+    return {"r_max": float(run.get("r_max", 3.0)), "kinds": kinds, "extra_radical_bonds": extra,
             "n_qm9": int(run["n_qm9"]), "seed": int(run.get("seed", 1)), "steps": int(run["steps"]),
             "model_size": run.get("size", "default"), "init_from": str(run.get("init_from", "")),
             "group": run.get("group", run["id"].rsplit("-s", 1)[0])}

@@ -49,6 +49,30 @@ def test_qm9_parents_keep_their_geometry_and_radicals_are_rigid():
     assert {m.multiplicity for m in rigid} == {2}
 
 
+def test_extra_radicals_are_labelled_once_and_combined(tmp_path):
+    """``extra_radical_bonds``: the run's set is the study's set plus the rigid radicals of more broken
+    bonds per QM9 parent (radical frames only, labelled by the same GFN2-xTB)."""
+    from e3d.study import prepare_data, run_dataset
+
+    study = {"data": {"corpus": "", "dir": str(tmp_path), "n_thermal": 2, "n_stretch": 1, "n_radical_bonds": 1,
+                      "seed": 0}}
+    run = {"id": "x", "n_qm9": 4, "extra_radical_bonds": 2}
+    out = prepare_data(study, run, progress=False)
+    assert out == run_dataset(study, run) and out.endswith("qm9-4_rad+2.extxyz")
+    base = list(ase.io.iread(str(tmp_path / "xtb_radicals_heldout_qm9-4.extxyz")))
+    extra = list(ase.io.iread(str(tmp_path / "xtb_radicals_heldout_qm9-4_radicals-supplement2.extxyz")))
+    combined = list(ase.io.iread(out))
+    assert extra and {a.info["kind"] for a in extra} == {"radical"}
+    assert len(combined) == len(base) + len(extra)
+    assert sum(a.info["kind"] == "radical" for a in extra) > sum(a.info["kind"] == "radical" for a in base)
+    import json
+
+    prov = json.load(open(out + ".json"))
+    assert prov["n_frames"] == len(combined) and [p["n_frames"] for p in prov["combined_from"]] == [len(base), len(extra)]
+    assert prov["combined_from"][1]["settings"]["kinds"] == ["radical"]
+    assert prepare_data(study, run, progress=False) == out  # built once
+
+
 def test_split_at_bond_and_cut_energy(tiny_model):
     import e3d
 
@@ -141,6 +165,9 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     assert (table["bde_n"] > 0).all() and table["d_vs_rigid_mae"].notna().all()
     assert table[["test_bias_eq_kcal_mol", "test_bias_radical_kcal_mol"]].notna().all().all()
     assert table.loc[2, "epochs"] >= 2  # the curve of both sessions
+    # the bond-additive fit to the runs' own labels is kept beside the table (data files are not shipped)
+    baseline = pd.read_parquet(os.path.join(out, "baseline.parquet"))
+    assert set(baseline["dataset"]) == {"xtb_radicals_heldout_qm9-30.extxyz"} and "median_D_r2_vs_baseline" in table
     spread = pd.read_parquet(os.path.join(out, "seed_spread.parquet"))
     assert set(spread["group"]) == {"t"} and (spread["n_seeds"] == 2).all() and (spread["median_std"] > 0).all()
     assert os.path.exists(model_path("t-s1", out)) and os.path.exists(os.path.join(out, "curves.parquet"))

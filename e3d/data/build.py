@@ -189,8 +189,9 @@ def _provenance(out_path: str, corpus, written, failures, labeller: Labeller, va
 def build_dataset(corpus: Sequence[Union[Tuple[str, str], Molecule]], out_path: str, labeller: Labeller, variant: str = "radicals",
                   seed: int = 0, n_thermal: int = 8, n_stretch: int = 4, n_radical_bonds: int = 2,
                   elements: Sequence[str] = ELEMENTS, progress: bool = True, workers: int = 1,
-                  resume: bool = False) -> Dict[str, object]:
+                  resume: bool = False, kinds: Optional[Sequence[str]] = None) -> Dict[str, object]:
     """Label ``corpus`` ([(name, smiles)]); write ``out_path`` (.extxyz) and its provenance.
+    ``kinds``: label only frames of these kinds (e.g. extra radicals for a set built before).
 
     Geometries come from GFN2-xTB (phase 1, sequential and seeded); phase 2 labels them, over
     ``workers`` processes, appending each frame as it is done.  ``resume`` continues an
@@ -202,6 +203,8 @@ def build_dataset(corpus: Sequence[Union[Tuple[str, str], Molecule]], out_path: 
     from ase.calculators.singlepoint import SinglePointCalculator
 
     geometries, failures = generate_frames(corpus, variant, seed, n_thermal, n_stretch, n_radical_bonds, progress)
+    if kinds is not None:
+        geometries = [g for g in geometries if g[1] in kinds]
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     failures_path = out_path + ".failures.jsonl"
     done = -1
@@ -230,7 +233,8 @@ def build_dataset(corpus: Sequence[Union[Tuple[str, str], Molecule]], out_path: 
     with open(failures_path) as fail_fh:
         failures += [json.loads(line) for line in fail_fh if line.strip()]
     prov = _provenance(out_path, corpus, written, failures, labeller, variant, seed, elements,
-                       {"n_thermal": n_thermal, "n_stretch": n_stretch, "n_radical_bonds": n_radical_bonds})
+                       {"n_thermal": n_thermal, "n_stretch": n_stretch, "n_radical_bonds": n_radical_bonds,
+                        **({"kinds": sorted(kinds)} if kinds is not None else {})})
     with open(out_path + ".json", "w") as fh:
         json.dump(prov, fh, indent=1)
     return prov
@@ -271,6 +275,31 @@ def subset_frames(in_path: str, out_path: str, kinds: Optional[Sequence[str]] = 
                 subset={"kinds": sorted(kinds) if kinds else "all", "n_qm9": n_qm9})
     if variant:
         prov["variant"] = variant
+    with open(out_path + ".json", "w") as fh:
+        json.dump(prov, fh, indent=1)
+    return prov
+
+
+def combine_frames(in_paths: Sequence[str], out_path: str) -> Dict[str, object]:
+    """Concatenate labelled sets of the same labeller (e.g. a set and its extra radicals) into
+    ``out_path``; the provenance is the first set's, with counts updated and the parts named."""
+    import ase.io
+
+    provs = []
+    for path in in_paths:
+        with open(path + ".json") as fh:
+            provs.append(json.load(fh))
+    if len({json.dumps(p["isolated_atom_energies_eV"], sort_keys=True) for p in provs}) != 1:
+        raise E3DError(f"cannot combine {', '.join(in_paths)}: different isolated-atom energies (labellers)")
+    frames = [a for path in in_paths for a in ase.io.iread(path)]
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    ase.io.write(out_path, frames, format="extxyz")
+    counts: Dict[str, int] = {}
+    for a in frames:
+        counts[a.info["kind"]] = counts.get(a.info["kind"], 0) + 1
+    prov = dict(provs[0], dataset=os.path.basename(out_path), n_frames=len(frames), frames_by_kind=counts,
+                combined_from=[{"dataset": p["dataset"], "seed": p.get("seed"), "settings": p.get("settings"),
+                                "n_frames": p["n_frames"]} for p in provs])
     with open(out_path + ".json", "w") as fh:
         json.dump(prov, fh, indent=1)
     return prov
