@@ -268,7 +268,7 @@ def cmd_evaluate(args) -> int:
     from .model import load_model
 
     model = load_model(args.model, device=args.device, dtype=args.dtype)
-    result = evaluate(model, args.data, limit=args.limit, progress=sys.stderr.isatty())
+    result = evaluate(model, args.data, limit=args.limit, every=args.every, progress=sys.stderr.isatty())
     print(f"model: {_model_line(model)}; data: {args.data}")
     for key, value in result.items():
         unit = {"total_energy_mae": "eV/molecule", "total_energy_rmse": "eV/molecule", "per_atom_energy_mae": "eV/atom",
@@ -500,6 +500,7 @@ def _evaluate_parser(sub) -> None:
     p.add_argument("data", help="labelled frames (.extxyz with energy and optionally forces)")
     _model_args(p)
     p.add_argument("--limit", type=int, help="first N frames only")
+    p.add_argument("--every", type=int, default=1, help="every K-th frame only (e.g. a sample of a training set)")
     p.set_defaults(func=cmd_evaluate)
 
 

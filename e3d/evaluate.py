@@ -21,11 +21,14 @@ from .model import E3DModel
 
 
 def evaluate(model: E3DModel, path: str, batch_size: int = 32, limit: Optional[int] = None,
-             progress: bool = False) -> Dict[str, float]:
+             progress: bool = False, every: int = 1) -> Dict[str, float]:
+    """Errors on the frames of ``path`` (the first ``limit``, every ``every``-th of them)."""
     import ase.io
     from nequip.data import AtomicDataDict
 
-    frames = list(ase.io.iread(path, index=f":{limit}" if limit else ":"))
+    if every < 1:
+        raise E3DError(f"every must be ≥ 1 (got {every})")
+    frames = list(ase.io.iread(path, index=f":{limit or ''}:{every}"))
     if not frames:
         raise E3DError(f"{path}: no frames")
     frames = [a for a in frames if set(a.get_chemical_symbols()) <= set(model.usable_type_names)]

@@ -49,6 +49,10 @@ def test_evaluate_reports_errors_per_frame_kind(tmp_path, tiny_model):
         assert result[f"{kind}_energy_bias"] == pytest.approx(np.mean(err), abs=1e-5)
         assert result[f"{kind}_energy_mae"] == pytest.approx(np.mean(np.abs(err)), abs=1e-5)
     assert result["total_energy_mae"] == pytest.approx(np.mean(np.abs(np.concatenate(list(errors.values())))), abs=1e-5)
+    # a sample: every 3rd frame (of the first 10)
+    sample = evaluate(tiny_model, path, batch_size=3, limit=10, every=3)
+    first = [calc.get_potential_energy(a) - a.get_potential_energy() for a in frames[:10:3]]
+    assert sample["n_frames"] == 4 and sample["total_energy_mae"] == pytest.approx(np.mean(np.abs(first)), abs=1e-5)
 
 
 def test_interrupted_build_resumes_to_the_same_dataset_and_keeps_failures(tmp_path):
