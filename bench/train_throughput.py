@@ -21,26 +21,24 @@ import tempfile
 from _common import ROOT, machine
 
 SHIPPED = "float64, r_max 4.5, batch 8 (shipped models)"
+UNCACHED = ["data._target_=nequip.data.datamodule.ASEDataModule"]  # nequip's data module: a neighbour list per draw
+FAST = ["training_module.model.model_dtype=float32", "cutoff_radius=3.0", "++training_module.model.compile_mode=compile"]
+ONE_LAYER = ["training_module.model.num_layers=1"]
 SETTINGS = {  # name → Hydra overrides on configs/xtb_radicals.yaml
-    SHIPPED: [],
-    "float32, r_max 4.5, batch 8": ["training_module.model.model_dtype=float32"],
-    "float64, r_max 3.0, batch 8": ["cutoff_radius=3.0"],
-    "float32, r_max 3.0, batch 8": ["training_module.model.model_dtype=float32", "cutoff_radius=3.0"],
-    "float32, r_max 3.0, batch 32": ["training_module.model.model_dtype=float32", "cutoff_radius=3.0",
-                                     "data.train_dataloader.batch_size=32"],
-    "float32, r_max 3.0, batch 32, torch.compile": ["training_module.model.model_dtype=float32", "cutoff_radius=3.0",
-                                                    "data.train_dataloader.batch_size=32",
-                                                    "++training_module.model.compile_mode=compile"],
-    "float32, r_max 3.0, batch 64, torch.compile": ["training_module.model.model_dtype=float32", "cutoff_radius=3.0",
-                                                    "data.train_dataloader.batch_size=64",
-                                                    "++training_module.model.compile_mode=compile"],
+    SHIPPED: UNCACHED,
+    "float32, r_max 4.5, batch 8": UNCACHED + ["training_module.model.model_dtype=float32"],
+    "float64, r_max 3.0, batch 8": UNCACHED + ["cutoff_radius=3.0"],
+    "float32, r_max 3.0, batch 8": UNCACHED + ["training_module.model.model_dtype=float32", "cutoff_radius=3.0"],
+    "float32, r_max 3.0, batch 32": UNCACHED + ["training_module.model.model_dtype=float32", "cutoff_radius=3.0",
+                                                "data.train_dataloader.batch_size=32"],
+    "float32, r_max 3.0, batch 32, torch.compile": UNCACHED + FAST + ["data.train_dataloader.batch_size=32"],
+    "float32, r_max 3.0, batch 64, torch.compile": UNCACHED + FAST + ["data.train_dataloader.batch_size=64"],
+    # each neighbour list built once (e3d.data.cached, the default data module of configs/common.yaml)
+    "float32, r_max 3.0, batch 32, torch.compile, cached neighbour lists": FAST + ["data.train_dataloader.batch_size=32"],
+    "float32, r_max 3.0, batch 64, torch.compile, cached neighbour lists": FAST + ["data.train_dataloader.batch_size=64"],
     # one Allegro layer (study run r3.0-qm9-4k-L1-s1: per step as good as two on the validation energy)
-    "float32, r_max 3.0, batch 32, torch.compile, one layer": [
-        "training_module.model.model_dtype=float32", "cutoff_radius=3.0", "data.train_dataloader.batch_size=32",
-        "++training_module.model.compile_mode=compile", "training_module.model.num_layers=1"],
-    "float32, r_max 3.0, batch 64, torch.compile, one layer": [
-        "training_module.model.model_dtype=float32", "cutoff_radius=3.0", "data.train_dataloader.batch_size=64",
-        "++training_module.model.compile_mode=compile", "training_module.model.num_layers=1"],
+    "float32, r_max 3.0, batch 32, torch.compile, cached, one layer": FAST + ONE_LAYER + ["data.train_dataloader.batch_size=32"],
+    "float32, r_max 3.0, batch 64, torch.compile, cached, one layer": FAST + ONE_LAYER + ["data.train_dataloader.batch_size=64"],
 }
 
 

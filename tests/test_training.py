@@ -205,3 +205,38 @@ def test_read_metrics_drops_a_stale_test_pass(tmp_path):
     assert "test" not in metrics and metrics["validation"]["forces_mae"] == 0.2 and metrics["epochs"] == 2
     log(2, [{"epoch": 1, "step": 200, "test0_epoch/forces_mae": 0.21}])  # its own test pass, after the last epoch
     assert read_metrics(str(tmp_path))["test"] == {"forces_mae": 0.21}
+
+
+def test_cached_dataset_gives_nequips_frames_and_keeps_them(tmp_path):
+    """The training data module builds each frame's neighbour list once: the frames are nequip's own
+    (every key, every value), a second epoch reuses them, and a caller's changes do not reach the cache."""
+    import torch
+    from nequip.data.dataset import ASEDataset
+    from nequip.data.transforms import ChemicalSpeciesToAtomTypeMapper, NeighborListTransform
+
+    from e3d.data.cached import CachedASEDataModule, CachedASEDataset
+
+    path = str(tmp_path / "d.extxyz")
+    build_xtb_dataset([("ethanol", "CCO"), ("methylamine", "CN")], path, variant="radicals", seed=5,
+                      n_thermal=2, n_stretch=1, n_radical_bonds=1, progress=False)
+    names = ["H", "C", "N", "O"]
+    transforms = [ChemicalSpeciesToAtomTypeMapper(model_type_names=names,
+                                                  chemical_species_to_atom_type_map={n: n for n in names}),
+                  NeighborListTransform(r_max=3.0)]
+    plain, cached = ASEDataset(path, transforms=transforms), CachedASEDataset(path, transforms=transforms)
+    assert len(plain) == len(cached) > 5
+    for _ in range(2):  # first pass builds, second pass reads the kept frames
+        for a, b in zip(plain[list(range(len(plain)))], cached[list(range(len(cached)))]):
+            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert len(cached._done) == len(cached)
+    frame = cached[0]
+    frame["extra"] = torch.zeros(1)
+    assert "extra" not in cached[0]
+
+    module = CachedASEDataModule(seed=1, split_dataset={"file_path": path, "train": 0.8, "val": 0.2},
+                                 test_file_path=path, transforms=transforms)
+    module.setup("fit")
+    module.setup("test")
+    for subset in (module.train_dataset[0], module.val_dataset[0]):
+        assert isinstance(subset.dataset, CachedASEDataset)
+    assert isinstance(module.test_dataset[0], CachedASEDataset)
