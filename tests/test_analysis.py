@@ -181,3 +181,33 @@ def test_half_bond_energies_average_to_d_ij(tiny_model):
     halves = np.array([half_bond_energies(b.e_ij, b.e_ji) for b in bonds.itertuples()])
     np.testing.assert_allclose(halves.mean(axis=1), bonds["D_ij"], atol=1e-9)
     assert np.abs(halves[:, 0] - halves[:, 1]).max() > 0.1  # C–H, O–H: the heavy atom's edge differs
+
+
+def test_targets_table_names_the_best_model_and_who_meets_each_target(tmp_path):
+    """The targets table is computed from the tables: best value per measure, and which model meets
+    both halves of a target (a model with the best ρ but a large MAE does not)."""
+    import json
+    import os
+
+    from e3d.report import targets_markdown
+
+    cols = ["d_vs_rigid_mae", "d_vs_rigid_rho", "relaxed_est_vs_relaxed_mae", "relaxed_est_vs_relaxed_rho",
+            "d_vs_exp298_mae", "d_vs_exp298_rho", "median_D_r2_vs_mbe", "median_D_r2_vs_baseline"]
+    models = pd.DataFrame([["xa", "GFN2-xTB", 12.0, 0.95, 20.0, 0.5, 30.0, 0.2, 0.3, 0.95],
+                           ["da", "B3LYP", np.nan, np.nan, np.nan, np.nan, 9.0, 0.85, 0.5, 0.4]],
+                          columns=["model_id", "level_of_theory"] + cols)
+    study = pd.DataFrame([["run-s1", 5.5, 0.93, 7.0, 0.91, 20.0, 0.3, 0.1, 0.5, True, 4000]],
+                         columns=["run_id"] + cols + ["converged", "n_qm9"])
+    os.makedirs(tmp_path / "study")
+    os.makedirs(tmp_path / "models")
+    study.to_parquet(tmp_path / "study" / "emergence.parquet")
+    (tmp_path / "models" / "index.json").write_text(json.dumps({"main": "da.nequip.zip",
+                                                                "models": [{"id": "da", "file": "da.nequip.zip"}]}))
+    text = targets_markdown(str(tmp_path), models)
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    assert rows["D_ij vs GFN2-xTB rigid BDE, xTB-trained models"].endswith(
+        "| 5.5 (run-s1) | 0.95 (xa) | run-s1 |")  # xa has the best ρ, but only run-s1 meets both
+    assert rows["main model (da, B3LYP) D_ij vs experiment (298 K)"].endswith("| 9.0 | 0.85 | yes |")
+    assert rows["per-type medians of D vs the labels' own bond-additive fit (like with like): R²"].endswith(
+        "| 0.95 (xa) | xa |")
+    assert "converged study runs at 1 size(s) (4000 QM9 molecules)" in text
