@@ -295,3 +295,9 @@ def test_bond_types_page_compares_medians_with_the_labels_additive_fit():
     metric = next(m for m in at.metric if m.label == "E3D median D vs the labels' bond-additive fit")
     assert metric.value == f"R² {expected['r2']:.2f}" and f"MAE {expected['mae']:.1f} kcal/mol" in metric.delta
     assert any(m.label == "Labels' bond-additive fit vs mean bond enthalpies" for m in at.metric)
+    # the violin plot marks each type's fitted energy beside the textbook value
+    import json
+
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    marks = {tr["x"][0]: tr["y"][0] for tr in figure["data"] if tr.get("name") == "labels' bond-additive fit"}
+    assert marks and all(v == pytest.approx(baseline[t]) for t, v in marks.items())

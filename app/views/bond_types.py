@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import state
-from e3d.bondtypes import mean_bond_enthalpies
+from e3d.bondtypes import baseline_per_type, mean_bond_enthalpies
 
 st.title("Bond types")
 model_id = state.selected_model()
@@ -20,17 +20,24 @@ counts = bonds["bond_type"].value_counts()
 common = [t for t in counts.index if counts[t] >= 3]
 chosen = st.multiselect("Bond types", common, default=common[:8], key="bt_types")
 mbe = mean_bond_enthalpies().set_index("bond_type")["mean_bond_enthalpy_kcal_mol"]
+models = state.table("models")
+row = models[models["model_id"] == model_id] if len(models) else models
+dataset = row["dataset"].iloc[0] if len(row) else None
+fit = baseline_per_type(state.table("baseline"), dataset) if dataset else pd.Series(dtype=float)
 fig = go.Figure()
 for t in chosen:
     fig.add_violin(y=bonds.loc[bonds["bond_type"] == t, "D_ij"], name=t, box_visible=True, points="all",
                    pointpos=0, jitter=0.3, marker=dict(size=3), showlegend=False)
-    if t in mbe.index:
-        fig.add_scatter(x=[t], y=[mbe[t]], mode="markers", marker=dict(symbol="line-ew-open", size=30, color="red"),
-                        name="mean bond enthalpy", showlegend=t == next((c for c in chosen if c in mbe.index), None),
-                        hovertemplate=f"{t} mean bond enthalpy {mbe[t]:.1f} kcal/mol<extra></extra>")
+    for ref, label, colour in ((mbe, "mean bond enthalpy", "red"), (fit, "labels' bond-additive fit", "black")):
+        if t in ref.index:
+            fig.add_scatter(x=[t], y=[ref[t]], mode="markers", marker=dict(symbol="line-ew-open", size=30, color=colour),
+                            name=label, showlegend=t == next((c for c in chosen if c in ref.index), None),
+                            hovertemplate=f"{t} {label} {ref[t]:.1f} kcal/mol<extra></extra>")
 fig.update_layout(yaxis_title="D_ij (kcal/mol)", height=520, legend=dict(orientation="h", y=-0.12))
 st.plotly_chart(fig, width="stretch")
-st.caption("Red bars: textbook mean bond enthalpies (298 K, CRC/Atkins/Zumdahl). " + state.provenance(model_id))
+st.caption("Red bars: textbook mean bond enthalpies (298 K, CRC/Atkins/Zumdahl). Black bars: one energy per bond "
+           "type fitted to the atomisation energies of the model's own training labels (what the sum rule lets "
+           "its D_ij match; types seen ≥ 5 times). " + state.provenance(model_id))
 
 st.subheader("Entropy per bond type")
 if stats is not None and len(stats):
@@ -40,8 +47,6 @@ if stats is not None and len(stats):
     manifest_bins = "fixed 1 kcal/mol bins on a shared range (docs/E3D_METHOD.md §5)"
     st.caption(f"H = −Σ p ln p over {manifest_bins}; low H = sharp, transferable bond energies. "
                + state.provenance(model_id))
-models = state.table("models")
-row = models[models["model_id"] == model_id] if len(models) else models
 if len(row):
     r = row.iloc[0]
     c = st.columns(3)
