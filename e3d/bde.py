@@ -86,12 +86,30 @@ def with_298k(bde: pd.DataFrame, quantity: str, cache: Optional[ReferenceCache] 
         except E3DError:
             corr.append(np.nan)
     out["thermal_correction_kcal_mol"] = corr
-    shift = {ELECTRONIC: out["thermal_correction_kcal_mol"], ENTHALPY_298: 0.0}.get(quantity, np.nan)
-    for col in ("e3d_bde", "e3d_cut_bde", "e3d_relaxed_estimate", "model_fragment_bde"):
+    for col in ("e3d_bde", "e3d_cut_bde", "e3d_relaxed_estimate", "model_fragment_bde", ADDITIVE_FIT):
         if f"{col}_kcal_mol" in out:
-            out[f"{col}_298_kcal_mol"] = out[f"{col}_kcal_mol"] + shift
+            out[f"{col}_298_kcal_mol"] = out[f"{col}_kcal_mol"] + _thermal_shift(out, quantity)
     out["reference_bde_298_kcal_mol"] = out["reference_bde_kcal_mol"] + out["thermal_correction_kcal_mol"]
     out["thermal_method"] = THERMAL_METHOD
+    return out
+
+
+def _thermal_shift(bde: pd.DataFrame, quantity: str):
+    """What takes a model's bond energy to 298 K: the thermal term for electronic energies, 0 for H298."""
+    return {ELECTRONIC: bde["thermal_correction_kcal_mol"], ENTHALPY_298: 0.0}.get(quantity, np.nan)
+
+
+ADDITIVE_FIT = "additive_fit"  # column stem: the labels' bond-additive fit of the row's bond type
+
+
+def with_additive_fit(bde: pd.DataFrame, per_type: pd.Series) -> pd.DataFrame:
+    """Add each row's bond-type energy from the bond-additive fit to the model's training labels
+    (``per_type``, kcal/mol; docs/E3D_METHOD.md §4b): the baseline that knows bond types and nothing
+    of their environment — what a learned bond energy has to beat.  NaN where the type was not fitted."""
+    out = bde.copy()
+    out[f"{ADDITIVE_FIT}_kcal_mol"] = out["bond_type"].map(per_type).astype(float)
+    if "thermal_correction_kcal_mol" in out and len(out):
+        out[f"{ADDITIVE_FIT}_298_kcal_mol"] = out[f"{ADDITIVE_FIT}_kcal_mol"] + _thermal_shift(out, out["quantity"].iloc[0])
     return out
 
 
@@ -257,6 +275,7 @@ SERIES = {  # what a model says about a bond → column stem
     "E3D relaxed estimate": "e3d_relaxed_estimate",
     "model fragments": "model_fragment_bde",
     "labelling method": "reference_bde",
+    "labels' bond-additive fit": ADDITIVE_FIT,
 }
 
 
@@ -293,7 +312,7 @@ def bde_metrics(bde: pd.DataFrame, quantity: str, rows: Optional[pd.Series] = No
 
 
 SERIES_TAGS = {"E3D D_ij": "d", "E3D fragment cut": "cut", "E3D relaxed estimate": "relaxed_est",
-               "model fragments": "frag", "labelling method": "ref"}
+               "model fragments": "frag", "labelling method": "ref", "labels' bond-additive fit": "fit"}
 TARGET_TAGS = {"labelling method, rigid": "rigid", "labelling method, relaxed": "relaxed", "experiment (298 K)": "exp298"}
 
 

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from .additivity import sum_rule_metrics, with_additivity_gap
 from .metrics import parity_metrics
-from .bde import (BDE_COLUMNS, bde_metrics, bde_table, error_budget, flat_metrics, headline_mask,
+from .bde import (BDE_COLUMNS, bde_metrics, bde_table, error_budget, flat_metrics, headline_mask, with_additive_fit,
                   in_training_domain, model_quantity, reference_column, with_298k)
 from .fragments import locate_bond
 from .references import ReferenceCache, reference_method_for
@@ -200,10 +200,16 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
             if cache_dir:
                 _save_cached(cache_dir, entry["id"], model_path, bde_path, corpus, cached)
             save_reference_caches(ref_path, bde_caches, scan_refs)  # expensive: keep them as they come
-        # model-independent GFN2-xTB ZPE/thermal terms and additivity gaps: outside the per-model cache
+        dataset = model.card.get("dataset")
+        if dataset and dataset not in baselines_done:
+            baselines_done.add(dataset)
+            baseline = baseline_table(dataset, _dataset_path(dataset), saved_baselines)
+            tables["baseline"] += [baseline] if len(baseline) else []
+        fit = baseline_per_type(pd.concat(tables["baseline"]) if tables["baseline"] else None, dataset)
+        # model-independent GFN2-xTB ZPE/thermal terms, additivity gaps and the labels' fit: outside the cache
         quantity = model_quantity(model)
-        cached["bde"] = with_additivity_gap(with_298k(cached["bde"].assign(quantity=quantity), quantity, bde_caches),
-                                            bde_caches, progress=False)
+        cached["bde"] = with_additivity_gap(with_298k(with_additive_fit(cached["bde"].assign(quantity=quantity), fit),
+                                                      quantity, bde_caches), bde_caches, progress=False)
         for name in ("pairs", "bondtypes", "bde", "scans"):
             df = cached[name]
             if len(df):
@@ -212,11 +218,6 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
                 tables[name].append(df)
         summaries.append(model_summary(entry["id"], model, cached["bondtypes"], cached["pairs"], cached["bde"],
                                        cached["scans"]))
-        dataset = model.card.get("dataset")
-        if dataset and dataset not in baselines_done:
-            baselines_done.add(dataset)
-            baseline = baseline_table(dataset, _dataset_path(dataset), saved_baselines)
-            tables["baseline"] += [baseline] if len(baseline) else []
     save_reference_caches(ref_path, bde_caches, scan_refs)
     written = {}
     for name, frames in tables.items():

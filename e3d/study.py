@@ -343,7 +343,7 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
     medians of D against mean bond enthalpies and against ``baseline`` (the bond-additive fit to the
     run's own labels, kcal/mol per type)."""
     from .additivity import sum_rule_metrics, with_additivity_gap
-    from .bde import bde_metrics, bde_table, error_budget, flat_metrics, headline_mask, model_quantity
+    from .bde import bde_metrics, bde_table, error_budget, flat_metrics, headline_mask, model_quantity, with_additive_fit
     from .bondtypes import (bond_type_stats, compare_per_type, compare_with_mean_enthalpies, corpus_pairs,
                             weighted_entropy)
     from .evaluate import evaluate
@@ -359,6 +359,7 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
     stats = bond_type_stats(pairs[pairs["bonded"]])
     bde = with_additivity_gap(bde_table(model, bde_rows, reference="GFN2-xTB", progress=False, cache=cache,
                                         thermal=True), cache, progress=False)
+    bde = with_additive_fit(bde, baseline if baseline is not None else pd.Series(dtype=float))
     rows = headline_mask(bde, model)
     metrics = flat_metrics(bde_metrics(bde, model_quantity(model), rows))
 
@@ -381,7 +382,7 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
         **sum_rule_metrics(bde, rows),
     }
     for key in ("d_vs_rigid", "d_vs_relaxed", "d_vs_exp298", "cut_vs_rigid", "cut_vs_relaxed", "cut_vs_exp298",
-                "relaxed_est_vs_relaxed", "relaxed_est_vs_exp298", "ref_vs_exp298"):
+                "relaxed_est_vs_relaxed", "relaxed_est_vs_exp298", "ref_vs_exp298", "fit_vs_rigid"):
         out[f"{key}_mae"], out[f"{key}_rho"] = metrics.get(f"{key}_mae", np.nan), metrics.get(f"{key}_rho", np.nan)
     return {"out": out, "pairs": pairs}
 

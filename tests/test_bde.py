@@ -89,6 +89,20 @@ def test_bde_table_with_xtb_reference_and_bad_rows(tiny_model):
     i, j = int(good.iloc[1]["atom_i"]), int(good.iloc[1]["atom_j"])
     rigid = (sum(model_energy(f, tiny_model) for f in split_at_bond(parent, i, j)) - model_energy(parent, tiny_model))
     assert rigid * KCAL_PER_EV == pytest.approx(good.iloc[1]["model_rigid_bde_kcal_mol"], abs=1e-6)
+    # the labels' bond-additive fit: the row's bond-type energy, a series of its own in the metrics
+    from e3d.bde import SERIES, bde_metrics, with_298k, with_additive_fit
+
+    fit = pd.Series({"C-O": 80.0, "O-H": 110.0})
+    with_fit = with_298k(with_additive_fit(good, fit), good["quantity"].iloc[0])
+    assert with_fit["additive_fit_kcal_mol"].tolist() == [80.0, 110.0]
+    np.testing.assert_allclose(with_fit["additive_fit_298_kcal_mol"],
+                               with_fit["additive_fit_kcal_mol"] + with_fit["thermal_correction_kcal_mol"])
+    assert with_additive_fit(good, pd.Series({"C-O": 80.0}))["additive_fit_kcal_mol"].isna().tolist() == [False, True]
+    metrics = bde_metrics(with_fit, with_fit["quantity"].iloc[0])
+    row = metrics[(metrics["series"] == "labels' bond-additive fit") & (metrics["against"] == "labelling method, rigid")]
+    assert "labels' bond-additive fit" in SERIES and len(row) == 1
+    assert row["mae"].iloc[0] == pytest.approx((with_fit["additive_fit_kcal_mol"]
+                                                - with_fit["rigid_reference_bde_kcal_mol"]).abs().mean())
 
 
 def test_bde_cli_on_reference_table(tiny_model_path, tmp_path, capsys):

@@ -28,7 +28,15 @@ target = left_ctl.radio("Compare against", available, horizontal=True, key="bde_
                         help="Like with like: D_ij and the fragment cut are read at the parent geometry with nothing "
                              "relaxed (rigid); the relaxed estimate and the model's fragments relax. Experiment is a "
                              "298 K enthalpy: model and labelling-method BDEs get the GFN2-xTB ZPE/thermal term.")
-names = [s for s in SERIES if not (s == "labelling method" and target != "experiment (298 K)")]
+at_298 = target.startswith("experiment")
+
+
+def series_column(name: str) -> str:
+    return f"{SERIES[name]}_298_kcal_mol" if at_298 else f"{SERIES[name]}_kcal_mol"
+
+
+names = [s for s in SERIES if not (s == "labelling method" and not at_298)
+         and series_column(s) in bde and bde[series_column(s)].notna().any()]
 shown = right_ctl.multiselect("Series", names, default=names[:3], key="bde_series")
 headline = st.toggle("Only common organic bond types the model has seen", value=True, key="bde_headline",
                      help="C–H, C–C, C–O, C–N, O–H, N–H, C–F, C–Cl, S–H, C–S (any order) of types present in the "
@@ -49,16 +57,15 @@ if len(ens):  # seed spread of the learned BDE: error bars on the D_ij points
     data = data.merge(ens[["label", "parent_smiles", "fragment_a", "fragment_b", "bde_std"]],
                       on=["label", "parent_smiles", "fragment_a", "fragment_b"], how="left")
 
-at_298 = target.startswith("experiment")
 x_col = TARGETS[target]
 fig = go.Figure()
 x = data[x_col].dropna()
 lo, hi = (float(x.min()) - 20, float(x.max()) + 30) if len(x) else (0.0, 200.0)
 outside = 0
-for name, symbol in zip(SERIES, ("circle", "triangle-up", "triangle-down", "diamond", "square")):
+for name, symbol in zip(SERIES, ("circle", "triangle-up", "triangle-down", "diamond", "square", "x")):
     if name not in shown:
         continue
-    col = f"{SERIES[name]}_298_kcal_mol" if at_298 else f"{SERIES[name]}_kcal_mol"
+    col = series_column(name)
     d = data.dropna(subset=[col, x_col])
     if d.empty:
         continue
@@ -91,6 +98,9 @@ st.caption(f"Model bond energies as learned: {quantity}. "
               "ΔH₂₉₈ − ΔE_e from GFN2-xTB harmonic frequencies (−6…−9 kcal/mol for X–H bonds). " if at_298 else
               "Against the labelling method: electronic BDEs on both sides; the rigid BDE freezes both fragments at "
               "the parent's GFN2-xTB minimum. ")
+           + "The labels' bond-additive fit gives every bond of a type one energy, fitted to the training labels' "
+             "atomisation energies (docs/E3D_METHOD.md §4b): the baseline without environment a learned bond "
+             "energy has to beat. "
            + (f"Bond types {model_id} never saw in training (kept out of the headline rows): {', '.join(unseen)}."
               if unseen else ""))
 if len(ens):

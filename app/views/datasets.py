@@ -29,6 +29,8 @@ else:
         "converged": "converged", "finished": "step budget done",
         "test_energy_mae_meV_atom": "test energy MAE (meV/atom)", "test_forces_mae_eV_A": "test force MAE (eV/Å)",
         "bde_n": "bonds", "d_vs_rigid_mae": "D_ij vs rigid labels: MAE (kcal/mol)", "d_vs_rigid_rho": "D_ij vs rigid: ρ",
+        "fit_vs_rigid_mae": "baseline (labels' bond-additive fit) vs rigid labels: MAE (kcal/mol)",
+        "fit_vs_rigid_rho": "baseline vs rigid: ρ",
         "cut_vs_rigid_mae": "cut vs rigid labels: MAE (kcal/mol)", "cut_vs_rigid_rho": "cut vs rigid: ρ",
         "relaxed_est_vs_relaxed_mae": "relaxed estimate vs relaxed labels: MAE (kcal/mol)",
         "relaxed_est_vs_relaxed_rho": "relaxed estimate vs relaxed: ρ",
