@@ -1,13 +1,12 @@
 """Training data whose transforms run once per frame, not once per frame per epoch.
 
 nequip's ``ASEDataset`` applies its transforms (type mapping, neighbour list) every time a frame
-is drawn (the neighbour list: ~0.7 ms a frame of the 4k study set at 3 Å on this CPU, against
-~1.7–2.5 ms for the whole training step per frame).  ``CachedASEDataset`` keeps each transformed
-frame after its first use (the frames of a training set are fixed: same geometry, same list); the
-data module ``CachedASEDataModule`` is nequip's ``ASEDataModule`` with that dataset.  Same frames
-(tested); what it gains: ``bench/train_throughput.py``.  Memory: ~45 MB per 10,000 frames of the
-study set (QM9-sized molecules, 3 Å, every tensor of a frame) — for sets that fit in memory;
-configs/spice.yaml (2 million frames) keeps nequip's data module.
+is drawn.  ``CachedASEDataset`` keeps each transformed frame after its first use (the frames of a
+training set are fixed: same geometry, same list); the data module ``CachedASEDataModule`` is
+nequip's ``ASEDataModule`` with that dataset.  Same frames (tested); +14 % frames/s for the
+emergence recipe at batch 64 on one CPU thread (``bench/train_throughput.py``).  Memory: ~45 MB
+per 10,000 frames of the study set (QM9-sized molecules, 3 Å, every tensor of a frame) — for sets
+that fit in memory; configs/spice.yaml (2 million frames) keeps nequip's data module.
 """
 
 from __future__ import annotations
