@@ -69,7 +69,7 @@ def targets_markdown(precomputed: str, models: pd.DataFrame) -> str:
     study = pd.read_parquet(path).rename(columns={"run_id": "model_id"}) if os.path.exists(path) else pd.DataFrame()
     xtb = pd.concat([models[models["level_of_theory"].astype(str).str.startswith("GFN2")], study], ignore_index=True)
     out = ("\nTargets of the emergence issue, best model or study run per measure (MAE kcal/mol; models table "
-           "and study table above):\n\n| measure | target | best MAE | best ρ | met by one model |\n|---|---|---|---|---|\n")
+           "and study table above):\n\n| measure | target | best MAE | best ρ | met by (both halves by one model) |\n|---|---|---|---|---|\n")
     for what, key, rho, mae in BDE_TARGETS:
         rows = xtb.dropna(subset=[f"{key}_mae", f"{key}_rho"])
         if not len(rows):
