@@ -145,6 +145,21 @@ def baseline_per_type(table: pd.DataFrame, dataset: str, min_bonds: int = BASELI
     return rows.set_index("bond_type")["baseline_kcal_mol"]
 
 
+def type_energy_agreement(stats: pd.DataFrame, fit: pd.Series) -> Dict[str, float]:
+    """How a model's per-type medians of D (``stats``: :func:`bond_type_stats`) compare with textbook
+    mean bond enthalpies and with ``fit`` (:func:`baseline_per_type` of its training labels), and how
+    that fit itself compares with the textbook values (R² and MAE, kcal/mol; NaN where not available)."""
+    medians = stats.set_index("bond_type")["median"] if len(stats) else pd.Series(dtype=float)
+    mbe = mean_bond_enthalpies().set_index("bond_type")["mean_bond_enthalpy_kcal_mol"]
+    pairs = {"median_D_{}_vs_mbe": (medians, mbe), "median_D_{}_vs_baseline": (medians, fit),
+             "baseline_{}_vs_mbe": (fit, mbe)}
+    out = {}
+    for key, (values, reference) in pairs.items():
+        m = compare_per_type(values, reference) if len(values) and len(reference) else {}
+        out[key.format("r2")], out[key.format("mae")] = m.get("r2", np.nan), m.get("mae", np.nan)
+    return out
+
+
 def baseline_from_dataset(path: str, max_molecules: Optional[int] = None) -> Tuple[pd.Series, Dict[str, object]]:
     """Bond-additive baseline fitted to a dataset's own labels (equilibrium frames).
 

@@ -33,8 +33,7 @@ from .bde import (BDE_COLUMNS, bde_metrics, bde_table, error_budget, flat_metric
 from .fragments import locate_bond
 from .references import ReferenceCache, reference_method_for
 from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_per_type, baseline_table, bond_type_stats,
-                        compare_per_type, compare_with_mean_enthalpies, corpus_molecules, corpus_pairs,
-                        weighted_entropy)
+                        corpus_molecules, corpus_pairs, type_energy_agreement, weighted_entropy)
 from .corpus import BDE_REFERENCE, EVAL_CORPUS, REFERENCE_ENERGIES, evaluation_corpus
 from .family import read_index
 from .cards import MODELS_DIR, REPO_ROOT
@@ -133,13 +132,13 @@ def bde_agreements(bde: pd.DataFrame, model: E3DModel) -> Dict[str, float]:
 
 
 def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd.DataFrame,
-                  bde: pd.DataFrame, scans: pd.DataFrame) -> Dict[str, object]:
+                  bde: pd.DataFrame, scans: pd.DataFrame, fit: pd.Series) -> Dict[str, object]:
+    """One row of models.parquet; ``fit``: the bond-additive fit to the model's training labels."""
     card = model.card
     test = (card.get("metrics") or {}).get("test", {})
     ok = bde["error"].isna()
     weakest, n_weak = weakest_bond_accuracy(bde[ok], "e3d_bde_kcal_mol")
     headline = headline_mask(bde, model)
-    mbe = compare_with_mean_enthalpies(stats.set_index("bond_type")["median"]) if len(stats) else {}
     scan_err = np.nan
     if len(scans) and scans["reference_dE_kcal_mol"].notna().any():
         scan_err = float(np.nanmean([scan_summary(g, model.r_max)["scan_mae_kcal_mol"]
@@ -165,7 +164,7 @@ def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd
         "headline_n": int(headline.sum()), **flat_metrics(bde_metrics(bde, model_quantity(model), headline)),
         **error_budget(bde, headline), **sum_rule_metrics(bde, headline),
         "scan_mae_vs_reference_kcal_mol": scan_err,
-        "median_D_r2_vs_mbe": mbe.get("r2"), "median_D_mae_vs_mbe": mbe.get("mae"),
+        **type_energy_agreement(stats, fit),
     }
 
 
@@ -186,7 +185,7 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
     corpus = corpus if corpus is not None else evaluation_corpus()
     bde_rows = pd.read_csv(bde_path)
     tables: Dict[str, List[pd.DataFrame]] = {k: [] for k in ("pairs", "bondtypes", "bde", "scans", "baseline")}
-    summaries, baselines_done, geoms_by_ref = [], set(), {}
+    summaries, baselines, geoms_by_ref = [], {}, {}
     saved_baselines = _saved_table(out_dir, "baseline")
     ref_path = os.path.join(out_dir, REFERENCE_ENERGIES)
     bde_caches, scan_refs = load_reference_caches(ref_path)
@@ -201,11 +200,9 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
                 _save_cached(cache_dir, entry["id"], model_path, bde_path, corpus, cached)
             save_reference_caches(ref_path, bde_caches, scan_refs)  # expensive: keep them as they come
         dataset = model.card.get("dataset")
-        if dataset and dataset not in baselines_done:
-            baselines_done.add(dataset)
-            baseline = baseline_table(dataset, _dataset_path(dataset), saved_baselines)
-            tables["baseline"] += [baseline] if len(baseline) else []
-        fit = baseline_per_type(pd.concat(tables["baseline"]) if tables["baseline"] else None, dataset)
+        if dataset and dataset not in baselines:
+            baselines[dataset] = baseline_table(dataset, _dataset_path(dataset), saved_baselines)
+        fit = baseline_per_type(baselines.get(dataset), dataset)
         # model-independent GFN2-xTB ZPE/thermal terms, additivity gaps and the labels' fit: outside the cache
         quantity = model_quantity(model)
         cached["bde"] = with_additivity_gap(with_298k(with_additive_fit(cached["bde"].assign(quantity=quantity), fit),
@@ -217,7 +214,8 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
                 df.insert(0, "model_id", entry["id"])
                 tables[name].append(df)
         summaries.append(model_summary(entry["id"], model, cached["bondtypes"], cached["pairs"], cached["bde"],
-                                       cached["scans"]))
+                                       cached["scans"], fit))
+    tables["baseline"] = [b for b in baselines.values() if len(b)]
     save_reference_caches(ref_path, bde_caches, scan_refs)
     written = {}
     for name, frames in tables.items():
@@ -227,7 +225,6 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
             written[name] = len(df)
     written.update(_write_ensembles(out_dir, index, tables))
     models = pd.DataFrame(summaries)
-    _add_baseline_metrics(models, tables["baseline"], tables["bondtypes"])
     models.to_parquet(os.path.join(out_dir, "models.parquet"), index=False)
     molecules_table(all_mols).to_parquet(os.path.join(out_dir, "molecules.parquet"), index=False)
     manifest = _manifest(entries, written, corpus_source, len(corpus), bde_path)
@@ -347,22 +344,3 @@ def _dataset_path(dataset: str) -> Optional[str]:
         if os.path.exists(path) and os.path.exists(path + ".json"):
             return path
     return None
-
-
-def _add_baseline_metrics(models: pd.DataFrame, baselines: List[pd.DataFrame], bondtypes: List[pd.DataFrame]) -> None:
-    """Beside each model: how the bond-additive baseline of its training data does vs mean bond
-    enthalpies, and how the model's per-type medians of D do against that baseline (like with like:
-    the best bond-additive partition of the model's own labels)."""
-    baseline = pd.concat(baselines, ignore_index=True) if baselines else pd.DataFrame()
-    medians = {b["model_id"].iloc[0]: b.set_index("bond_type")["median"] for b in bondtypes if len(b)}
-    cols: Dict[str, List[float]] = {k: [] for k in ("baseline_r2_vs_mbe", "baseline_mae_vs_mbe",
-                                                    "median_D_r2_vs_baseline", "median_D_mae_vs_baseline")}
-    for model_id, ds in zip(models["model_id"], models["dataset"]):
-        per_type = baseline_per_type(baseline, ds)
-        vs_mbe = compare_with_mean_enthalpies(per_type) if len(per_type) else {}
-        vs_own = compare_per_type(medians[model_id], per_type) if len(per_type) and model_id in medians else {}
-        for key, m in (("baseline_{}_vs_mbe", vs_mbe), ("median_D_{}_vs_baseline", vs_own)):
-            cols[key.format("r2")].append(m.get("r2", np.nan))
-            cols[key.format("mae")].append(m.get("mae", np.nan))
-    for key, values in cols.items():
-        models[key] = values

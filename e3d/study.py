@@ -344,8 +344,7 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
     run's own labels, kcal/mol per type)."""
     from .additivity import sum_rule_metrics, with_additivity_gap
     from .bde import bde_metrics, bde_table, error_budget, flat_metrics, headline_mask, model_quantity, with_additive_fit
-    from .bondtypes import (bond_type_stats, compare_per_type, compare_with_mean_enthalpies, corpus_pairs,
-                            weighted_entropy)
+    from .bondtypes import bond_type_stats, corpus_pairs, type_energy_agreement, weighted_entropy
     from .evaluate import evaluate
     from .model import load_model
     from .units import KCAL_PER_EV
@@ -363,9 +362,6 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
     rows = headline_mask(bde, model)
     metrics = flat_metrics(bde_metrics(bde, model_quantity(model), rows))
 
-    medians = stats.set_index("bond_type")["median"] if len(stats) else pd.Series(dtype=float)
-    mbe = compare_with_mean_enthalpies(medians) if len(stats) else {}
-    own = compare_per_type(medians, baseline) if len(stats) and baseline is not None and len(baseline) else {}
     out = {
         "n_frames": card.get("n_training_frames"),
         "test_energy_mae_meV_atom": 1000 * test.get("per_atom_energy_mae", np.nan),
@@ -373,8 +369,7 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
         "bde_n": int(rows.sum()),
         "f_bond_mean": float(pairs.groupby("molecule")["f_bond"].first().mean()),
         "entropy_weighted_nats": weighted_entropy(stats),
-        "median_D_r2_vs_mbe": mbe.get("r2", np.nan),
-        "median_D_r2_vs_baseline": own.get("r2", np.nan), "median_D_mae_vs_baseline": own.get("mae", np.nan),
+        **type_energy_agreement(stats, baseline if baseline is not None else pd.Series(dtype=float)),
         "training_time_h": (card.get("study") or {}).get("training_hours", np.nan),
         **{f"test_bias_{k}_kcal_mol": KCAL_PER_EV * test.get(f"{k}_energy_bias", np.nan)
            for k in VARIANT_KINDS["radicals"]},
