@@ -52,7 +52,7 @@ def run(overrides, data, steps, workdir):
             "trainer.max_epochs=1000", f"++trainer.max_steps={steps}", "trainer.enable_progress_bar=false"]
     overrides = base + overrides
     overrides.append(dataset_shift_override(load_config(config, overrides)))
-    cmd = [nequip_script("nequip-train"), "-cp", os.path.dirname(config), "-cn", "xtb_radicals",
+    cmd = [*nequip_script("nequip-train"), "-cp", os.path.dirname(config), "-cn", "xtb_radicals",
            f"hydra.run.dir={workdir}", *overrides]
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)

@@ -206,16 +206,23 @@ def make_card(model_id: str, config_path: str, config: Dict[str, object], run_di
     return card
 
 
-def nequip_script(name: str) -> str:
-    """Path of a nequip console script in this interpreter's environment (the venv need not be on PATH)."""
-    return os.path.join(os.path.dirname(sys.executable), name)
+def nequip_script(name: str) -> list[str]:
+    """Command of a nequip console script (``nequip-train``) in this interpreter's environment.
+
+    The script beside the interpreter where pip installed one (the venv need not be on PATH), else its
+    module through this interpreter (wheels installed with ``pip --target``, as on the GPU machine).
+    """
+    path = os.path.join(os.path.dirname(sys.executable), name)
+    if os.path.exists(path):
+        return [path]
+    return [sys.executable, "-m", "nequip.scripts." + name.removeprefix("nequip-")]
 
 
 def package(checkpoint: str, out_path: str) -> str:
     if not out_path.endswith(".nequip.zip"):
         raise E3DError("packaged model path must end with .nequip.zip")
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    subprocess.run([nequip_script("nequip-package"), "build", checkpoint, out_path], check=True,
+    subprocess.run([*nequip_script("nequip-package"), "build", checkpoint, out_path], check=True,
                    stdout=subprocess.DEVNULL)
     return out_path
 
@@ -262,7 +269,7 @@ def train(config_path: str, run_dir: str, out_path: str, model_id: Optional[str]
     shift_override = None if init_from else dataset_shift_override(config)
     if shift_override:
         overrides.append(shift_override)
-    cmd = [nequip_script("nequip-train"),
+    cmd = [*nequip_script("nequip-train"),
            "-cp", os.path.dirname(os.path.abspath(config_path)),
            "-cn", os.path.splitext(os.path.basename(config_path))[0],
            f"hydra.run.dir={os.path.abspath(run_dir)}", *overrides]

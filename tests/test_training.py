@@ -240,3 +240,20 @@ def test_cached_dataset_gives_nequips_frames_and_keeps_them(tmp_path):
     for subset in (module.train_dataset[0], module.val_dataset[0]):
         assert isinstance(subset.dataset, CachedASEDataset)
     assert isinstance(module.test_dataset[0], CachedASEDataset)
+
+
+def test_nequip_scripts_run_without_their_console_scripts(tmp_path, monkeypatch):
+    """Wheels installed with ``pip --target`` (the GPU machine) leave no ``nequip-train`` beside the
+    interpreter: the command falls back to the module, which must run."""
+    import subprocess
+    import sys
+
+    from e3d.train import nequip_script
+
+    assert nequip_script("nequip-train") == [os.path.join(os.path.dirname(sys.executable), "nequip-train")]
+    python = sys.executable
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    cmd = nequip_script("nequip-package")
+    assert cmd == [str(tmp_path / "python"), "-m", "nequip.scripts.package"]
+    proc = subprocess.run([python, *cmd[1:], "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "build" in proc.stdout

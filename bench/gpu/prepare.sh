@@ -6,11 +6,11 @@
 #                 tblite (+ cffi, pycparser) for the GFN2-xTB labels of the training step
 #   .gpu_inputs/  QM9 molecules with their B3LYP geometries and perceived bonds (SDF, gzip): the
 #                 throughput/batch library and the training parents (no qm9pack, no RDKit embedding there)
-# Usage: bench/gpu/prepare.sh [N_TRAIN_QM9 (default 16000)]
+# Usage: bench/gpu/prepare.sh [N_TRAIN_QM9 (default 3000: labelled in 48 s on the device's 15 workers on 2026-11-30, leaving the train step time to train)]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-.venv/bin/python}
-N=${1:-16000}
+N=${1:-3000}
 mkdir -p .whl .gpu_inputs
 plat="--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64"
 for p in nequip==0.19.1 nequip-allegro==0.8.3 hydra-core==1.3.8 omegaconf==2.3.1 ase==3.29.0 rdkit==2026.9.1 \

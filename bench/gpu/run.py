@@ -4,7 +4,7 @@
                 total, float64 and float32; sum-rule residual)
 2. throughput   molecules/s and peak memory against batch size, float32 and float64, the E3D pipeline
                 (edge energies + pair tables) against the bare forward
-3. batch        `python -m e3d batch` (Lightning) on a 100,000-molecule library of QM9 geometries
+3. batch        `python -m e3d batch` (Lightning) on a 50,000-molecule library of QM9 geometries
 4. train        GFN2-xTB labels for the emergence data (QM9 parents, all CPU cores), then the emergence
                 recipe trained on the GPU for the time left; the packaged model, its card and curve
 
@@ -30,11 +30,11 @@ INPUTS = os.environ.get("E3D_GPU_INPUTS") or os.path.join(ROOT, ".gpu_inputs")
 LIBRARY = "qm9_library.sdf.gz"       # throughput / batch molecules (QM9 test split)
 TRAIN_PARENTS = "qm9_train.sdf.gz"   # training parents (QM9 pool, held-out molecules excluded)
 # (name, seconds on the device, seconds in a --quick rehearsal); train takes what is left
-STEPS = (("correctness", 60, 120), ("throughput", 150, 120), ("batch", 120, 150), ("train", None, None))
+STEPS = (("correctness", 60, 120), ("throughput", 150, 120), ("batch", 150, 150), ("train", None, None))
 TOTAL_S, QUICK_TOTAL_S = 540, 180
 SIZES = {  # full run / --quick rehearsal
-    "n_sweep": (20_000, 300), "batch_atoms": ((4096, 16384, 65536), (2048,)), "n_batch": (100_000, 400),
-    "n_train": (16_000, 12), "train_batch": (64, 8),
+    "n_sweep": (20_000, 300), "batch_atoms": ((4096, 16384, 65536), (2048,)), "n_batch": (50_000, 400),
+    "n_train": (3_000, 12), "train_batch": (64, 8), "n_check": (256, 8),
 }
 
 
@@ -195,11 +195,13 @@ def step_batch(args) -> dict:
 
     rows = pq.ParquetFile(out_path).metadata.num_rows
     return {"molecules": n, "pair_rows": rows, "wall_s": wall, "molecules_per_s": n / wall,
-            "library_write_s": t_write, "command": " ".join(cmd[1:]), "target_met": (not args.quick) and wall <= 60}
+            "library_write_s": t_write, "command": " ".join(cmd[1:]), "target_met": (not args.quick) and n / wall >= 20_000}
 
 
 def step_train(args) -> dict:
     """GFN2-xTB labels on every CPU core, then the emergence recipe on the GPU for the time left."""
+    import ase.io
+
     from e3d.data.build import build_dataset, xtb_labeller
     from e3d.train import train
 
@@ -212,12 +214,16 @@ def step_train(args) -> dict:
                          n_radical_bonds=1, progress=False, workers=workers)
     t_label = time.perf_counter() - t0
     _save_partial(args.out, "train", {"frames": prov["n_frames"], "labelling_s": t_label, "workers": workers})
-    left = deadline - time.time() - (60 if not args.quick else 45)  # packaging and the card
+    # packaging and the card (its held-out errors are measured on the CPU: a small in-sample slice,
+    # not the whole set, which took minutes there on 2026-11-30)
+    left = deadline - time.time() - (120 if not args.quick else 45)
     if left < 30:
         return {"frames": prov["n_frames"], "labelling_s": t_label, "trained": False, "why": "no time left"}
     hh, rem = divmod(int(left), 3600)
     mm, ss = divmod(rem, 60)
-    overrides = [f"trainval_file={data}", f"test_file={data}", "run=[train]",
+    check = os.path.join(args.work, "check.extxyz")
+    ase.io.write(check, ase.io.read(data, index=f":{size('n_check', args.quick)}"))
+    overrides = [f"trainval_file={data}", f"test_file={check}", "run=[train]",
                  f"trainer.max_time=00:{hh:02d}:{mm:02d}:{ss:02d}", "trainer.enable_progress_bar=false",
                  f"data.train_dataloader.batch_size={size('train_batch', args.quick)}"]
     if args.quick:
