@@ -43,4 +43,3 @@ def entropy_reactivity(models, measure: str, min_models: int = 3):
     ok = models[["entropy_weighted_nats", measure]].dropna()
     rho = ok.corr(method="spearman").iloc[0, 1] if len(ok) >= min_models else float("nan")
     return float(rho), int(len(ok))
-

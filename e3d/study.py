@@ -61,6 +61,10 @@ def load_study(path: str) -> Dict[str, object]:
     for r in study["runs"]:
         if r.get("kinds", "radicals") not in VARIANT_KINDS:
             raise E3DError(f"run {r['id']}: kinds must be one of {', '.join(VARIANT_KINDS)}")
+    groups = {describe(r)["group"] for r in study["runs"]}
+    unknown = [g for g in study.get("scaling", []) if g not in groups]
+    if unknown:
+        raise E3DError(f"{path}: scaling names configurations no run belongs to: {', '.join(unknown)}")
     return study
 
 
@@ -407,6 +411,54 @@ def seeds_alike(runs: pd.DataFrame) -> List[str]:
     return list(runs.loc[runs["steps_done"] >= SEEDS_ALIKE * runs["steps_done"].max(), "run_id"])
 
 
+MIN_TYPE_BONDS = 5  # a bond type's seed σ counts once the held-out corpus has this many of its bonds
+SCALING_METRICS = {  # study column → what it measures (units); mean and standard deviation over seeds
+    "d_vs_rigid_mae": "D_ij vs rigid labels: MAE (kcal/mol)",
+    "d_vs_rigid_rho": "D_ij vs rigid labels: Spearman ρ",
+    "cut_vs_rigid_mae": "fragment cut vs rigid labels: MAE (kcal/mol)",
+    "test_energy_mae_meV_atom": "held-out energy MAE (meV/atom)",
+    "test_forces_mae_eV_A": "held-out force MAE (eV/Å)",
+    "median_D_r2_vs_baseline": "type medians vs the labels' bond-additive fit: R²",
+}
+
+
+SCALING_QUANTITIES = {  # scaling.parquet column → label; a *_mean column has its *_std beside it
+    **{f"{col}_mean": label for col, label in SCALING_METRICS.items()},
+    "sigma_worst": "seed σ(D_ij), worst bond type (kcal/mol)",
+    "sigma_median": "seed σ(D_ij), median over bond types (kcal/mol)",
+}
+
+
+def scaling_table(table: pd.DataFrame, spread: pd.DataFrame, groups: Sequence[str]) -> pd.DataFrame:
+    """One row per training-set size of a study's scaling series (``groups``: configurations that differ
+    only in the number of QM9 molecules): the seeds trained alike (:func:`seeds_alike`), how
+    many converged, each :data:`SCALING_METRICS` column's mean and standard deviation over them, and the
+    seed σ(D_ij) of the group (worst bond type with ≥ :data:`MIN_TYPE_BONDS` held-out bonds, and the
+    median over those types)."""
+    rows = []
+    for group in groups:
+        runs = table[table["group"] == group]
+        if not len(runs):
+            continue
+        alike = runs[runs["run_id"].isin(seeds_alike(runs))]
+        row = {"group": group, "n_qm9": int(alike["n_qm9"].iloc[0]), "n_frames": int(alike["n_frames"].iloc[0]),
+               "seeds": len(alike), "converged": int(alike["converged"].astype(bool).sum()),
+               "steps_done_min": int(alike["steps_done"].min())}
+        for col in SCALING_METRICS:
+            values = alike[col].astype(float) if col in alike else pd.Series(dtype=float)
+            row[f"{col}_mean"] = float(values.mean()) if len(values) else float("nan")
+            row[f"{col}_std"] = float(values.std(ddof=1)) if len(values) >= 2 else float("nan")
+        sigma = spread[(spread["group"] == group) & (spread["n"] >= MIN_TYPE_BONDS)] if len(spread) else spread
+        if len(sigma):
+            worst = sigma.loc[sigma["median_std"].idxmax()]
+            row.update(sigma_worst_type=worst["bond_type"], sigma_worst=float(worst["median_std"]),
+                       sigma_median=float(sigma["median_std"].median()), sigma_seeds=int(worst["n_seeds"]))
+        else:
+            row.update(sigma_worst_type=None, sigma_worst=float("nan"), sigma_median=float("nan"), sigma_seeds=0)
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("n_qm9", ignore_index=True) if rows else pd.DataFrame()
+
+
 def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progress: bool = True) -> pd.DataFrame:
     """Evaluate every packaged run of the study; write the study tables; return the main one."""
     from tqdm.auto import tqdm
@@ -449,6 +501,9 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
             if len(members) >= 2:
                 spreads.append(spread_by_type(bond_spread(pairs, list(members))).assign(
                     group=group, n_seeds=len(members)))
+    spread = pd.concat(spreads, ignore_index=True) if spreads else pd.DataFrame()
     if spreads:
-        pd.concat(spreads, ignore_index=True).to_parquet(os.path.join(study_dir, "seed_spread.parquet"), index=False)
+        spread.to_parquet(os.path.join(study_dir, "seed_spread.parquet"), index=False)
+    if len(table) and study.get("scaling"):
+        scaling_table(table, spread, study["scaling"]).to_parquet(os.path.join(study_dir, "scaling.parquet"), index=False)
     return table

@@ -210,4 +210,12 @@ def test_targets_table_names_the_best_model_and_who_meets_each_target(tmp_path):
     assert rows["main model (da, B3LYP) D_ij vs experiment (298 K)"].endswith("| 9.0 | 0.85 | yes |")
     assert rows["per-type medians of D vs the labels' own bond-additive fit (like with like): R²"].endswith(
         "| 0.95 (xa) | xa |")
-    assert "converged study runs at 1 size(s) (4000 QM9 molecules)" in text
+    assert "Converged scaling curve" not in text  # no scaling series evaluated yet
+    sizes = [250, 1000, 4000, 16000]
+    scaling = pd.DataFrame({"n_qm9": sizes, "seeds": [3, 3, 3, 3], "converged": [3, 3, 3, 2]})
+    scaling.to_parquet(tmp_path / "study" / "scaling.parquet")
+    assert "3 size(s) (250, 1,000, 4,000 QM9 molecules, 16×) of 4 in the series — not met" in targets_markdown(
+        str(tmp_path), models)  # the 16k size has a seed still descending
+    scaling.assign(converged=3).to_parquet(tmp_path / "study" / "scaling.parquet")
+    assert "4 size(s) (250, 1,000, 4,000, 16,000 QM9 molecules, 64×) of 4 in the series — met" in targets_markdown(
+        str(tmp_path), models)

@@ -301,3 +301,35 @@ def test_bond_types_page_compares_medians_with_the_labels_additive_fit():
     figure = json.loads(at.get("plotly_chart")[0].proto.spec)
     marks = {tr["x"][0]: tr["y"][0] for tr in figure["data"] if tr.get("name") == "labels' bond-additive fit"}
     assert marks and all(v == pytest.approx(baseline[t]) for t, v in marks.items())
+
+
+def test_datasets_page_plots_the_study_scaling_series_from_its_table():
+    """The emergence study's scaling series: one point per size, the shipped table's values, error bars
+    from the seeds; switching the quantity redraws it."""
+    import json
+
+    import pandas as pd
+
+    from e3d.study import SCALING_QUANTITIES
+
+    scaling = pd.read_parquet(os.path.join(ROOT, "precomputed", "study", "scaling.parquet"))
+    at = page("views/datasets.py")
+    assert not at.exception
+    box = at.selectbox(key="study_scaling_metric")
+    assert box.value == "d_vs_rigid_mae_mean" and set(box.options) == {SCALING_QUANTITIES[q] for q in SCALING_QUANTITIES}
+
+    def values(v):  # plotly sends numpy arrays as typed binary arrays
+        import base64
+
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).tolist() if isinstance(v, dict) else v
+
+    def study_trace(at, axis):
+        charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        return values(next(tr for fig in charts for tr in fig["data"] if tr.get("name") == "study")[axis])
+
+    assert study_trace(at, "x") == scaling["n_qm9"].tolist()
+    assert study_trace(at, "y") == pytest.approx(scaling["d_vs_rigid_mae_mean"].tolist())
+    box.set_value("sigma_worst").run()
+    assert not at.exception and study_trace(at, "y") == pytest.approx(scaling["sigma_worst"].tolist(), nan_ok=True)

@@ -124,7 +124,8 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
                      "overrides": ["trainer.max_time=00:00:00:20", "trainer.max_epochs=100000"]},
                     # a fine-tune of t-s1 at learning rate 0 must be t-s1 itself (fresh weights would not be)
                     {"id": "t-ft-s1", "r_max": 3.0, "n_qm9": 30, "seed": 1, "steps": 30, "init_from": "t-s1",
-                     "overrides": ["training_module.optimizer.lr=0.0", "training_module.loss.coeffs.total_energy=50"]}]}
+                     "overrides": ["training_module.optimizer.lr=0.0", "training_module.loss.coeffs.total_energy=50"]}],
+           "scaling": ["t"]}
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(cfg))
     study, out = load_study(str(path)), str(tmp_path / "study")
@@ -170,6 +171,10 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     assert set(baseline["dataset"]) == {"xtb_radicals_heldout_qm9-30.extxyz"} and "median_D_r2_vs_baseline" in table
     spread = pd.read_parquet(os.path.join(out, "seed_spread.parquet"))
     assert set(spread["group"]) == {"t"} and (spread["n_seeds"] == 2).all() and (spread["median_std"] > 0).all()
+    scaling = pd.read_parquet(os.path.join(out, "scaling.parquet"))
+    assert scaling["n_qm9"].tolist() == [30] and scaling["seeds"].tolist() == [2]
+    assert np.isclose(scaling["d_vs_rigid_mae_mean"].iloc[0],
+                      table.loc[table["group"] == "t", "d_vs_rigid_mae"].mean())
     assert os.path.exists(model_path("t-s1", out)) and os.path.exists(os.path.join(out, "curves.parquet"))
 
 
@@ -179,3 +184,36 @@ def test_seed_spread_counts_only_seeds_trained_alike():
     runs = pd.DataFrame({"run_id": ["a-s1", "a-s2", "a-s3"], "steps_done": [120_000, 114_000, 25_000]})
     assert seeds_alike(runs) == ["a-s1", "a-s2"]  # the third seed is still catching up
     assert seeds_alike(runs.assign(steps_done=[120_000, 114_000, 95_000])) == ["a-s1", "a-s2", "a-s3"]
+
+
+def test_scaling_table_one_row_per_size_over_the_seeds_trained_alike():
+    from e3d.study import scaling_table
+
+    table = pd.DataFrame({
+        "run_id": ["a-250-s1", "a-250-s2", "a-250-s3", "a-1k-s1", "a-1k-s2", "b-1k-s1"],
+        "group": ["a-250", "a-250", "a-250", "a-1k", "a-1k", "b-1k"],
+        "n_qm9": [250, 250, 250, 1000, 1000, 1000], "n_frames": [4000] * 3 + [12000] * 3,
+        "steps_done": [30_000, 30_000, 5_000, 60_000, 58_000, 60_000],
+        "converged": [True, False, False, True, True, True],
+        "d_vs_rigid_mae": [20.0, 22.0, 99.0, 14.0, 16.0, 1.0], "d_vs_rigid_rho": [0.5, 0.7, 0.0, 0.8, 0.8, 1.0]})
+    spread = pd.DataFrame({"group": ["a-250", "a-250", "a-250", "a-1k"], "bond_type": ["C-C", "C-H", "C#C", "C-C"],
+                           "n": [50, 300, 1, 50], "median_std": [6.0, 4.0, 30.0, 2.0], "n_seeds": [2, 2, 2, 2]})
+    out = scaling_table(table, spread, ["a-1k", "a-250", "a-4k"])  # a-4k: not run yet, no row
+    assert out["n_qm9"].tolist() == [250, 1000] and out["seeds"].tolist() == [2, 2]  # a-250-s3 still catching up
+    small, large = out.iloc[0], out.iloc[1]
+    assert small["converged"] == 1 and small["d_vs_rigid_mae_mean"] == 21.0
+    assert np.isclose(small["d_vs_rigid_mae_std"], np.sqrt(2.0)) and large["d_vs_rigid_rho_std"] == 0.0
+    assert small["sigma_worst_type"] == "C-C" and small["sigma_worst"] == 6.0  # C#C: one bond, not counted
+    assert small["sigma_median"] == 5.0 and large["sigma_worst"] == 2.0
+    assert np.isnan(small["cut_vs_rigid_mae_mean"])  # a column the table lacks
+
+
+def test_study_config_scaling_names_known_configurations(tmp_path):
+    from e3d.errors import E3DError
+    from e3d.study import load_study
+
+    config = tmp_path / "s.yaml"
+    config.write_text("base_config: c.yaml\ndata: {}\nscaling: [a-250, a-1k]\n"
+                      "runs:\n  - {id: a-250-s1, n_qm9: 250, steps: 10}\n")
+    with pytest.raises(E3DError, match="scaling names configurations no run belongs to: a-1k"):
+        load_study(str(config))
