@@ -192,13 +192,17 @@ def train_family(only: Optional[List[str]] = None, models_dir: str = MODELS_DIR,
         if found is not None:  # trained by the study (with the runs it fine-tunes), shipped from it
             _train_from_study(entry, *found, out)
         else:
+            parent = entry.get("init_from")  # a member fine-tuned from another (listed, so trained, before it)
+            if parent and not os.path.exists(model_file(parent, models_dir)):
+                raise E3DError(f"{entry['id']}: fine-tunes {parent}, which is not trained: train it first")
             prepare_data(entry)
             run_dir = os.path.join("runs", "train", entry["id"])
             if retrain and os.path.isdir(run_dir):
                 shutil.rmtree(run_dir)
             train(os.path.join(REPO_ROOT, entry["config"]), run_dir, out, model_id=entry["id"],
                   overrides=entry_overrides(entry) + ["trainer.enable_progress_bar=false"],
-                  resume=os.path.exists(os.path.join(run_dir, "last.ckpt")))  # an interrupted run continues
+                  resume=os.path.exists(os.path.join(run_dir, "last.ckpt")),  # an interrupted run continues
+                  init_from=model_file(parent, models_dir) if parent else None)
         card = read_card(out)
         card.update(role=entry.get("role"), ensemble=entry.get("ensemble"))
         write_card(out, card)
@@ -271,6 +275,8 @@ def card_summary(card: Dict[str, object]) -> Dict[str, object]:
     return {
         "dataset": card.get("dataset"), "level of theory": card.get("level_of_theory"),
         "training frames": card.get("n_training_frames"),
+        "fine-tuned from": os.path.basename(card["finetuned_from"]).removesuffix(".nequip.zip")
+        if card.get("finetuned_from") else None,
         "atom reference (μ)": (card.get("energy_shifts") or {}).get("reference"),
         "largest training molecule (heavy atoms)": domain.get("max_heavy_atoms"),
         "bond types seen": len(domain.get("bond_types") or {}) or None,

@@ -4,6 +4,8 @@ import json
 import os
 import shutil
 
+import pytest
+
 from e3d.data.build import build_xtb_dataset
 from e3d.family import load_family, subset_by_kind, write_index
 
@@ -82,3 +84,17 @@ def test_emergence_members_train_as_their_study_runs():
     assert "seed=1" in overrides and "training_module.loss.coeffs.total_energy=50" in overrides
     assert [r["id"] for r in lineage(study, run)] == ["r3.0-qm9-4k-s1", "r3.0-qm9-4k-ew50-s1"]
     assert study_run(_entry(load_family()["main"])) is None  # members trained on their own keep their overrides
+
+
+def test_finetuned_members_name_a_trained_parent(tmp_path):
+    """A member fine-tuned from another (``init_from``) starts from that member's shipped model: the parent
+    is listed before it, and training it without the parent stops with a message naming both."""
+    from e3d.errors import E3DError
+    from e3d.family import train_family
+
+    members = load_family()["models"]
+    ids = [m["id"] for m in members]
+    tuned = [m for m in members if m.get("init_from")]
+    assert tuned and all(ids.index(m["init_from"]) < ids.index(m["id"]) for m in tuned)
+    with pytest.raises(E3DError, match=f"{tuned[0]['id']}: fine-tunes {tuned[0]['init_from']}, which is not trained"):
+        train_family(only=[tuned[0]["id"]], models_dir=str(tmp_path))
