@@ -14,7 +14,7 @@ import streamlit as st
 
 import e3d
 from e3d.family import read_index
-from e3d.cards import MODELS_DIR, REPO_ROOT, read_card
+from e3d.cards import MODELS_DIR, REPO_ROOT, pretraining, read_card
 
 PRECOMPUTED = os.path.join(REPO_ROOT, "precomputed")
 MAX_UPLOAD_ATOMS = 120  # live CPU computation in the app
@@ -105,9 +105,10 @@ def provenance(model_id: str) -> str:
     entry = next((m for m in index()["models"] if m["id"] == model_id), {})
     card = read_card(os.path.join(MODELS_DIR, entry.get("file", "")))
     shifts = (card.get("energy_shifts") or {}).get("reference") or "unknown atom reference"
+    tuned = pretraining(card)
     return (f"model **{model_id}** · trained on {card.get('dataset', '?')} "
             f"({card.get('n_training_frames', '?')} frames) · labels {card.get('level_of_theory', '?')} · "
-            f"μ: {shifts}")
+            + (f"{tuned} · " if tuned else "") + f"μ: {shifts}")
 
 
 def for_model(name: str, model_id: str) -> pd.DataFrame:

@@ -40,12 +40,16 @@ def _progress(total: int, desc: str):
 
 
 def _model_line(model) -> str:
+    from .cards import pretraining
+
     card = model.card
     parts = [model.name]
     if card.get("dataset"):
         parts.append(f"trained on {card['dataset']}")
     if card.get("level_of_theory"):
         parts.append(f"labels {card['level_of_theory']}")
+    if pretraining(card):
+        parts.append(pretraining(card))
     return ", ".join(parts)
 
 

@@ -16,10 +16,12 @@ from typing import Dict, List, Optional
 import yaml
 
 from .errors import E3DError
-from .cards import MODELS_DIR, REPO_ROOT, read_card
+from .cards import MODELS_DIR, REPO_ROOT, pretraining, read_card
 
 FAMILY_FILE = os.path.join(REPO_ROOT, "configs", "family.yaml")
 XTB_DATA = os.path.join("runs", "data")
+# labelled sets that cost CPU-hours (the DFT frames: ~1 h on 2 cores) ship with the repo, with their provenance
+SHIPPED_LABELS = os.path.join(REPO_ROOT, "precomputed", "labels")
 
 
 def load_family(path: str = FAMILY_FILE) -> Dict[str, object]:
@@ -58,6 +60,11 @@ def prepare_data(entry: Dict[str, object]) -> None:
         workers = int(os.environ.get("E3D_WORKERS", "1"))
         for split, corpus, seed in (("trainval", data["corpus"], 1), ("test", data["test_corpus"], 2)):
             path = labelled_set(data, split)
+            shipped = os.path.join(SHIPPED_LABELS, os.path.basename(path))
+            if not os.path.exists(path + ".json") and os.path.exists(shipped + ".json"):
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                for suffix in ("", ".json"):
+                    shutil.copy(shipped + suffix, path + suffix)
             if not os.path.exists(path + ".json"):  # the provenance is written last: its absence means unfinished
                 build_dataset(CORPORA[corpus](), path, labeller, variant="radicals", seed=seed,
                               workers=workers, resume=True, **settings)
@@ -162,12 +169,15 @@ def entry_overrides(entry: Dict[str, object]) -> List[str]:
 
 def ship_run(model_id: str, run_dir: str, models_dir: str = MODELS_DIR) -> Dict[str, object]:
     """Package an existing training run of a family member (e.g. a long run started by hand)."""
-    from .train import finish_run, write_card
+    from .train import finish_run, finetune_overrides, load_config, write_card
 
     entry = _entry(model_id)
     out = model_file(model_id, models_dir)
-    card = finish_run(os.path.join(REPO_ROOT, entry["config"]), run_dir, out, model_id=model_id,
-                      overrides=entry_overrides(entry))
+    config_path = os.path.join(REPO_ROOT, entry["config"])
+    overrides = entry_overrides(entry)
+    if entry.get("init_from"):  # the card says where a fine-tune started, with the shifts it switched to
+        overrides += finetune_overrides(model_file(entry["init_from"], models_dir), load_config(config_path, overrides))
+    card = finish_run(config_path, run_dir, out, model_id=model_id, overrides=overrides)
     card.update(role=entry.get("role"), ensemble=entry.get("ensemble"))
     write_card(out, card)
     write_index(models_dir)
@@ -275,8 +285,7 @@ def card_summary(card: Dict[str, object]) -> Dict[str, object]:
     return {
         "dataset": card.get("dataset"), "level of theory": card.get("level_of_theory"),
         "training frames": card.get("n_training_frames"),
-        "fine-tuned from": os.path.basename(card["finetuned_from"]).removesuffix(".nequip.zip")
-        if card.get("finetuned_from") else None,
+        "fine-tuned from": pretraining(card).removeprefix("fine-tuned from ") or None,
         "atom reference (μ)": (card.get("energy_shifts") or {}).get("reference"),
         "largest training molecule (heavy atoms)": domain.get("max_heavy_atoms"),
         "bond types seen": len(domain.get("bond_types") or {}) or None,

@@ -22,7 +22,7 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 from .errors import E3DError
-from .cards import REPO_ROOT, card_path
+from .cards import REPO_ROOT, card_path, read_card
 
 SHIFT_TOLERANCE_EV = 1e-6
 
@@ -175,6 +175,9 @@ def make_card(model_id: str, config_path: str, config: Dict[str, object], run_di
     model_cfg = dict(config["training_module"]["model"])
     hyper = {k: v for k, v in model_cfg.items()
              if not k.startswith("per_type_energy") and k not in ("_target_", "model", "modifiers")}
+    parent = finetuned_from(model_cfg)
+    if parent:  # a fine-tune keeps its parent's architecture, written in the parent's card
+        hyper = read_card(os.path.join(REPO_ROOT, parent)).get("hyperparameters", hyper)
     labels = (dataset_provenance or {}).get("labels", {})
     shifts, shifts_trainable = configured_shifts(model_cfg)
     card = {
@@ -194,7 +197,7 @@ def make_card(model_id: str, config_path: str, config: Dict[str, object], run_di
             "values_eV": shifts,
             "trainable": shifts_trainable,
         },
-        "finetuned_from": finetuned_from(model_cfg),
+        "finetuned_from": parent,
         "metrics": read_metrics(run_dir),
         "metric_units": {"per_atom_energy_mae": "eV/atom", "total_energy_mae": "eV/molecule",
                          "forces_mae": "eV/Å"},

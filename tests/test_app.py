@@ -333,3 +333,13 @@ def test_datasets_page_plots_the_study_scaling_series_from_its_table():
     assert study_trace(at, "y") == pytest.approx(scaling["d_vs_rigid_mae_mean"].tolist())
     box.set_value("sigma_worst").run()
     assert not at.exception and study_trace(at, "y") == pytest.approx(scaling["sigma_worst"].tolist(), nan_ok=True)
+
+
+def test_provenance_of_a_fine_tuned_main_model_names_its_pretraining():
+    at = page("views/overview.py")
+    assert not at.exception
+    from e3d.cards import default_model_path, pretraining, read_card
+
+    tuned = pretraining(read_card(default_model_path()))
+    captions = " ".join(c.value for c in at.caption)
+    assert tuned and tuned in captions

@@ -98,3 +98,35 @@ def test_finetuned_members_name_a_trained_parent(tmp_path):
     assert tuned and all(ids.index(m["init_from"]) < ids.index(m["id"]) for m in tuned)
     with pytest.raises(E3DError, match=f"{tuned[0]['id']}: fine-tunes {tuned[0]['init_from']}, which is not trained"):
         train_family(only=[tuned[0]["id"]], models_dir=str(tmp_path))
+
+
+def test_the_dft_sets_ship_and_are_not_relabelled(tmp_path, monkeypatch):
+    """The DFT frames (an hour of PySCF on two cores) ship in precomputed/labels/: building a DFT member's data
+    copies them, provenance included, instead of labelling again."""
+    from e3d.family import SHIPPED_LABELS, _entry, labelled_set, prepare_data
+
+    monkeypatch.chdir(tmp_path)
+    entry = _entry("dft-radicals")
+    prepare_data(entry)  # would run PySCF for an hour if it did not copy
+    for split in ("trainval", "test"):
+        path = labelled_set(entry["data"], split)
+        shipped = os.path.join(SHIPPED_LABELS, os.path.basename(path))
+        for suffix in ("", ".json"):
+            assert open(path + suffix, "rb").read() == open(shipped + suffix, "rb").read()
+        assert json.load(open(path + ".json"))["labels"]["method"] == "B3LYP/def2-SVP"
+
+
+def test_fine_tuned_models_say_what_they_were_pretrained_on():
+    """The provenance line of a fine-tuned model names its parent and the parent's labels (CLI, app, card
+    summary); a model trained from scratch says nothing of the kind."""
+    from e3d.cards import MODELS_DIR, pretraining, read_card
+    from e3d.family import card_summary
+
+    tuned = [m for m in load_family()["models"] if m.get("init_from")]
+    for m in tuned:
+        card = read_card(os.path.join(MODELS_DIR, f"{m['id']}.nequip.zip"))
+        parent = read_card(os.path.join(MODELS_DIR, f"{m['init_from']}.nequip.zip"))
+        assert pretraining(card) == f"fine-tuned from {m['init_from']} ({parent['level_of_theory']} labels)"
+        assert card_summary(card)["fine-tuned from"] == f"{m['init_from']} ({parent['level_of_theory']} labels)"
+        assert card["hyperparameters"] == parent["hyperparameters"]  # the architecture is the parent's
+    assert pretraining(read_card(os.path.join(MODELS_DIR, "dft-radicals.nequip.zip"))) == ""
