@@ -15,6 +15,7 @@ import streamlit as st
 import e3d
 from e3d.family import read_index
 from e3d.cards import MODELS_DIR, REPO_ROOT, pretraining, read_card
+from e3d.precompute import read_table
 
 PRECOMPUTED = os.path.join(REPO_ROOT, "precomputed")
 MAX_UPLOAD_ATOMS = 120  # live CPU computation in the app
@@ -24,8 +25,7 @@ UPLOADS_KEY = "uploads"
 @st.cache_data(show_spinner=False)
 def table(name: str) -> pd.DataFrame:
     """A precomputed table (empty if it is not there)."""
-    path = os.path.join(PRECOMPUTED, f"{name}.parquet")
-    return pd.read_parquet(path) if os.path.exists(path) else pd.DataFrame()
+    return read_table(PRECOMPUTED, name)
 
 
 @st.cache_data(show_spinner=False)

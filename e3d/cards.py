@@ -47,8 +47,6 @@ def read_card(model_path: str) -> Dict[str, object]:
     return {}
 
 
-
-
 def pretraining(card: Dict[str, object]) -> str:
     """"fine-tuned from ID (its labels)" for a model that started from another one's weights, else ""."""
     parent = card.get("finetuned_from")

@@ -48,9 +48,8 @@ def _model_line(model) -> str:
         parts.append(f"trained on {card['dataset']}")
     if card.get("level_of_theory"):
         parts.append(f"labels {card['level_of_theory']}")
-    if pretraining(card):
-        parts.append(pretraining(card))
-    return ", ".join(parts)
+    parts.append(pretraining(card))
+    return ", ".join(filter(None, parts))
 
 
 def cmd_bonds(args) -> int:

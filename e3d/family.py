@@ -159,8 +159,8 @@ def study_run(entry: Dict[str, object]):
 def entry_overrides(entry: Dict[str, object]) -> List[str]:
     """Hydra overrides a member trains with: its own, or the study run's (data, seed, cutoff, loss weights)."""
     found = study_run(entry)
-    if found is None:
-        return list(entry.get("overrides", []))
+    if found is None:  # seeds of one recipe share its overrides (a YAML anchor) and differ in ``seed``
+        return list(entry.get("overrides", [])) + ([f"seed={int(entry['seed'])}"] if "seed" in entry else [])
     from .study import run_dataset, run_overrides
 
     study, run = found

@@ -186,7 +186,7 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
     bde_rows = pd.read_csv(bde_path)
     tables: Dict[str, List[pd.DataFrame]] = {k: [] for k in ("pairs", "bondtypes", "bde", "scans", "baseline")}
     summaries, baselines, geoms_by_ref = [], {}, {}
-    saved_baselines = _saved_table(out_dir, "baseline")
+    saved_baselines = read_table(out_dir, "baseline")
     ref_path = os.path.join(out_dir, REFERENCE_ENERGIES)
     bde_caches, scan_refs = load_reference_caches(ref_path)
     all_mols = corpus_molecules(corpus)
@@ -234,9 +234,10 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
 
 
 
-def _saved_table(out_dir: str, name: str) -> Optional[pd.DataFrame]:
+def read_table(out_dir: str, name: str) -> pd.DataFrame:
+    """OUT_DIR/NAME.parquet (``name`` may hold a folder: "study/scaling"), empty if it has not been written."""
     path = os.path.join(out_dir, f"{name}.parquet")
-    return pd.read_parquet(path) if os.path.exists(path) else None
+    return pd.read_parquet(path) if os.path.exists(path) else pd.DataFrame()
 
 
 def _manifest(entries, written: Dict[str, int], corpus_source: str, n_molecules: int, bde_path: str) -> Dict[str, object]:

@@ -8,13 +8,8 @@ import numpy as np
 import pandas as pd
 
 from .scaling import REACTIVITY_MEASURES, entropy_reactivity, fit_power_law
-from .study import MIN_TYPE_BONDS
-
-
-def _table(precomputed: str, name: str) -> pd.DataFrame:
-    """precomputed/NAME.parquet, empty if it has not been written."""
-    path = os.path.join(precomputed, f"{name}.parquet")
-    return pd.read_parquet(path) if os.path.exists(path) else pd.DataFrame()
+from .precompute import read_table
+from .study import seed_sigma_by_group
 
 
 def _fmt(v, digits=1):
@@ -72,7 +67,7 @@ SEED_SIGMA_TARGET, R2_TARGET = 5.0, 0.9
 def targets_markdown(precomputed: str, models: pd.DataFrame) -> str:
     """Where each target of the emergence issue stands: the best model or study run on each measure
     (headline rows: common organic bonds the model saw), from the tables — nothing typed in."""
-    study = _table(precomputed, "study/emergence").rename(columns={"run_id": "model_id"})
+    study = read_table(precomputed, "study/emergence").rename(columns={"run_id": "model_id"})
     xtb = pd.concat([models[models["level_of_theory"].astype(str).str.startswith("GFN2")], study], ignore_index=True)
     out = ("\nTargets of the emergence issue, best model or study run per measure (MAE kcal/mol; models table "
            "and study table above):\n\n| measure | target | best MAE | best ρ | met by (both halves by one model) |\n|---|---|---|---|---|\n")
@@ -103,16 +98,14 @@ def targets_markdown(precomputed: str, models: pd.DataFrame) -> str:
             met = rows.loc[rows[col] >= R2_TARGET, "model_id"]
             out += (f"| per-type medians of D vs {name}: R² | ≥ {R2_TARGET} | – | {_fmt(best[col], 2)} "
                     f"({best.model_id}) | {', '.join(met) or 'no'} |\n")
-    sp = _table(precomputed, "study/seed_spread")
-    if len(sp):
-        sp = sp[sp["n"] >= MIN_TYPE_BONDS]
-        worst = sp.loc[sp.groupby("group")["median_std"].idxmax()].sort_values("median_std")
+    worst = seed_sigma_by_group(read_table(precomputed, "study/seed_spread")).sort_values("worst")
+    if len(worst):
         out += "\nSeed σ(D_ij) target (≤ 5 kcal/mol for every bond type with ≥ 5 held-out corpus bonds), worst type per configuration:\n\n"
         out += "| configuration | seeds | worst type | its σ | met |\n|---|---|---|---|---|\n"
-        for _, r in worst.iterrows():
-            out += (f"| {r.group} | {r.n_seeds} | {r.bond_type} | {_fmt(r.median_std)} | "
-                    f"{'yes' if r.median_std <= SEED_SIGMA_TARGET else 'no'} |\n")
-    sc = _table(precomputed, "study/scaling")
+        for group, r in worst.iterrows():
+            out += (f"| {group} | {r.n_seeds} | {r.worst_type} | {_fmt(r.worst)} | "
+                    f"{'yes' if r.worst <= SEED_SIGMA_TARGET else 'no'} |\n")
+    sc = read_table(precomputed, "study/scaling")
     if len(sc):
         done = sc[(sc["converged"] == sc["seeds"]) & (sc["seeds"] >= 3)]["n_qm9"].tolist()
         span = max(done) / min(done) if done else 0
@@ -128,7 +121,7 @@ def sum_rule_markdown(precomputed: str, models: pd.DataFrame) -> str:
     against the rigid labels it accounts for (docs/E3D_METHOD.md §4d)."""
     from .additivity import GAP_COLUMNS
 
-    bde = _table(precomputed, "bde")
+    bde = read_table(precomputed, "bde")
     if GAP_COLUMNS["rigid"] not in bde:
         return ""
     parents = bde.drop_duplicates("parent_smiles").dropna(subset=[GAP_COLUMNS["rigid"]])
@@ -158,7 +151,7 @@ def budget_markdown(precomputed: str) -> str:
     the models whose BDE table has the model's own rigid BDE (GFN2-xTB labels)."""
     from .bde import error_budget_by_type, headline_mask
 
-    bde = _table(precomputed, "bde")
+    bde = read_table(precomputed, "bde")
     if "model_rigid_bde_kcal_mol" not in bde:
         return ""
     out = ""
@@ -197,7 +190,7 @@ def like_with_like_markdown(models: pd.DataFrame) -> str:
 
 def study_markdown(precomputed: str) -> str:
     """The emergence study table (precomputed/study/emergence.parquet), if it has been run."""
-    t = _table(precomputed, "study/emergence")
+    t = read_table(precomputed, "study/emergence")
     if t.empty:
         return ""
     out = ("\nEmergence study (`python -m e3d study configs/study/emergence.yaml`; GFN2-xTB labels, every BDE row "
@@ -226,7 +219,7 @@ def study_markdown(precomputed: str) -> str:
                 + f"({_fmt(getattr(r, 'budget_locality_at_centres_mae', float('nan')))}) / {_fmt(r.budget_partition_mae)}"
                 + f" | {_fmt(getattr(r, 'd_vs_rigid_mean_error', float('nan')))} / "
                 + f"{_fmt(getattr(r, 'sum_rule_mean_offset', float('nan')))} | {_mae_rho(r, 'd_plus_gap_vs_rigid')} |\n")
-    sp = _table(precomputed, "study/seed_spread")
+    sp = read_table(precomputed, "study/seed_spread")
     if len(sp):
         out += "\nSeed spread of D_ij in the study (kcal/mol, evaluation-corpus bonds):\n\n"
         out += "| configuration | seeds | bond type | n | median σ | 90th pct σ |\n|---|---|---|---|---|---|\n"
@@ -243,7 +236,7 @@ def _mean_sd(r, col: str, digits: int = 1) -> str:
 def scaling_markdown(precomputed: str) -> str:
     """The study's scaling series (precomputed/study/scaling.parquet): BDE error and seed σ against the
     number of training molecules, mean ± standard deviation over the seeds trained alike."""
-    t = _table(precomputed, "study/scaling")
+    t = read_table(precomputed, "study/scaling")
     if t.empty:
         return ""
     out = ("\nScaling with training molecules (study scaling series: the same recipe on nested QM9 sets; mean ± sd "
@@ -292,10 +285,10 @@ def ensemble_markdown(precomputed: str) -> str:
     """Seed-ensemble spread of D_ij per bond type and of the learned BDEs."""
     from .ensemble import spread_by_type
 
-    bonds = _table(precomputed, "ensemble_bonds")
+    bonds = read_table(precomputed, "ensemble_bonds")
     if bonds.empty:
         return ""
-    bde = _table(precomputed, "ensemble_bde")
+    bde = read_table(precomputed, "ensemble_bde")
     out = ""
     for base, group in bonds.groupby("ensemble"):
         members = group["members"].iloc[0].replace(",", ", ")

@@ -422,6 +422,17 @@ SCALING_METRICS = {  # study column → what it measures (units); mean and stand
 }
 
 
+def seed_sigma_by_group(spread: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration (index: group) of a seed-spread table, over the bond types with ≥
+    :data:`MIN_TYPE_BONDS` held-out bonds: the worst type, its σ, the median σ over those types, the seeds."""
+    sigma = spread[spread["n"] >= MIN_TYPE_BONDS] if len(spread) else spread
+    if not len(sigma):
+        return pd.DataFrame(columns=["worst_type", "worst", "median", "n_seeds"])
+    worst = sigma.loc[sigma.groupby("group")["median_std"].idxmax()].set_index("group")
+    return pd.DataFrame({"worst_type": worst["bond_type"], "worst": worst["median_std"],
+                         "median": sigma.groupby("group")["median_std"].median(), "n_seeds": worst["n_seeds"]})
+
+
 SCALING_QUANTITIES = {  # scaling.parquet column → label; a *_mean column has its *_std beside it
     **{f"{col}_mean": label for col, label in SCALING_METRICS.items()},
     "sigma_worst": "seed σ(D_ij), worst bond type (kcal/mol)",
@@ -433,8 +444,8 @@ def scaling_table(table: pd.DataFrame, spread: pd.DataFrame, groups: Sequence[st
     """One row per training-set size of a study's scaling series (``groups``: configurations that differ
     only in the number of QM9 molecules): the seeds trained alike (:func:`seeds_alike`), how
     many converged, each :data:`SCALING_METRICS` column's mean and standard deviation over them, and the
-    seed σ(D_ij) of the group (worst bond type with ≥ :data:`MIN_TYPE_BONDS` held-out bonds, and the
-    median over those types)."""
+    seed σ(D_ij) of the group (:func:`seed_sigma_by_group`)."""
+    sigma = seed_sigma_by_group(spread)
     rows = []
     for group in groups:
         runs = table[table["group"] == group]
@@ -448,11 +459,10 @@ def scaling_table(table: pd.DataFrame, spread: pd.DataFrame, groups: Sequence[st
             values = alike[col].astype(float) if col in alike else pd.Series(dtype=float)
             row[f"{col}_mean"] = float(values.mean()) if len(values) else float("nan")
             row[f"{col}_std"] = float(values.std(ddof=1)) if len(values) >= 2 else float("nan")
-        sigma = spread[(spread["group"] == group) & (spread["n"] >= MIN_TYPE_BONDS)] if len(spread) else spread
-        if len(sigma):
-            worst = sigma.loc[sigma["median_std"].idxmax()]
-            row.update(sigma_worst_type=worst["bond_type"], sigma_worst=float(worst["median_std"]),
-                       sigma_median=float(sigma["median_std"].median()), sigma_seeds=int(worst["n_seeds"]))
+        if group in sigma.index:
+            g = sigma.loc[group]
+            row.update(sigma_worst_type=g["worst_type"], sigma_worst=float(g["worst"]),
+                       sigma_median=float(g["median"]), sigma_seeds=int(g["n_seeds"]))
         else:
             row.update(sigma_worst_type=None, sigma_worst=float("nan"), sigma_median=float("nan"), sigma_seeds=0)
         rows.append(row)

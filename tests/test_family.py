@@ -130,3 +130,11 @@ def test_fine_tuned_models_say_what_they_were_pretrained_on():
         assert card_summary(card)["fine-tuned from"] == f"{m['init_from']} ({parent['level_of_theory']} labels)"
         assert card["hyperparameters"] == parent["hyperparameters"]  # the architecture is the parent's
     assert pretraining(read_card(os.path.join(MODELS_DIR, "dft-radicals.nequip.zip"))) == ""
+
+
+def test_seeds_of_one_recipe_share_its_overrides_and_differ_in_seed():
+    from e3d.family import _entry, entry_overrides
+
+    one, two = entry_overrides(_entry("dft-emergence")), entry_overrides(_entry("dft-emergence-seed2"))
+    assert "seed=1" in one and "seed=2" in two and "seed=2" not in one
+    assert [o for o in one if o != "seed=1"] == [o for o in two if o != "seed=2"]

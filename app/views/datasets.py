@@ -112,10 +112,11 @@ if len(study_scaling):
                "converged. A size counts towards the converged curve once all its seeds (≥ 3) have converged.")
     st.markdown("**Energy-only models on QM9 H298 (B3LYP)**")
 scaling = models[models["role"] == "scaling"].dropna(subset=["n_training_frames"]).sort_values("n_training_frames")
-SCALING_QUANTITIES = {"test_per_atom_energy_mae_eV": "test energy MAE (eV/atom)",
+QM9_SCALING_QUANTITIES = {"test_per_atom_energy_mae_eV": "test energy MAE (eV/atom)",
                       "bde_298_mae_vs_exp": "BDE MAE vs experiment at 298 K (kcal/mol)",
                       "entropy_weighted_nats": "entropy H (nats)"}
-metric = st.selectbox("Quantity", list(SCALING_QUANTITIES), format_func=SCALING_QUANTITIES.get, key="scaling_metric")
+metric = st.selectbox("Quantity", list(QM9_SCALING_QUANTITIES), format_func=QM9_SCALING_QUANTITIES.get,
+                      key="scaling_metric")
 if len(scaling) >= 2:
     fit = fit_power_law(scaling["n_training_frames"], scaling[metric])
     fig = go.Figure()
@@ -126,7 +127,7 @@ if len(scaling) >= 2:
         fig.add_scatter(x=n, y=curve, mode="lines", line=dict(dash="dash"),
                         name=f"fit ∝ N^{fit['b']:.2f}")
     fig.update_xaxes(type="log", title="training molecules N")
-    fig.update_yaxes(type="log", title=SCALING_QUANTITIES[metric])
+    fig.update_yaxes(type="log", title=QM9_SCALING_QUANTITIES[metric])
     fig.update_layout(height=420)
     st.plotly_chart(fig, width="stretch")
     st.caption(f"QM9 nested subsets (H298, B3LYP/6-31G(2df,p)), fixed {N_TEST:,}-molecule test set; power law "
