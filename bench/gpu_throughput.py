@@ -29,7 +29,7 @@ def main():
     from nequip.data import AtomicDataDict
 
     from e3d import edge_energies, load_model
-    from e3d.edges import molecule_to_data, pack_batches
+    from e3d.edges import molecules_to_data, pack_batches
     from e3d.pairs import pairs_for_molecules
     from throughput import qm9_molecules
 
@@ -40,8 +40,7 @@ def main():
     for batch_atoms in args.batch_atoms:
         torch.cuda.reset_peak_memory_stats()
         groups = list(pack_batches(mols, batch_atoms))
-        batches = [AtomicDataDict.to_(AtomicDataDict.batched_from_list([molecule_to_data(mols[k], model) for k in g]),
-                                      model.device) for g in groups]
+        batches = [AtomicDataDict.to_(molecules_to_data([mols[k] for k in g], model), model.device) for g in groups]
         torch.cuda.synchronize()
         t0 = time.perf_counter()
         with torch.no_grad(), model.energy_only():

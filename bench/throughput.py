@@ -20,7 +20,7 @@ import torch
 import dataclasses
 
 from e3d import edge_energies, from_smiles, load_model
-from e3d.edges import molecule_to_data, pack_batches
+from e3d.edges import molecules_to_data, pack_batches
 from e3d.pairs import pairs_for_molecules
 
 
@@ -42,8 +42,6 @@ def qm9_molecules(n):
 
 
 def main():
-    from nequip.data import AtomicDataDict
-
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=None)
     ap.add_argument("--n", type=int, default=1000)
@@ -54,7 +52,7 @@ def main():
     model = load_model(args.model or default_model(), device="cpu", dtype=args.dtype)
     mols = [m for m in qm9_molecules(args.n) if set(m.symbols) <= set(model.usable_type_names)]
     groups = list(pack_batches(mols, args.batch_atoms))
-    batches = [AtomicDataDict.batched_from_list([molecule_to_data(mols[k], model) for k in g]) for g in groups]
+    batches = [molecules_to_data([mols[k] for k in g], model) for g in groups]
 
     def floor():
         with torch.no_grad(), model.energy_only():

@@ -27,7 +27,7 @@ def compile_model(model_path: str, out_path: str, device: str = "cpu") -> str:
     from nequip.data import AtomicDataDict
     from nequip.utils.aot import aot_export_model
 
-    from .edges import molecule_to_data
+    from .edges import molecules_to_data
     from .cards import card_path, read_card
     from .model import edge_constants_sidecar, load_model
     from .molecule import from_smiles
@@ -36,8 +36,7 @@ def compile_model(model_path: str, out_path: str, device: str = "cpu") -> str:
         raise ModelError("compiled model path must end with .nequip.pt2")
     model = load_model(model_path, device=device)
     mols = [m for m in map(from_smiles, EXAMPLE_SMILES) if set(m.symbols) <= set(model.type_names)]
-    data = AtomicDataDict.batched_from_list([molecule_to_data(m, model) for m in mols * 2])
-    data = AtomicDataDict.to_(data, model.device)
+    data = AtomicDataDict.to_(molecules_to_data(mols * 2, model), model.device)
     batch_map = {
         "graph": torch.export.Dim("num_frames", min=2),
         "node": torch.export.Dim("num_nodes", min=2),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Iterable, Iterator, List, Optional, Sequence
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -92,8 +92,53 @@ def atoms_to_data(symbols, positions, model: E3DModel):
     }
 
 
-def molecule_to_data(mol: Molecule, model: E3DModel):
-    return atoms_to_data(mol.symbols, mol.positions, model)
+DENSE_CHUNK = 4_000_000  # distance-array elements per step of batch_to_data (~100 MB of float64 work arrays)
+
+
+def batch_to_data(frames: Sequence[Tuple[Sequence[str], np.ndarray]], model: E3DModel):
+    """One nequip batch of non-periodic frames given as (symbols, positions): the dict nequip's
+    ``batched_from_list`` makes of :func:`atoms_to_data` per frame (tested), built without a Python
+    loop over frames — the neighbour lists of all frames with the same atom count come from one
+    dense distance array (in chunks of :data:`DENSE_CHUNK` elements)."""
+    from nequip.data import AtomicDataDict
+
+    n_atoms = np.array([len(symbols) for symbols, _ in frames], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(n_atoms)])
+    pos = np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 3) for _, p in frames])
+    types = model.type_index([s for symbols, _ in frames for s in symbols])
+    r2 = model.r_max * model.r_max
+    src, dst = [], []
+    for n in np.unique(n_atoms[n_atoms > 1]):
+        frames_n = np.nonzero(n_atoms == n)[0]
+        step = max(1, DENSE_CHUNK // int(n * n))
+        for start in range(0, len(frames_n), step):
+            atoms = offsets[frames_n[start:start + step], None] + np.arange(n)  # (frames, n) global indices
+            p = pos[atoms]
+            d2 = ((p[:, :, None, :] - p[:, None, :, :]) ** 2).sum(-1)
+            d2[:, np.arange(n), np.arange(n)] = np.inf
+            f, i, j = np.nonzero(d2 < r2)
+            src.append(atoms[f, i])
+            dst.append(atoms[f, j])
+    src = np.concatenate(src) if src else np.zeros(0, dtype=np.int64)
+    dst = np.concatenate(dst) if dst else np.zeros(0, dtype=np.int64)
+    order = np.lexsort((dst, src))  # frame by frame, i then j: nequip's order
+    edge_index = torch.as_tensor(np.stack([src[order], dst[order]]), dtype=torch.long)
+    n_frames = len(frames)
+    return {
+        AtomicDataDict.EDGE_INDEX_KEY: edge_index,
+        AtomicDataDict.BATCH_KEY: torch.as_tensor(np.repeat(np.arange(n_frames), n_atoms), dtype=torch.long),
+        AtomicDataDict.POSITIONS_KEY: torch.as_tensor(pos),
+        AtomicDataDict.ATOM_TYPE_KEY: torch.as_tensor(types),
+        AtomicDataDict.PBC_KEY: torch.zeros((n_frames, 3), dtype=torch.bool),
+        AtomicDataDict.CELL_KEY: NONPERIODIC_BOX * torch.eye(3, dtype=torch.float64).repeat(n_frames, 1, 1),
+        AtomicDataDict.EDGE_CELL_SHIFT_KEY: torch.zeros((edge_index.shape[1], 3), dtype=torch.float64),
+        AtomicDataDict.NUM_NODES_KEY: torch.as_tensor(n_atoms),
+    }
+
+
+def molecules_to_data(molecules: Sequence[Molecule], model: E3DModel):
+    """:func:`batch_to_data` of molecules."""
+    return batch_to_data([(m.symbols, m.positions) for m in molecules], model)
 
 
 def pack_batches(molecules: Sequence[Molecule], max_batch_atoms: int) -> Iterator[List[int]]:
@@ -116,8 +161,7 @@ def forward_batch(model: E3DModel, molecules: Sequence[Molecule]):
     n = len(molecules)
     # AOTInductor graphs are traced for ≥ 2 frames (torch's 0/1 specialisation): pad a lone molecule
     frames = list(molecules) * 2 if (model.kind == "aotinductor" and n == 1) else list(molecules)
-    data = AtomicDataDict.batched_from_list([molecule_to_data(m, model) for m in frames])
-    data = AtomicDataDict.to_(data, model.device)
+    data = AtomicDataDict.to_(molecules_to_data(frames, model), model.device)
     with torch.no_grad(), model.energy_only():
         out = model.module(data)
     edge_index = data[AtomicDataDict.EDGE_INDEX_KEY].cpu().numpy()  # compiled models output no edge_index

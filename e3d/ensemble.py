@@ -42,16 +42,66 @@ def bond_spread(pairs: pd.DataFrame, members: List[str]) -> pd.DataFrame:
     return out.join(types, on=KEYS)
 
 
-def bde_spread(bde: pd.DataFrame, members: List[str], column: str = "e3d_bde_kcal_mol") -> pd.DataFrame:
-    """Per experimental BDE row: mean and σ of the members' learned BDE (each relaxed with its own model)."""
+# The quantities of an experimental bond whose seed spread is compared: D_ij and the fragment-cut sum depend
+# on how the model splits its energy into edges; the model's own BDEs are energy differences only.  Similar
+# seeds on the last two and different ones on the first two mean the data pin the energy, not its split.
+SPREAD_QUANTITIES = {
+    "bde": ("e3d_bde_kcal_mol", "E3D D_ij"),
+    "cut": ("e3d_cut_bde_kcal_mol", "fragment-cut sum D_cut"),
+    "model_rigid": ("model_rigid_bde_kcal_mol", "model's own rigid BDE (energy difference)"),
+    "model_relaxed": ("model_fragment_bde_kcal_mol", "model's own relaxed BDE (energy difference)"),
+}
+_BOND = ["label", "parent_smiles", "fragment_a", "fragment_b"]  # a bond listed by two sources: one row
+
+
+def bde_spread(bde: pd.DataFrame, members: List[str]) -> pd.DataFrame:
+    """Per experimental BDE row: mean and σ over the members of each of :data:`SPREAD_QUANTITIES`
+    (``bde_mean``/``bde_std`` for D_ij, ``cut_std``, ``model_rigid_std`` … kcal/mol), rows every member has
+    D_ij for; ``headline``: the row counts in the headline metrics (:func:`e3d.bde.headline_mask`)."""
+    from .bde import headline_mask
+
     rows = bde[bde["model_id"].isin(members) & bde["error"].isna()]
-    bond = ["label", "parent_smiles", "fragment_a", "fragment_b"]  # a bond listed by two sources: one row
-    wide = rows.pivot_table(index=bond, columns="model_id", values=column).dropna()
-    return pd.DataFrame({"bde_mean": wide.mean(axis=1), "bde_std": wide.std(axis=1, ddof=1),
-                         "n_members": wide.shape[1]}).reset_index()
+    out = None
+    for prefix, (column, _) in SPREAD_QUANTITIES.items():
+        if column not in rows:
+            continue
+        wide = rows.pivot_table(index=_BOND, columns="model_id", values=column).dropna()
+        part = pd.DataFrame({f"{prefix}_mean": wide.mean(axis=1), f"{prefix}_std": wide.std(axis=1, ddof=1)})
+        if out is None:
+            out = part.assign(n_members=wide.shape[1])
+        else:
+            out = out.join(part, how="left")
+    if {"common_organic", "bond_type_seen"} <= set(rows.columns):
+        out = out.join(rows.assign(headline=headline_mask(rows)).groupby(_BOND)["headline"].all(), how="left")
+    return out.reset_index()
+
+
+def spread_by_quantity(spread: pd.DataFrame) -> pd.DataFrame:
+    """One row per quantity of :data:`SPREAD_QUANTITIES` in ``spread`` (a :func:`bde_spread` table): bonds,
+    median and 90th percentile of σ (kcal/mol), on the headline rows when the table marks them."""
+    if "headline" in spread:
+        spread = spread[spread["headline"].fillna(False).astype(bool)]
+    rows = []
+    for prefix, (_, label) in SPREAD_QUANTITIES.items():
+        sd = spread.get(f"{prefix}_std", pd.Series(dtype=float)).dropna()
+        if len(sd):
+            rows.append({"quantity": label, "n": len(sd), "median_std": sd.median(), "p90_std": sd.quantile(0.9)})
+    return pd.DataFrame(rows, columns=["quantity", "n", "median_std", "p90_std"])
 
 
 def spread_by_type(spread: pd.DataFrame) -> pd.DataFrame:
     """Median and 90th percentile of σ_ij per bond type (kcal/mol)."""
     g = spread.groupby("bond_type", observed=True)["D_std"]
     return pd.DataFrame({"n": g.size(), "median_std": g.median(), "p90_std": g.quantile(0.9)}).reset_index()
+
+
+def quantity_spread_wide(spread: pd.DataFrame) -> pd.DataFrame:
+    """:func:`spread_by_quantity` tables of several groups (column ``group``, ``n_seeds``) side by side: one
+    row per group — seeds, bonds, then the median σ of each quantity (kcal/mol), in the order given."""
+    if spread.empty:
+        return pd.DataFrame()
+    quantities = list(dict.fromkeys(spread["quantity"]))
+    wide = spread.pivot_table(index="group", columns="quantity", values="median_std", sort=False)
+    head = spread.groupby("group", sort=False).agg(seeds=("n_seeds", "first"), bonds=("n", "max"))
+    return head.join(wide[quantities]).reset_index()
+

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .edges import atoms_to_data
+from .edges import batch_to_data
 from .errors import E3DError
 from .model import E3DModel
 
@@ -35,8 +35,7 @@ def evaluate(model: E3DModel, path: str, batch_size: int = 32, limit: Optional[i
     e_err, e_err_atom, f_err, kinds = [], [], [], []
     for start in tqdm(range(0, len(frames), batch_size), disable=not progress, desc="evaluate"):
         batch = frames[start:start + batch_size]
-        data = AtomicDataDict.batched_from_list([atoms_to_data(a.get_chemical_symbols(), a.positions, model)
-                                                 for a in batch])
+        data = batch_to_data([(a.get_chemical_symbols(), a.positions) for a in batch], model)
         with torch.enable_grad():  # forces come from autograd
             out = model.module(AtomicDataDict.to_(data, model.device))
         energy = out[AtomicDataDict.TOTAL_ENERGY_KEY].detach().double().cpu().numpy().reshape(-1)

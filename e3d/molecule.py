@@ -409,11 +409,12 @@ def check_coordinates(positions: np.ndarray, what: str) -> None:
     if not np.all(np.isfinite(pos)):
         raise InputError(f"{what}: coordinates contain NaN or infinite values")
     if len(pos) > 1:
-        d = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=-1)
-        d[np.diag_indices_from(d)] = np.inf
-        i, j = np.unravel_index(np.argmin(d), d.shape)
-        if d[i, j] < MIN_INTERATOMIC_DISTANCE:
-            raise InputError(f"{what}: atoms {i} and {j} are {d[i, j]:.3f} Å apart "
+        d2 = ((pos[:, None, :] - pos[None, :, :]) ** 2).sum(-1)
+        np.fill_diagonal(d2, np.inf)
+        k = int(np.argmin(d2))
+        if d2.flat[k] < MIN_INTERATOMIC_DISTANCE ** 2:
+            i, j = divmod(k, len(pos))
+            raise InputError(f"{what}: atoms {i} and {j} are {np.sqrt(d2.flat[k]):.3f} Å apart "
                              f"(closer than {MIN_INTERATOMIC_DISTANCE} Å): broken geometry")
 
 

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Dict, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -88,36 +88,41 @@ def bond_arrays(mol) -> Dict[str, np.ndarray]:
     return out
 
 
-def pair_arrays(result: EdgeEnergies) -> Dict[str, np.ndarray]:
-    """Columns of the pair table (PAIR_COLUMNS) for one molecule, vectorised."""
-    mol = result.molecule
-    n = mol.n_atoms
-    i, j, e = result.i, result.j, result.e
+def pair_arrays(results: Sequence[EdgeEnergies]) -> Dict[str, np.ndarray]:
+    """Columns of the pair tables (PAIR_COLUMNS) of many molecules at once, plus ``molecule_id`` (the
+    position in ``results``): vectorised over molecules, rows by molecule, then i, then j."""
+    results = list(results)
+    offsets = np.concatenate([[0], np.cumsum([r.molecule.n_atoms for r in results])]).astype(np.int64)
+    n = int(offsets[-1]) or 1
+    i = np.concatenate([r.i + o for r, o in zip(results, offsets)]).astype(np.int64)
+    j = np.concatenate([r.j + o for r, o in zip(results, offsets)]).astype(np.int64)
+    e = np.concatenate([r.e for r in results])
     key = np.minimum(i, j) * n + np.maximum(i, j)
-    bonds = bond_arrays(mol)
-    bond_key = bonds["lo"] * n + bonds["hi"]
+    bonds = [bond_arrays(r.molecule) for r in results]
+    bond_key = np.concatenate([(b["lo"] + o) * n + (b["hi"] + o) for b, o in zip(bonds, offsets)]).astype(np.int64)
     keys = np.union1d(key, bond_key)  # pairs inside the cutoff, and every bond
     at = np.searchsorted(keys, key)
     eps = np.bincount(at, weights=e, minlength=len(keys))
     e_low_to_high = np.bincount(at, weights=np.where(i < j, e, 0.0), minlength=len(keys))
     pi, pj = keys // n, keys % n
-    symbols = np.array(mol.symbols, dtype=object)
+    molecule_id = np.searchsorted(offsets, pi, side="right") - 1
+    symbols = np.array([s for r in results for s in r.molecule.symbols], dtype=object)
+    positions = np.concatenate([r.molecule.positions for r in results])
     b_at = np.searchsorted(keys, bond_key)
     bonded = np.zeros(len(keys), dtype=bool)
     bonded[b_at] = True
-    order = np.zeros(len(keys))
-    order[b_at] = bonds["order"]
-    aromatic = np.zeros(len(keys), dtype=bool)
-    aromatic[b_at] = bonds["aromatic"]
-    btype = np.full(len(keys), "", dtype=object)
-    btype[b_at] = bonds["type"]
-    blabel = np.full(len(keys), "", dtype=object)
-    blabel[b_at] = bonds["label"]
+    columns = {}
+    for name, fill, dtype in (("order", 0.0, float), ("aromatic", False, bool), ("type", "", object),
+                              ("label", "", object)):
+        columns[name] = np.full(len(keys), fill, dtype=dtype)
+        columns[name][b_at] = np.concatenate([b[name] for b in bonds])
     return {
-        "i": pi, "j": pj, "element_i": symbols[pi], "element_j": symbols[pj],
-        "distance": np.linalg.norm(mol.positions[pi] - mol.positions[pj], axis=1),
+        "molecule_id": molecule_id, "i": pi - offsets[molecule_id], "j": pj - offsets[molecule_id],
+        "element_i": symbols[pi], "element_j": symbols[pj],
+        "distance": np.linalg.norm(positions[pi] - positions[pj], axis=1),
         "e_ij": e_low_to_high, "e_ji": eps - e_low_to_high, "eps_ij": eps, "D_ij": -eps * KCAL_PER_EV,
-        "bonded": bonded, "bond_order": order, "aromatic": aromatic, "bond_type": btype, "bond_label": blabel,
+        "bonded": bonded, "bond_order": columns["order"], "aromatic": columns["aromatic"],
+        "bond_type": columns["type"], "bond_label": columns["label"],
     }
 
 
@@ -127,7 +132,7 @@ def pair_table(result: EdgeEnergies) -> pd.DataFrame:
     e_ij, e_ji: the directed edge energies i→j and j→i (eV); ε_ij = e_ij + e_ji (eV);
     D_ij = −ε_ij (kcal/mol).
     """
-    return pd.DataFrame(pair_arrays(result), columns=PAIR_COLUMNS)
+    return pd.DataFrame(pair_arrays([result]), columns=PAIR_COLUMNS)
 
 
 def bond_table(result: EdgeEnergies) -> pd.DataFrame:
@@ -148,11 +153,11 @@ def pairs_for_molecules(results, bonded_only: bool = False) -> pd.DataFrame:
     tail = ["model", "total_energy_eV", "sum_rule_residual_eV"]
     if not results:
         return pd.DataFrame(columns=meta + PAIR_COLUMNS + tail)
-    parts = [pair_arrays(r) for r in results]
+    arrays = pair_arrays(results)
     if bonded_only:
-        parts = [{k: v[p["bonded"]] for k, v in p.items()} for p in parts]
-    counts = [len(p["i"]) for p in parts]
-    ids = np.repeat(np.arange(len(results)), counts)
+        arrays = {k: v[arrays["bonded"]] for k, v in arrays.items()}
+    ids = arrays["molecule_id"]
+    counts = np.bincount(ids, minlength=len(results))
 
     def per_molecule(values):  # repeated strings as a categorical: one copy per molecule, not per pair
         return pd.Categorical.from_codes(ids, categories=pd.Index(values).unique()) if len(set(values)) == len(values) \
@@ -160,7 +165,7 @@ def pairs_for_molecules(results, bonded_only: bool = False) -> pd.DataFrame:
 
     columns = {"molecule_id": ids, "molecule": per_molecule([r.molecule.label for r in results]),
                "smiles": per_molecule([r.molecule.smiles for r in results])}
-    columns.update({c: np.concatenate([p[c] for p in parts]) for c in PAIR_COLUMNS})
+    columns.update({c: arrays[c] for c in PAIR_COLUMNS})
     columns["model"] = pd.Categorical(np.repeat(np.array([r.model_name for r in results], dtype=object), counts))
     columns["total_energy_eV"] = np.repeat([r.total_energy for r in results], counts)
     columns["sum_rule_residual_eV"] = np.repeat([r.residual for r in results], counts)

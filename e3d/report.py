@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Dict, List
 
 import numpy as np
 import pandas as pd
@@ -72,13 +73,14 @@ def targets_markdown(precomputed: str, models: pd.DataFrame) -> str:
     out = ("\nTargets of the emergence issue, best model or study run per measure (MAE kcal/mol; models table "
            "and study table above):\n\n| measure | target | best MAE | best ρ | met by (both halves by one model) |\n|---|---|---|---|---|\n")
     for what, key, rho, mae in BDE_TARGETS:
-        rows = xtb.dropna(subset=[f"{key}_mae", f"{key}_rho"])
+        rows = xtb.dropna(subset=[f"{key}_mae", f"{key}_rho"]) if {f"{key}_mae", f"{key}_rho"} <= set(xtb) else xtb[:0]
         if not len(rows):
             continue
         b_mae, b_rho = rows.loc[rows[f"{key}_mae"].idxmin()], rows.loc[rows[f"{key}_rho"].idxmax()]
         met = rows[(rows[f"{key}_rho"] >= rho) & (rows[f"{key}_mae"] <= mae)]
         out += (f"| {what} | ρ ≥ {rho}, MAE ≤ {mae:g} | {_fmt(b_mae[f'{key}_mae'])} ({b_mae.model_id}) | "
                 f"{_fmt(b_rho[f'{key}_rho'], 2)} ({b_rho.model_id}) | {', '.join(met['model_id']) or 'no'} |\n")
+    from .ensemble import ensemble_members
     from .family import read_index
 
     index = read_index(os.path.join(precomputed, "models"))
@@ -98,6 +100,7 @@ def targets_markdown(precomputed: str, models: pd.DataFrame) -> str:
             met = rows.loc[rows[col] >= R2_TARGET, "model_id"]
             out += (f"| per-type medians of D vs {name}: R² | ≥ {R2_TARGET} | – | {_fmt(best[col], 2)} "
                     f"({best.model_id}) | {', '.join(met) or 'no'} |\n")
+    out += _ensemble_targets_markdown(models, ensemble_members(index))
     worst = seed_sigma_by_group(read_table(precomputed, "study/seed_spread")).sort_values("worst")
     if len(worst):
         out += "\nSeed σ(D_ij) target (≤ 5 kcal/mol for every bond type with ≥ 5 held-out corpus bonds), worst type per configuration:\n\n"
@@ -114,6 +117,27 @@ def targets_markdown(precomputed: str, models: pd.DataFrame) -> str:
                 f"{len(done)} size(s) ({', '.join(f'{n:,}' for n in done) or 'none'} QM9 molecules"
                 f"{f', {span:g}×' if done else ''}) of {len(sc)} in the series — {'met' if met else 'not met'}.\n")
     return out
+
+
+def _ensemble_targets_markdown(models: pd.DataFrame, groups: Dict[str, List[str]]) -> str:
+    """The model targets seed by seed for every seed ensemble: a conclusion rests on ≥ 3 seeds."""
+    cols = ["median_D_r2_vs_mbe", "d_vs_exp298_mae", "d_vs_exp298_rho"]
+    by_id = models.set_index("model_id")
+    rows = []
+    for base, members in groups.items():
+        have = [m for m in members if m in by_id.index]
+        if len(have) < 2 or not set(cols) <= set(by_id.columns):
+            continue
+        v = by_id.loc[have, cols]
+        every = bool((v["median_D_r2_vs_mbe"] >= R2_TARGET).all()) and len(have) >= 3
+        rows.append(f"| {base} | {len(have)} | " + " | ".join(
+            f"{' / '.join(_fmt(x, d) for x in v[c])} (mean {_fmt(v[c].mean(), d)} ± {_fmt(v[c].std(ddof=1), d)})"
+            for c, d in zip(cols, (2, 1, 2))) + f" | {'yes' if every else 'no'} |")
+    if not rows:
+        return ""
+    return ("\nThe same targets seed by seed, per seed ensemble (a conclusion needs ≥ 3 seeds; R² target met when "
+            "every seed meets it):\n\n| ensemble | seeds | medians vs mean bond enthalpies: R² | D_ij vs experiment "
+            "(298 K): MAE | ρ | R² target met by every seed (≥ 3) |\n|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
 
 def sum_rule_markdown(precomputed: str, models: pd.DataFrame) -> str:
@@ -219,12 +243,16 @@ def study_markdown(precomputed: str) -> str:
                 + f"({_fmt(getattr(r, 'budget_locality_at_centres_mae', float('nan')))}) / {_fmt(r.budget_partition_mae)}"
                 + f" | {_fmt(getattr(r, 'd_vs_rigid_mean_error', float('nan')))} / "
                 + f"{_fmt(getattr(r, 'sum_rule_mean_offset', float('nan')))} | {_mae_rho(r, 'd_plus_gap_vs_rigid')} |\n")
+    own = t[t["config"].fillna("").astype(bool)] if "config" in t else t[:0]
+    for config, runs in own.groupby("config"):
+        out += f"\nTrained with their own config, `{config}` (not the study's base config): {', '.join(runs['run_id'])}.\n"
     sp = read_table(precomputed, "study/seed_spread")
     if len(sp):
         out += "\nSeed spread of D_ij in the study (kcal/mol, evaluation-corpus bonds):\n\n"
         out += "| configuration | seeds | bond type | n | median σ | 90th pct σ |\n|---|---|---|---|---|---|\n"
         for _, r in sp.sort_values(["group", "n"], ascending=[True, False]).iterrows():
             out += f"| {r.group} | {r.n_seeds} | {r.bond_type} | {r.n} | {_fmt(r.median_std)} | {_fmt(r.p90_std)} |\n"
+    out += quantity_spread_markdown(read_table(precomputed, "study/quantity_spread"), "configuration")
     return out + scaling_markdown(precomputed)
 
 
@@ -245,7 +273,7 @@ def scaling_markdown(precomputed: str) -> str:
            "| cut vs rigid: MAE | held-out E MAE (meV/atom) | seed σ: worst type | median σ |\n"
            "|---|---|---|---|---|---|---|---|---|---|---|\n")
     for _, r in t.iterrows():
-        worst = f"{r.sigma_worst_type} {_fmt(r.sigma_worst)}" if r.sigma_worst_type else "– (one seed)"
+        worst = f"{r.sigma_worst_type} {_fmt(r.sigma_worst)}" if isinstance(r.sigma_worst_type, str) and r.sigma_worst_type else "– (one seed)"
         out += (f"| {r.n_qm9:,} | {r.n_frames:,} | {r.seeds} | {r.converged} of {r.seeds} | {r.steps_done_min:,} | "
                 f"{_mean_sd(r, 'd_vs_rigid_mae')} | {_mean_sd(r, 'd_vs_rigid_rho', 2)} | {_mean_sd(r, 'cut_vs_rigid_mae')} "
                 f"| {_mean_sd(r, 'test_energy_mae_meV_atom')} | {worst} | {_fmt(r.sigma_median)} |\n")
@@ -283,7 +311,7 @@ def reactivity_markdown(models: pd.DataFrame) -> str:
 
 def ensemble_markdown(precomputed: str) -> str:
     """Seed-ensemble spread of D_ij per bond type and of the learned BDEs."""
-    from .ensemble import spread_by_type
+    from .ensemble import spread_by_quantity, spread_by_type
 
     bonds = read_table(precomputed, "ensemble_bonds")
     if bonds.empty:
@@ -300,4 +328,25 @@ def ensemble_markdown(precomputed: str) -> str:
         out += "):\n\n| bond type | n | median σ | 90th pct σ |\n|---|---|---|---|\n"
         for r in spread_by_type(group).sort_values("n", ascending=False).head(12).itertuples():
             out += f"| {r.bond_type} | {r.n} | {_fmt(r.median_std)} | {_fmt(r.p90_std)} |\n"
+    if len(bde):
+        out += quantity_spread_markdown(pd.concat(
+            [spread_by_quantity(b).assign(group=base, n_seeds=b["n_members"].max())
+             for base, b in bde.groupby("ensemble")], ignore_index=True), "seed ensemble")
+    return out
+
+
+def quantity_spread_markdown(spread: pd.DataFrame, what: str) -> str:
+    """What seeds agree on (:func:`e3d.ensemble.quantity_spread_wide`): one row per group (``what``)."""
+    from .ensemble import quantity_spread_wide
+
+    wide = quantity_spread_wide(spread)
+    if wide.empty:
+        return ""
+    quantities = list(wide.columns[3:])
+    out = (f"\nWhat the seeds agree on, per {what}: median σ over the seeds (kcal/mol) on the experimental bonds of "
+           "the headline set. D_ij and the fragment-cut sum depend on how a model splits its energy into edges; "
+           "its own BDEs (energy differences of parent and fragments) only on its energy:\n\n"
+           f"| {what} | seeds | bonds | " + " | ".join(quantities) + " |\n|" + "---|" * (3 + len(quantities)) + "\n")
+    for r in wide.itertuples(index=False):
+        out += f"| {r[0]} | {int(r[1])} | {int(r[2])} | " + " | ".join(_fmt(v) for v in r[3:]) + " |\n"
     return out

@@ -23,7 +23,9 @@ molecules (``e3d data xtb --corpus train-heldout+qm9:N``; nested by construction
 demand; smaller data kinds are frame-kind subsets of the same file; ``extra_radical_bonds: K`` adds
 the rigid radicals of K more broken bonds per QM9 parent (labelled once, the next seed picks the
 bonds; ``…_rad+K.extxyz``).  A run with ``init_from: ID``
-fine-tunes run ID's model (with its own ``overrides``, e.g. loss weights) instead of starting afresh.
+fine-tunes run ID's model (with its own ``overrides``, e.g. loss weights) instead of starting afresh;
+a run with ``config: FILE`` trains with that config instead of the study's ``base_config`` (e.g. the
+edge prior's, configs/emergence_edge_prior.yaml).
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ def load_study(path: str) -> Dict[str, object]:
     for r in study["runs"]:
         if r.get("kinds", "radicals") not in VARIANT_KINDS:
             raise E3DError(f"run {r['id']}: kinds must be one of {', '.join(VARIANT_KINDS)}")
+        if "config" in r and not os.path.exists(run_config(study, r)):
+            raise E3DError(f"run {r['id']}: config {r['config']} not found")
     groups = {describe(r)["group"] for r in study["runs"]}
     unknown = [g for g in study.get("scaling", []) if g not in groups]
     if unknown:
@@ -210,7 +214,7 @@ def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Option
                                                      "trainer.enable_progress_bar=false"])
     # a fine-tune is built the same way every time (its parent's model), so that its checkpoint fits on resume
     init_from = init_model(run, study_dir)
-    train(os.path.join(REPO_ROOT, study["base_config"]), run_dir, out, model_id=run["id"], overrides=overrides,
+    train(run_config(study, run), run_dir, out, model_id=run["id"], overrides=overrides,
           resume=resume, init_from=init_from)
     return package_run(study, run, study_dir, kept=kept)
 
@@ -247,7 +251,7 @@ def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str
     began, hours = _session(run_dir)
     sessions[began] = hours
     trainval = run_dataset(study, run)
-    card = finish_run(os.path.join(REPO_ROOT, study["base_config"]), run_dir, out, run["id"],
+    card = finish_run(run_config(study, run), run_dir, out, run["id"],
                       run_overrides(study, run, trainval))
     steps = steps_done(run_dir)
     finished = steps >= int(run["steps"])
@@ -296,6 +300,11 @@ def _merge_curves(earlier: Optional[pd.DataFrame], now: pd.DataFrame) -> pd.Data
     return pd.concat([earlier[~earlier["epoch"].isin(now["epoch"])], now], ignore_index=True).sort_values("epoch")
 
 
+def run_config(study: Dict[str, object], run: Dict[str, object]) -> str:
+    """The training config of a run: its own ``config`` (e.g. the edge prior's) or the study's ``base_config``."""
+    return os.path.join(REPO_ROOT, run.get("config", study["base_config"]))
+
+
 def describe(run: Dict[str, object]) -> Dict[str, object]:
     """The configuration columns of a run."""
     extra = int(run.get("extra_radical_bonds", 0))
@@ -303,7 +312,7 @@ def describe(run: Dict[str, object]) -> Dict[str, object]:
     return {"r_max": float(run.get("r_max", 3.0)), "kinds": kinds, "extra_radical_bonds": extra,
             "n_qm9": int(run["n_qm9"]), "seed": int(run.get("seed", 1)), "steps": int(run["steps"]),
             "model_size": run.get("size", "default"), "init_from": str(run.get("init_from", "")),
-            "group": run.get("group", run["id"].rsplit("-s", 1)[0])}
+            "config": run.get("config", ""), "group": run.get("group", run["id"].rsplit("-s", 1)[0])}
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -383,7 +392,7 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
     for key in ("d_vs_rigid", "d_vs_relaxed", "d_vs_exp298", "cut_vs_rigid", "cut_vs_relaxed", "cut_vs_exp298",
                 "relaxed_est_vs_relaxed", "relaxed_est_vs_exp298", "ref_vs_exp298", "fit_vs_rigid"):
         out[f"{key}_mae"], out[f"{key}_rho"] = metrics.get(f"{key}_mae", np.nan), metrics.get(f"{key}_rho", np.nan)
-    return {"out": out, "pairs": pairs}
+    return {"out": out, "pairs": pairs, "bde": bde}
 
 
 def _baselines(study: Dict[str, object], runs: Sequence[Dict[str, object]], study_dir: str) -> pd.DataFrame:
@@ -475,7 +484,7 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
 
     from .bondtypes import baseline_per_type, corpus_molecules
     from .corpus import evaluation_corpus
-    from .ensemble import bond_spread, spread_by_type
+    from .ensemble import bde_spread, bond_spread, spread_by_quantity, spread_by_type
     from .cards import read_card
     from .corpus import BDE_REFERENCE, REFERENCE_ENERGIES
     from .references import ReferenceCache
@@ -483,7 +492,7 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
     bde_rows = pd.read_csv(study["data"].get("bde_table") or BDE_REFERENCE)
     cache = ReferenceCache.load(os.path.join(REPO_ROOT, "precomputed", REFERENCE_ENERGIES))
     molecules = corpus_molecules(evaluation_corpus())
-    rows, curves, all_pairs = [], [], []
+    rows, curves, all_pairs, all_bde = [], [], [], []
     done = [r for r in study["runs"] if os.path.exists(model_path(r["id"], study_dir))]
     baselines = _baselines(study, done, study_dir)
     for run in tqdm(done, desc="study models", disable=not progress):
@@ -498,22 +507,26 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
                      "converged": converged(curve), "epochs": int(len(curve)), **result["out"]})
         curves.append(curve.assign(run_id=run["id"]))
         all_pairs.append(result["pairs"].assign(model_id=run["id"]))
+        all_bde.append(result["bde"].assign(model_id=run["id"]))
     table = pd.DataFrame(rows)
     os.makedirs(study_dir, exist_ok=True)
     table.to_parquet(os.path.join(study_dir, "emergence.parquet"), index=False)
     if curves:
         pd.concat(curves, ignore_index=True).to_parquet(os.path.join(study_dir, "curves.parquet"), index=False)
-    spreads = []
+    spreads, by_quantity = [], []
     if len(table):
-        pairs = pd.concat(all_pairs, ignore_index=True)
+        pairs, bde = pd.concat(all_pairs, ignore_index=True), pd.concat(all_bde, ignore_index=True)
         for group, runs in table.groupby("group"):
-            members = seeds_alike(runs)
+            members = list(seeds_alike(runs))
             if len(members) >= 2:
-                spreads.append(spread_by_type(bond_spread(pairs, list(members))).assign(
+                spreads.append(spread_by_type(bond_spread(pairs, members)).assign(group=group, n_seeds=len(members)))
+                by_quantity.append(spread_by_quantity(bde_spread(bde, members)).assign(
                     group=group, n_seeds=len(members)))
     spread = pd.concat(spreads, ignore_index=True) if spreads else pd.DataFrame()
     if spreads:
         spread.to_parquet(os.path.join(study_dir, "seed_spread.parquet"), index=False)
+        pd.concat(by_quantity, ignore_index=True).to_parquet(os.path.join(study_dir, "quantity_spread.parquet"),
+                                                             index=False)
     if len(table) and study.get("scaling"):
         scaling_table(table, spread, study["scaling"]).to_parquet(os.path.join(study_dir, "scaling.parquet"), index=False)
     return table

@@ -219,3 +219,39 @@ def test_targets_table_names_the_best_model_and_who_meets_each_target(tmp_path):
     scaling.assign(converged=3).to_parquet(tmp_path / "study" / "scaling.parquet")
     assert "4 size(s) (250, 1,000, 4,000, 16,000 QM9 molecules, 64×) of 4 in the series — met" in targets_markdown(
         str(tmp_path), models)
+
+
+def test_targets_seed_by_seed_need_three_seeds_each_meeting_it(tmp_path):
+    """The per-ensemble targets: every seed's value, mean ± sd, and the R² target met only when ≥ 3 seeds
+    all meet it (two seeds that do, or three of which one misses, do not)."""
+    import json
+    import os
+
+    from e3d.report import targets_markdown
+
+    ids = ["a", "a-s2", "a-s3", "b", "b-s2"]
+    models = pd.DataFrame({"model_id": ids, "level_of_theory": "B3LYP", "median_D_r2_vs_mbe": [0.91, 0.95, 0.93, 0.92, 0.97],
+                           "d_vs_exp298_mae": [10.0, 12.0, 14.0, 9.0, 9.0], "d_vs_exp298_rho": 0.5})
+    os.makedirs(tmp_path / "models")
+    entries = [{"id": i, "file": f"{i}.nequip.zip", **({"ensemble": i.split("-")[0]} if "-" in i else {})} for i in ids]
+    (tmp_path / "models" / "index.json").write_text(json.dumps({"main": "a.nequip.zip", "models": entries}))
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in targets_markdown(str(tmp_path), models).splitlines()
+            if line.startswith("| ")}
+    assert rows["a"] == ("| a | 3 | 0.91 / 0.95 / 0.93 (mean 0.93 ± 0.02) | 10.0 / 12.0 / 14.0 (mean 12.0 ± 2.0) | "
+                         "0.50 / 0.50 / 0.50 (mean 0.50 ± 0.00) | yes |")
+    assert rows["b"].endswith("| no |")  # both seeds meet it, but two seeds are not a conclusion
+    models.loc[2, "median_D_r2_vs_mbe"] = 0.89
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in targets_markdown(str(tmp_path), models).splitlines()
+            if line.startswith("| ")}
+    assert rows["a"].endswith("| no |")
+
+
+def test_quantity_spread_table_one_row_per_group():
+    from e3d.report import quantity_spread_markdown
+
+    spread = pd.DataFrame({"group": ["g1", "g1", "g2"], "quantity": ["E3D D_ij", "model's own rigid BDE", "E3D D_ij"],
+                           "n": [94, 94, 90], "median_std": [6.5, 1.6, 3.0], "p90_std": 0.0, "n_seeds": [3, 3, 2]})
+    lines = quantity_spread_markdown(spread, "configuration").splitlines()
+    assert "| configuration | seeds | bonds | E3D D_ij | model's own rigid BDE |" in lines
+    assert "| g1 | 3 | 94 | 6.5 | 1.6 |" in lines and "| g2 | 2 | 90 | 3.0 | – |" in lines
+    assert quantity_spread_markdown(pd.DataFrame(), "configuration") == ""

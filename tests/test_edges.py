@@ -130,15 +130,35 @@ def test_neighbor_list_matches_nequip(tiny_model):
     import torch
     from nequip.data import AtomicDataDict, compute_neighborlist_
 
-    from e3d.edges import molecule_to_data
+    from e3d.edges import atoms_to_data
 
     for smi in ("CCO", "c1ccccc1C(=O)NCC", "ClCCCCCCCCF"):
         mol = from_smiles(smi)
-        mine = molecule_to_data(mol, tiny_model)[AtomicDataDict.EDGE_INDEX_KEY].numpy()
+        mine = atoms_to_data(mol.symbols, mol.positions, tiny_model)[AtomicDataDict.EDGE_INDEX_KEY].numpy()
         ref = compute_neighborlist_({AtomicDataDict.POSITIONS_KEY: torch.as_tensor(mol.positions),
                                      AtomicDataDict.PBC_KEY: torch.zeros((1, 3), dtype=torch.bool)},
                                     tiny_model.r_max)[AtomicDataDict.EDGE_INDEX_KEY].numpy()
         assert sorted(map(tuple, mine.T)) == sorted(map(tuple, ref.T))
+
+
+def test_batch_to_data_is_nequips_batch_of_single_frames(tiny_model, monkeypatch):
+    """The vectorised batch (frames grouped by atom count, distance arrays in chunks) is the dict nequip's
+    batched_from_list makes of the frames one by one: same keys, same values, edges in the same order —
+    also when a size group is cut into several chunks and with a lone atom (no edges)."""
+    import torch
+    from nequip.data import AtomicDataDict
+
+    import e3d.edges as edges
+
+    mols = [from_smiles(s) for s in ("CCO", "C", "OCC", "c1ccccc1C(=O)NCC", "CC", "[Cl]", "CCO", "ClCCCCCCCCF")]
+    frames = [(m.symbols, m.positions) for m in mols]
+    ref = AtomicDataDict.batched_from_list([edges.atoms_to_data(s, p, tiny_model) for s, p in frames])
+    for chunk in (edges.DENSE_CHUNK, 1):  # 1: one frame per distance array
+        monkeypatch.setattr(edges, "DENSE_CHUNK", chunk)
+        mine = edges.batch_to_data(frames, tiny_model)
+        assert mine.keys() == ref.keys()
+        for k in ref:
+            assert mine[k].dtype == ref[k].dtype and torch.equal(mine[k], ref[k]), k
 
 
 def test_the_same_input_twice_gives_bit_identical_energies(tiny_model):

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from e3d import edge_energies, from_smiles, load_model
-from e3d.ensemble import bde_spread, bond_spread, ensemble_members, spread_by_type
+from e3d.ensemble import (SPREAD_QUANTITIES, bde_spread, bond_spread, ensemble_members, spread_by_quantity,
+                          spread_by_type)
 from e3d.cards import MODELS_DIR
 from e3d.pairs import pairs_for_molecules
 
@@ -50,3 +51,20 @@ def test_bde_spread_merges_duplicate_sources_and_skips_errors():
     out = bde_spread(bde, ["a", "b"])
     assert list(out["label"]) == ["CH3-H"]
     assert out["bde_mean"].iloc[0] == pytest.approx(102.0) and out["bde_std"].iloc[0] == pytest.approx(np.sqrt(8))
+
+
+def test_spread_by_quantity_separates_energy_from_its_split():
+    """Two seeds that agree on their own BDEs (energy differences) but split the energy differently."""
+    rows = []
+    for model, shift in (("a", 0.0), ("b", 6.0)):
+        for label, organic in (("CH3-H", True), ("Cl-Cl", False)):
+            rows.append({"model_id": model, "label": label, "parent_smiles": label, "fragment_a": "x",
+                         "fragment_b": "y", "error": None, "common_organic": organic, "bond_type_seen": True,
+                         "e3d_bde_kcal_mol": 100.0 + shift, "e3d_cut_bde_kcal_mol": 90.0 - shift,
+                         "model_rigid_bde_kcal_mol": 110.0 + shift / 6, "model_fragment_bde_kcal_mol": 105.0})
+    spread = bde_spread(pd.DataFrame(rows), ["a", "b"])
+    assert spread.set_index("label")["headline"].to_dict() == {"CH3-H": True, "Cl-Cl": False}
+    out = spread_by_quantity(spread).set_index("quantity")
+    assert list(out["n"]) == [1, 1, 1, 1]  # the headline row only
+    assert out["median_std"].tolist() == pytest.approx([6 / np.sqrt(2), 6 / np.sqrt(2), 1 / np.sqrt(2), 0.0])
+    assert list(out.index) == [label for _, label in SPREAD_QUANTITIES.values()]

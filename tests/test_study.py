@@ -171,6 +171,9 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     assert set(baseline["dataset"]) == {"xtb_radicals_heldout_qm9-30.extxyz"} and "median_D_r2_vs_baseline" in table
     spread = pd.read_parquet(os.path.join(out, "seed_spread.parquet"))
     assert set(spread["group"]) == {"t"} and (spread["n_seeds"] == 2).all() and (spread["median_std"] > 0).all()
+    agree = pd.read_parquet(os.path.join(out, "quantity_spread.parquet")).set_index("quantity")
+    assert set(agree["group"]) == {"t"} and (agree["n_seeds"] == 2).all() and (agree["n"] > 0).all()
+    assert {"E3D D_ij", "model's own rigid BDE (energy difference)"} <= set(agree.index)
     scaling = pd.read_parquet(os.path.join(out, "scaling.parquet"))
     assert scaling["n_qm9"].tolist() == [30] and scaling["seeds"].tolist() == [2]
     assert np.isclose(scaling["d_vs_rigid_mae_mean"].iloc[0],
@@ -217,3 +220,20 @@ def test_study_config_scaling_names_known_configurations(tmp_path):
                       "runs:\n  - {id: a-250-s1, n_qm9: 250, steps: 10}\n")
     with pytest.raises(E3DError, match="scaling names configurations no run belongs to: a-1k"):
         load_study(str(config))
+
+
+def test_study_run_config_is_its_own_or_the_studys(tmp_path):
+    from e3d.errors import E3DError
+    from e3d.study import load_study, run_config
+
+    config = tmp_path / "s.yaml"
+    config.write_text("base_config: configs/emergence.yaml\ndata: {}\nruns:\n"
+                      "  - {id: a-s1, n_qm9: 250, steps: 10}\n"
+                      "  - {id: p-s1, n_qm9: 250, steps: 10, config: configs/emergence_edge_prior.yaml}\n")
+    study = load_study(str(config))
+    assert [os.path.relpath(run_config(study, r), ROOT) for r in study["runs"]] == [
+        os.path.join("configs", "emergence.yaml"), os.path.join("configs", "emergence_edge_prior.yaml")]
+    config.write_text("base_config: c.yaml\ndata: {}\nruns:\n  - {id: p-s1, n_qm9: 250, steps: 10, config: no.yaml}\n")
+    with pytest.raises(E3DError, match="run p-s1: config no.yaml not found"):
+        load_study(str(config))
+

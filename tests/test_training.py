@@ -242,6 +242,60 @@ def test_cached_dataset_gives_nequips_frames_and_keeps_them(tmp_path):
     assert isinstance(module.test_dataset[0], CachedASEDataset)
 
 
+def test_edge_prior_targets_non_bonded_edges_only(tmp_path):
+    """The edge prior's transform: on a real frame's neighbour list, target 0 on every edge between atoms
+    farther apart than 1.2 × their covalent radii, NaN (no target) on the bonds; one value per edge."""
+    import torch
+    from nequip.data import AtomicDataDict
+    from nequip.data.dataset import ASEDataset
+    from nequip.data.transforms import ChemicalSpeciesToAtomTypeMapper, NeighborListTransform
+
+    from e3d.data.edge_prior import NonbondedEdgeTarget
+
+    path = str(tmp_path / "d.extxyz")
+    build_xtb_dataset([("ethanol", "CCO")], path, variant="eq", seed=5, progress=False)
+    names = ["H", "C", "N", "O"]
+    frame = ASEDataset(path, transforms=[
+        ChemicalSpeciesToAtomTypeMapper(model_type_names=names, chemical_species_to_atom_type_map={n: n for n in names}),
+        NeighborListTransform(r_max=3.0), NonbondedEdgeTarget(type_names=names)])[0]
+    i, j = frame[AtomicDataDict.EDGE_INDEX_KEY]
+    target = frame[AtomicDataDict.EDGE_ENERGY_KEY]
+    assert target.shape == (len(i), 1)
+    bonded = torch.isnan(target[:, 0])
+    assert int(bonded.sum()) == 2 * 8  # ethanol's 8 bonds, both directions
+    assert torch.all(target[~bonded] == 0) and int((~bonded).sum()) > 16
+    r = torch.linalg.norm(frame[AtomicDataDict.POSITIONS_KEY][j] - frame[AtomicDataDict.POSITIONS_KEY][i], dim=-1)
+    assert float(r[bonded].max()) < 1.6 < float(r[~bonded].min())  # C–C 1.5 Å bonded, geminal H···H 1.75 Å not
+
+
+@pytest.mark.slow
+def test_edge_prior_pulls_non_bonded_pairs_towards_zero(tmp_path, monkeypatch):
+    """Two tiny models, same data, seed and epochs, one with the edge prior's loss term strong: its
+    non-bonded pairs carry less energy (mean |ε_ij| over the training molecules' non-bonded pairs)."""
+    import pandas as pd
+
+    from e3d import edge_energies, from_smiles
+    from e3d.model import load_model
+    from e3d.pairs import pairs_for_molecules
+
+    monkeypatch.chdir(ROOT)
+    data = tmp_path / "data"
+    for name, corpus in (("tiny_trainval", "train"), ("tiny_test", "eval")):
+        assert main(["data", "xtb", "--corpus", corpus, "--limit", "4", "--variant", "thermal",
+                     "--n-thermal", "6", "--out", str(data / f"{name}.extxyz")]) == 0
+    mols = [from_smiles(s) for s in ("CC", "C=C", "CCC", "C1CC1")]
+    nonbonded = {}
+    for coeff in (0, 30):
+        out = tmp_path / f"m{coeff}.nequip.zip"
+        assert main(["train", "configs/tiny_edge_prior.yaml", f"data_dir={data}", "trainer.max_epochs=25",
+                     f"edge_prior_coeff={coeff}", "--run-dir", str(tmp_path / f"run{coeff}"), "--out", str(out)]) == 0
+        pairs = pairs_for_molecules(edge_energies(load_model(str(out), device="cpu"), mols))
+        nonbonded[coeff] = float(pairs.loc[~pairs["bonded"], "eps_ij"].abs().mean())
+        logged = pd.concat(pd.read_csv(f) for f in (tmp_path / f"run{coeff}").glob("csv/*/metrics.csv"))
+        assert "train_loss_epoch/nonbonded_edge_energy_mse" in logged
+    assert nonbonded[30] < 0.5 * nonbonded[0], nonbonded
+
+
 def test_nequip_scripts_run_without_their_console_scripts(tmp_path, monkeypatch):
     """Wheels installed with ``pip --target`` (the GPU machine) leave no ``nequip-train`` beside the
     interpreter: the command falls back to the module, which must run."""

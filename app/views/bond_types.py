@@ -66,7 +66,7 @@ if len(row):
 
 ens = state.ensemble_rows("ensemble_bonds", model_id)
 if len(ens):
-    from e3d.ensemble import spread_by_type
+    from e3d.ensemble import spread_by_quantity, spread_by_type
 
     st.subheader("Seed-ensemble uncertainty of D_ij")
     spread = spread_by_type(ens).sort_values("n", ascending=False).rename(columns={
@@ -75,3 +75,13 @@ if len(ens):
     st.caption(f"σ_ij = standard deviation of D_ij over {ens['members'].iloc[0].replace(',', ', ')} (same data "
                "and step budget, different seeds: weight initialisation and train/validation split), "
                "per bond of the held-out corpus at identical geometries. " + state.provenance(model_id))
+    quantities = spread_by_quantity(state.ensemble_rows("ensemble_bde", model_id))
+    if len(quantities):
+        st.markdown("**What the seeds agree on** — the experimental bonds of the headline set")
+        st.dataframe(quantities.rename(columns={"n": "bonds", "median_std": "median σ (kcal/mol)",
+                                                "p90_std": "90th percentile σ (kcal/mol)"}).round(2),
+                     hide_index=True, width="stretch")
+        st.caption("D_ij and the fragment-cut sum depend on how the model splits its energy into edges; the "
+                   "model's own BDEs (energy differences of parent and fragments) depend only on its energy. "
+                   "Small σ on the last two and larger on the first two: the training data pin the energy "
+                   "but not its split into bonds. " + state.provenance(model_id))

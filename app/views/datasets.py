@@ -9,6 +9,7 @@ from app import state
 from e3d.data.qm9 import N_TEST
 from e3d.family import card_summary, shipped_cards
 from e3d.scaling import REACTIVITY_MEASURES, entropy_reactivity, fit_power_law, power_law_curve
+from e3d.ensemble import quantity_spread_wide
 from e3d.study import SCALING_QUANTITIES
 
 st.title("Training datasets")
@@ -26,7 +27,8 @@ if study.empty:
 else:
     STUDY_COLUMNS = {
         "run_id": "run", "r_max": "r_max (Å)", "kinds": "data kinds", "n_qm9": "QM9 molecules", "n_frames": "frames",
-        "seed": "seed", "init_from": "fine-tuned from", "steps_done": "steps done", "epochs": "epochs",
+        "seed": "seed", "init_from": "fine-tuned from", "config": "training config (if not the recipe's)",
+        "steps_done": "steps done", "epochs": "epochs",
         "converged": "converged", "finished": "step budget done",
         "test_energy_mae_meV_atom": "test energy MAE (meV/atom)", "test_forces_mae_eV_A": "test force MAE (eV/Å)",
         "bde_n": "bonds", "d_vs_rigid_mae": "D_ij vs rigid labels: MAE (kcal/mol)", "d_vs_rigid_rho": "D_ij vs rigid: ρ",
@@ -88,6 +90,14 @@ else:
         st.dataframe(spread.rename(columns={"group": "configuration", "bond_type": "bond type", "n": "bonds",
                                             "median_std": "median σ (kcal/mol)", "p90_std": "90th pct σ (kcal/mol)",
                                             "n_seeds": "seeds"}).round(2), hide_index=True, width="stretch")
+    agree = quantity_spread_wide(state.table("study/quantity_spread"))
+    if len(agree):
+        st.markdown("**What the seeds agree on**: median σ over the seeds (kcal/mol), experimental bonds of the "
+                    "headline set")
+        st.dataframe(agree.rename(columns={"group": "configuration"}).round(2), hide_index=True, width="stretch")
+        st.caption("D_ij and the fragment-cut sum depend on how a model splits its energy into edges; its own BDEs "
+                   "(energy differences of parent and fragments) only on its energy. GFN2-xTB labels; "
+                   "docs/E3D_METHOD.md §4e.")
 
 st.subheader("Scaling with training-set size")
 study_scaling = state.table("study/scaling")

@@ -134,7 +134,7 @@ def step_throughput(args) -> dict:
     from nequip.data import AtomicDataDict
 
     from e3d import edge_energies, load_model
-    from e3d.edges import molecule_to_data, pack_batches
+    from e3d.edges import molecules_to_data, pack_batches
     from e3d.model import default_model_path
     from e3d.pairs import pairs_for_molecules
 
@@ -148,8 +148,7 @@ def step_throughput(args) -> dict:
         for batch_atoms in size("batch_atoms", args.quick):
             if cuda:
                 torch.cuda.reset_peak_memory_stats()
-            batches = [AtomicDataDict.to_(AtomicDataDict.batched_from_list([molecule_to_data(mols[k], model)
-                                                                           for k in g]), model.device)
+            batches = [AtomicDataDict.to_(molecules_to_data([mols[k] for k in g], model), model.device)
                        for g in pack_batches(mols, batch_atoms)]
             with torch.no_grad(), model.energy_only():
                 model.module(batches[0])  # warm-up
