@@ -343,3 +343,28 @@ def test_provenance_of_a_fine_tuned_main_model_names_its_pretraining():
     tuned = pretraining(read_card(default_model_path()))
     captions = " ".join(c.value for c in at.caption)
     assert tuned and tuned in captions
+
+
+def test_what_the_seeds_agree_on_tables_come_from_the_library():
+    """Bond-types page (seed ensemble of the main model) and Training-datasets page (study configurations): the
+    'what the seeds agree on' tables hold the library's median σ per quantity, from the shipped tables."""
+    import pandas as pd
+
+    from e3d.ensemble import quantity_spread_wide, spread_by_quantity
+
+    pre = os.path.join(ROOT, "precomputed")
+    ens = pd.read_parquet(os.path.join(pre, "ensemble_bde.parquet"))
+    ens = ens[ens["ensemble"] == "dft-emergence"]
+    expected = spread_by_quantity(ens).set_index("quantity")["median_std"]
+    at = AppTest.from_file(MAIN, default_timeout=240)
+    at.session_state["model_id"] = "dft-emergence"
+    at.switch_page("views/bond_types.py").run()
+    assert not at.exception
+    shown = next(df.value for df in at.dataframe if "quantity" in df.value.columns).set_index("quantity")
+    assert shown["median σ (kcal/mol)"].tolist() == pytest.approx(expected.round(2).tolist())
+    study = quantity_spread_wide(pd.read_parquet(os.path.join(pre, "study", "quantity_spread.parquet")))
+    at = page("views/datasets.py")
+    assert not at.exception
+    shown = next(df.value for df in at.dataframe if "E3D D_ij" in df.value.columns)
+    assert shown["configuration"].tolist() == study["group"].tolist()
+    assert shown["E3D D_ij"].tolist() == pytest.approx(study["E3D D_ij"].round(2).tolist())
