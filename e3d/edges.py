@@ -65,16 +65,20 @@ class EdgeEnergies:
 NONPERIODIC_BOX = 20.0  # Å; a placeholder cell (pbc False) that compiled models require
 
 
-def molecular_neighbor_list(positions: np.ndarray, r_max: float) -> np.ndarray:
-    """Directed edges i→j (i ≠ j, r_ij < r_max) of a non-periodic molecule, shape (2, E).
+def _within_cutoff(pos: np.ndarray, r_max: float):
+    """(frame, i, j) of every i ≠ j with r_ij < r_max, for frames of equal size stacked as (frames, n, 3),
+    ordered by frame, i, j.  Dense distances: for molecules (≤ a few hundred atoms) faster than a cell
+    list, and the same edge set as nequip's neighbour list (tested)."""
+    n = pos.shape[1]
+    d2 = ((pos[:, :, None, :] - pos[:, None, :, :]) ** 2).sum(-1)
+    d2[:, np.arange(n), np.arange(n)] = np.inf
+    return np.nonzero(d2 < r_max * r_max)
 
-    Dense distances: for molecules (≤ a few hundred atoms) this is faster than a cell list,
-    and gives the same edge set as nequip's neighbour list (tested).
-    """
-    pos = np.asarray(positions, dtype=np.float64)
-    d2 = ((pos[:, None, :] - pos[None, :, :]) ** 2).sum(-1)
-    np.fill_diagonal(d2, np.inf)
-    return np.stack(np.nonzero(d2 < r_max * r_max))
+
+def molecular_neighbor_list(positions: np.ndarray, r_max: float) -> np.ndarray:
+    """Directed edges i→j (i ≠ j, r_ij < r_max) of a non-periodic molecule, shape (2, E)."""
+    _, i, j = _within_cutoff(np.asarray(positions, dtype=np.float64)[None], r_max)
+    return np.stack([i, j])
 
 
 def atoms_to_data(symbols, positions, model: E3DModel):
@@ -106,17 +110,13 @@ def batch_to_data(frames: Sequence[Tuple[Sequence[str], np.ndarray]], model: E3D
     offsets = np.concatenate([[0], np.cumsum(n_atoms)])
     pos = np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 3) for _, p in frames])
     types = model.type_index([s for symbols, _ in frames for s in symbols])
-    r2 = model.r_max * model.r_max
     src, dst = [], []
     for n in np.unique(n_atoms[n_atoms > 1]):
         frames_n = np.nonzero(n_atoms == n)[0]
         step = max(1, DENSE_CHUNK // int(n * n))
         for start in range(0, len(frames_n), step):
             atoms = offsets[frames_n[start:start + step], None] + np.arange(n)  # (frames, n) global indices
-            p = pos[atoms]
-            d2 = ((p[:, :, None, :] - p[:, None, :, :]) ** 2).sum(-1)
-            d2[:, np.arange(n), np.arange(n)] = np.inf
-            f, i, j = np.nonzero(d2 < r2)
+            f, i, j = _within_cutoff(pos[atoms], model.r_max)
             src.append(atoms[f, i])
             dst.append(atoms[f, j])
     src = np.concatenate(src) if src else np.zeros(0, dtype=np.int64)

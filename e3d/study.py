@@ -517,7 +517,7 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
     if len(table):
         pairs, bde = pd.concat(all_pairs, ignore_index=True), pd.concat(all_bde, ignore_index=True)
         for group, runs in table.groupby("group"):
-            members = list(seeds_alike(runs))
+            members = seeds_alike(runs)
             if len(members) >= 2:
                 spreads.append(spread_by_type(bond_spread(pairs, members)).assign(group=group, n_seeds=len(members)))
                 by_quantity.append(spread_by_quantity(bde_spread(bde, members)).assign(
