@@ -19,7 +19,8 @@ LAYERS = [
     {"references", "bde", "additivity", "thermo", "bondtypes", "scan", "ensemble", "scaling", "calculator", "evaluate", "export",
      "throughput"},
     {"precompute", "report", "study", "batch", "family", "train", "compiled",
-     "data.frames", "data.build", "data.qm9", "data.spice", "data.atct", "data.cached", "data.edge_prior"},
+     "data.frames", "data.build", "data.qm9", "data.spice", "data.atct", "data.cached", "data.edge_prior",
+     "data.locality"},
     {"cli", "__main__", ""},
 ]
 LAYER = {m: k for k, layer in enumerate(LAYERS) for m in layer}

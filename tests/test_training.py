@@ -296,6 +296,86 @@ def test_edge_prior_pulls_non_bonded_pairs_towards_zero(tmp_path, monkeypatch):
     assert nonbonded[30] < 0.5 * nonbonded[0], nonbonded
 
 
+def test_locality_cut_separates_two_fragments_and_skips_rings():
+    """One bond per molecule cut at the parent geometry: in ethanol the kept edges leave exactly two
+    connected pieces and the cut edges are every edge between them (both directions); a ring of six
+    carbons (every bond in the ring) gets no cut."""
+    import numpy as np
+    import torch
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from e3d import from_smiles
+    from e3d.data.edge_prior import bonded_edges, covalent_radii_of
+    from e3d.data.locality import cut_one_bond_each
+
+    ethanol = from_smiles("CCO").positions
+    ring = 1.4 * np.array([[np.cos(a), np.sin(a), 0.0] for a in np.arange(6) * np.pi / 3])
+    pos = np.concatenate([ethanol, ring + 20.0])
+    n = len(pos)
+    graph_of_atom = np.repeat([0, 1], [len(ethanol), 6])
+    d = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
+    src, dst = np.nonzero((d < 3.0) & (d > 0))
+    names = ["H", "C", "O"]
+    types = np.array([names.index(s) for s in from_smiles("CCO").symbols] + [1] * 6)
+    data = {"edge_index": torch.as_tensor(np.stack([src, dst])), "pos": torch.as_tensor(pos),
+            "atom_types": torch.as_tensor(types)}
+    bonded = bonded_edges(data, covalent_radii_of(names)).numpy()
+    assert bonded.sum() == 2 * (8 + 6)
+    for seed in range(8):  # different bonds of ethanol
+        cross, cut_graph = cut_one_bond_each(np.stack([src, dst]), bonded, graph_of_atom, 2, np.random.default_rng(seed))
+        assert cut_graph.tolist() == [True, False]
+        assert not cross[graph_of_atom[src] == 1].any()
+        assert (cross & bonded).sum() == 2  # the one bond, both ways
+        kept = ~cross & (graph_of_atom[src] == 0)
+        pieces = connected_components(coo_matrix((np.ones(kept.sum()), (src[kept], dst[kept])), shape=(n, n)))[1]
+        assert len(set(pieces[:len(ethanol)])) == 2
+        assert np.all(pieces[src[cross]] != pieces[dst[cross]])
+
+
+@pytest.mark.slow
+def test_locality_loss_makes_edges_insensitive_to_a_cut(tmp_path, monkeypatch):
+    """Two tiny models, same data, seed and epochs, one with the locality loss strong: cutting a bond at the
+    parent geometry changes its other edges' raw readout less (mean square over the kept edges, no grad)."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from e3d import from_smiles
+    from e3d.data.edge_prior import bonded_edges, covalent_radii_of
+    from e3d.data.locality import cut_batch, cut_one_bond_each
+    from e3d.edges import molecules_to_data
+    from e3d.model import load_model
+
+    monkeypatch.chdir(ROOT)
+    data = tmp_path / "data"
+    for name, corpus in (("tiny_trainval", "train"), ("tiny_test", "eval")):
+        assert main(["data", "xtb", "--corpus", corpus, "--limit", "4", "--variant", "thermal",
+                     "--n-thermal", "6", "--out", str(data / f"{name}.extxyz")]) == 0
+    mols = [from_smiles(s) for s in ("CCO", "CCC", "CCN", "CC(C)O", "CCCC")]
+    change = {}
+    for coeff in (0, 100):
+        out = tmp_path / f"m{coeff}.nequip.zip"
+        assert main(["train", "configs/tiny_locality.yaml", f"data_dir={data}", "trainer.max_epochs=25",
+                     f"locality_coeff={coeff}", "--run-dir", str(tmp_path / f"run{coeff}"), "--out", str(out)]) == 0
+        model = load_model(str(out), device="cpu")
+        batch = molecules_to_data(mols, model)
+        bonded = bonded_edges(batch, covalent_radii_of(model.type_names)).numpy()
+        squares = []
+        for seed in range(5):
+            cross, _ = cut_one_bond_each(batch["edge_index"].numpy(), bonded, batch["batch"].numpy(), len(mols),
+                                         np.random.default_rng(seed))
+            keep = torch.from_numpy(~cross)
+            with torch.no_grad(), model.energy_only():
+                parent = model.module(dict(batch))["edge_energy"].reshape(-1)
+                cut = model.module(cut_batch(batch, keep))["edge_energy"].reshape(-1)
+            squares.append(float((cut - parent[keep]).square().mean()))
+        change[coeff] = np.mean(squares)
+        logged = pd.concat(pd.read_csv(f) for f in (tmp_path / f"run{coeff}").glob("csv/*/metrics.csv"))
+        assert "train_loss_epoch/locality" in logged
+    assert change[100] < 0.5 * change[0], change
+
+
 def test_nequip_scripts_run_without_their_console_scripts(tmp_path, monkeypatch):
     """Wheels installed with ``pip --target`` (the GPU machine) leave no ``nequip-train`` beside the
     interpreter: the command falls back to the module, which must run."""

@@ -23,20 +23,32 @@ from nequip.data import AtomicDataDict
 BOND_FACTOR = 1.2
 
 
+def covalent_radii_of(type_names: List[str]) -> torch.Tensor:
+    """ASE's covalent radii (Å) of a model's atom types, in type order."""
+    return torch.tensor([covalent_radii[atomic_numbers[t]] for t in type_names], dtype=torch.float64)
+
+
+def bonded_edges(data: AtomicDataDict.Type, radii: torch.Tensor, bond_factor: float = BOND_FACTOR) -> torch.Tensor:
+    """Boolean per edge: r_ij < bond_factor · (r_cov,i + r_cov,j) at the frame's geometry."""
+    i, j = data[AtomicDataDict.EDGE_INDEX_KEY]
+    types = data[AtomicDataDict.ATOM_TYPE_KEY].reshape(-1)
+    pos = data[AtomicDataDict.POSITIONS_KEY]
+    r = torch.linalg.norm(pos[j] - pos[i], dim=-1).to(torch.float64)
+    radii = radii.to(r.device)
+    return r < bond_factor * (radii[types[i]] + radii[types[j]])
+
+
 class NonbondedEdgeTarget(torch.nn.Module):
     """Adds ``edge_energy`` = 0 (non-bonded) / NaN (bonded), shape (n_edges, 1), after the neighbour list."""
 
     def __init__(self, type_names: List[str], bond_factor: float = BOND_FACTOR):
         super().__init__()
-        self.radii = torch.tensor([covalent_radii[atomic_numbers[t]] for t in type_names], dtype=torch.float64)
+        self.radii = covalent_radii_of(type_names)
         self.bond_factor = float(bond_factor)
 
     def forward(self, data: AtomicDataDict.Type) -> AtomicDataDict.Type:
-        i, j = data[AtomicDataDict.EDGE_INDEX_KEY]
-        types = data[AtomicDataDict.ATOM_TYPE_KEY].reshape(-1)
         pos = data[AtomicDataDict.POSITIONS_KEY]
-        r = torch.linalg.norm(pos[j] - pos[i], dim=-1).to(torch.float64)
-        bonded = r < self.bond_factor * (self.radii[types[i]] + self.radii[types[j]])
+        bonded = bonded_edges(data, self.radii, self.bond_factor)
         target = torch.where(bonded, torch.nan, 0.0).to(pos.dtype).unsqueeze(-1)
         data[AtomicDataDict.EDGE_ENERGY_KEY] = target
         return data
