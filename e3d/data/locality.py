@@ -45,10 +45,8 @@ def cut_one_bond_each(edge_index: np.ndarray, bonded: np.ndarray, graph_of_atom:
     order = rng.permutation(candidates)                      # random bond order, then first per graph
     _, first = np.unique(graph_of_atom[src[order]], return_index=True)
     chosen = order[first]
-    is_chosen_pair = np.zeros(n_atoms * n_atoms, dtype=bool)
-    is_chosen_pair[src[chosen] * n_atoms + dst[chosen]] = True
-    is_chosen_pair[dst[chosen] * n_atoms + src[chosen]] = True
-    keep_bond = bonded & ~is_chosen_pair[src * n_atoms + dst]
+    chosen_pairs = np.concatenate([src[chosen] * n_atoms + dst[chosen], dst[chosen] * n_atoms + src[chosen]])
+    keep_bond = bonded & ~np.isin(src * n_atoms + dst, chosen_pairs)
     graph = coo_matrix((np.ones(keep_bond.sum()), (src[keep_bond], dst[keep_bond])), shape=(n_atoms, n_atoms))
     _, component = connected_components(graph, directed=False)
     ca, cb = component[src[chosen]], component[dst[chosen]]
