@@ -18,17 +18,16 @@ Bonds are perceived as by the edge prior (`edge_prior.bonded_edges`).
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
-from nequip.data import AtomicDataDict
-from nequip.data._key_registry import _EDGE_FIELDS
+from nequip.data import AtomicDataDict, get_field_type
 from nequip.train import EMALightningModule
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .edge_prior import BOND_FACTOR, bonded_edges, covalent_radii_of
+from .edge_prior import bonded_edges, covalent_radii_of
 
 
 def cut_one_bond_each(edge_index: np.ndarray, bonded: np.ndarray, graph_of_atom: np.ndarray, n_graphs: int,
@@ -68,7 +67,7 @@ def cut_batch(data: AtomicDataDict.Type, keep: torch.Tensor) -> AtomicDataDict.T
     for key in list(out):
         if key == AtomicDataDict.EDGE_INDEX_KEY:
             out[key] = out[key][:, keep]
-        elif key in _EDGE_FIELDS and torch.is_tensor(out[key]):
+        elif torch.is_tensor(out[key]) and get_field_type(key, error_on_unregistered=False) == "edge":
             out[key] = out[key][keep]
     return out
 
@@ -85,15 +84,16 @@ class LocalityLightningModule(EMALightningModule):
     def locality_loss(self, batch: AtomicDataDict.Type, parent: AtomicDataDict.Type) -> Optional[torch.Tensor]:
         """λ · mean squared change of the kept edges' raw readout when one bond per molecule is cut."""
         edge_index = batch[AtomicDataDict.EDGE_INDEX_KEY]
-        bonded = bonded_edges(batch, self._radii, BOND_FACTOR).cpu().numpy()
+        edges = edge_index.cpu().numpy()
+        bonded = bonded_edges(batch, self._radii).cpu().numpy()
         graph_of_atom = batch[AtomicDataDict.BATCH_KEY].cpu().numpy()
         n_graphs = int(batch[AtomicDataDict.NUM_NODES_KEY].shape[0])
-        cross, cut_graph = cut_one_bond_each(edge_index.cpu().numpy(), bonded, graph_of_atom, n_graphs, self._rng)
+        cross, cut_graph = cut_one_bond_each(edges, bonded, graph_of_atom, n_graphs, self._rng)
         if not cut_graph.any():
             return None
         keep = torch.from_numpy(~cross).to(edge_index.device)
         cut = self(cut_batch(batch, keep))
-        in_cut_graph = torch.from_numpy(cut_graph[graph_of_atom[edge_index[0].cpu().numpy()]]).to(edge_index.device)
+        in_cut_graph = torch.from_numpy(cut_graph[graph_of_atom[edges[0]]]).to(edge_index.device)
         compared = in_cut_graph[keep]
         delta = cut[AtomicDataDict.EDGE_ENERGY_KEY][compared] - parent[AtomicDataDict.EDGE_ENERGY_KEY][keep][compared]
         return self.locality_coeff * delta.square().mean()
@@ -114,5 +114,3 @@ class LocalityLightningModule(EMALightningModule):
             loss = loss + locality
         return loss * self.world_size
 
-
-__all__: List[str] = ["cut_one_bond_each", "cut_batch", "LocalityLightningModule"]
