@@ -224,10 +224,10 @@ def train_family(only: Optional[List[str]] = None, models_dir: str = MODELS_DIR,
 def _train_from_study(entry: Dict[str, object], study: Dict[str, object], run: Dict[str, object], out: str) -> None:
     """Train a member's study run to its step budget — first the runs it fine-tunes from
     (:func:`e3d.study.lineage`) — and copy the study's model and card (under the member's id) into the family."""
-    from .study import lineage, model_path, train_run
+    from .study import STUDY_DIR, lineage, model_path, train_run
     from .train import write_card
 
-    for step in lineage(study, run):
+    for step in lineage(study, run, STUDY_DIR):
         if train_run(study, step) == "interrupted":  # (no wall-time budget here: only if training stopped early)
             raise E3DError(f"{entry['id']}: study run {step['id']} stopped before its step budget")
     shutil.copy(model_path(run["id"]), out)

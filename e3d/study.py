@@ -134,17 +134,23 @@ def init_model(run: Dict[str, object], study_dir: str = STUDY_DIR) -> Optional[s
     return path
 
 
-def lineage(study: Dict[str, object], run: Dict[str, object]) -> List[Dict[str, object]]:
+def lineage(study: Dict[str, object], run: Dict[str, object], study_dir: Optional[str] = None) -> List[Dict[str, object]]:
     """The runs a run is fine-tuned from (``init_from`` study run ids, followed back), oldest first, then
-    the run itself.  A fine-tune starts from its parent's model as it is when the fine-tune begins."""
+    the run itself.  A fine-tune starts from its parent's model as it is when the fine-tune begins, so with
+    ``study_dir`` the walk stops at a run that has begun there (a model or a checkpoint): its ancestors are
+    not needed again (an unfinished ancestor is not resumed for a descendant that already started)."""
     by_id = {r["id"]: r for r in study["runs"]}
     chain = [run]
-    while chain[0].get("init_from") in by_id:
+    while chain[0].get("init_from") in by_id and not (study_dir and _begun(chain[0]["id"], study_dir)):
         parent = by_id[chain[0]["init_from"]]
         if parent in chain:
             raise E3DError(f"run {run['id']}: init_from goes round in a circle")
         chain.insert(0, parent)
     return chain
+
+
+def _begun(run_id: str, study_dir: str) -> bool:
+    return os.path.exists(model_path(run_id, study_dir)) or os.path.exists(checkpoint_path(run_id, study_dir))
 
 
 def model_path(run_id: str, study_dir: str = STUDY_DIR) -> str:

@@ -70,9 +70,10 @@ def test_small_corpora_for_dft():
                                for m in dft_entries)
 
 
-def test_emergence_members_train_as_their_study_runs():
+def test_emergence_members_train_as_their_study_runs(tmp_path):
     """A member that ships a study run takes the run's data, seed, cutoff and loss weights (no copy in
-    configs/family.yaml), and is trained through the study: the runs it is fine-tuned from first."""
+    configs/family.yaml), and is trained through the study: the runs it is fine-tuned from first, unless
+    the run has already begun (then its unfinished ancestors are not resumed for it)."""
     from e3d.family import _entry, entry_overrides, study_run
     from e3d.study import dataset_path, lineage, run_overrides
 
@@ -83,6 +84,10 @@ def test_emergence_members_train_as_their_study_runs():
     assert overrides == run_overrides(study, run, dataset_path(study, 4000))
     assert "seed=1" in overrides and "training_module.loss.coeffs.total_energy=50" in overrides
     assert [r["id"] for r in lineage(study, run)] == ["r3.0-qm9-4k-s1", "r3.0-qm9-4k-ew50-s1"]
+    assert [r["id"] for r in lineage(study, run, str(tmp_path))] == ["r3.0-qm9-4k-s1", "r3.0-qm9-4k-ew50-s1"]
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "r3.0-qm9-4k-ew50-s1.last.ckpt").write_bytes(b"")
+    assert [r["id"] for r in lineage(study, run, str(tmp_path))] == ["r3.0-qm9-4k-ew50-s1"]
     assert study_run(_entry(load_family()["main"])) is None  # members trained on their own keep their overrides
 
 
