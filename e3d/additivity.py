@@ -109,7 +109,9 @@ def sum_rule_metrics(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> Dic
     labels' G is not the model's — of D_ij + G/n: what is left of the miss once the sum rule's share is removed."""
     rows = bde["error"].isna() if rows is None else rows
     col = GAP_COLUMNS["rigid"]
-    sub = bde[rows].dropna(subset=[col, "e3d_bde_kcal_mol", "rigid_reference_bde_kcal_mol"]) if col in bde else bde[:0]
+    if col not in bde:  # no GFN2-xTB gaps (other labels, or none asked for): no row to measure
+        bde = bde.assign(**{col: np.nan})
+    sub = bde[rows].dropna(subset=[col, "e3d_bde_kcal_mol", "rigid_reference_bde_kcal_mol"])
     miss = sub["e3d_bde_kcal_mol"] - sub["rigid_reference_bde_kcal_mol"]
     enough = len(sub) >= 3 and miss.std() > 0 and sub[col].std() > 0
     plain = parity_metrics(sub["rigid_reference_bde_kcal_mol"], sub["e3d_bde_kcal_mol"])

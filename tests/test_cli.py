@@ -152,6 +152,21 @@ def test_bonds_validates_before_relaxing_and_warns_on_charges(tiny_model_path):
     assert proc.returncode == 0 and "O-H" in proc.stdout and "broken geometry" not in proc.stderr
 
 
+def test_bde_check_contract_without_reference(tmp_path):
+    """The issue's check of a held-out table, as a user runs it: the default (main) model, ``--no-reference``,
+    a table with only the contract's columns — exit 0, every row written, no traceback, metrics vs experiment."""
+    import pandas as pd
+
+    table = pd.read_csv(os.path.join("e3d", "resources", "bde_reference.csv"))
+    rows = table[table["parent_smiles"].isin(["C", "CO", "CC"])]
+    rows[["label", "parent_smiles", "fragment_a", "fragment_b", "bde_kcal_mol"]].to_csv(tmp_path / "t.csv", index=False)
+    proc = run_cli("bde", str(tmp_path / "t.csv"), "--no-reference", "-o", str(tmp_path / "o.csv"))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    out = pd.read_csv(tmp_path / "o.csv")
+    assert len(out) == len(rows) and out["error"].isna().all() and out["e3d_bde_kcal_mol"].notna().all()
+    assert out["rigid_reference_bde_kcal_mol"].isna().all() and "vs experiment" in proc.stdout
+
+
 def test_bde_reports_like_with_like_metrics_on_headline_rows(tiny_model_path, tmp_path):
     import pandas as pd
 
