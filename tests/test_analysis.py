@@ -246,6 +246,27 @@ def test_targets_seed_by_seed_need_three_seeds_each_meeting_it(tmp_path):
     assert rows["a"].endswith("| no |")
 
 
+def test_every_quantity_vs_experiment_per_ensemble(tmp_path):
+    """Beside D_ij, each ensemble's fragment-cut sum, relaxed estimate and own fragment BDE against experiment:
+    mean ± sd over the seeds of MAE / ρ, from the models table."""
+    import json
+    import os
+
+    from e3d.report import ENSEMBLE_QUANTITIES, targets_markdown
+
+    ids = ["a", "a-s2", "a-s3"]
+    models = pd.DataFrame({"model_id": ids, "level_of_theory": "B3LYP", "median_D_r2_vs_mbe": 0.5})
+    for i, key in enumerate(ENSEMBLE_QUANTITIES):
+        models[f"{key}_mae"], models[f"{key}_rho"] = [10.0 + i, 12.0 + i, 14.0 + i], [0.5, 0.6, 0.7]
+    os.makedirs(tmp_path / "models")
+    entries = [{"id": i, "file": f"{i}.nequip.zip", **({"ensemble": "a"} if "-" in i else {})} for i in ids]
+    (tmp_path / "models" / "index.json").write_text(json.dumps({"main": "a.nequip.zip", "models": entries}))
+    text = targets_markdown(str(tmp_path), models)
+    table = text[text.index("Every bond-energy quantity"):]
+    assert ("| a | 3 | 12.0 ± 2.0 / 0.60 ± 0.10 | 13.0 ± 2.0 / 0.60 ± 0.10 | 14.0 ± 2.0 / 0.60 ± 0.10 | "
+            "15.0 ± 2.0 / 0.60 ± 0.10 |") in table.splitlines()
+
+
 def test_quantity_spread_table_one_row_per_group():
     from e3d.report import quantity_spread_markdown
 
