@@ -155,8 +155,8 @@ def _ensemble_quantities_markdown(by_id: pd.DataFrame, groups: Dict[str, List[st
         v = by_id.loc[[m for m in members if m in by_id.index], cols]
         if len(v) >= 2:
             rows.append(f"| {base} | {len(v)} | " + " | ".join(
-                f"{_fmt(v[f'{k}_mae'].mean())} ± {_fmt(v[f'{k}_mae'].std(ddof=1))} / "
-                f"{_fmt(v[f'{k}_rho'].mean(), 2)} ± {_fmt(v[f'{k}_rho'].std(ddof=1), 2)}" for k in ENSEMBLE_QUANTITIES) + " |")
+                f"{_plus_minus(v[f'{k}_mae'].mean(), v[f'{k}_mae'].std(ddof=1))} / "
+                f"{_plus_minus(v[f'{k}_rho'].mean(), v[f'{k}_rho'].std(ddof=1), 2)}" for k in ENSEMBLE_QUANTITIES) + " |")
     return ("\nEvery bond-energy quantity against experiment (298 K) on the headline rows, per seed ensemble: MAE "
             "(kcal/mol) / Spearman ρ, mean ± s.d. over the seeds (docs/E3D_METHOD.md §4c):\n\n| ensemble | seeds | "
             + " | ".join(ENSEMBLE_QUANTITIES.values()) + " |\n|---|---|" + "---|" * len(ENSEMBLE_QUANTITIES) + "\n"
@@ -279,9 +279,12 @@ def study_markdown(precomputed: str) -> str:
     return out + scaling_markdown(precomputed)
 
 
-def _mean_sd(r, col: str, digits: int = 1) -> str:
-    mean, sd = r[f"{col}_mean"], r[f"{col}_std"]
+def _plus_minus(mean, sd, digits: int = 1) -> str:
     return _fmt(mean, digits) + (f" ± {_fmt(sd, digits)}" if np.isfinite(sd) else "")
+
+
+def _mean_sd(r, col: str, digits: int = 1) -> str:
+    return _plus_minus(r[f"{col}_mean"], r[f"{col}_std"], digits)
 
 
 def scaling_markdown(precomputed: str) -> str:
