@@ -14,8 +14,8 @@ For a row (parent SMILES, radical fragments A and B):
 - ``reference_bde``: the same with the labelling method (GFN2-xTB for xTB-trained models;
   relaxed, spin-polarised fragments).
 - ``rigid_reference_bde``: the labelling method's BDE with both fragments frozen at the parent's
-  GFN2-xTB minimum — the like-with-like partner of D_ij and of the cut energy (GFN2-xTB labels
-  only: rigid DFT fragments are not computed here).
+  GFN2-xTB minimum — the like-with-like partner of D_ij and of the cut energy (for DFT labels two
+  more PySCF single points per bond, cached like the relaxed ones).
 - ``thermal_correction``: ΔH_298 − ΔE_e of the homolysis from GFN2-xTB harmonic frequencies
   of the relaxed parent and fragments (:mod:`e3d.thermo`).  Models trained on electronic
   energies give electronic BDEs; ``*_298`` columns (E3D, model-fragment and reference BDEs) add
@@ -37,6 +37,7 @@ from .calculator import model_energy, relax_with_model
 from .edges import edge_energies
 from .errors import E3DError, InputError
 from .fragments import bond_sides, cut_energy, cut_response, locate_bond, split_at_bond
+from .geometry import graph_changes
 from .model import E3DModel
 from .molecule import Molecule, from_smiles, validate
 from .metrics import parity_metrics
@@ -136,8 +137,11 @@ def model_geometry(model: E3DModel, smiles: str, cache: ReferenceCache) -> Tuple
             relaxed = relax_with_model(from_smiles(smiles), model)
             try:
                 validate(relaxed, model.usable_type_names)
-                cache.model_minima[key] = (relaxed, MODEL_MINIMUM)
+                if not graph_changes(relaxed):  # else collapsed or split: not the species
+                    cache.model_minima[key] = (relaxed, MODEL_MINIMUM)
             except InputError:
+                pass
+            if key not in cache.model_minima:
                 source = XTB_FALLBACK
         if key not in cache.model_minima:
             cache.model_minima[key] = (xtb_minimum(smiles, cache), source)

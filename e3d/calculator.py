@@ -46,9 +46,9 @@ class E3DCalculator(NequIPCalculator):
 
 def relax_with_model(mol, model: E3DModel, fmax: float = 0.01, steps: int = 500):
     """The molecule at the model's local minimum (BFGS; same graph)."""
-    from .geometry import relax
+    from .geometry import SYMMETRY_BREAK, relax
 
-    return relax(mol, E3DCalculator(model), fmax=fmax, steps=steps)
+    return relax(mol, E3DCalculator(model), fmax=fmax, steps=steps, displace=SYMMETRY_BREAK)
 
 
 def model_energy(mol, model: E3DModel) -> float:

@@ -55,6 +55,7 @@ def _model_line(model) -> str:
 def cmd_bonds(args) -> int:
     from .calculator import relax_with_model
     from .edges import edge_energies
+    from .geometry import graph_changes
     from .model import load_model
     from .molecule import charge_note, load_input, validate
     from .pairs import bonds_weakest_first, pairs_for_molecules
@@ -67,6 +68,12 @@ def cmd_bonds(args) -> int:
             print(f"warning: {charge_note(m.label, m.charge)}", file=sys.stderr)
     if args.relax:
         mols = [relax_with_model(m, model) for m in mols]
+        for m in mols:
+            changed = graph_changes(m)
+            if changed:
+                pairs = ", ".join(f"{m.symbols[i]}{i + 1}–{m.symbols[j]}{j + 1}" for i, j in changed[:3])
+                print(f"warning: {m.label}: relaxing with the model changed its bonds ({pairs}): the model's "
+                      "minimum is not this molecule; its edge energies are shown at that geometry", file=sys.stderr)
     bar = _progress(len(mols), "edge energies")
     results = edge_energies(model, mols, max_atoms=args.max_atoms, progress=bar.update,
                             tolerance="auto" if args.tolerance is None else None if args.tolerance < 0
@@ -302,7 +309,7 @@ def cmd_bde(args) -> int:
 
     import numpy as np
 
-    from .additivity import sum_rule_metrics, with_additivity_gap
+    from .additivity import METHOD as ADDITIVITY_METHOD, sum_rule_metrics, with_additivity_gap
     from .bde import bde_metrics, bde_table, error_budget, headline_mask
     from .model import load_model
     from .molecule import decode_text
@@ -326,7 +333,7 @@ def cmd_bde(args) -> int:
     cache = ReferenceCache.load(os.path.join(DEFAULT_OUT, REFERENCE_ENERGIES))
     out = bde_table(model, table, reference=reference, progress=sys.stderr.isatty(), thermal=not args.no_thermal,
                     cache=cache)
-    if out["rigid_reference_bde_kcal_mol"].notna().any():  # GFN2-xTB labels: each parent's additivity gap
+    if out["reference_method"].eq(ADDITIVITY_METHOD).any():  # GFN2-xTB labels: each parent's additivity gap
         out = with_additivity_gap(out, cache, progress=sys.stderr.isatty())
     write_table(out, args.output)
     ok = out["error"].isna()

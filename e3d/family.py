@@ -53,11 +53,11 @@ def prepare_data(entry: Dict[str, object]) -> None:
     data = entry.get("data", {})
     if "test_corpus" in data:  # a named corpus pair, labelled by xtb or dft (same seeds: the same geometries)
         from .corpus import CORPORA
-        from .data.build import build_dataset, dft_labeller, xtb_labeller
+        from .data.build import build_dataset, dft_labeller, env_workers, xtb_labeller
 
         labeller = dft_labeller(data.get("level")) if data["labeller"] == "dft" else xtb_labeller()
         settings = {k: data[k] for k in ("n_thermal", "n_stretch", "n_radical_bonds") if k in data}
-        workers = int(os.environ.get("E3D_WORKERS", "1"))
+        workers = env_workers()
         for split, corpus, seed in (("trainval", data["corpus"], 1), ("test", data["test_corpus"], 2)):
             path = labelled_set(data, split)
             shipped = os.path.join(SHIPPED_LABELS, os.path.basename(path))

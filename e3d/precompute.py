@@ -43,6 +43,8 @@ from .scan import scan_summary, stretch_scan
 
 DEFAULT_OUT = os.path.join(REPO_ROOT, "precomputed")
 SCAN_POINTS = 21
+TABLES_VERSION = 3  # bump when cached per-model tables change content without a new column
+# (2: rigid DFT BDEs, model minima started off symmetric saddles; 3: collapsed model minima fall back)
 
 
 def weakest_bond_accuracy(bde: pd.DataFrame, column: str) -> Tuple[float, int]:
@@ -321,6 +323,7 @@ def _cache_key(model_path: str, bde_path: str, corpus) -> str:
     h.update(json.dumps(corpus).encode())
     h.update(str(SCAN_POINTS).encode())
     h.update(json.dumps(BDE_COLUMNS).encode())  # a new BDE column invalidates the cached tables
+    h.update(str(TABLES_VERSION).encode())
     return h.hexdigest()[:16]
 
 

@@ -9,7 +9,9 @@ is set beside the labelling method's own:
   a CPU; at these molecules' size the minimum moves the BDE by ~1 kcal/mol.
 
 Every species is relaxed with GFN2-xTB once per :class:`ReferenceCache` and that minimum feeds
-its reference energies, its rigid fragments, its frequencies and any fallback geometry.
+its reference energies, its rigid fragments, its frequencies and any fallback geometry.  Each
+method is a single-point energy at a given geometry (:data:`REFERENCE_METHODS`): at a species'
+minimum it gives the relaxed BDE's energies, at the parent's minimum cut in two the rigid ones.
 """
 
 from __future__ import annotations
@@ -19,20 +21,22 @@ import functools
 from typing import Callable, Dict, Optional, Tuple
 
 from .fragments import locate_bond, split_at_bond
-from .geometry import relax
+from .geometry import SYMMETRY_BREAK, graph_changes, relax
 from .model import E3DModel
 from .molecule import Molecule, from_smiles
 from .units import KCAL_PER_EV
 
 
 def xtb_relaxed(mol: Molecule, fmax: float = 0.01) -> Molecule:
+    """The GFN2-xTB minimum from ``mol``, symmetric saddles left (:func:`e3d.geometry.relax`)."""
     from .data import xtb
 
-    return relax(mol, xtb.xtb_calculator(mol.charge, mol.multiplicity), fmax=fmax, steps=500)
+    return relax(mol, xtb.xtb_calculator(mol.charge, mol.multiplicity), fmax=fmax, steps=500, displace=SYMMETRY_BREAK)
 
 
 def xtb_energy(mol: Molecule, relax: bool = True) -> float:
-    """GFN2-xTB energy (eV) at the xTB minimum (spin-polarised, the molecule's multiplicity)."""
+    """GFN2-xTB energy (eV), spin-polarised, the molecule's multiplicity; at the xTB minimum unless
+    ``relax=False`` (then at the geometry given)."""
     from .data import xtb
 
     if relax:
@@ -41,16 +45,16 @@ def xtb_energy(mol: Molecule, relax: bool = True) -> float:
 
 
 def dft_energy(mol: Molecule, level: str) -> float:
-    """PySCF single point at ``level`` (RKS closed shells, UKS radicals) at the GFN2-xTB minimum (eV)."""
+    """PySCF single point (eV) at ``level`` at the geometry given (RKS closed shells, UKS radicals)."""
     from .data import dft
 
-    geom = xtb_relaxed(mol)
-    return dft.energy(geom.numbers, geom.positions, geom.charge, geom.multiplicity, level, stability=False)
+    return dft.energy(mol.numbers, mol.positions, mol.charge, mol.multiplicity, level, stability=False)
 
 
-# QM9's level for the QM9 models; the DFT training level for models trained on `data dft` labels
+# method → single-point energy (eV) at the geometry given.  QM9's level for the QM9 models; the DFT
+# training level for models trained on `data dft` labels
 REFERENCE_METHODS: Dict[str, Callable[[Molecule], float]] = {
-    "GFN2-xTB": xtb_energy,
+    "GFN2-xTB": functools.partial(xtb_energy, relax=False),
     "B3LYP/6-31G(2df,p)": functools.partial(dft_energy, level="B3LYP/6-31G(2df,p)"),
     "B3LYP/def2-SVP": functools.partial(dft_energy, level="B3LYP/def2-SVP"),
 }
@@ -58,7 +62,6 @@ REFERENCE_NOTES = {"GFN2-xTB": "relaxed, spin-polarised (tblite)",
                    "B3LYP/6-31G(2df,p)": "PySCF single points at GFN2-xTB minima",
                    "B3LYP/def2-SVP": "PySCF single points at GFN2-xTB minima"}
 LIVE_REFERENCES = ("GFN2-xTB",)   # fast enough for live stretch scans in the app
-RIGID_REFERENCES = ("GFN2-xTB",)  # cheap enough to label the rigid fragments of every row
 
 
 def reference_method_for(model: E3DModel) -> Optional[str]:
@@ -133,11 +136,19 @@ def xtb_minimum(smiles: str, cache: ReferenceCache) -> Molecule:
 
 
 def species_energy(smiles: str, method: str, cache: ReferenceCache) -> float:
-    """The labelling method's energy (eV) of a species at its shared GFN2-xTB minimum (cached)."""
+    """The labelling method's energy (eV) of a species at its shared GFN2-xTB minimum (cached); NaN when
+    GFN2-xTB has no minimum of that species (:func:`sound_minimum`)."""
     energies = cache.energies.setdefault(method, {})
     if smiles not in energies:
-        energies[smiles] = REFERENCE_METHODS[method](xtb_minimum(smiles, cache))
+        geom = xtb_minimum(smiles, cache)
+        energies[smiles] = REFERENCE_METHODS[method](geom) if sound_minimum(geom) else float("nan")
     return energies[smiles]
+
+
+def sound_minimum(geom: Molecule) -> bool:
+    """False when relaxing a species took it apart or fused atoms (:func:`e3d.geometry.graph_changes`): GFN2-xTB
+    relaxes the formyloxyl radical HCOO• into H + CO2, so it has no energy of that species to give."""
+    return not graph_changes(geom)
 
 
 def reference_bde(parent_smiles: str, fragment_a: str, fragment_b: str, method: str, cache: ReferenceCache) -> float:
@@ -148,17 +159,13 @@ def reference_bde(parent_smiles: str, fragment_a: str, fragment_b: str, method: 
 
 def rigid_reference_bde(parent_smiles: str, fragment_a: str, fragment_b: str, method: str,
                         cache: ReferenceCache) -> float:
-    """The labeller's BDE (kcal/mol) with both fragments frozen at the parent's GFN2-xTB minimum;
-    NaN where the method is too costly for the extra fragments (DFT)."""
-    from .data import xtb
-
-    if method not in RIGID_REFERENCES:
-        return float("nan")
+    """The labeller's BDE (kcal/mol) with both fragments frozen at the parent's GFN2-xTB minimum
+    (two single points more per bond: seconds to a minute each with DFT on a CPU, cached)."""
     rigid = cache.rigid.setdefault(method, {})
     key = ">".join([parent_smiles, *sorted([fragment_a, fragment_b])])
     if key not in rigid:
         parent = xtb_minimum(parent_smiles, cache)
         i, j = locate_bond(parent, fragment_a, fragment_b)
-        energy = lambda m: xtb.energy_and_forces(m.numbers, m.positions, m.charge, m.multiplicity)[0]  # noqa: E731
-        rigid[key] = (sum(energy(f) for f in split_at_bond(parent, i, j)) - energy(parent)) * KCAL_PER_EV
+        fragments = sum(REFERENCE_METHODS[method](f) for f in split_at_bond(parent, i, j))
+        rigid[key] = (fragments - species_energy(parent_smiles, method, cache)) * KCAL_PER_EV
     return rigid[key]

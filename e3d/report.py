@@ -115,7 +115,8 @@ def targets_markdown(precomputed: str, models: pd.DataFrame) -> str:
         met = len(done) >= 4 and span >= 64
         out += (f"\nConverged scaling curve (≥ 4 sizes spanning ≥ 64×, every size with ≥ 3 converged seeds): "
                 f"{len(done)} size(s) ({', '.join(f'{n:,}' for n in done) or 'none'} QM9 molecules"
-                f"{f', {span:g}×' if done else ''}) of {len(sc)} in the series — {'met' if met else 'not met'}.\n")
+                f"{f', {span:g}×' if done else ''}) of the {len(sc)} size(s) with a trained run — "
+                f"{'met' if met else 'not met'}.\n")
     return out
 
 
@@ -195,7 +196,7 @@ def sum_rule_markdown(precomputed: str, models: pd.DataFrame) -> str:
 
 def budget_markdown(precomputed: str) -> str:
     """The error budget of D_ij against the labels' rigid BDE per bond type (docs/E3D_METHOD.md §4c), for
-    the models whose BDE table has the model's own rigid BDE (GFN2-xTB labels)."""
+    every model whose BDE table has the labels' rigid BDEs."""
     from .bde import error_budget_by_type, headline_mask
 
     bde = read_table(precomputed, "bde")
@@ -206,7 +207,8 @@ def budget_markdown(precomputed: str) -> str:
         table = error_budget_by_type(rows, headline_mask(rows))
         if table.empty:
             continue
-        out += (f"\n\nError budget of `{model_id}` on the headline rows (mean per bond type, kcal/mol): D_ij − rigid "
+        out += (f"\n\nError budget of `{model_id}` on the common organic rows of bond types it saw (parents of every "
+                "size, also beyond its training domain; mean per bond type, kcal/mol): D_ij − rigid "
                 "labels = accuracy (model's rigid BDE − labels') + locality (cut − model's rigid BDE; its part on the "
                 "radical centres' own pairs beside it) + partition (D_ij − cut); last column: what the sum rule "
                 "alone makes D_ij − rigid labels, −G/n_bonds of the parents (acyclic parents, docs/E3D_METHOD.md "
@@ -224,7 +226,7 @@ def like_with_like_markdown(models: pd.DataFrame) -> str:
     if "headline_n" not in models:
         return ""
     out = ("\nLike with like, on the headline rows (common organic bond types the model saw, in its domain; "
-           "MAE kcal/mol / Spearman ρ; rigid labeller BDEs for GFN2-xTB labels only):\n\n"
+           "MAE kcal/mol / Spearman ρ; rigid and relaxed BDEs of each model's own labelling method):\n\n"
            "| model | labels | bonds | D_ij vs rigid labels | cut vs rigid labels | relaxed estimate vs relaxed labels "
            "| D_ij vs exp. (298 K) | labels vs exp. (298 K) | baseline: labels' bond-additive fit vs rigid labels "
            "|\n|---|---|---|---|---|---|---|---|---|\n")

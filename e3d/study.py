@@ -88,7 +88,7 @@ def run_dataset(study: Dict[str, object], run: Dict[str, object]) -> str:
 
 def prepare_data(study: Dict[str, object], run: Dict[str, object], progress: bool = True) -> str:
     """The run's training file, built (GFN2-xTB labels) or cut (frame kinds) if it is not there."""
-    from .data.build import build_dataset, combine_frames, corpus_items, subset_frames, xtb_labeller
+    from .data.build import build_dataset, combine_frames, corpus_items, env_workers, subset_frames, xtb_labeller
 
     n, kinds, extra = int(run["n_qm9"]), run.get("kinds", "radicals"), int(run.get("extra_radical_bonds", 0))
     full = dataset_path(study, n)
@@ -97,7 +97,7 @@ def prepare_data(study: Dict[str, object], run: Dict[str, object], progress: boo
     if not os.path.exists(full + ".json"):  # the provenance is written last: its absence means unfinished
         corpus = "+".join(filter(None, [study["data"].get("corpus"), f"qm9:{n}"]))
         build_dataset(corpus_items(corpus), full, xtb_labeller(), variant="radicals",
-                      seed=seed, progress=progress, resume=True, **settings)
+                      seed=seed, progress=progress, resume=True, workers=env_workers(), **settings)
     out = run_dataset(study, run)
     if out == full or os.path.exists(out + ".json"):
         return out
@@ -110,7 +110,8 @@ def prepare_data(study: Dict[str, object], run: Dict[str, object], progress: boo
     supplement = full.replace(".extxyz", f"_radicals-supplement{extra}.extxyz")
     if not os.path.exists(supplement + ".json"):
         build_dataset(corpus_items(f"qm9:{n}"), supplement, xtb_labeller(), variant="radicals", seed=seed + 1,
-                      progress=progress, resume=True, kinds=("radical",), **dict(settings, n_radical_bonds=extra))
+                      progress=progress, resume=True, workers=env_workers(), kinds=("radical",),
+                      **dict(settings, n_radical_bonds=extra))
     combine_frames([base, supplement], out)
     return out
 

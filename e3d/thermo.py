@@ -138,9 +138,10 @@ def xtb_enthalpy_correction(mol: Molecule) -> float:
 
 def thermal_correction(parent_smiles: str, fragment_a: str, fragment_b: str, cache: "ReferenceCache") -> float:
     """ΔH_298 − ΔE_e (kcal/mol) of the homolysis, from GFN2-xTB frequencies (cached per SMILES)."""
-    from .references import xtb_minimum
+    from .references import sound_minimum, xtb_minimum
 
     for smiles in (parent_smiles, fragment_a, fragment_b):
         if smiles not in cache.thermal:
-            cache.thermal[smiles] = xtb_enthalpy_correction(xtb_minimum(smiles, cache))
+            geom = xtb_minimum(smiles, cache)
+            cache.thermal[smiles] = xtb_enthalpy_correction(geom) if sound_minimum(geom) else float("nan")
     return bde_correction_kcal_mol(*(cache.thermal[s] for s in (parent_smiles, fragment_a, fragment_b)))

@@ -62,6 +62,10 @@ def test_gap_columns_and_sum_rule_metrics(cache):
     out = with_additivity_gap(bde, cache, progress=False)
     ch4 = additivity_gap("C", cache)["gap_rigid_per_bond_kcal_mol"]
     assert out[GAP_COLUMNS["rigid"]].iloc[0] == pytest.approx(ch4) and np.isnan(out[GAP_COLUMNS["rigid"]].iloc[3])
+    # the gap is GFN2-xTB's: rows measured against another labeller's BDEs get none
+    other = with_additivity_gap(bde.assign(reference_method=["GFN2-xTB", "B3LYP/def2-SVP", None, "GFN2-xTB"]),
+                                cache, progress=False)
+    assert other[GAP_COLUMNS["rigid"]].iloc[0] == pytest.approx(ch4) and other[GAP_COLUMNS["rigid"]].iloc[1:3].isna().all()
     # a D_ij that misses by exactly −G/n: the sum rule accounts for all of it (r = 1)
     t = pd.DataFrame({"error": [None] * 4, GAP_COLUMNS["rigid"]: [10.0, 2.0, 6.0, np.nan],
                       "rigid_reference_bde_kcal_mol": [100.0, 90.0, 110.0, 95.0]})

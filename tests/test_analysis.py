@@ -214,10 +214,10 @@ def test_targets_table_names_the_best_model_and_who_meets_each_target(tmp_path):
     sizes = [250, 1000, 4000, 16000]
     scaling = pd.DataFrame({"n_qm9": sizes, "seeds": [3, 3, 3, 3], "converged": [3, 3, 3, 2]})
     scaling.to_parquet(tmp_path / "study" / "scaling.parquet")
-    assert "3 size(s) (250, 1,000, 4,000 QM9 molecules, 16×) of 4 in the series — not met" in targets_markdown(
+    assert "3 size(s) (250, 1,000, 4,000 QM9 molecules, 16×) of the 4 size(s) with a trained run — not met" in targets_markdown(
         str(tmp_path), models)  # the 16k size has a seed still descending
     scaling.assign(converged=3).to_parquet(tmp_path / "study" / "scaling.parquet")
-    assert "4 size(s) (250, 1,000, 4,000, 16,000 QM9 molecules, 64×) of 4 in the series — met" in targets_markdown(
+    assert "4 size(s) (250, 1,000, 4,000, 16,000 QM9 molecules, 64×) of the 4 size(s) with a trained run — met" in targets_markdown(
         str(tmp_path), models)
 
 

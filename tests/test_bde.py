@@ -125,6 +125,63 @@ def test_bde_cli_on_reference_table(tiny_model_path, tmp_path, capsys):
     assert "error budget of D_ij − rigid labels" in printed and "sum rule (n=" in printed
 
 
+@pytest.mark.parametrize("smiles, centre, lowered_kcal", [("[CH]=O", 0, 11.0), ("C[C]=O", 1, 10.0)])
+def test_species_minima_leave_the_linear_saddle_of_the_embedding(smiles, centre, lowered_kcal):
+    """RDKit embeds acyl radicals with a linear radical centre, a GFN2-xTB saddle that a plain gradient
+    relaxation keeps; the reference minimum is the bent radical, well below it."""
+    from e3d.data import xtb
+    from e3d.geometry import relax
+    from e3d.references import ReferenceCache, xtb_energy, xtb_minimum
+    from e3d.units import KCAL_PER_EV
+
+    start = from_smiles(smiles)
+    saddle = relax(start, xtb.xtb_calculator(0, 2), fmax=0.01, steps=500)
+    minimum = xtb_minimum(smiles, ReferenceCache())
+    drop = (xtb_energy(saddle, relax=False) - xtb_energy(minimum, relax=False)) * KCAL_PER_EV
+    assert drop > lowered_kcal
+    neighbours = [a.GetIdx() for a in minimum.rdmol.GetAtomWithIdx(centre).GetNeighbors()]
+    u, v = (minimum.positions[n] - minimum.positions[centre] for n in neighbours)
+    angle = np.degrees(np.arccos(u @ v / np.linalg.norm(u) / np.linalg.norm(v)))
+    assert 110 < angle < 150  # bent (B3LYP: HCO 124°, CH3CO 128°)
+
+
+def test_graph_changes_lists_broken_and_fused_pairs():
+    from e3d.geometry import graph_changes, stretch_bond
+
+    ethane = from_smiles("CC")
+    assert graph_changes(ethane) == []
+    assert graph_changes(stretch_bond(ethane, 0, 1, 3.0)) == [(0, 1)]
+    water = from_smiles("O")
+    pos = water.positions.copy()
+    pos[2] = pos[1] + 0.3 * (pos[2] - pos[1]) / np.linalg.norm(pos[2] - pos[1])  # the two H 0.3 Å apart
+    assert (1, 2) in graph_changes(water.with_positions(pos))
+
+
+def test_a_species_the_labeller_takes_apart_has_no_reference_energy():
+    """GFN2-xTB relaxes HCOO• into H + CO2: no energy of that species, so no relaxed BDE to it (NaN), while
+    the rigid BDE (fragments frozen at the parent's geometry) stays defined."""
+    from e3d.references import ReferenceCache, reference_bde, rigid_reference_bde, species_energy
+
+    cache = ReferenceCache()
+    assert np.isnan(species_energy("[O]C=O", "GFN2-xTB", cache))
+    assert np.isnan(reference_bde("COC=O", "[CH3]", "[O]C=O", "GFN2-xTB", cache))
+    assert 80 < rigid_reference_bde("COC=O", "[CH3]", "[O]C=O", "GFN2-xTB", cache) < 200
+
+
+def test_a_collapsed_model_minimum_falls_back_to_the_labellers(tmp_path):
+    """A shipped DFT fine-tune relaxes methanediol into a collapsed cluster (O···O 0.84 Å): not the species,
+    so the row is evaluated at the GFN2-xTB minimum and says so."""
+    from e3d.bde import XTB_FALLBACK, model_geometry
+    from e3d.model import load_model
+    from e3d.references import ReferenceCache
+
+    model = load_model(os.path.join(ROOT, "precomputed", "models", "dft-emergence-seed3.nequip.zip"))
+    geom, source = model_geometry(model, "OCO", ReferenceCache())
+    assert source == XTB_FALLBACK
+    from e3d.geometry import graph_changes
+    assert graph_changes(geom) == []
+
+
 def test_models_trained_with_forces_are_relaxed_with_themselves(tiny_model):
     from e3d.bde import MODEL_MINIMUM
 

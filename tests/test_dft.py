@@ -48,6 +48,19 @@ def test_closed_shell_frames_near_a_minimum_skip_nothing_by_taking_the_restricte
     assert np.allclose(f_fast, f_full, atol=1e-4)
 
 
+@pytest.mark.slow  # PySCF DFT: full suite only
+def test_rigid_dft_bde_of_methane_exceeds_the_relaxed_one_by_the_methyl_relaxation():
+    """DFT labels get the like-with-like rigid BDE too: the fragments frozen at the parent's minimum; the
+    pyramidal methyl at methane's geometry lies above the planar one (B3LYP/def2-SVP: ~6 kcal/mol)."""
+    from e3d.references import ReferenceCache, reference_bde, rigid_reference_bde
+
+    cache = ReferenceCache()
+    rigid = rigid_reference_bde("C", "[CH3]", "[H]", "B3LYP/def2-SVP", cache)
+    relaxed = reference_bde("C", "[CH3]", "[H]", "B3LYP/def2-SVP", cache)
+    assert 100 < relaxed < rigid < relaxed + 12
+    assert cache.rigid["B3LYP/def2-SVP"] == {"C>[CH3]>[H]": rigid}  # cached like the relaxed energies
+
+
 def test_b3lyp_is_the_gaussian_definition():
     assert dft.split_level("B3LYP/def2-SVP") == ("b3lypg", "def2-SVP")
     with pytest.raises(Exception, match="FUNCTIONAL/BASIS"):

@@ -49,11 +49,26 @@ def test_qm9_parents_keep_their_geometry_and_radicals_are_rigid():
     assert {m.multiplicity for m in rigid} == {2}
 
 
-def test_extra_radicals_are_labelled_once_and_combined(tmp_path):
+def test_labelling_workers_come_from_the_environment(monkeypatch):
+    from e3d.data.build import env_workers
+    from e3d.errors import E3DError
+
+    monkeypatch.delenv("E3D_WORKERS", raising=False)
+    assert env_workers() == 1
+    monkeypatch.setenv("E3D_WORKERS", "2")
+    assert env_workers() == 2
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("E3D_WORKERS", bad)
+        with pytest.raises(E3DError, match="E3D_WORKERS"):
+            env_workers()
+
+
+def test_extra_radicals_are_labelled_once_and_combined(tmp_path, monkeypatch):
     """``extra_radical_bonds``: the run's set is the study's set plus the rigid radicals of more broken
-    bonds per QM9 parent (radical frames only, labelled by the same GFN2-xTB)."""
+    bonds per QM9 parent (radical frames only, labelled by the same GFN2-xTB), over E3D_WORKERS processes."""
     from e3d.study import prepare_data, run_dataset
 
+    monkeypatch.setenv("E3D_WORKERS", "2")
     study = {"data": {"corpus": "", "dir": str(tmp_path), "n_thermal": 2, "n_stretch": 1, "n_radical_bonds": 1,
                       "seed": 0}}
     run = {"id": "x", "n_qm9": 4, "extra_radical_bonds": 2}

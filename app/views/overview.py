@@ -28,7 +28,7 @@ if model_id and len(models):
         rigid = getattr(r, "d_vs_rigid_mae", float("nan"))
         top[2].metric("D_ij vs rigid labels (kcal/mol)", "–" if rigid != rigid else f"{rigid:.1f}",
                       help="like with like: D_ij against the labels' BDE with both fragments frozen at the parent "
-                           "geometry, on the common organic bonds the model saw (GFN2-xTB labels only)")
+                           "geometry, on the common organic bonds the model saw")
         bottom[0].metric("Spearman ρ vs experiment", f"{r.bde_spearman_vs_exp:.2f}")
         bottom[1].metric("Entropy H (nats)", f"{r.entropy_weighted_nats:.2f}", help="count-weighted, 1 kcal/mol bins")
         bottom[2].metric("Energy on bonds f_bond", f"{r.f_bond_mean:.0%}")

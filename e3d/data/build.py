@@ -186,6 +186,15 @@ def _provenance(out_path: str, corpus, written, failures, labeller: Labeller, va
     return prov
 
 
+def env_workers() -> int:
+    """Labelling processes for the builds `e3d study` and `e3d family` start themselves
+    (environment variable E3D_WORKERS, default 1; the output does not depend on it)."""
+    value = os.environ.get("E3D_WORKERS", "1")
+    if not value.isdigit() or int(value) < 1:
+        raise E3DError(f"E3D_WORKERS must be a whole number ≥ 1, not {value!r}")
+    return int(value)
+
+
 def build_dataset(corpus: Sequence[Union[Tuple[str, str], Molecule]], out_path: str, labeller: Labeller, variant: str = "radicals",
                   seed: int = 0, n_thermal: int = 8, n_stretch: int = 4, n_radical_bonds: int = 2,
                   elements: Sequence[str] = ELEMENTS, progress: bool = True, workers: int = 1,
