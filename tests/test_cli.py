@@ -152,6 +152,16 @@ def test_bonds_validates_before_relaxing_and_warns_on_charges(tiny_model_path):
     assert proc.returncode == 0 and "O-H" in proc.stdout and "broken geometry" not in proc.stderr
 
 
+def test_bonds_relax_warns_when_the_models_minimum_is_not_the_molecule():
+    """A shipped DFT fine-tune collapses methanediol when relaxing it: the table still comes, with a warning
+    naming the pairs whose bonding changed; a sound relaxation (ethanol) warns nothing."""
+    model = os.path.join(ROOT, "precomputed", "models", "dft-emergence-seed3.nequip.zip")
+    proc = run_cli("bonds", "OCO", "--relax", model=model)
+    assert proc.returncode == 0 and "changed its bonds (" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli("bonds", "CCO", "--relax", model=model)
+    assert proc.returncode == 0 and "changed its bonds" not in proc.stderr
+
+
 def test_bde_check_contract_without_reference(tmp_path):
     """The issue's check of a held-out table, as a user runs it: the default (main) model, ``--no-reference``,
     a table with only the contract's columns — exit 0, every row written, no traceback, metrics vs experiment."""
