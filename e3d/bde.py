@@ -37,12 +37,12 @@ from .calculator import model_energy, relax_with_model
 from .edges import edge_energies
 from .errors import E3DError, InputError
 from .fragments import bond_sides, cut_energy, cut_response, locate_bond, split_at_bond
-from .geometry import graph_changes
 from .model import E3DModel
 from .molecule import Molecule, from_smiles, validate
 from .metrics import parity_metrics
 from .pairs import bond_type_label, pair_table
-from .references import ReferenceCache, reference_bde, reference_method_for, rigid_reference_bde, xtb_minimum
+from .references import (ReferenceCache, reference_bde, reference_method_for, rigid_reference_bde, sound_minimum,
+                         xtb_minimum)
 from .thermo import thermal_correction
 from .units import KCAL_PER_EV
 
@@ -137,11 +137,12 @@ def model_geometry(model: E3DModel, smiles: str, cache: ReferenceCache) -> Tuple
             relaxed = relax_with_model(from_smiles(smiles), model)
             try:
                 validate(relaxed, model.usable_type_names)
-                if not graph_changes(relaxed):  # else collapsed or split: not the species
-                    cache.model_minima[key] = (relaxed, MODEL_MINIMUM)
+                sound = sound_minimum(relaxed)  # else collapsed or split: not the species
             except InputError:
-                pass
-            if key not in cache.model_minima:
+                sound = False
+            if sound:
+                cache.model_minima[key] = (relaxed, MODEL_MINIMUM)
+            else:
                 source = XTB_FALLBACK
         if key not in cache.model_minima:
             cache.model_minima[key] = (xtb_minimum(smiles, cache), source)
