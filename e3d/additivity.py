@@ -97,8 +97,10 @@ def with_additivity_gap(bde: pd.DataFrame, cache: Optional[ReferenceCache] = Non
     """A BDE table (:func:`e3d.bde.bde_table`) with its parents' gap per bond, rigid and relaxed
     (:data:`GAP_COLUMNS`, kcal/mol, GFN2-xTB); NaN on rows whose reference BDEs are another method's
     (the gap pairs with its own labeller's rigid BDEs only)."""
-    gaps = gap_table(bde["parent_smiles"], cache, progress).set_index("smiles")
     own = bde["reference_method"].eq(METHOD) if "reference_method" in bde else pd.Series(True, index=bde.index)
+    if not own.any():
+        return bde.assign(**{col: np.nan for col in GAP_COLUMNS.values()})
+    gaps = gap_table(bde.loc[own, "parent_smiles"], cache, progress).set_index("smiles")
     return bde.assign(**{col: bde["parent_smiles"].map(gaps.get(f"gap_{kind}_per_bond_kcal_mol")).where(own)
                          for kind, col in GAP_COLUMNS.items()})
 

@@ -435,6 +435,7 @@ SCALING_METRICS = {  # study column → what it measures (units); mean and stand
     "test_energy_mae_meV_atom": "held-out energy MAE (meV/atom)",
     "test_forces_mae_eV_A": "held-out force MAE (eV/Å)",
     "median_D_r2_vs_baseline": "type medians vs the labels' bond-additive fit: R²",
+    "test_bias_radical_kcal_mol": "held-out radicals: mean signed energy error (kcal/mol per frame)",
 }
 
 

@@ -66,6 +66,8 @@ def test_gap_columns_and_sum_rule_metrics(cache):
     other = with_additivity_gap(bde.assign(reference_method=["GFN2-xTB", "B3LYP/def2-SVP", None, "GFN2-xTB"]),
                                 cache, progress=False)
     assert other[GAP_COLUMNS["rigid"]].iloc[0] == pytest.approx(ch4) and other[GAP_COLUMNS["rigid"]].iloc[1:3].isna().all()
+    dft_only = with_additivity_gap(bde.assign(reference_method="B3LYP/def2-SVP"), None, progress=False)
+    assert set(GAP_COLUMNS.values()) <= set(dft_only) and dft_only[list(GAP_COLUMNS.values())].isna().all().all()
     # a D_ij that misses by exactly −G/n: the sum rule accounts for all of it (r = 1)
     t = pd.DataFrame({"error": [None] * 4, GAP_COLUMNS["rigid"]: [10.0, 2.0, 6.0, np.nan],
                       "rigid_reference_bde_kcal_mol": [100.0, 90.0, 110.0, 95.0]})

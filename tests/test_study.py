@@ -193,6 +193,8 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     assert scaling["n_qm9"].tolist() == [30] and scaling["seeds"].tolist() == [2]
     assert np.isclose(scaling["d_vs_rigid_mae_mean"].iloc[0],
                       table.loc[table["group"] == "t", "d_vs_rigid_mae"].mean())
+    assert np.isclose(scaling["test_bias_radical_kcal_mol_mean"].iloc[0],  # how the radical bias scales
+                      table.loc[table["group"] == "t", "test_bias_radical_kcal_mol"].mean())
     assert os.path.exists(model_path("t-s1", out)) and os.path.exists(os.path.join(out, "curves.parquet"))
 
 
