@@ -192,3 +192,17 @@ def test_bde_reports_like_with_like_metrics_on_headline_rows(tiny_model_path, tm
     assert set(out["bond_type"]) >= {"C-H", "Cl-Cl"} and not out.loc[out["bond_type"] == "Cl-Cl", "common_organic"].any()
     assert "vs labelling method, rigid" in proc.stdout and "E3D fragment cut" in proc.stdout
     assert "headline:" in proc.stdout
+
+
+def test_train_overrides_may_follow_options(capsys):
+    """`e3d train CONFIG --id X seed=2` keeps seed=2 as a Hydra override; an unknown option is still refused."""
+    from e3d.cli import parse_args
+
+    args = parse_args(["train", "configs/tiny.yaml", "--id", "x", "seed=2", "trainer.max_steps=5"])
+    assert args.config == "configs/tiny.yaml" and args.id == "x" and args.overrides == ["seed=2", "trainer.max_steps=5"]
+    assert parse_args(["train", "configs/tiny.yaml", "seed=2", "--resume"]).overrides == ["seed=2"]
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["train", "configs/tiny.yaml", "--id", "x", "--bogus"])
+    assert exit_.value.code == 2 and "--bogus" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(["bonds", "CCO", "extra=1"])  # only train takes overrides
