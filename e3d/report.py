@@ -286,7 +286,7 @@ def _plus_minus(mean, sd, digits: int = 1) -> str:
 
 
 def _mean_sd(r, col: str, digits: int = 1) -> str:
-    return _plus_minus(r.get(f"{col}_mean", float("nan")), r.get(f"{col}_std", float("nan")), digits)
+    return _plus_minus(r[f"{col}_mean"], r[f"{col}_std"], digits)
 
 
 def scaling_markdown(precomputed: str) -> str:
