@@ -12,15 +12,13 @@ import os
 import sys
 from typing import List, Optional
 
-from .errors import DEFAULT_MAX_ATOMS, E3DError, TooLargeError
+from .errors import DEFAULT_MAX_ATOMS, E3DError, InputError, TooLargeError
 
 EXIT_USER_ERROR = 2
 
 
 def write_table(df, path: str) -> None:
     """Write a DataFrame by extension: .csv, .parquet or .json (records)."""
-    from .errors import InputError
-
     ext = os.path.splitext(path.lower())[1]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if ext == ".csv":
@@ -288,11 +286,21 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import results_markdown
+    from .report import replace_report_block, results_markdown
 
     if not os.path.exists(os.path.join(args.precomputed, "models.parquet")):
         raise E3DError(f"no {args.precomputed}/models.parquet: run `python -m e3d precompute` first")
-    print(results_markdown(args.precomputed))
+    if not args.readme:
+        print(results_markdown(args.precomputed))
+        return 0
+    if not os.path.isfile(args.readme):
+        raise InputError(f"--readme {args.readme}: no such file")
+    with open(args.readme, encoding="utf-8") as fh:
+        text = fh.read()
+    new = replace_report_block(text, results_markdown(args.precomputed), what=args.readme)  # checks before writing
+    with open(args.readme, "w", encoding="utf-8") as fh:
+        fh.write(new)
+    print(f"{args.readme}: report block {'unchanged' if new == text else 'updated'}")
     return 0
 
 
@@ -528,6 +536,8 @@ def _precompute_parser(sub) -> None:
 def _report_parser(sub) -> None:
     p = sub.add_parser("report", help="markdown tables of the precomputed results (the README's numbers)")
     p.add_argument("--precomputed", default="precomputed")
+    p.add_argument("--readme", metavar="FILE", help="write the tables into FILE between its report markers "
+                   "(README.md: its generated results block) instead of printing them")
     p.set_defaults(func=cmd_report)
 
 

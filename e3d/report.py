@@ -1,4 +1,5 @@
-"""Markdown summaries of the precomputed results (what the README quotes): ``python -m e3d report``."""
+"""Markdown summaries of the precomputed results (what the README quotes): ``python -m e3d report``;
+``python -m e3d report --readme README.md`` writes them between the README's report markers."""
 
 from __future__ import annotations
 
@@ -56,6 +57,24 @@ def results_markdown(precomputed: str) -> str:
     return (out + like_with_like_markdown(models) + domain_markdown(models) + reactivity_markdown(models)
             + ensemble_markdown(precomputed) + study_markdown(precomputed) + budget_markdown(precomputed)
             + sum_rule_markdown(precomputed, models) + targets_markdown(precomputed, models))
+
+
+# the README's generated block lies between these two lines (each alone on its line, once)
+REPORT_BEGIN = "<!-- python -m e3d report: begin (generated; edit e3d/report.py, not this block) -->"
+REPORT_END = "<!-- python -m e3d report: end -->"
+
+
+def replace_report_block(text: str, report: str, what: str = "README") -> str:
+    """``text`` with the lines between :data:`REPORT_BEGIN` and :data:`REPORT_END` replaced by ``report``."""
+    from .errors import InputError
+
+    lines = text.split("\n")
+    found = {m: [k for k, line in enumerate(lines) if line.strip() == m] for m in (REPORT_BEGIN, REPORT_END)}
+    if any(len(at) != 1 for at in found.values()) or found[REPORT_BEGIN][0] > found[REPORT_END][0]:
+        raise InputError(f"{what}: needs the line {REPORT_BEGIN!r} once, followed by the line {REPORT_END!r} once "
+                         f"(found {len(found[REPORT_BEGIN])} and {len(found[REPORT_END])})")
+    begin, end = found[REPORT_BEGIN][0], found[REPORT_END][0]
+    return "\n".join(lines[:begin + 1] + ["", report.strip(), ""] + lines[end:])
 
 
 # issue #11's targets: (what, key, ρ at least, MAE at most)

@@ -206,3 +206,35 @@ def test_train_overrides_may_follow_options(capsys):
     assert exit_.value.code == 2 and "--bogus" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parse_args(["bonds", "CCO", "extra=1"])  # only train takes overrides
+
+
+def test_report_readme_writes_between_markers_and_keeps_the_rest(tmp_path):
+    from e3d.report import REPORT_BEGIN, REPORT_END, results_markdown
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nprose before\n\n{REPORT_BEGIN}\nstale table\n{REPORT_END}\n\nprose after\n")
+    result = run_cli("report", "--readme", str(readme))
+    assert result.returncode == 0 and "updated" in result.stdout
+    text = readme.read_text()
+    assert "stale table" not in text and text.startswith("# Title\n\nprose before\n\n") and text.endswith("prose after\n")
+    block = text.split(REPORT_BEGIN + "\n")[1].split(REPORT_END)[0]
+    assert block.strip() == results_markdown(os.path.join(ROOT, "precomputed")).strip()
+    assert "unchanged" in run_cli("report", "--readme", str(readme)).stdout  # idempotent
+    # no markers, or one twice: a one-line error naming both markers, the file untouched
+    for broken in ("no markers here\n", f"{REPORT_BEGIN}\n{REPORT_END}\n{REPORT_END}\n", f"{REPORT_END}\n{REPORT_BEGIN}\n"):
+        readme.write_text(broken)
+        result = run_cli("report", "--readme", str(readme))
+        assert result.returncode == 2 and REPORT_BEGIN in result.stderr and "Traceback" not in result.stderr
+        assert readme.read_text() == broken
+    result = run_cli("report", "--readme", str(tmp_path / "missing.md"))
+    assert result.returncode == 2 and "no such file" in result.stderr
+
+
+def test_readme_results_block_is_the_current_report():
+    """The README quotes the shipped tables as `python -m e3d report` prints them: regenerate with
+    `python -m e3d report --readme README.md` after `precompute` or `study` changes them."""
+    from e3d.report import REPORT_BEGIN, REPORT_END, results_markdown
+
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    block = text.split(REPORT_BEGIN + "\n")[1].split(REPORT_END)[0]
+    assert block.strip() == results_markdown(os.path.join(ROOT, "precomputed")).strip()
