@@ -29,6 +29,14 @@ def table(name: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False)
+def seed_sigma() -> pd.DataFrame:
+    """Seed σ(D_ij) of every shipped seed ensemble (e3d.verdict.ensemble_seed_sigma)."""
+    from e3d.verdict import ensemble_seed_sigma
+
+    return ensemble_seed_sigma(table("ensemble_bonds"))
+
+
+@st.cache_data(show_spinner=False)
 def method_doc() -> str:
     """docs/E3D_METHOD.md, shown in the app (a hosted demo has no repository to open)."""
     with open(os.path.join(REPO_ROOT, "docs", "E3D_METHOD.md"), encoding="utf-8") as fh:

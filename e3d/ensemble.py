@@ -105,3 +105,16 @@ def quantity_spread_wide(spread: pd.DataFrame) -> pd.DataFrame:
     head = spread.groupby("group", sort=False).agg(seeds=("n_seeds", "first"), bonds=("n", "max"))
     return head.join(wide[quantities]).reset_index()
 
+
+MIN_TYPE_BONDS = 5  # a bond type's seed σ counts once the held-out corpus has this many of its bonds
+
+
+def seed_sigma_by_group(spread: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration (index: group) of a seed-spread table, over the bond types with ≥
+    :data:`MIN_TYPE_BONDS` held-out bonds: the worst type, its σ, the median σ over those types, the seeds."""
+    sigma = spread[spread["n"] >= MIN_TYPE_BONDS] if len(spread) else spread
+    if not len(sigma):
+        return pd.DataFrame(columns=["worst_type", "worst", "median", "n_seeds"])
+    worst = sigma.loc[sigma.groupby("group")["median_std"].idxmax()].set_index("group")
+    return pd.DataFrame({"worst_type": worst["bond_type"], "worst": worst["median_std"],
+                         "median": sigma.groupby("group")["median_std"].median(), "n_seeds": worst["n_seeds"]})

@@ -41,6 +41,7 @@ import pandas as pd
 import yaml
 
 from .data.build import VARIANT_KINDS
+from .ensemble import seed_sigma_by_group
 from .errors import E3DError
 from .cards import REPO_ROOT
 
@@ -427,7 +428,6 @@ def seeds_alike(runs: pd.DataFrame) -> List[str]:
     return list(runs.loc[runs["steps_done"] >= SEEDS_ALIKE * runs["steps_done"].max(), "run_id"])
 
 
-MIN_TYPE_BONDS = 5  # a bond type's seed σ counts once the held-out corpus has this many of its bonds
 SCALING_METRICS = {  # study column → what it measures (units); mean and standard deviation over seeds
     "d_vs_rigid_mae": "D_ij vs rigid labels: MAE (kcal/mol)",
     "d_vs_rigid_rho": "D_ij vs rigid labels: Spearman ρ",
@@ -437,17 +437,6 @@ SCALING_METRICS = {  # study column → what it measures (units); mean and stand
     "median_D_r2_vs_baseline": "type medians vs the labels' bond-additive fit: R²",
     "test_bias_radical_kcal_mol": "held-out radicals: mean signed energy error (kcal/mol per frame)",
 }
-
-
-def seed_sigma_by_group(spread: pd.DataFrame) -> pd.DataFrame:
-    """Per configuration (index: group) of a seed-spread table, over the bond types with ≥
-    :data:`MIN_TYPE_BONDS` held-out bonds: the worst type, its σ, the median σ over those types, the seeds."""
-    sigma = spread[spread["n"] >= MIN_TYPE_BONDS] if len(spread) else spread
-    if not len(sigma):
-        return pd.DataFrame(columns=["worst_type", "worst", "median", "n_seeds"])
-    worst = sigma.loc[sigma.groupby("group")["median_std"].idxmax()].set_index("group")
-    return pd.DataFrame({"worst_type": worst["bond_type"], "worst": worst["median_std"],
-                         "median": sigma.groupby("group")["median_std"].median(), "n_seeds": worst["n_seeds"]})
 
 
 SCALING_QUANTITIES = {  # scaling.parquet column → label; a *_mean column has its *_std beside it

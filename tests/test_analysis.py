@@ -276,3 +276,50 @@ def test_quantity_spread_table_one_row_per_group():
     assert "| configuration | seeds | bonds | E3D D_ij | model's own rigid BDE |" in lines
     assert "| g1 | 3 | 94 | 6.5 | 1.6 |" in lines and "| g2 | 2 | 90 | 3.0 | – |" in lines
     assert quantity_spread_markdown(pd.DataFrame(), "configuration") == ""
+
+
+def test_verdict_grades_against_the_target_then_the_bond_type_fit():
+    from e3d.verdict import DOES_NOT, HOLDS, PARTLY, grade
+
+    assert grade(6.0, 0.92, "d_vs_rigid", 10.0, 0.5) == HOLDS  # the target's edges count as met
+    assert grade(6.1, 0.95, "d_vs_rigid", 10.0, 0.5) == PARTLY  # misses the target, beats the fit on both
+    assert grade(9.0, 0.50, "d_vs_rigid", 10.0, 0.5) == DOES_NOT  # ρ only ties the fit
+    assert grade(10.5, 0.90, "d_vs_rigid", 10.0, 0.5) == DOES_NOT  # ranks better, sizes worse
+    assert grade(9.9, 0.79, "d_vs_exp298", 12.0, 0.5) == PARTLY and grade(10.0, 0.8, "d_vs_exp298") == HOLDS
+
+
+def test_verdict_of_a_shipped_model_reads_its_metrics_and_seed_ensemble():
+    """dft-emergence from the shipped tables: every finding's numbers are its models.parquet row, the grades
+    follow the bars, the miss is explained by its largest error-budget term, and the seed finding is the worst
+    bond type's median σ over the ensemble's held-out corpus bonds (types with ≥ 5 bonds)."""
+    import os
+
+    from e3d.cards import REPO_ROOT as ROOT
+    from e3d.verdict import FINDINGS, SEEDS, TARGETS, ensemble_seed_sigma, findings, seed_sigma_of
+
+    pre = os.path.join(ROOT, "precomputed")
+    models = pd.read_parquet(os.path.join(pre, "models.parquet")).set_index("model_id", drop=False)
+    row = models.loc["dft-emergence"]
+    bonds = pd.read_parquet(os.path.join(pre, "ensemble_bonds.parquet"))
+    sigma = seed_sigma_of("dft-emergence-seed2", ensemble_seed_sigma(bonds))  # a seed finds its ensemble too
+    f = findings(row, sigma).set_index("finding")
+    assert list(f.index) == [name for _, _, name, _ in FINDINGS] + [SEEDS]
+    for key, fit, name, _ in FINDINGS:
+        mae, rho = row[f"{key}_mae"], row[f"{key}_rho"]
+        assert f.loc[name, "measured"] == f"MAE {mae:.1f} / ρ {rho:.2f}"
+        expected = ("holds" if rho >= TARGETS[key][0] and mae <= TARGETS[key][1] else
+                    "partly" if mae < row[f"{fit}_mae"] and rho > row[f"{fit}_rho"] else "does not")
+        assert f.loc[name, "verdict"] == expected
+    budget = {t: row[f"budget_{t}_mae"] for t in ("accuracy", "locality", "partition")}
+    assert f"largest part of the miss: {max(budget, key=budget.get)}" in f.loc["D_ij vs rigid labels", "note"]
+    mine = bonds[bonds["ensemble"] == "dft-emergence"]
+    per_type = mine.groupby("bond_type")["D_std"].agg(["size", "median"])
+    worst = per_type[per_type["size"] >= 5]["median"]
+    assert f.loc[SEEDS, "measured"] == f"σ {worst.max():.1f} ({worst.idxmax()})"
+    assert f.loc[SEEDS, "verdict"] == ("holds" if worst.max() <= 5 else "does not")
+    assert seed_sigma_of("xtb-radicals", ensemble_seed_sigma(bonds)) is None  # no seeds, no seed finding
+    from e3d.report import results_markdown
+
+    report = results_markdown(pre)
+    assert "Where emergence holds, model by model" in report
+    assert all(f"| {m} | {models.loc[m, 'level_of_theory']} | " in report for m in models.index)

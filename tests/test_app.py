@@ -370,3 +370,13 @@ def test_what_the_seeds_agree_on_tables_come_from_the_library():
     shown = next(df.value for df in at.dataframe if "E3D D_ij" in df.value.columns)
     assert shown["configuration"].tolist() == study["group"].tolist()
     assert shown["E3D D_ij"].tolist() == pytest.approx(study["E3D D_ij"].round(2).tolist())
+
+
+def test_overview_says_where_emergence_holds_for_the_selected_model():
+    from e3d.verdict import FINDINGS
+
+    at = page("views/overview.py")
+    assert not at.exception
+    table = next(df.value for df in at.dataframe if "verdict" in df.value.columns)
+    assert set(table["verdict"]) <= {"holds", "partly", "does not"} and len(table) >= len(FINDINGS)
+    assert any("**partly**" in c.value and "bond-additive fit" in c.value for c in at.caption)
