@@ -318,12 +318,14 @@ def cmd_bde(args) -> int:
     import numpy as np
 
     from .additivity import METHOD as ADDITIVITY_METHOD, sum_rule_metrics, with_additivity_gap
-    from .bde import bde_metrics, bde_table, error_budget, headline_mask
+    from .bde import bde_metrics, bde_table, error_budget, flat_metrics, headline_mask, with_additive_fit
+    from .bondtypes import baseline_per_type
     from .model import load_model
     from .molecule import decode_text
     from .corpus import REFERENCE_ENERGIES
-    from .precompute import DEFAULT_OUT
+    from .precompute import DEFAULT_OUT, read_table
     from .references import ReferenceCache
+    from .verdict import findings
 
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     if not os.path.exists(args.table):
@@ -341,6 +343,8 @@ def cmd_bde(args) -> int:
     cache = ReferenceCache.load(os.path.join(DEFAULT_OUT, REFERENCE_ENERGIES))
     out = bde_table(model, table, reference=reference, progress=sys.stderr.isatty(), thermal=not args.no_thermal,
                     cache=cache)
+    # the labels' bond-additive fit, where one ships for the model's training set (the verdict's "partly" bar)
+    out = with_additive_fit(out, baseline_per_type(read_table(DEFAULT_OUT, "baseline"), model.card.get("dataset")))
     if out["reference_method"].eq(ADDITIVITY_METHOD).any():  # GFN2-xTB labels: each parent's additivity gap
         out = with_additivity_gap(out, cache, progress=sys.stderr.isatty())
     write_table(out, args.output)
@@ -354,7 +358,8 @@ def cmd_bde(args) -> int:
     print(f"headline: {int(headline.sum())} rows of common organic bond types the model has seen, within its "
           "training domain"
           + (f"; bond types it never saw (kept out): {', '.join(unseen)}" if unseen else ""))
-    for against, group in bde_metrics(out, out["quantity"].iloc[0], headline).groupby("against", sort=False):
+    metrics = bde_metrics(out, out["quantity"].iloc[0], headline)
+    for against, group in metrics.groupby("against", sort=False):
         print(f"vs {against} (kcal/mol):")
         for _, m in group.iterrows():
             print(f"  {m['series']:22s} n={m['n']:<4d} MAE={m['mae']:6.1f} RMSE={m['rmse']:6.1f} "
@@ -371,6 +376,13 @@ def cmd_bde(args) -> int:
               f"{rule['model_additivity_gap_mean']:+.1f}), r = {rule['sum_rule_r']:.2f} row by row; "
               f"D_ij + G/n_bonds vs rigid labels (a diagnostic): MAE {rule['d_plus_gap_vs_rigid_mae']:.1f}, "
               f"ρ {rule['d_plus_gap_vs_rigid_rho']:.2f}")
+    found = findings(pd.Series({**flat_metrics(metrics), **budget, **rule}))
+    if len(found):
+        print("where emergence holds, on the headline rows (docs/E3D_METHOD.md §4g; holds = the target, partly = "
+              "beats one energy per bond type):")
+        for _, f in found.iterrows():
+            print(f"  {f['finding']:27s} {f['verdict']:12s} {f['measured']} (bond-type fit {f['bond-type fit']}; "
+                  f"target {f['target']})" + (f" — {f['note']}" if f["note"] else ""))
     every = bde_metrics(out, out["quantity"].iloc[0])
     if len(every):
         m = every.iloc[0]

@@ -7,7 +7,9 @@ Each finding compares one bond-energy series of a model with one reference on th
 - ``holds``: the emergence issue's target for that comparison (:data:`TARGETS`);
 - ``partly``: better on both MAE and ρ than the labels' bond-additive fit (one energy per bond type,
   §4b) against the same reference — the series knows more about the bonds than their types;
-- ``does not``: neither.
+- ``does not``: neither;
+- ``below target``: the target is missed and there is no bond-type fit to compare with (a model whose
+  training labels have no fit in precomputed/baseline.parquet).
 
 The seed finding grades the spread of D_ij over a seed ensemble: ``holds`` when every bond type with
 enough held-out bonds has σ ≤ :data:`SEED_SIGMA_TARGET`, else ``does not``.
@@ -21,7 +23,7 @@ import pandas as pd
 
 from .ensemble import seed_sigma_by_group, spread_by_type
 
-HOLDS, PARTLY, DOES_NOT = "holds", "partly", "does not"
+HOLDS, PARTLY, DOES_NOT, BELOW_TARGET = "holds", "partly", "does not", "below target"
 
 # issue #11's targets, comparison key → (ρ at least, MAE at most in kcal/mol)
 TARGETS = {
@@ -50,10 +52,13 @@ BUDGET_TERMS = {"budget_accuracy_mae": "accuracy", "budget_locality_mae": "local
 
 
 def grade(mae: float, rho: float, key: str, fit_mae: float = float("nan"), fit_rho: float = float("nan")) -> str:
-    """:data:`HOLDS`, :data:`PARTLY` or :data:`DOES_NOT` for one comparison (``key``: which target)."""
+    """:data:`HOLDS`, :data:`PARTLY`, :data:`DOES_NOT` or :data:`BELOW_TARGET` for one comparison (``key``:
+    which target; ``fit_*``: the bond-type fit against the same reference, NaN if there is none)."""
     rho_min, mae_max = TARGETS[key]
     if rho >= rho_min and mae <= mae_max:
         return HOLDS
+    if pd.isna(fit_mae) or pd.isna(fit_rho):
+        return BELOW_TARGET
     return PARTLY if mae < fit_mae and rho > fit_rho else DOES_NOT
 
 
@@ -66,7 +71,9 @@ def _why(metrics: pd.Series, key: str) -> str:
             name = max(terms, key=terms.get)
             notes.append(f"largest part of the miss: {name} (mean |·| {terms[name]:.1f} kcal/mol)")
         if pd.notna(metrics.get("sum_rule_mean_offset")):
-            notes.append(f"the sum rule alone puts D_ij {metrics['sum_rule_mean_offset']:.1f} kcal/mol off on average")
+            offset = metrics["sum_rule_mean_offset"]
+            notes.append(f"the sum rule alone puts D_ij {abs(offset):.1f} kcal/mol {'below' if offset < 0 else 'above'} "
+                         "the rigid labels on average (−G/n_bonds, §4d)")
         return "; ".join(notes)
     if key == "d_vs_exp298" and pd.notna(metrics.get("ref_vs_exp298_mae")):
         return (f"the labels themselves: MAE {metrics['ref_vs_exp298_mae']:.1f} / ρ "

@@ -279,13 +279,14 @@ def test_quantity_spread_table_one_row_per_group():
 
 
 def test_verdict_grades_against_the_target_then_the_bond_type_fit():
-    from e3d.verdict import DOES_NOT, HOLDS, PARTLY, grade
+    from e3d.verdict import BELOW_TARGET, DOES_NOT, HOLDS, PARTLY, grade
 
     assert grade(6.0, 0.92, "d_vs_rigid", 10.0, 0.5) == HOLDS  # the target's edges count as met
     assert grade(6.1, 0.95, "d_vs_rigid", 10.0, 0.5) == PARTLY  # misses the target, beats the fit on both
     assert grade(9.0, 0.50, "d_vs_rigid", 10.0, 0.5) == DOES_NOT  # ρ only ties the fit
     assert grade(10.5, 0.90, "d_vs_rigid", 10.0, 0.5) == DOES_NOT  # ranks better, sizes worse
     assert grade(9.9, 0.79, "d_vs_exp298", 12.0, 0.5) == PARTLY and grade(10.0, 0.8, "d_vs_exp298") == HOLDS
+    assert grade(10.1, 0.8, "d_vs_exp298") == BELOW_TARGET  # no bond-type fit to compare with: no "does not"
 
 
 def test_verdict_of_a_shipped_model_reads_its_metrics_and_seed_ensemble():
