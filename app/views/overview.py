@@ -39,7 +39,8 @@ if model_id and len(models):
 
         st.subheader(f"Where emergence holds for {model_id}")
         found = verdict.findings(r, verdict.seed_sigma_of(model_id, state.seed_sigma()))
-        st.dataframe(found.drop(columns="finding"), hide_index=True, width="stretch",
+        st.dataframe(found[["finding", "verdict", "measured", "bond-type fit", "target", "note", "question"]],
+                     hide_index=True, width="stretch",
                      column_config={"measured": st.column_config.TextColumn("measured (kcal/mol)"),
                                     "bond-type fit": st.column_config.TextColumn(
                                         "bond-type fit (kcal/mol)",
