@@ -70,7 +70,7 @@ def verdict_markdown(precomputed: str, models: pd.DataFrame) -> str:
     out = ("\nWhere emergence holds, model by model (`e3d.verdict`, docs/E3D_METHOD.md §4g; headline rows, MAE kcal/mol "
            "/ Spearman ρ): **holds** meets the emergence issue's target; **partly** beats one energy per bond type (the "
            "labels' bond-additive fit) on both MAE and ρ; **does not**, neither. Seeds: σ(D_ij) of the worst bond type "
-           "over the model's seed ensemble, target ≤ 5 kcal/mol:\n\n"
+           f"over the model's seed ensemble, target ≤ {SEED_SIGMA_TARGET:g} kcal/mol:\n\n"
            "| model | labels | " + " | ".join(names) + " |\n|" + "---|" * (2 + len(names)) + "\n")
     for r in table.itertuples(index=False):
         out += f"| {r[0]} | {r[1]} | " + " | ".join("–" if pd.isna(v) else str(v) for v in r[2:]) + " |\n"
