@@ -24,6 +24,8 @@ SHIPPED = "float64, r_max 4.5, batch 8 (shipped models)"
 UNCACHED = ["data._target_=nequip.data.datamodule.ASEDataModule"]  # nequip's data module: a neighbour list per draw
 FAST = ["training_module.model.model_dtype=float32", "cutoff_radius=3.0", "++training_module.model.compile_mode=compile"]
 ONE_LAYER = ["training_module.model.num_layers=1"]
+TWICE_WIDTH = ["training_module.model.num_scalar_features=64", "training_module.model.num_tensor_features=16",
+               "training_module.model.allegro_mlp_hidden_layers_width=64"]
 SETTINGS = {  # name → Hydra overrides on configs/xtb_radicals.yaml
     SHIPPED: UNCACHED,
     "float32, r_max 4.5, batch 8": UNCACHED + ["training_module.model.model_dtype=float32"],
@@ -39,6 +41,10 @@ SETTINGS = {  # name → Hydra overrides on configs/xtb_radicals.yaml
     # one Allegro layer (study run r3.0-qm9-4k-L1-s1: per step as good as two on the validation energy)
     "float32, r_max 3.0, batch 32, torch.compile, cached, one layer": FAST + ONE_LAYER + ["data.train_dataloader.batch_size=32"],
     "float32, r_max 3.0, batch 64, torch.compile, cached, one layer": FAST + ONE_LAYER + ["data.train_dataloader.batch_size=64"],
+    # twice the width (64 scalar / 16 tensor features, MLPs 64 wide): the cost of the capacity lever for the
+    # error budget's accuracy term (docs/E3D_METHOD.md §4c)
+    "float32, r_max 3.0, batch 32, torch.compile, cached, twice the width": FAST + TWICE_WIDTH
+    + ["data.train_dataloader.batch_size=32"],
 }
 
 
