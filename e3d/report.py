@@ -11,7 +11,7 @@ import pandas as pd
 
 from .scaling import REACTIVITY_MEASURES, entropy_reactivity, fit_power_law
 from .precompute import read_table
-from .ensemble import seed_sigma_by_group
+from .ensemble import MIN_TYPE_BONDS, seed_sigma_by_group
 from .verdict import R2_TARGET, SEED_SIGMA_TARGET, TARGETS, ensemble_seed_sigma, verdict_table
 
 
@@ -140,7 +140,8 @@ def targets_markdown(precomputed: str, models: pd.DataFrame) -> str:
     out += _ensemble_targets_markdown(models, ensemble_members(index))
     worst = seed_sigma_by_group(read_table(precomputed, "study/seed_spread")).sort_values("worst")
     if len(worst):
-        out += "\nSeed σ(D_ij) target (≤ 5 kcal/mol for every bond type with ≥ 5 held-out corpus bonds), worst type per configuration:\n\n"
+        out += (f"\nSeed σ(D_ij) target (≤ {SEED_SIGMA_TARGET:g} kcal/mol for every bond type with ≥ {MIN_TYPE_BONDS} "
+                "held-out corpus bonds), worst type per configuration:\n\n")
         out += "| configuration | seeds | worst type | its σ | met |\n|---|---|---|---|---|\n"
         for group, r in worst.iterrows():
             out += (f"| {group} | {r.n_seeds} | {r.worst_type} | {_fmt(r.worst)} | "

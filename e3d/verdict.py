@@ -126,11 +126,12 @@ def seed_sigma_of(model_id: str, sigma: pd.DataFrame) -> Optional[pd.Series]:
 
 
 def verdict_table(models: pd.DataFrame, sigma: Optional[pd.DataFrame] = None) -> pd.DataFrame:
-    """Every model's verdict per finding, one row a model (the report's summary)."""
-    sigma = sigma if sigma is not None else ensemble_seed_sigma(pd.DataFrame())
+    """Every model's verdict per finding, one row a model (the report's summary); ``sigma``:
+    :func:`ensemble_seed_sigma` of the shipped seed ensembles (None: no seed finding)."""
     rows = []
     for _, m in models.iterrows():
-        f = findings(m, seed_sigma_of(m["model_id"], sigma)).set_index("finding")
+        seeds = seed_sigma_of(m["model_id"], sigma) if sigma is not None else None
+        f = findings(m, seeds).set_index("finding")
         rows.append({"model_id": m["model_id"], "level_of_theory": m.get("level_of_theory"),
                      **{name: f"{r['verdict']} ({r['measured']})" for name, r in f.iterrows()}})
     return pd.DataFrame(rows, columns=["model_id", "level_of_theory", *[f[2] for f in FINDINGS], SEEDS])
