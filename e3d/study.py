@@ -1,7 +1,10 @@
 """The emergence study: which data, cutoff, size and training make bond energies emerge (issue #11).
 
 ``python -m e3d study configs/study/emergence.yaml`` trains every run of the study that is not
-finished (resumable, within a wall-time budget per call) and writes one table:
+finished (resumable, within a wall-time budget per call) and writes one table.  A run trains until
+its validation curve converges (:mod:`e3d.convergence`: ≥ 2 learning-rate cuts, then < 2 % better
+over 10 validations; the study's or a run's ``convergence`` mapping changes the test) or its step
+budget (``steps``, a cap) is spent:
 
 - ``precomputed/study/emergence.parquet`` — one row per run: configuration (cutoff, data kinds,
   molecules, frames, model size, steps, seed), held-out energy/force errors, E3D against the
@@ -16,7 +19,7 @@ finished (resumable, within a wall-time budget per call) and writes one table:
 - ``precomputed/study/models/ID.nequip.zip`` (+ card) — the trained models, so that the table can be
   regenerated and the app can show them; every run keeps its last and best checkpoints in
   ``precomputed/study/checkpoints/`` so that a later session resumes it (unfinished, or its step
-  budget raised in the config).
+  budget raised in the config while it has not converged).
 
 Data: GFN2-xTB labels of the curated corpus without the BDE-table parents plus the first N QM9
 molecules (``e3d data xtb --corpus train-heldout+qm9:N``; nested by construction), built on
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import datetime
 import glob
+import json
 import os
 import shutil
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -40,6 +44,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .convergence import converged, merge_curves
 from .data.build import VARIANT_KINDS
 from .ensemble import seed_sigma_by_group
 from .errors import E3DError
@@ -47,7 +52,6 @@ from .cards import REPO_ROOT
 
 STUDY_DIR = os.path.join(REPO_ROOT, "precomputed", "study")
 RUNS_DIR = os.path.join("runs", "study", "runs")
-CONVERGED_REL_CHANGE = 0.02  # best validation loss improved < 2 % over the last 10 validations
 
 
 def load_study(path: str) -> Dict[str, object]:
@@ -194,32 +198,46 @@ def steps_done(run_dir: str) -> int:
     return steps
 
 
+def convergence_rule(study: Dict[str, object], run: Dict[str, object]) -> Dict[str, object]:
+    """Parameters of the convergence test for a run (:func:`e3d.convergence.converged`): the study's
+    ``convergence`` mapping, then the run's own; the defaults where neither sets one."""
+    return {**study.get("convergence", {}), **run.get("convergence", {})}
+
+
 def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Optional[str] = None,
               study_dir: str = STUDY_DIR, progress: bool = True) -> str:
-    """Train (or resume) one run up to its step budget or ``max_time`` (HH:MM:SS); package it.
+    """Train (or resume) one run until its curve converges, its step budget is spent or ``max_time``
+    (HH:MM:SS) has passed; package it.
 
-    Returns ``"finished"`` (model written), ``"interrupted"`` (time budget spent: the last checkpoint
-    is kept under ``study_dir/checkpoints`` and the best model so far is packaged, marked unfinished)
-    or ``"done"`` (the model was already there and finished its step budget).
+    Returns ``"finished"`` (step budget spent), ``"converged"`` (stopped by the convergence test,
+    :mod:`e3d.convergence`), ``"interrupted"`` (time budget spent: the last checkpoint is kept under
+    ``study_dir/checkpoints`` and the best model so far is packaged, marked unfinished) or ``"done"``
+    (the model was already there, converged or at its step budget).
     """
     from .cards import read_card
     from .train import train
 
     out = model_path(run["id"], study_dir)
     kept = read_card(out)  # before train() rewrites it: the earlier sessions' curve and hours
-    if kept.get("study", {}).get("steps_done", 0) >= int(run["steps"]):
-        return "done"  # (a budget raised since then resumes it from its kept checkpoints)
+    rule = convergence_rule(study, run)
+    if kept.get("study", {}).get("steps_done", 0) >= int(run["steps"]) or converged(_kept_curve(kept), **rule):
+        return "done"  # (a budget raised since then resumes an unconverged run from its kept checkpoints)
     trainval = prepare_data(study, run, progress)
     run_dir = os.path.join(RUNS_DIR, run["id"])
+    os.makedirs(run_dir, exist_ok=True)
     if not os.path.exists(os.path.join(run_dir, "last.ckpt")) and os.path.exists(checkpoint_path(run["id"], study_dir)):
-        os.makedirs(run_dir, exist_ok=True)  # a new session: the kept checkpoints go back into the run folder
-        for which in ("last", "best"):
+        for which in ("last", "best"):  # a new session: the kept checkpoints go back into the run folder
             shutil.copy(checkpoint_path(run["id"], study_dir, which), os.path.join(run_dir, f"{which}.ckpt"))
     resume = os.path.exists(os.path.join(run_dir, "last.ckpt"))
     if resume:
         restart_timer(os.path.join(run_dir, "last.ckpt"))
+    history = os.path.abspath(os.path.join(run_dir, "curve_before.json"))  # for the stop rule: earlier sessions
+    with open(history, "w") as f:
+        json.dump(merge_curves(_kept_curve(kept), read_curve(run_dir)).to_dict("records"), f)
+    stop = ["convergence.enabled=true", f"convergence.history={history}",
+            *(f"convergence.{k}={v}" for k, v in rule.items())]
     overrides = run_overrides(study, run, trainval, [f"trainer.max_time={max_time or 'null'}",
-                                                     "trainer.enable_progress_bar=false"])
+                                                     "trainer.enable_progress_bar=false", *stop])
     # a fine-tune is built the same way every time (its parent's model), so that its checkpoint fits on resume
     init_from = init_model(run, study_dir)
     train(run_config(study, run), run_dir, out, model_id=run["id"], overrides=overrides,
@@ -262,16 +280,17 @@ def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str
     card = finish_run(run_config(study, run), run_dir, out, run["id"],
                       run_overrides(study, run, trainval))
     steps = steps_done(run_dir)
-    finished = steps >= int(run["steps"])
-    card["study"] = {"study": study.get("name"), "finished": finished, "steps_done": steps,
-                     **describe(run), "curve": _merge_curves(earlier, read_curve(run_dir)).to_dict("records"),
+    curve = merge_curves(earlier, read_curve(run_dir))
+    at_budget, done = steps >= int(run["steps"]), converged(curve, **convergence_rule(study, run))
+    card["study"] = {"study": study.get("name"), "finished": at_budget or done, "converged": done,
+                     "steps_done": steps, **describe(run), "curve": curve.to_dict("records"),
                      "training_hours": sum(sessions.values()), "sessions": sessions}
     write_card(out, card)
     for which in ("last", "best"):  # kept also when finished (0.6 MB each): a raised step budget resumes it
         saved = checkpoint_path(run["id"], study_dir, which)
         os.makedirs(os.path.dirname(saved), exist_ok=True)
         shutil.copy(os.path.join(run_dir, f"{which}.ckpt"), saved)
-    return "finished" if finished else "interrupted"
+    return "finished" if at_budget else "converged" if done else "interrupted"
 
 
 def _session(run_dir: str) -> Tuple[str, float]:
@@ -297,15 +316,6 @@ def _kept_sessions(card: Dict[str, object]) -> Dict[str, float]:
 def _kept_curve(card: Dict[str, object]) -> pd.DataFrame:
     """The curve of earlier sessions, kept in a study model's card (runs/ ends with a session)."""
     return pd.DataFrame(card.get("study", {}).get("curve") or [])
-
-
-def _merge_curves(earlier: Optional[pd.DataFrame], now: pd.DataFrame) -> pd.DataFrame:
-    """Epoch rows of both; this session's log wins where both have an epoch (runs/ ends with a session)."""
-    if earlier is None or earlier.empty:
-        return now
-    if now.empty:
-        return earlier
-    return pd.concat([earlier[~earlier["epoch"].isin(now["epoch"])], now], ignore_index=True).sort_values("epoch")
 
 
 def run_config(study: Dict[str, object], run: Dict[str, object]) -> str:
@@ -341,20 +351,6 @@ def read_curve(run_dir: str) -> pd.DataFrame:
             val = pd.merge_asof(val.sort_values("step"), logged.sort_values("step"), on="step",
                                 direction="forward", tolerance=2)
     return val.rename(columns={"lr-Adam": "learning_rate"})
-
-
-def converged(curve: pd.DataFrame, window: int = 10, min_decays: int = 2) -> bool:
-    """True when the plateau scheduler has cut the learning rate at least ``min_decays`` times and the
-    best validation loss then improved by < 2 % over the last ``window`` validations (a run still at
-    its first learning rate is still descending, however slowly)."""
-    if "weighted_sum" not in curve or len(curve) <= window:
-        return False
-    if "learning_rate" in curve and curve["learning_rate"].notna().any():
-        lr = curve["learning_rate"].dropna()
-        if lr.min() > lr.iloc[0] * 0.6 ** min_decays * 1.001:  # ReduceLROnPlateau factor 0.6 (configs/common.yaml)
-            return False
-    best = curve["weighted_sum"].cummin().to_numpy()
-    return bool((best[-window - 1] - best[-1]) / best[-window - 1] < CONVERGED_REL_CHANGE)
 
 
 def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
@@ -495,13 +491,14 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
     for run in tqdm(done, desc="study models", disable=not progress):
         path = model_path(run["id"], study_dir)
         card = read_card(path)
-        curve = _merge_curves(_kept_curve(card), read_curve(os.path.join(RUNS_DIR, run["id"])))
+        curve = merge_curves(_kept_curve(card), read_curve(os.path.join(RUNS_DIR, run["id"])))
         dataset = os.path.basename(dataset_path(study, int(run["n_qm9"])))
         result = evaluate_run(path, bde_rows, molecules, cache, study["data"].get("test"),
                               baseline_per_type(baselines, dataset))
         steps = int(card.get("study", {}).get("steps_done", 0))
-        rows.append({"run_id": run["id"], **describe(run), "finished": steps >= int(run["steps"]), "steps_done": steps,
-                     "converged": converged(curve), "epochs": int(len(curve)), **result["out"]})
+        done = converged(curve, **convergence_rule(study, run))
+        rows.append({"run_id": run["id"], **describe(run), "finished": steps >= int(run["steps"]) or done,
+                     "steps_done": steps, "converged": done, "epochs": int(len(curve)), **result["out"]})
         curves.append(curve.assign(run_id=run["id"]))
         all_pairs.append(result["pairs"].assign(model_id=run["id"]))
         all_bde.append(result["bde"].assign(model_id=run["id"]))

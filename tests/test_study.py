@@ -136,10 +136,14 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
            "runs": [{"id": "t-s1", "r_max": 3.0, "n_qm9": 30, "seed": 1, "steps": 30},
                     {"id": "t-s2", "r_max": 3.0, "n_qm9": 30, "seed": 2, "steps": 30},
                     {"id": "t-eq-s1", "r_max": 3.0, "n_qm9": 30, "kinds": "eq", "seed": 1, "steps": 10**6,
-                     "overrides": ["trainer.max_time=00:00:00:20", "trainer.max_epochs=100000"]},
+                     "overrides": ["trainer.max_time=00:00:00:20", "trainer.max_epochs=100000"],
+                     "convergence": {"min_decays": 99}},  # never converged: the wall-time budget stops it
                     # a fine-tune of t-s1 at learning rate 0 must be t-s1 itself (fresh weights would not be)
                     {"id": "t-ft-s1", "r_max": 3.0, "n_qm9": 30, "seed": 1, "steps": 30, "init_from": "t-s1",
-                     "overrides": ["training_module.optimizer.lr=0.0", "training_module.loss.coeffs.total_energy=50"]}],
+                     "overrides": ["training_module.optimizer.lr=0.0", "training_module.loss.coeffs.total_energy=50"]},
+                    # a test that holds at the second validation: the run stops there, far below its step budget
+                    {"id": "t-conv-s1", "r_max": 3.0, "n_qm9": 30, "seed": 1, "steps": 10**6,
+                     "convergence": {"window": 1, "min_decays": 0, "rel_change": 1.0}}],
            "scaling": ["t"]}
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -159,6 +163,13 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     saved = checkpoint_path("t-eq-s1", out)
     import shutil
 
+    import torch
+    from e3d.study import read_curve
+
+    # last.ckpt is the last validation's, not the best one's (a resume continues where the run stopped)
+    kept_step = torch.load(saved, map_location="cpu", weights_only=False)["global_step"]  # our own checkpoint
+    assert kept_step >= read_curve(os.path.join("runs", "study", "runs", "t-eq-s1"))["step"].max()
+
     step_before = steps_done(os.path.join("runs", "study", "runs", "t-eq-s1"))
     shutil.rmtree(os.path.join("runs", "study", "runs", "t-eq-s1"))  # … a new session has no runs/
     assert os.path.exists(saved) and train_run(study, eq, study_dir=out, progress=False) == "interrupted"
@@ -174,10 +185,17 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     shutil.rmtree(os.path.join("runs", "study", "runs", "t-ft-s1"))
     assert train_run(study, dict(study["runs"][3], steps=60), study_dir=out, progress=False) == "finished"
     assert read_card(model_path("t-ft-s1", out))["study"]["steps_done"] >= 60
+    # the convergence test stops a run (configs/common.yaml convergence; e3d.convergence)
+    conv = study["runs"][4]
+    assert train_run(study, conv, study_dir=out, progress=False) == "converged"
+    stopped = read_card(model_path("t-conv-s1", out))["study"]
+    assert stopped["converged"] and stopped["finished"] and len(stopped["curve"]) == 2
+    assert train_run(study, conv, study_dir=out, progress=False) == "done"
     table = evaluate_study(study, study_dir=out, progress=False)
-    assert list(table["run_id"]) == ["t-s1", "t-s2", "t-eq-s1", "t-ft-s1"]
-    assert table["finished"].tolist() == [True, True, False, True]
-    assert table["init_from"].tolist() == ["", "", "", "t-s1"]
+    assert list(table["run_id"]) == ["t-s1", "t-s2", "t-eq-s1", "t-ft-s1", "t-conv-s1"]
+    assert table["finished"].tolist() == [True, True, False, True, True]
+    assert table["converged"].tolist()[2:] == [False, False, True]
+    assert table["init_from"].tolist() == ["", "", "", "t-s1", ""]
     assert (table["bde_n"] > 0).all() and table["d_vs_rigid_mae"].notna().all()
     assert table[["test_bias_eq_kcal_mol", "test_bias_radical_kcal_mol"]].notna().all().all()
     assert table.loc[2, "epochs"] >= 2  # the curve of both sessions
@@ -196,6 +214,20 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     assert np.isclose(scaling["test_bias_radical_kcal_mol_mean"].iloc[0],  # how the radical bias scales
                       table.loc[table["group"] == "t", "test_bias_radical_kcal_mol"].mean())
     assert os.path.exists(model_path("t-s1", out)) and os.path.exists(os.path.join(out, "curves.parquet"))
+
+
+def test_converged_needs_learning_rate_cuts_and_a_plateau():
+    from e3d.convergence import converged
+
+    lr = [0.002] * 10 + [0.0012] * 10 + [0.00072] * 10
+    flat = pd.DataFrame({"epoch": range(30), "weighted_sum": np.r_[np.linspace(1.0, 0.5, 15), np.full(15, 0.5)],
+                         "learning_rate": lr})
+    assert converged(flat)
+    assert not converged(flat.assign(learning_rate=0.002))  # at its first learning rate: still descending
+    assert not converged(flat.assign(learning_rate=[0.002] * 20 + [0.0012] * 10))  # one cut is not enough
+    falling = flat.assign(weighted_sum=np.linspace(1.0, 0.3, 30))  # 0.54 → 0.30 over the last 10: 45 % better
+    assert not converged(falling) and converged(falling, rel_change=0.5)
+    assert not converged(flat.iloc[:10])  # a curve no longer than the window
 
 
 def test_seed_spread_counts_only_seeds_trained_alike():

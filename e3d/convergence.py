@@ -1,0 +1,75 @@
+"""When a training run has converged: one test, used to grade runs and to stop them.
+
+:func:`converged` reads a validation curve (epoch, ``weighted_sum``, ``learning_rate``; the study's
+curves, :func:`e3d.study.read_curve`).  :class:`StopWhenConverged` is a Lightning callback that applies
+the same test while a run trains and stops it there, so that a step budget is a cap, not the length of
+the run (configs/common.yaml ``convergence``; the study turns it on).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+import pandas as pd
+from lightning.pytorch.callbacks import Callback
+
+CONVERGED_REL_CHANGE = 0.02  # best validation loss improved < 2 % over the last 10 validations
+LR_FACTOR = 0.6  # ReduceLROnPlateau factor (configs/common.yaml)
+MONITOR = "val0_epoch/weighted_sum"
+
+
+def converged(curve: pd.DataFrame, window: int = 10, min_decays: int = 2,
+              rel_change: float = CONVERGED_REL_CHANGE) -> bool:
+    """True when the plateau scheduler has cut the learning rate at least ``min_decays`` times and the
+    best validation loss then improved by < ``rel_change`` over the last ``window`` validations (a run
+    still at its first learning rate is still descending, however slowly)."""
+    if "weighted_sum" not in curve or len(curve) <= window:
+        return False
+    if "learning_rate" in curve and curve["learning_rate"].notna().any():
+        lr = curve["learning_rate"].dropna()
+        if lr.min() > lr.iloc[0] * LR_FACTOR ** min_decays * 1.001:
+            return False
+    best = curve["weighted_sum"].cummin().to_numpy()
+    return bool((best[-window - 1] - best[-1]) / best[-window - 1] < rel_change)
+
+
+def merge_curves(earlier: Optional[pd.DataFrame], now: pd.DataFrame) -> pd.DataFrame:
+    """Epoch rows of both; ``now`` wins where both have an epoch (e.g. a session's log over a card's copy)."""
+    if earlier is None or earlier.empty:
+        return now
+    if now.empty:
+        return earlier
+    return pd.concat([earlier[~earlier["epoch"].isin(now["epoch"])], now], ignore_index=True).sort_values("epoch")
+
+
+class StopWhenConverged(Callback):
+    """Stop training at the first validation after which :func:`converged` holds.
+
+    ``history``: a JSON file of the curve before this call (records of epoch, weighted_sum,
+    learning_rate) — a resumed run's earlier sessions.  The learning rate recorded for an epoch is the
+    one it trained at (the scheduler acts after the validation), so a cut is seen one validation later
+    than in the CSV log's curve: the stop can come one epoch late, never early.
+    """
+
+    def __init__(self, enabled: bool = False, history: Optional[str] = None, window: int = 10,
+                 min_decays: int = 2, rel_change: float = CONVERGED_REL_CHANGE):
+        self.enabled, self.window, self.min_decays, self.rel_change = enabled, window, min_decays, rel_change
+        self.earlier = pd.DataFrame()
+        if enabled and history and os.path.exists(history):
+            with open(history) as f:
+                self.earlier = pd.DataFrame(json.load(f))
+        self.rows = []
+
+    def curve(self) -> pd.DataFrame:
+        return merge_curves(self.earlier, pd.DataFrame(self.rows))
+
+    def on_validation_end(self, trainer, pl_module):
+        if not self.enabled or trainer.sanity_checking or MONITOR not in trainer.callback_metrics:
+            return
+        self.rows.append({"epoch": trainer.current_epoch, "step": trainer.global_step,
+                          "weighted_sum": float(trainer.callback_metrics[MONITOR]),
+                          "learning_rate": float(trainer.optimizers[0].param_groups[0]["lr"])})
+        if converged(self.curve(), self.window, self.min_decays, self.rel_change):
+            trainer.should_stop = True
