@@ -306,6 +306,7 @@ def study_markdown(precomputed: str) -> str:
                 + f"({_fmt(getattr(r, 'budget_locality_at_centres_mae', float('nan')))}) / {_fmt(r.budget_partition_mae)}"
                 + f" | {_fmt(getattr(r, 'd_vs_rigid_mean_error', float('nan')))} / "
                 + f"{_fmt(getattr(r, 'sum_rule_mean_offset', float('nan')))} | {_mae_rho(r, 'd_plus_gap_vs_rigid')} |\n")
+    out += accuracy_markdown(t)
     own = t[t["config"].fillna("").astype(bool)] if "config" in t else t[:0]
     for config, runs in own.groupby("config"):
         out += f"\nTrained with their own config, `{config}` (not the study's base config): {', '.join(runs['run_id'])}.\n"
@@ -317,6 +318,20 @@ def study_markdown(precomputed: str) -> str:
             out += f"| {r.group} | {r.n_seeds} | {r.bond_type} | {r.n} | {_fmt(r.median_std)} | {_fmt(r.p90_std)} |\n"
     out += quantity_spread_markdown(read_table(precomputed, "study/quantity_spread"), "configuration")
     return out + scaling_markdown(precomputed)
+
+
+def accuracy_markdown(table: pd.DataFrame) -> str:
+    """One line: the error budget's accuracy term against the held-out energy error over the study's runs."""
+    from .study import accuracy_vs_energy_error
+
+    fit = accuracy_vs_energy_error(table)
+    if not np.isfinite(fit["r"]):
+        return ""
+    return (f"\nThe accuracy term follows the held-out energy error (all {fit['n']} runs above): Pearson r = "
+            f"{fit['r']:.2f}, accuracy ≈ {fit['slope']:.2f} × (held-out E MAE, meV/atom) "
+            f"{'+' if fit['intercept'] >= 0 else '−'} {abs(fit['intercept']):.1f} kcal/mol; the line falls to "
+            f"{fit['target']:g} kcal/mol (the size of the D_ij MAE target) at {_fmt(fit['needed_meV_atom'])} meV/atom — the best run "
+            f"so far has {_fmt(fit['best_meV_atom'])}.\n")
 
 
 def _plus_minus(mean, sd, digits: int = 1) -> str:

@@ -49,6 +49,7 @@ from .data.build import VARIANT_KINDS
 from .ensemble import seed_sigma_by_group
 from .errors import E3DError
 from .cards import REPO_ROOT
+from .verdict import TARGETS
 
 STUDY_DIR = os.path.join(REPO_ROOT, "precomputed", "study")
 RUNS_DIR = os.path.join("runs", "study", "runs")
@@ -416,6 +417,24 @@ def _baselines(study: Dict[str, object], runs: Sequence[Dict[str, object]], stud
 
 
 SEEDS_ALIKE = 0.75  # a seed joins its group's spread once it has this fraction of the group's most steps
+
+
+def accuracy_vs_energy_error(table: pd.DataFrame, target: float = TARGETS["d_vs_rigid"][1]) -> Dict[str, float]:
+    """Across a study's runs, the error budget's accuracy term (mean |model's rigid BDE − labels'|,
+    kcal/mol) against the held-out energy error (meV/atom): Pearson r, the least-squares line, and the
+    held-out error at which the line reaches ``target`` (the D_ij-vs-rigid MAE target) — how accurate the
+    energy must be before the learned bond energies can be (docs/E3D_METHOD.md §4c)."""
+    ok = table[["test_energy_mae_meV_atom", "budget_accuracy_mae"]].dropna()
+    out = {"n": len(ok), "target": target, "r": np.nan, "slope": np.nan, "intercept": np.nan,
+           "needed_meV_atom": np.nan, "best_meV_atom": np.nan}
+    if len(ok) < 3:
+        return out
+    x, y = ok["test_energy_mae_meV_atom"].to_numpy(), ok["budget_accuracy_mae"].to_numpy()
+    slope, intercept = np.polyfit(x, y, 1)
+    out.update(r=float(np.corrcoef(x, y)[0, 1]), slope=float(slope), intercept=float(intercept),
+               needed_meV_atom=float((target - intercept) / slope) if slope > 0 else np.nan,
+               best_meV_atom=float(x.min()))
+    return out
 
 
 def seeds_alike(runs: pd.DataFrame) -> List[str]:

@@ -337,6 +337,28 @@ def test_datasets_page_plots_the_study_scaling_series_from_its_table():
     assert not at.exception and study_trace(at, "y") == pytest.approx(scaling["sigma_worst"].tolist(), nan_ok=True)
 
 
+def test_datasets_page_plots_the_accuracy_term_against_the_energy_error():
+    """One point per study run from the shipped table, and the library's line."""
+    import json
+
+    import pandas as pd
+
+    from e3d.study import accuracy_vs_energy_error
+
+    study = pd.read_parquet(os.path.join(ROOT, "precomputed", "study", "emergence.parquet"))
+    fit = accuracy_vs_energy_error(study)
+    at = page("views/datasets.py")
+    assert not at.exception
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    figure = next(fig for fig in charts if any(tr.get("name") == "study runs" for tr in fig["data"]))
+    runs = next(tr for tr in figure["data"] if tr.get("name") == "study runs")
+    assert runs["text"] == study["run_id"].tolist()
+    line = next(tr for tr in figure["data"] if tr.get("name", "").startswith("least squares"))
+    assert f"r = {fit['r']:.2f}" in line["name"]
+    assert "meV/atom" in figure["layout"]["xaxis"]["title"]["text"]
+    assert any(f"{fit['needed_meV_atom']:.1f} meV/atom" in c.value for c in at.caption)
+
+
 def test_provenance_of_a_fine_tuned_main_model_names_its_pretraining():
     at = page("views/overview.py")
     assert not at.exception

@@ -230,6 +230,18 @@ def test_converged_needs_learning_rate_cuts_and_a_plateau():
     assert not converged(flat.iloc[:10])  # a curve no longer than the window
 
 
+def test_accuracy_vs_energy_error_fits_the_runs():
+    from e3d.study import accuracy_vs_energy_error
+
+    runs = pd.DataFrame({"test_energy_mae_meV_atom": [30.0, 40.0, 50.0, np.nan],
+                         "budget_accuracy_mae": [10.0, 15.0, 20.0, 99.0]})  # 0.5 × E − 5; the NaN run is left out
+    fit = accuracy_vs_energy_error(runs, target=6.0)
+    assert fit["n"] == 3 and fit["r"] == pytest.approx(1.0)
+    assert fit["slope"] == pytest.approx(0.5) and fit["intercept"] == pytest.approx(-5.0)
+    assert fit["needed_meV_atom"] == pytest.approx(22.0) and fit["best_meV_atom"] == 30.0
+    assert np.isnan(accuracy_vs_energy_error(runs.iloc[:2])["r"])  # two runs: no line
+
+
 def test_seed_spread_counts_only_seeds_trained_alike():
     from e3d.study import seeds_alike
 

@@ -10,7 +10,7 @@ from e3d.data.qm9 import N_TEST
 from e3d.family import card_summary, shipped_cards
 from e3d.scaling import REACTIVITY_MEASURES, entropy_reactivity, fit_power_law, power_law_curve
 from e3d.ensemble import quantity_spread_wide
-from e3d.study import SCALING_QUANTITIES
+from e3d.study import SCALING_QUANTITIES, accuracy_vs_energy_error
 
 st.title("Training datasets")
 state.selected_model()
@@ -70,6 +70,27 @@ else:
                "§4d). Energy bias: mean signed model − label energy "
                "per held-out frame of that kind (evaluation corpus): a BDE is two radicals minus a parent, so a "
                "model that puts radicals low and parents high underbinds every bond.")
+    fit = accuracy_vs_energy_error(study)
+    if np.isfinite(fit["r"]):
+        st.markdown("**Why the learned BDEs miss: the energy itself** — the error budget's accuracy term against the "
+                    "held-out energy error, one point per run")
+        fig = go.Figure()
+        fig.add_scatter(x=study["test_energy_mae_meV_atom"], y=study["budget_accuracy_mae"], mode="markers",
+                        name="study runs", text=study["run_id"],
+                        hovertemplate="%{text}<br>%{x:.1f} meV/atom<br>%{y:.1f} kcal/mol<extra></extra>")
+        x = np.linspace(0, study["test_energy_mae_meV_atom"].max(), 50)
+        fig.add_scatter(x=x, y=fit["slope"] * x + fit["intercept"], mode="lines", line=dict(dash="dash"),
+                        name=f"least squares (r = {fit['r']:.2f})")
+        fig.add_hline(y=fit["target"], line_dash="dot", annotation_text=f"{fit['target']:g} kcal/mol (D_ij target MAE)")
+        fig.update_xaxes(title="held-out energy MAE (meV/atom)", rangemode="tozero")
+        fig.update_yaxes(title="accuracy term: mean |model's rigid BDE − labels'| (kcal/mol)", rangemode="tozero")
+        fig.update_layout(height=380)
+        st.plotly_chart(fig, width="stretch")
+        st.caption(f"GFN2-xTB labels; held-out frames of the evaluation corpus; BDEs of the common organic bonds of the "
+                   f"package table (every one held out). The line falls to {fit['target']:g} kcal/mol at "
+                   f"{fit['needed_meV_atom']:.1f} meV/atom; the best run has {fit['best_meV_atom']:.1f}. Whatever the "
+                   "decomposition, D_ij cannot be closer to the labels' BDEs than the model's own energy differences "
+                   "are, unless the budget's terms cancel (docs/E3D_METHOD.md §4c).")
     curves = state.table("study/curves")
     CURVE_QUANTITIES = {"per_atom_energy_mae": "validation energy MAE (eV/atom)",
                         "forces_mae": "validation force MAE (eV/Å)"}  # the same for every run's loss weights
