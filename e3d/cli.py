@@ -430,8 +430,9 @@ def _info_parser(sub) -> None:
 def _study_parser(sub) -> None:
     p = sub.add_parser("study", help="the emergence study: train its runs (resumable) and write precomputed/study/")
     p.add_argument("config", help="study YAML (configs/study/emergence.yaml)")
-    p.add_argument("--train", action="store_true", help="train the unfinished runs (data built on demand)")
-    p.add_argument("--time", help="wall-time budget per run for --train, DD:HH:MM:SS (default: to the step budget)")
+    p.add_argument("--train", action="store_true", help="train the unfinished runs (data built on demand); each stops when its validation "
+                        "curve has converged (e3d.convergence) or its step budget is spent")
+    p.add_argument("--time", help="wall-time budget per run for --train, DD:HH:MM:SS (default: to convergence or the step budget)")
     p.add_argument("--parallel", type=int, default=1,
                    help="--train: runs trained at once (default 1; on a CPU one per core, each on one thread)")
     p.add_argument("--package", action="store_true",

@@ -29,7 +29,7 @@ else:
         "run_id": "run", "r_max": "r_max (Å)", "kinds": "data kinds", "n_qm9": "QM9 molecules", "n_frames": "frames",
         "seed": "seed", "init_from": "fine-tuned from", "config": "training config (if not the recipe's)",
         "steps_done": "steps done", "epochs": "epochs",
-        "converged": "converged", "finished": "step budget done",
+        "converged": "converged", "finished": "finished (converged or step budget spent)",
         "test_energy_mae_meV_atom": "test energy MAE (meV/atom)", "test_forces_mae_eV_A": "test force MAE (eV/Å)",
         "bde_n": "bonds", "d_vs_rigid_mae": "D_ij vs rigid labels: MAE (kcal/mol)", "d_vs_rigid_rho": "D_ij vs rigid: ρ",
         "fit_vs_rigid_mae": "baseline (labels' bond-additive fit) vs rigid labels: MAE (kcal/mol)",
