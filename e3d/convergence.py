@@ -35,6 +35,22 @@ def converged(curve: pd.DataFrame, window: int = 10, min_decays: int = 2,
     return bool((best[-window - 1] - best[-1]) / best[-window - 1] < rel_change)
 
 
+def gain_after_cut(curve: pd.DataFrame, cut: int = 2, window: int = 10) -> float:
+    """How much the ``cut``-th learning-rate cut bought: the best validation loss over the ``window``
+    validations from the cut on, relative to the best before it (0.01 = 1 % lower); NaN when the curve has
+    no such cut or fewer than ``window`` validations from it.  :func:`converged` does not wait for the last cut to act, so this measures what stopping
+    there can miss."""
+    if "learning_rate" not in curve or curve["learning_rate"].isna().all():
+        return float("nan")
+    curve = curve.sort_values("epoch").reset_index(drop=True)
+    lr = curve["learning_rate"].ffill()
+    after = lr.index[lr <= lr.dropna().iloc[0] * LR_FACTOR ** cut * 1.001]
+    if len(after) == 0 or after[0] == 0 or len(curve) - after[0] < window:
+        return float("nan")
+    before = curve["weighted_sum"].iloc[:after[0]].min()
+    return float((before - curve["weighted_sum"].iloc[after[0]:after[0] + window].min()) / before)
+
+
 def merge_curves(earlier: Optional[pd.DataFrame], now: pd.DataFrame) -> pd.DataFrame:
     """Epoch rows of both; ``now`` wins where both have an epoch (e.g. a session's log over a card's copy)."""
     if earlier is None or earlier.empty:

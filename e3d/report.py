@@ -306,7 +306,7 @@ def study_markdown(precomputed: str) -> str:
                 + f"({_fmt(getattr(r, 'budget_locality_at_centres_mae', float('nan')))}) / {_fmt(r.budget_partition_mae)}"
                 + f" | {_fmt(getattr(r, 'd_vs_rigid_mean_error', float('nan')))} / "
                 + f"{_fmt(getattr(r, 'sum_rule_mean_offset', float('nan')))} | {_mae_rho(r, 'd_plus_gap_vs_rigid')} |\n")
-    out += accuracy_markdown(t)
+    out += accuracy_markdown(t) + stop_rule_markdown(read_table(precomputed, "study/curves"))
     own = t[t["config"].fillna("").astype(bool)] if "config" in t else t[:0]
     for config, runs in own.groupby("config"):
         out += f"\nTrained with their own config, `{config}` (not the study's base config): {', '.join(runs['run_id'])}.\n"
@@ -332,6 +332,22 @@ def accuracy_markdown(table: pd.DataFrame) -> str:
             f"{'+' if fit['intercept'] >= 0 else '−'} {abs(fit['intercept']):.1f} kcal/mol; the line falls to "
             f"{fit['target']:g} kcal/mol (the size of the D_ij MAE target) at {_fmt(fit['needed_meV_atom'])} meV/atom — the best run "
             f"so far has {_fmt(fit['best_meV_atom'])}.\n")
+
+
+def stop_rule_markdown(curves: pd.DataFrame) -> str:
+    """One line: what the second learning-rate cut bought in the study's runs (the stop rule does not wait
+    for it to act; e3d.convergence)."""
+    from .convergence import CONVERGED_REL_CHANGE, gain_after_cut
+
+    if curves.empty:
+        return ""
+    gain = 100 * curves.groupby("run_id", sort=False).apply(gain_after_cut, include_groups=False).dropna()
+    if gain.empty:
+        return ""
+    return (f"\nWhat the second learning-rate cut bought (best validation loss over the 10 validations from the cut "
+            f"on against the best before it; {len(gain)} runs with 10 validations after it): median {gain.median():.1f} %, "
+            f"{gain.min():.1f}–{gain.max():.1f} % — the convergence test, which since session 16 also stops runs, does not "
+            f"wait for the last cut to act and tolerates {100 * CONVERGED_REL_CHANGE:g} %.\n")
 
 
 def _plus_minus(mean, sd, digits: int = 1) -> str:

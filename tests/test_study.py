@@ -230,6 +230,18 @@ def test_converged_needs_learning_rate_cuts_and_a_plateau():
     assert not converged(flat.iloc[:10])  # a curve no longer than the window
 
 
+def test_gain_after_cut_compares_the_best_losses_around_a_cut():
+    from e3d.convergence import gain_after_cut
+
+    lr = [0.002] * 10 + [0.0012] * 10 + [0.00072] * 10
+    loss = np.r_[np.linspace(1.0, 0.5, 20), np.full(10, 0.49)]  # best 0.5 before the second cut, 0.49 after
+    curve = pd.DataFrame({"epoch": range(30), "weighted_sum": loss, "learning_rate": lr})
+    assert gain_after_cut(curve) == pytest.approx(0.02)
+    assert gain_after_cut(curve, cut=1) == pytest.approx((loss[9] - loss[10:20].min()) / loss[9])
+    assert np.isnan(gain_after_cut(curve.iloc[:25]))  # 5 validations after the cut: not a full window
+    assert np.isnan(gain_after_cut(curve, cut=3))  # no third cut
+
+
 def test_accuracy_vs_energy_error_fits_the_runs():
     from e3d.study import accuracy_vs_energy_error
 
