@@ -346,11 +346,13 @@ def read_curve(run_dir: str) -> pd.DataFrame:
     cols = [c for c in df.columns if c.startswith("val0_epoch/")]
     val = df.dropna(subset=cols, how="all")[["epoch", "step", *cols]].groupby("epoch", as_index=False).last()
     val = val.rename(columns={c: c.split("/", 1)[1] for c in cols})
-    for extra in ("lr-Adam", "train_frames_per_s"):  # logged one step after the epoch's validation
+    # logged a step or so beside the epoch's validation (the learning rate one step after; the throughput at
+    # the epoch's end, which a resumed run logs one step before its validation)
+    for extra in ("lr-Adam", "train_frames_per_s"):
         if extra in df:
             logged = df.dropna(subset=[extra]).groupby("step", as_index=False)[extra].last()
             val = pd.merge_asof(val.sort_values("step"), logged.sort_values("step"), on="step",
-                                direction="forward", tolerance=2)
+                                direction="nearest", tolerance=2)
     return val.rename(columns={"lr-Adam": "learning_rate"})
 
 
