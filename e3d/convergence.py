@@ -38,8 +38,8 @@ def converged(curve: pd.DataFrame, window: int = 10, min_decays: int = 2,
 def gain_after_cut(curve: pd.DataFrame, cut: int = 2, window: int = 10) -> float:
     """How much the ``cut``-th learning-rate cut bought: the best validation loss over the ``window``
     validations from the cut on, relative to the best before it (0.01 = 1 % lower); NaN when the curve has
-    no such cut or fewer than ``window`` validations from it.  :func:`converged` does not wait for the last cut to act, so this measures what stopping
-    there can miss."""
+    no such cut or fewer than ``window`` validations from it.  :func:`converged` does not wait for the
+    last cut to act, so this measures what stopping there can miss."""
     if "learning_rate" not in curve or curve["learning_rate"].isna().all():
         return float("nan")
     curve = curve.sort_values("epoch").reset_index(drop=True)
