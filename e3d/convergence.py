@@ -20,6 +20,12 @@ LR_FACTOR = 0.6  # ReduceLROnPlateau factor (configs/common.yaml)
 MONITOR = "val0_epoch/weighted_sum"
 
 
+def after_cuts(learning_rate: pd.Series, cuts: int) -> pd.Series:
+    """Where the learning rate has been cut at least ``cuts`` times from its first value (by the plateau
+    scheduler's factor each time; NaN entries are False)."""
+    return learning_rate <= learning_rate.dropna().iloc[0] * LR_FACTOR ** cuts * 1.001
+
+
 def converged(curve: pd.DataFrame, window: int = 10, min_decays: int = 2,
               rel_change: float = CONVERGED_REL_CHANGE) -> bool:
     """True when the plateau scheduler has cut the learning rate at least ``min_decays`` times and the
@@ -28,8 +34,7 @@ def converged(curve: pd.DataFrame, window: int = 10, min_decays: int = 2,
     if "weighted_sum" not in curve or len(curve) <= window:
         return False
     if "learning_rate" in curve and curve["learning_rate"].notna().any():
-        lr = curve["learning_rate"].dropna()
-        if lr.min() > lr.iloc[0] * LR_FACTOR ** min_decays * 1.001:
+        if not after_cuts(curve["learning_rate"].dropna(), min_decays).any():
             return False
     best = curve["weighted_sum"].cummin().to_numpy()
     return bool((best[-window - 1] - best[-1]) / best[-window - 1] < rel_change)
@@ -44,7 +49,7 @@ def gain_after_cut(curve: pd.DataFrame, cut: int = 2, window: int = 10) -> float
         return float("nan")
     curve = curve.sort_values("epoch").reset_index(drop=True)
     lr = curve["learning_rate"].ffill()
-    after = lr.index[lr <= lr.dropna().iloc[0] * LR_FACTOR ** cut * 1.001]
+    after = lr.index[after_cuts(lr, cut)]
     if len(after) == 0 or after[0] == 0 or len(curve) - after[0] < window:
         return float("nan")
     before = curve["weighted_sum"].iloc[:after[0]].min()

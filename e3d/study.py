@@ -205,6 +205,14 @@ def convergence_rule(study: Dict[str, object], run: Dict[str, object]) -> Dict[s
     return {**study.get("convergence", {}), **run.get("convergence", {})}
 
 
+def run_finished(study: Dict[str, object], run: Dict[str, object], steps: int,
+                 curve: pd.DataFrame) -> Tuple[bool, bool]:
+    """(finished, converged) of a run with ``steps`` done and this validation ``curve``: finished when
+    its step budget is spent or its curve has converged (:func:`convergence_rule`)."""
+    done = converged(curve, **convergence_rule(study, run))
+    return steps >= int(run["steps"]) or done, done
+
+
 def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Optional[str] = None,
               study_dir: str = STUDY_DIR, progress: bool = True) -> str:
     """Train (or resume) one run until its curve converges, its step budget is spent or ``max_time``
@@ -220,8 +228,7 @@ def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Option
 
     out = model_path(run["id"], study_dir)
     kept = read_card(out)  # before train() rewrites it: the earlier sessions' curve and hours
-    rule = convergence_rule(study, run)
-    if kept.get("study", {}).get("steps_done", 0) >= int(run["steps"]) or converged(_kept_curve(kept), **rule):
+    if run_finished(study, run, kept.get("study", {}).get("steps_done", 0), _kept_curve(kept))[0]:
         return "done"  # (a budget raised since then resumes an unconverged run from its kept checkpoints)
     trainval = prepare_data(study, run, progress)
     run_dir = os.path.join(RUNS_DIR, run["id"])
@@ -236,7 +243,7 @@ def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Option
     with open(history, "w") as f:
         json.dump(merge_curves(_kept_curve(kept), read_curve(run_dir)).to_dict("records"), f)
     stop = ["convergence.enabled=true", f"convergence.history={history}",
-            *(f"convergence.{k}={v}" for k, v in rule.items())]
+            *(f"convergence.{k}={v}" for k, v in convergence_rule(study, run).items())]
     overrides = run_overrides(study, run, trainval, [f"trainer.max_time={max_time or 'null'}",
                                                      "trainer.enable_progress_bar=false", *stop])
     # a fine-tune is built the same way every time (its parent's model), so that its checkpoint fits on resume
@@ -282,8 +289,8 @@ def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str
                       run_overrides(study, run, trainval))
     steps = steps_done(run_dir)
     curve = merge_curves(earlier, read_curve(run_dir))
-    at_budget, done = steps >= int(run["steps"]), converged(curve, **convergence_rule(study, run))
-    card["study"] = {"study": study.get("name"), "finished": at_budget or done, "converged": done,
+    finished, done = run_finished(study, run, steps, curve)
+    card["study"] = {"study": study.get("name"), "finished": finished, "converged": done,
                      "steps_done": steps, **describe(run), "curve": curve.to_dict("records"),
                      "training_hours": sum(sessions.values()), "sessions": sessions}
     write_card(out, card)
@@ -291,7 +298,7 @@ def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str
         saved = checkpoint_path(run["id"], study_dir, which)
         os.makedirs(os.path.dirname(saved), exist_ok=True)
         shutil.copy(os.path.join(run_dir, f"{which}.ckpt"), saved)
-    return "finished" if at_budget else "converged" if done else "interrupted"
+    return "finished" if steps >= int(run["steps"]) else "converged" if done else "interrupted"
 
 
 def _session(run_dir: str) -> Tuple[str, float]:
@@ -517,8 +524,8 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
         result = evaluate_run(path, bde_rows, molecules, cache, study["data"].get("test"),
                               baseline_per_type(baselines, dataset))
         steps = int(card.get("study", {}).get("steps_done", 0))
-        done = converged(curve, **convergence_rule(study, run))
-        rows.append({"run_id": run["id"], **describe(run), "finished": steps >= int(run["steps"]) or done,
+        finished, done = run_finished(study, run, steps, curve)
+        rows.append({"run_id": run["id"], **describe(run), "finished": finished,
                      "steps_done": steps, "converged": done, "epochs": int(len(curve)), **result["out"]})
         curves.append(curve.assign(run_id=run["id"]))
         all_pairs.append(result["pairs"].assign(model_id=run["id"]))
