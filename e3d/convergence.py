@@ -28,13 +28,16 @@ def after_cuts(learning_rate: pd.Series, cuts: int) -> pd.Series:
 
 def converged(curve: pd.DataFrame, window: int = 10, min_decays: int = 2,
               rel_change: float = CONVERGED_REL_CHANGE) -> bool:
-    """True when the plateau scheduler has cut the learning rate at least ``min_decays`` times and the
-    best validation loss then improved by < ``rel_change`` over the last ``window`` validations (a run
-    still at its first learning rate is still descending, however slowly)."""
+    """True when the plateau scheduler has cut the learning rate at least ``min_decays`` times, ``window``
+    validations have followed that cut, and the best validation loss improved by < ``rel_change`` over
+    them (a run still at its first learning rate is still descending, however slowly; a cut needs its
+    ``window`` validations to show what it buys, :func:`gain_after_cut`)."""
     if "weighted_sum" not in curve or len(curve) <= window:
         return False
     if "learning_rate" in curve and curve["learning_rate"].notna().any():
-        if not after_cuts(curve["learning_rate"].dropna(), min_decays).any():
+        # rows at the cut rate: the validation the scheduler cut at (the CSV log records the rate after it),
+        # then ``window`` more; a row without a rate (a run's last: nothing logged after it) kept the one before
+        if after_cuts(curve["learning_rate"].ffill().dropna(), min_decays).sum() <= window:
             return False
     best = curve["weighted_sum"].cummin().to_numpy()
     return bool((best[-window - 1] - best[-1]) / best[-window - 1] < rel_change)
@@ -43,8 +46,8 @@ def converged(curve: pd.DataFrame, window: int = 10, min_decays: int = 2,
 def gain_after_cut(curve: pd.DataFrame, cut: int = 2, window: int = 10) -> float:
     """How much the ``cut``-th learning-rate cut bought: the best validation loss over the ``window``
     validations from the cut on, relative to the best before it (0.01 = 1 % lower); NaN when the curve has
-    no such cut or fewer than ``window`` validations from it.  :func:`converged` does not wait for the
-    last cut to act, so this measures what stopping there can miss."""
+    no such cut or fewer than ``window`` validations from it: the measured case for :func:`converged`
+    waiting ``window`` validations after the last cut it needs."""
     if "learning_rate" not in curve or curve["learning_rate"].isna().all():
         return float("nan")
     curve = curve.sort_values("epoch").reset_index(drop=True)

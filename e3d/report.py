@@ -282,20 +282,23 @@ def study_markdown(precomputed: str) -> str:
         return ""
     out = ("\nEmergence study (`python -m e3d study configs/study/emergence.yaml`; GFN2-xTB labels, every BDE row "
            "held out; MAE kcal/mol / ρ on the headline rows; error budget: mean |term| in kcal/mol, "
-           "docs/E3D_METHOD.md §4c; held-out energy bias: mean signed model − label energy per frame, relaxed "
-           "parents / radicals, kcal/mol):\n\n"
+           "docs/E3D_METHOD.md §4c; test: the evaluation corpus's molecules; in sample: ~2,000 frames of the run's "
+           "own data file; held-out QM9: molecules of QM9's test split (the study's `data.test_qm9`); held-out "
+           "energy bias: mean signed model − label energy per frame, relaxed parents / radicals, kcal/mol):\n\n"
            "| run | fine-tuned from | r_max (Å) | kinds | QM9 molecules | frames | seed | epochs | steps | converged "
-           "| test E MAE (meV/atom) | test E bias: parents / radicals "
+           "| test E MAE (meV/atom) | E MAE (meV/atom): in sample / held-out QM9 | test E bias: parents / radicals "
            "| D_ij vs rigid | labels' additive fit vs rigid | cut vs rigid | relaxed est. vs relaxed "
            "| D_ij vs exp. (298 K) | medians vs MBE R² "
            "| medians vs labels' additive fit: R² / MAE "
            "| training (h) | error budget: accuracy / locality (at radical centres) / partition "
            "| D_ij − rigid labels: mean / sum rule −G/n | D_ij + G/n vs rigid |\n"
-           "|" + "---|" * 23 + "\n")
+           "|" + "---|" * 24 + "\n")
     for _, r in t.iterrows():
         out += (f"| {r.run_id} | {getattr(r, 'init_from', '') or '–'} | {r.r_max} | {r.kinds} | {r.n_qm9} | "
                 f"{r.n_frames} | {r.seed} | {r.epochs} | {getattr(r, 'steps_done', '–')} | "
                 f"{'yes' if r.converged else 'no'} | {_fmt(r.test_energy_mae_meV_atom)} | "
+                f"{_fmt(getattr(r, 'train_energy_mae_meV_atom', float('nan')))} / "
+                f"{_fmt(getattr(r, 'test_qm9_energy_mae_meV_atom', float('nan')))} | "
                 + " / ".join(_fmt(getattr(r, f"test_bias_{k}_kcal_mol", float("nan"))) for k in ("eq", "radical"))
                 + " | "
                 + " | ".join(_mae_rho(r, k) for k in ("d_vs_rigid", "fit_vs_rigid", "cut_vs_rigid",
@@ -335,8 +338,8 @@ def accuracy_markdown(table: pd.DataFrame) -> str:
 
 
 def stop_rule_markdown(curves: pd.DataFrame) -> str:
-    """One line: what the second learning-rate cut bought in the study's runs (the stop rule does not wait
-    for it to act; e3d.convergence)."""
+    """One line: what the second learning-rate cut bought in the study's runs (why the stop rule waits for
+    it to act; e3d.convergence)."""
     from .convergence import CONVERGED_REL_CHANGE, gain_after_cut
 
     if curves.empty:
@@ -346,8 +349,9 @@ def stop_rule_markdown(curves: pd.DataFrame) -> str:
         return ""
     return (f"\nWhat the second learning-rate cut bought (best validation loss over the 10 validations from the cut "
             f"on against the best before it; {len(gain)} runs with 10 validations after it): median {gain.median():.1f} %, "
-            f"{gain.min():.1f}–{gain.max():.1f} % — the convergence test, which since session 16 also stops runs, does not "
-            f"wait for the last cut to act and tolerates {100 * CONVERGED_REL_CHANGE:g} %.\n")
+            f"{gain.min():.1f}–{gain.max():.1f} % against the convergence test's {100 * CONVERGED_REL_CHANGE:g} % tolerance — "
+            f"so the test (which also stops runs) judges a run only 10 validations after its second cut, with this gain "
+            f"inside the window it judges (since session 17).\n")
 
 
 def _plus_minus(mean, sd, digits: int = 1) -> str:
@@ -355,7 +359,8 @@ def _plus_minus(mean, sd, digits: int = 1) -> str:
 
 
 def _mean_sd(r, col: str, digits: int = 1) -> str:
-    return _plus_minus(r[f"{col}_mean"], r[f"{col}_std"], digits)
+    """'mean ± sd' of a scaling row's ``{col}_mean`` / ``{col}_std`` ('–' for a column the table lacks)."""
+    return _plus_minus(r.get(f"{col}_mean", np.nan), r.get(f"{col}_std", np.nan), digits)
 
 
 def scaling_markdown(precomputed: str) -> str:
@@ -367,14 +372,16 @@ def scaling_markdown(precomputed: str) -> str:
     out = ("\nScaling with training molecules (study scaling series: the same recipe on nested QM9 sets; mean ± sd "
            "over the seeds trained alike; seed σ: worst bond type with ≥ 5 held-out bonds / median over types, "
            "kcal/mol):\n\n| QM9 molecules | frames | seeds | converged | fewest steps | D_ij vs rigid: MAE | ρ "
-           "| cut vs rigid: MAE | held-out E MAE (meV/atom) | held-out radicals: mean signed error (kcal/mol) "
-           "| seed σ: worst type | median σ |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+           "| cut vs rigid: MAE | held-out E MAE (meV/atom) | E MAE (meV/atom): in sample | held-out QM9 "
+           "| held-out radicals: mean signed error (kcal/mol) | seed σ: worst type | median σ |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     for _, r in t.iterrows():
         worst = f"{r.sigma_worst_type} {_fmt(r.sigma_worst)}" if isinstance(r.sigma_worst_type, str) and r.sigma_worst_type else "– (one seed)"
         out += (f"| {r.n_qm9:,} | {r.n_frames:,} | {r.seeds} | {r.converged} of {r.seeds} | {r.steps_done_min:,} | "
                 f"{_mean_sd(r, 'd_vs_rigid_mae')} | {_mean_sd(r, 'd_vs_rigid_rho', 2)} | {_mean_sd(r, 'cut_vs_rigid_mae')} "
-                f"| {_mean_sd(r, 'test_energy_mae_meV_atom')} | {_mean_sd(r, 'test_bias_radical_kcal_mol')} | {worst} "
+                f"| {_mean_sd(r, 'test_energy_mae_meV_atom')} | {_mean_sd(r, 'train_energy_mae_meV_atom')} "
+                f"| {_mean_sd(r, 'test_qm9_energy_mae_meV_atom')} "
+                f"| {_mean_sd(r, 'test_bias_radical_kcal_mol')} | {worst} "
                 f"| {_fmt(r.sigma_median)} |\n")
     return out
 

@@ -3,7 +3,7 @@
 ``python -m e3d study configs/study/emergence.yaml`` trains every run of the study that is not
 finished (resumable, within a wall-time budget per call) and writes one table.  A run trains until
 its validation curve converges (:mod:`e3d.convergence`: ≥ 2 learning-rate cuts, then < 2 % better
-over 10 validations; the study's or a run's ``convergence`` mapping changes the test) or its step
+over the 10 validations after the second; the study's or a run's ``convergence`` mapping changes the test) or its step
 budget (``steps``, a cap) is spent:
 
 - ``precomputed/study/emergence.parquet`` — one row per run: configuration (cutoff, data kinds,
@@ -12,7 +12,11 @@ budget (``steps``, a cap) is spent:
   rows (common organic bond types the model saw), per-type medians against mean bond enthalpies,
   f_bond, entropy, training time and whether the run converged; the error budget (docs/E3D_METHOD.md
   §4c) and the held-out energy bias per frame kind (``test_bias_<kind>_kcal_mol``: mean signed error
-  per frame — radicals vs closed-shell parents is what a BDE is made of);
+  per frame — radicals vs closed-shell parents is what a BDE is made of); with ``data.test_qm9``, the
+  energy and force errors on molecules of QM9's test split (``test_qm9_*``: the training molecules'
+  own distribution, never trained on at any size); and in sample (``train_*``: ~2,000 frames of the run's
+  own data file, :func:`training_sample`; where the data is here) — the gap between the two is what more
+  data could close;
 - ``precomputed/study/seed_spread.parquet`` — seed σ(D_ij) per bond type for every configuration
   trained with ≥ 2 seeds alike (same corpus geometries for every member; :func:`seeds_alike`);
 - ``precomputed/study/curves.parquet`` — validation curves of every run;
@@ -291,14 +295,28 @@ def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str
     curve = merge_curves(earlier, read_curve(run_dir))
     finished, done = run_finished(study, run, steps, curve)
     card["study"] = {"study": study.get("name"), "finished": finished, "converged": done,
-                     "steps_done": steps, **describe(run), "curve": curve.to_dict("records"),
-                     "training_hours": sum(sessions.values()), "sessions": sessions}
+                     "steps_done": steps, **describe(run), "init_from_steps": _init_from_steps(run, kept, study_dir),
+                     "curve": curve.to_dict("records"), "training_hours": sum(sessions.values()), "sessions": sessions}
     write_card(out, card)
     for which in ("last", "best"):  # kept also when finished (0.6 MB each): a raised step budget resumes it
         saved = checkpoint_path(run["id"], study_dir, which)
         os.makedirs(os.path.dirname(saved), exist_ok=True)
         shutil.copy(os.path.join(run_dir, f"{which}.ckpt"), saved)
     return "finished" if steps >= int(run["steps"]) else "converged" if done else "interrupted"
+
+
+def _init_from_steps(run: Dict[str, object], kept: Dict[str, object], study_dir: str) -> Optional[int]:
+    """Steps the run's ``init_from`` study run had done when this fine-tune began (its parent may train on
+    later): read from the parent's card at the fine-tune's first packaging, then kept; None when unknown
+    (fine-tunes packaged before session 17, or not a study parent)."""
+    from .cards import read_card
+
+    if kept.get("study"):
+        return kept["study"].get("init_from_steps")
+    parent = run.get("init_from")
+    if not parent or not os.path.exists(model_path(str(parent), study_dir)):
+        return None
+    return read_card(model_path(str(parent), study_dir)).get("study", {}).get("steps_done")
 
 
 def _session(run_dir: str) -> Tuple[str, float]:
@@ -363,10 +381,43 @@ def read_curve(run_dir: str) -> pd.DataFrame:
     return val.rename(columns={"lr-Adam": "learning_rate"})
 
 
+TRAIN_SAMPLE_FRAMES = 2000  # in-sample errors: about this many frames of a run's data file
+
+
+def training_sample(data_file: str, n: int = TRAIN_SAMPLE_FRAMES) -> Optional[str]:
+    """About ``n`` evenly spaced frames of a run's data file (nine in ten of them its training frames, the
+    rest its validation split), written once beside it; None where the data is not here (not shipped)."""
+    import ase.io
+
+    if not os.path.exists(data_file):
+        return None
+    out = data_file.removesuffix(".extxyz") + f".sample{n}.extxyz"
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(data_file):
+        with open(data_file + ".json") as f:
+            every = max(1, int(json.load(f)["n_frames"]) // n)
+        ase.io.write(out + ".part", list(ase.io.iread(data_file, index=f"::{every}")), format="extxyz")
+        os.replace(out + ".part", out)
+    return out
+
+
+def _errors(model_file: str, frames: Optional[str]) -> Dict[str, float]:
+    """Energy and force errors of a model on ``frames`` in the precision it was trained in (the study's
+    recipe: float32, ~2× faster than float64; MAEs, no sum rule, are read there), or {} where there are no
+    such frames."""
+    from .evaluate import evaluate
+    from .model import load_model
+
+    if not frames or not os.path.exists(frames):
+        return {}
+    return evaluate(load_model(model_file, device="cpu"), frames)
+
+
 def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
-                 test_file: Optional[str] = None, baseline: Optional[pd.Series] = None) -> Dict[str, object]:
+                 test_file: Optional[str] = None, baseline: Optional[pd.Series] = None,
+                 test_qm9_file: Optional[str] = None, train_sample: Optional[str] = None) -> Dict[str, object]:
     """The metric columns of one trained model (see the module docstring); held-out errors on
-    ``test_file`` (else from the card), with the mean signed energy error per frame kind; per-type
+    ``test_file`` (else from the card), with the mean signed energy error per frame kind, on
+    ``test_qm9_file`` and, in sample, on ``train_sample`` (:func:`training_sample`); per-type
     medians of D against mean bond enthalpies and against ``baseline`` (the bond-additive fit to the
     run's own labels, kcal/mol per type)."""
     from .additivity import sum_rule_metrics, with_additivity_gap
@@ -380,6 +431,7 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
     card = model.card
     has_test = bool(test_file) and os.path.exists(str(test_file))
     test = evaluate(model, test_file) if has_test else (card.get("metrics") or {}).get("test", {})
+    test_qm9, in_sample = (_errors(model_file, f) for f in (test_qm9_file, train_sample))
     usable = [m for m in molecules if set(m.symbols) <= set(model.usable_type_names)]
     pairs = corpus_pairs(model, usable)
     stats = bond_type_stats(pairs[pairs["bonded"]])
@@ -393,6 +445,10 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
         "n_frames": card.get("n_training_frames"),
         "test_energy_mae_meV_atom": 1000 * test.get("per_atom_energy_mae", np.nan),
         "test_forces_mae_eV_A": test.get("forces_mae", np.nan),
+        "test_qm9_energy_mae_meV_atom": 1000 * test_qm9.get("per_atom_energy_mae", np.nan),
+        "test_qm9_forces_mae_eV_A": test_qm9.get("forces_mae", np.nan),
+        "train_energy_mae_meV_atom": 1000 * in_sample.get("per_atom_energy_mae", np.nan),
+        "train_forces_mae_eV_A": in_sample.get("forces_mae", np.nan),
         "bde_n": int(rows.sum()),
         "f_bond_mean": float(pairs.groupby("molecule")["f_bond"].first().mean()),
         "entropy_weighted_nats": weighted_entropy(stats),
@@ -458,6 +514,8 @@ SCALING_METRICS = {  # study column → what it measures (units); mean and stand
     "cut_vs_rigid_mae": "fragment cut vs rigid labels: MAE (kcal/mol)",
     "test_energy_mae_meV_atom": "held-out energy MAE (meV/atom)",
     "test_forces_mae_eV_A": "held-out force MAE (eV/Å)",
+    "test_qm9_energy_mae_meV_atom": "held-out QM9 molecules (test split): energy MAE (meV/atom)",
+    "train_energy_mae_meV_atom": "in sample (its own training data): energy MAE (meV/atom)",
     "median_D_r2_vs_baseline": "type medians vs the labels' bond-additive fit: R²",
     "test_bias_radical_kcal_mol": "held-out radicals: mean signed energy error (kcal/mol per frame)",
 }
@@ -522,7 +580,8 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
         curve = merge_curves(_kept_curve(card), read_curve(os.path.join(RUNS_DIR, run["id"])))
         dataset = os.path.basename(dataset_path(study, int(run["n_qm9"])))
         result = evaluate_run(path, bde_rows, molecules, cache, study["data"].get("test"),
-                              baseline_per_type(baselines, dataset))
+                              baseline_per_type(baselines, dataset), study["data"].get("test_qm9"),
+                              training_sample(os.path.join(REPO_ROOT, run_dataset(study, run))))
         steps = int(card.get("study", {}).get("steps_done", 0))
         finished, done = run_finished(study, run, steps, curve)
         rows.append({"run_id": run["id"], **describe(run), "finished": finished,

@@ -27,6 +27,18 @@ def test_qm9_parents_are_nested_and_exclude_held_out_molecules():
     assert all(m.charge == 0 and m.multiplicity == 1 for m in large)
 
 
+def test_qm9_test_parents_come_from_the_split_no_training_size_draws_on():
+    from e3d.data.qm9 import read_qm9, splits
+
+    df = read_qm9()
+    test_index = set(df["Index"].iloc[splits(len(df))["test"]].astype(int))
+    test = corpus_items("qm9-test:5")
+    assert len(test) == 5 and {int(m.name.removeprefix("qm9-")) for m in test} <= test_index
+    assert not {m.name for m in test} & {m.name for m in corpus_items("qm9:40")}
+    with pytest.raises(e3d.E3DError, match="qm9-test:N"):
+        corpus_items("qm9-test:five")
+
+
 def test_qm9_parents_keep_their_geometry_and_radicals_are_rigid():
     import numpy as np
 
@@ -132,6 +144,8 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     cfg = {"name": "pytest", "base_config": "configs/tiny.yaml",
            "data": {"corpus": "", "dir": str(tmp_path / "data"), "test": str(tmp_path / "data" /
                                                                                "xtb_radicals_heldout_qm9-30.extxyz"),
+                    # the same frames as a second held-out set: its errors must be the test set's
+                    "test_qm9": str(tmp_path / "data" / "xtb_radicals_heldout_qm9-30.extxyz"),
                     "n_thermal": 2, "n_stretch": 1, "n_radical_bonds": 1, "bde_table": str(tmp_path / "bde.csv")},
            "runs": [{"id": "t-s1", "r_max": 3.0, "n_qm9": 30, "seed": 1, "steps": 30},
                     {"id": "t-s2", "r_max": 3.0, "n_qm9": 30, "seed": 2, "steps": 30},
@@ -156,6 +170,10 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     methanol = [from_smiles("CO")]
     parent, tuned = (e3d.edge_energies(load_model(model_path(r, out)), methanol)[0] for r in ("t-s1", "t-ft-s1"))
     np.testing.assert_allclose(tuned.e, parent.e, atol=1e-6)
+    from e3d.cards import read_card
+
+    parent_steps = read_card(model_path("t-s1", out))["study"]["steps_done"]
+    assert read_card(model_path("t-ft-s1", out))["study"]["init_from_steps"] == parent_steps  # where it began
     eq = study["runs"][2]
     # the wall-time budget stops the long run: its last checkpoint is kept for a later session …
     assert train_run(study, eq, study_dir=out, progress=False) == "interrupted"
@@ -174,7 +192,6 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     shutil.rmtree(os.path.join("runs", "study", "runs", "t-eq-s1"))  # … a new session has no runs/
     assert os.path.exists(saved) and train_run(study, eq, study_dir=out, progress=False) == "interrupted"
     assert steps_done(os.path.join("runs", "study", "runs", "t-eq-s1")) > step_before  # resumed, not restarted
-    from e3d.cards import read_card
     from e3d.study import package_run
 
     hours = read_card(model_path("t-eq-s1", out))["study"]
@@ -184,7 +201,8 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     # a finished fine-tune whose step budget is raised resumes (a restart would be refused) in a new session
     shutil.rmtree(os.path.join("runs", "study", "runs", "t-ft-s1"))
     assert train_run(study, dict(study["runs"][3], steps=60), study_dir=out, progress=False) == "finished"
-    assert read_card(model_path("t-ft-s1", out))["study"]["steps_done"] >= 60
+    resumed = read_card(model_path("t-ft-s1", out))["study"]
+    assert resumed["steps_done"] >= 60 and resumed["init_from_steps"] == parent_steps  # kept across sessions
     # the convergence test stops a run (configs/common.yaml convergence; e3d.convergence)
     conv = study["runs"][4]
     assert train_run(study, conv, study_dir=out, progress=False) == "converged"
@@ -198,6 +216,8 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     assert table["init_from"].tolist() == ["", "", "", "t-s1", ""]
     assert (table["bde_n"] > 0).all() and table["d_vs_rigid_mae"].notna().all()
     assert table[["test_bias_eq_kcal_mol", "test_bias_radical_kcal_mol"]].notna().all().all()
+    np.testing.assert_allclose(table["test_qm9_energy_mae_meV_atom"], table["test_energy_mae_meV_atom"], rtol=1e-3)
+    np.testing.assert_allclose(table["test_qm9_forces_mae_eV_A"], table["test_forces_mae_eV_A"], rtol=1e-3)
     assert table.loc[2, "epochs"] >= 2  # the curve of both sessions
     # the bond-additive fit to the runs' own labels is kept beside the table (data files are not shipped)
     baseline = pd.read_parquet(os.path.join(out, "baseline.parquet"))
@@ -213,19 +233,24 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
                       table.loc[table["group"] == "t", "d_vs_rigid_mae"].mean())
     assert np.isclose(scaling["test_bias_radical_kcal_mol_mean"].iloc[0],  # how the radical bias scales
                       table.loc[table["group"] == "t", "test_bias_radical_kcal_mol"].mean())
+    assert np.isclose(scaling["test_qm9_energy_mae_meV_atom_mean"].iloc[0],
+                      table.loc[table["group"] == "t", "test_qm9_energy_mae_meV_atom"].mean())
     assert os.path.exists(model_path("t-s1", out)) and os.path.exists(os.path.join(out, "curves.parquet"))
 
 
 def test_converged_needs_learning_rate_cuts_and_a_plateau():
     from e3d.convergence import converged
 
-    lr = [0.002] * 10 + [0.0012] * 10 + [0.00072] * 10
-    flat = pd.DataFrame({"epoch": range(30), "weighted_sum": np.r_[np.linspace(1.0, 0.5, 15), np.full(15, 0.5)],
+    lr = [0.002] * 10 + [0.0012] * 10 + [0.00072] * 11  # the second cut's validation, then 10 more
+    flat = pd.DataFrame({"epoch": range(31), "weighted_sum": np.r_[np.linspace(1.0, 0.5, 15), np.full(16, 0.5)],
                          "learning_rate": lr})
     assert converged(flat)
+    assert not converged(flat.iloc[:30])  # 9 validations after the second cut: it has not yet shown what it buys
+    assert converged(flat.assign(learning_rate=lr[:-1] + [np.nan]))  # a run's last row logs no rate: still the cut one
+    assert not converged(flat.iloc[:22])  # flat for 10 validations, but the second cut was 2 validations ago
     assert not converged(flat.assign(learning_rate=0.002))  # at its first learning rate: still descending
-    assert not converged(flat.assign(learning_rate=[0.002] * 20 + [0.0012] * 10))  # one cut is not enough
-    falling = flat.assign(weighted_sum=np.linspace(1.0, 0.3, 30))  # 0.54 → 0.30 over the last 10: 45 % better
+    assert not converged(flat.assign(learning_rate=[0.002] * 20 + [0.0012] * 11))  # one cut is not enough
+    falling = flat.assign(weighted_sum=np.linspace(1.0, 0.3, 31))  # 0.53 → 0.30 over the last 10: 43 % better
     assert not converged(falling) and converged(falling, rel_change=0.5)
     assert not converged(flat.iloc[:10])  # a curve no longer than the window
 

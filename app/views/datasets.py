@@ -31,6 +31,10 @@ else:
         "steps_done": "steps done", "epochs": "epochs",
         "converged": "converged", "finished": "finished (converged or step budget spent)",
         "test_energy_mae_meV_atom": "test energy MAE (meV/atom)", "test_forces_mae_eV_A": "test force MAE (eV/Å)",
+        "test_qm9_energy_mae_meV_atom": "held-out QM9 molecules: energy MAE (meV/atom)",
+        "test_qm9_forces_mae_eV_A": "held-out QM9 molecules: force MAE (eV/Å)",
+        "train_energy_mae_meV_atom": "in sample (own training data): energy MAE (meV/atom)",
+        "train_forces_mae_eV_A": "in sample (own training data): force MAE (eV/Å)",
         "bde_n": "bonds", "d_vs_rigid_mae": "D_ij vs rigid labels: MAE (kcal/mol)", "d_vs_rigid_rho": "D_ij vs rigid: ρ",
         "fit_vs_rigid_mae": "baseline (labels' bond-additive fit) vs rigid labels: MAE (kcal/mol)",
         "fit_vs_rigid_rho": "baseline vs rigid: ρ",
@@ -124,7 +128,8 @@ st.subheader("Scaling with training-set size")
 study_scaling = state.table("study/scaling")
 if len(study_scaling):
     st.markdown("**Emergence study: the same recipe on nested QM9 sets** (GFN2-xTB labels)")
-    quantity = st.selectbox("Study quantity", list(SCALING_QUANTITIES), format_func=SCALING_QUANTITIES.get,
+    quantity = st.selectbox("Study quantity", [q for q in SCALING_QUANTITIES if q in study_scaling],
+                            format_func=SCALING_QUANTITIES.get,
                             key="study_scaling_metric")
     spread_col = quantity.replace("_mean", "_std") if quantity.endswith("_mean") else None
     fig = go.Figure()

@@ -85,23 +85,29 @@ def dft_labeller(level: Optional[str] = None) -> Labeller:
                     lambda elements: dft.isolated_atom_energies(elements, level))
 
 
+QM9_SPLITS = {"qm9": "pool", "qm9-test": "test"}  # corpus spec prefix → split of e3d.data.qm9.splits
+
+
 def corpus_items(spec: str) -> List[Union[Tuple[str, str], Molecule]]:
     """Parents from a corpus spec: a shipped corpus name, a .smi file, ``qm9:N`` (the first N
-    usable QM9 molecules, held-out molecules excluded), or several joined by ``+``."""
+    usable QM9 molecules, held-out molecules excluded), ``qm9-test:N`` (the first N of QM9's test
+    split, never trained on), or several joined by ``+``."""
     from ..corpus import CORPORA, held_out, read_smi
 
     items: List[Union[Tuple[str, str], Molecule]] = []
     for part in spec.split("+"):
         if part in CORPORA:
             items += CORPORA[part]()
-        elif part.startswith("qm9:") and part[4:].isdigit():
+        elif part.partition(":")[0] in QM9_SPLITS and part.partition(":")[2].isdigit():
             from .qm9 import qm9_parents
 
-            items += qm9_parents(int(part[4:]), exclude=held_out())
+            name, _, n = part.partition(":")
+            items += qm9_parents(int(n), exclude=held_out(), split=QM9_SPLITS[name])
         elif part.endswith(".smi") and os.path.exists(part):
             items += read_smi(part)
         else:
-            raise E3DError(f"--corpus: {part!r} is not one of {', '.join(CORPORA)}, qm9:N or an existing .smi file")
+            raise E3DError(f"--corpus: {part!r} is not one of {', '.join(CORPORA)}, qm9:N, qm9-test:N or an existing "
+                           ".smi file")
     return items
 
 

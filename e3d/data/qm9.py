@@ -137,13 +137,16 @@ def build_qm9_datasets(out_dir: str, sizes: Sequence[int] = SCALING_SIZES, targe
     return prov
 
 
-def qm9_parents(n: int, exclude: Sequence[str] = (), seed: int = SPLIT_SEED, progress: bool = True) -> List["Molecule"]:
-    """The first ``n`` usable molecules of QM9's training pool at their QM9 (B3LYP) geometry.
+def qm9_parents(n: int, exclude: Sequence[str] = (), seed: int = SPLIT_SEED, progress: bool = True,
+                split: str = "pool") -> List["Molecule"]:
+    """The first ``n`` usable molecules of QM9's training pool (``split="test"``: of its test split) at
+    their QM9 (B3LYP) geometry.
 
     Nested by construction (a smaller ``n`` gives a prefix of a larger one).  Bonds are perceived
     from 3D by RDKit; molecules whose perception gives formal charges or radicals (zwitterions,
     odd valences) are skipped, and so is every molecule whose canonical SMILES is in ``exclude``
-    (held-out evaluation molecules, BDE-table parents).  The test split is never used.
+    (held-out evaluation molecules, BDE-table parents).  Training sets come from the pool only, so
+    the test split is a held-out QM9 set for every training size.
     """
     from rdkit import Chem
 
@@ -153,7 +156,7 @@ def qm9_parents(n: int, exclude: Sequence[str] = (), seed: int = SPLIT_SEED, pro
     df = read_qm9()
     out: List[Molecule] = []
     bar = tqdm(total=n, desc="QM9 parents", disable=not progress)
-    for k in splits(len(df), seed)["pool"]:
+    for k in splits(len(df), seed)[split]:
         if len(out) >= n:
             break
         mol = perceived_molecule(df.iloc[int(k)])
