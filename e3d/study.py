@@ -3,8 +3,8 @@
 ``python -m e3d study configs/study/emergence.yaml`` trains every run of the study that is not
 finished (resumable, within a wall-time budget per call) and writes one table.  A run trains until
 its validation curve converges (:mod:`e3d.convergence`: ≥ 2 learning-rate cuts, then < 2 % better
-over the 10 validations after the second; the study's or a run's ``convergence`` mapping changes the test) or its step
-budget (``steps``, a cap) is spent:
+over the 10 validations after the second; the study's or a run's ``convergence`` mapping changes
+the test) or its step budget (``steps``, a cap) is spent:
 
 - ``precomputed/study/emergence.parquet`` — one row per run: configuration (cutoff, data kinds,
   molecules, frames, model size, steps, seed), held-out energy/force errors, E3D against the
