@@ -400,16 +400,11 @@ def training_sample(data_file: str, n: int = TRAIN_SAMPLE_FRAMES) -> Optional[st
     return out
 
 
-def _errors(model_file: str, frames: Optional[str]) -> Dict[str, float]:
-    """Energy and force errors of a model on ``frames`` in the precision it was trained in (the study's
-    recipe: float32, ~2× faster than float64; MAEs, no sum rule, are read there), or {} where there are no
-    such frames."""
+def _errors(model, frames: Optional[str]) -> Dict[str, float]:
+    """Energy and force errors of ``model`` on ``frames``, or {} where there are no such frames."""
     from .evaluate import evaluate
-    from .model import load_model
 
-    if not frames or not os.path.exists(frames):
-        return {}
-    return evaluate(load_model(model_file, device="cpu"), frames)
+    return evaluate(model, frames) if frames and os.path.exists(frames) else {}
 
 
 def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
@@ -423,15 +418,16 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
     from .additivity import sum_rule_metrics, with_additivity_gap
     from .bde import bde_metrics, bde_table, error_budget, flat_metrics, headline_mask, model_quantity, with_additive_fit
     from .bondtypes import bond_type_stats, corpus_pairs, type_energy_agreement, weighted_entropy
-    from .evaluate import evaluate
     from .model import load_model
     from .units import KCAL_PER_EV
 
     model = load_model(model_file, device="cpu", dtype="float64")
     card = model.card
-    has_test = bool(test_file) and os.path.exists(str(test_file))
-    test = evaluate(model, test_file) if has_test else (card.get("metrics") or {}).get("test", {})
-    test_qm9, in_sample = (_errors(model_file, f) for f in (test_qm9_file, train_sample))
+    test = _errors(model, test_file) or (card.get("metrics") or {}).get("test", {})
+    # the other two sets in the precision the model was trained in (the study's recipe: float32, ~2× faster
+    # than float64; MAEs are read there, no sum rule)
+    as_trained = load_model(model_file, device="cpu")
+    test_qm9, in_sample = _errors(as_trained, test_qm9_file), _errors(as_trained, train_sample)
     usable = [m for m in molecules if set(m.symbols) <= set(model.usable_type_names)]
     pairs = corpus_pairs(model, usable)
     stats = bond_type_stats(pairs[pairs["bonded"]])

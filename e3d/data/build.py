@@ -96,12 +96,12 @@ def corpus_items(spec: str) -> List[Union[Tuple[str, str], Molecule]]:
 
     items: List[Union[Tuple[str, str], Molecule]] = []
     for part in spec.split("+"):
+        name, _, n = part.partition(":")
         if part in CORPORA:
             items += CORPORA[part]()
-        elif part.partition(":")[0] in QM9_SPLITS and part.partition(":")[2].isdigit():
+        elif name in QM9_SPLITS and n.isdigit():
             from .qm9 import qm9_parents
 
-            name, _, n = part.partition(":")
             items += qm9_parents(int(n), exclude=held_out(), split=QM9_SPLITS[name])
         elif part.endswith(".smi") and os.path.exists(part):
             items += read_smi(part)
