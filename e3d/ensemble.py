@@ -10,8 +10,9 @@ data and how much is the arbitrary choice of one training run:
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Optional
 
+import numpy as np
 import pandas as pd
 
 KEYS = ["molecule", "i", "j"]
@@ -57,9 +58,7 @@ _BOND = ["label", "parent_smiles", "fragment_a", "fragment_b"]  # a bond listed 
 def bde_spread(bde: pd.DataFrame, members: List[str]) -> pd.DataFrame:
     """Per experimental BDE row: mean and σ over the members of each of :data:`SPREAD_QUANTITIES`
     (``bde_mean``/``bde_std`` for D_ij, ``cut_std``, ``model_rigid_std`` … kcal/mol), rows every member has
-    D_ij for; ``headline``: the row counts in the headline metrics (:func:`e3d.bde.headline_mask`)."""
-    from .bde import headline_mask
-
+    D_ij for; ``headline``: the row counts in every member's headline metrics (:func:`_headline`)."""
     rows = bde[bde["model_id"].isin(members) & bde["error"].isna()]
     out = None
     for prefix, (column, _) in SPREAD_QUANTITIES.items():
@@ -71,9 +70,44 @@ def bde_spread(bde: pd.DataFrame, members: List[str]) -> pd.DataFrame:
             out = part.assign(n_members=wide.shape[1])
         else:
             out = out.join(part, how="left")
-    if {"common_organic", "bond_type_seen"} <= set(rows.columns):
-        out = out.join(rows.assign(headline=headline_mask(rows)).groupby(_BOND)["headline"].all(), how="left")
+    headline = _headline(rows)
+    if headline is not None:
+        out = out.join(headline, how="left")
     return out.reset_index()
+
+
+def _headline(rows: pd.DataFrame) -> Optional[pd.Series]:
+    """Per bond (index: the BDE row's keys): in the headline set of every member — their own mask where the
+    table carries one (``headline``, e.g. the study's, within each model's training domain), else
+    :func:`e3d.bde.headline_mask`; None when the table cannot tell."""
+    from .bde import headline_mask
+
+    if "headline" not in rows and not {"common_organic", "bond_type_seen"} <= set(rows.columns):
+        return None
+    marked = rows if "headline" in rows else rows.assign(headline=headline_mask(rows))
+    return marked.groupby(_BOND)["headline"].all()
+
+
+def seed_mean_parity(bde: pd.DataFrame, members: List[str],
+                     reference: str = "rigid_reference_bde_kcal_mol") -> Dict[str, float]:
+    """The members' D_ij averaged bond by bond, D̄_ij, against ``reference`` (default: the labels' rigid BDE),
+    beside each member alone on the same headline rows (kcal/mol): what averages out over seeds is the
+    seed's arbitrary split; what is left is shared by every seed.
+
+    Returns n, ``seed_mean_mae``/``seed_mean_rho`` and the members' mean ``member_mae``/``member_rho``."""
+    from .metrics import parity_metrics
+
+    rows = bde[bde["model_id"].isin(members) & bde["error"].isna()]
+    wide = rows.pivot_table(index=_BOND, columns="model_id", values="e3d_bde_kcal_mol").dropna()
+    headline = _headline(rows)
+    if headline is not None:
+        wide = wide[headline.reindex(wide.index).fillna(False).astype(bool)]
+    ref = rows.groupby(_BOND)[reference].first().reindex(wide.index)
+    mean = parity_metrics(ref, wide.mean(axis=1))
+    each = [parity_metrics(ref, wide[m]) for m in wide.columns]
+    return {"n": mean["n"], "n_seeds": int(wide.shape[1]), "seed_mean_mae": mean["mae"],
+            "seed_mean_rho": mean["spearman"], "member_mae": float(np.mean([m["mae"] for m in each])),
+            "member_rho": float(np.mean([m["spearman"] for m in each]))}
 
 
 def spread_by_quantity(spread: pd.DataFrame) -> pd.DataFrame:

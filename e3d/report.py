@@ -320,7 +320,26 @@ def study_markdown(precomputed: str) -> str:
         for _, r in sp.sort_values(["group", "n"], ascending=[True, False]).iterrows():
             out += f"| {r.group} | {r.n_seeds} | {r.bond_type} | {r.n} | {_fmt(r.median_std)} | {_fmt(r.p90_std)} |\n"
     out += quantity_spread_markdown(read_table(precomputed, "study/quantity_spread"), "configuration")
+    out += seed_mean_markdown(read_table(precomputed, "study/seed_mean"))
     return out + scaling_markdown(precomputed)
+
+
+def seed_mean_markdown(table: pd.DataFrame) -> str:
+    """The study's seed-mean D_ij against the labels' rigid BDE (:func:`e3d.ensemble.seed_mean_parity`)."""
+    from .study import SEED_MEAN_COLUMNS
+
+    if table.empty:
+        return ""
+    cols = [c for c in SEED_MEAN_COLUMNS if c in table]
+    out = ("\nAveraging the seeds: D_ij averaged bond by bond over a configuration's seeds against the labels' rigid "
+           "BDE, beside the seeds one by one on the same headline rows — what averages out is each seed's own "
+           "split of the energy, what is left every seed shares:\n\n"
+           "| " + " | ".join(SEED_MEAN_COLUMNS[c] for c in cols) + " |\n|" + "---|" * len(cols) + "\n")
+    for _, r in table.iterrows():
+        out += "| " + " | ".join(str(int(r[c])) if c in ("n_seeds", "n") else
+                                 (str(r[c]) if c == "group" else _fmt(r[c], 2 if c.endswith("rho") else 1))
+                                 for c in cols) + " |\n"
+    return out
 
 
 def accuracy_markdown(table: pd.DataFrame) -> str:

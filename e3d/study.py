@@ -19,6 +19,9 @@ the test) or its step budget (``steps``, a cap) is spent:
   data could close;
 - ``precomputed/study/seed_spread.parquet`` — seed σ(D_ij) per bond type for every configuration
   trained with ≥ 2 seeds alike (same corpus geometries for every member; :func:`seeds_alike`);
+  ``quantity_spread.parquet`` the same for every bond-energy quantity of the BDE rows; and
+  ``seed_mean.parquet`` the seeds' D_ij averaged bond by bond against the labels' rigid BDE, beside
+  the seeds one by one (:func:`e3d.ensemble.seed_mean_parity`: how much of the error averages out);
 - ``precomputed/study/curves.parquet`` — validation curves of every run;
 - ``precomputed/study/models/ID.nequip.zip`` (+ card) — the trained models, so that the table can be
   regenerated and the app can show them; every run keeps its last and best checkpoints in
@@ -458,7 +461,7 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
     for key in ("d_vs_rigid", "d_vs_relaxed", "d_vs_exp298", "cut_vs_rigid", "cut_vs_relaxed", "cut_vs_exp298",
                 "relaxed_est_vs_relaxed", "relaxed_est_vs_exp298", "ref_vs_exp298", "fit_vs_rigid"):
         out[f"{key}_mae"], out[f"{key}_rho"] = metrics.get(f"{key}_mae", np.nan), metrics.get(f"{key}_rho", np.nan)
-    return {"out": out, "pairs": pairs, "bde": bde}
+    return {"out": out, "pairs": pairs, "bde": bde.assign(headline=rows)}
 
 
 def _baselines(study: Dict[str, object], runs: Sequence[Dict[str, object]], study_dir: str) -> pd.DataFrame:
@@ -524,6 +527,12 @@ SCALING_QUANTITIES = {  # scaling.parquet column → label; a *_mean column has 
 }
 
 
+SEED_MEAN_COLUMNS = {  # seed_mean.parquet column → label
+    "group": "configuration", "n_seeds": "seeds", "n": "bonds",
+    "seed_mean_mae": "seed-mean D̄_ij vs rigid: MAE (kcal/mol)", "seed_mean_rho": "seed-mean D̄_ij vs rigid: ρ",
+    "member_mae": "one seed vs rigid (mean over seeds): MAE (kcal/mol)", "member_rho": "one seed vs rigid: ρ"}
+
+
 def scaling_table(table: pd.DataFrame, spread: pd.DataFrame, groups: Sequence[str]) -> pd.DataFrame:
     """One row per training-set size of a study's scaling series (``groups``: configurations that differ
     only in the number of QM9 molecules): the seeds trained alike (:func:`seeds_alike`), how
@@ -559,7 +568,7 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
 
     from .bondtypes import baseline_per_type, corpus_molecules
     from .corpus import evaluation_corpus
-    from .ensemble import bde_spread, bond_spread, spread_by_quantity, spread_by_type
+    from .ensemble import bde_spread, bond_spread, seed_mean_parity, spread_by_quantity, spread_by_type
     from .cards import read_card
     from .corpus import BDE_REFERENCE, REFERENCE_ENERGIES
     from .references import ReferenceCache
@@ -590,7 +599,7 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
     table.to_parquet(os.path.join(study_dir, "emergence.parquet"), index=False)
     if curves:
         pd.concat(curves, ignore_index=True).to_parquet(os.path.join(study_dir, "curves.parquet"), index=False)
-    spreads, by_quantity = [], []
+    spreads, by_quantity, seed_means = [], [], []
     if len(table):
         pairs, bde = pd.concat(all_pairs, ignore_index=True), pd.concat(all_bde, ignore_index=True)
         for group, runs in table.groupby("group"):
@@ -599,11 +608,13 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
                 spreads.append(spread_by_type(bond_spread(pairs, members)).assign(group=group, n_seeds=len(members)))
                 by_quantity.append(spread_by_quantity(bde_spread(bde, members)).assign(
                     group=group, n_seeds=len(members)))
+                seed_means.append({"group": group, **seed_mean_parity(bde, members)})
     spread = pd.concat(spreads, ignore_index=True) if spreads else pd.DataFrame()
     if spreads:
         spread.to_parquet(os.path.join(study_dir, "seed_spread.parquet"), index=False)
         pd.concat(by_quantity, ignore_index=True).to_parquet(os.path.join(study_dir, "quantity_spread.parquet"),
                                                              index=False)
+        pd.DataFrame(seed_means).to_parquet(os.path.join(study_dir, "seed_mean.parquet"), index=False)
     if len(table) and study.get("scaling"):
         scaling_table(table, spread, study["scaling"]).to_parquet(os.path.join(study_dir, "scaling.parquet"), index=False)
     return table

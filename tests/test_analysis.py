@@ -278,6 +278,18 @@ def test_quantity_spread_table_one_row_per_group():
     assert quantity_spread_markdown(pd.DataFrame(), "configuration") == ""
 
 
+def test_seed_mean_table_one_row_per_configuration():
+    from e3d.report import seed_mean_markdown
+
+    table = pd.DataFrame({"group": ["g1"], "n": [94], "n_seeds": [3], "seed_mean_mae": [9.04],
+                          "seed_mean_rho": [0.861], "member_mae": [12.96], "member_rho": [0.8]})
+    lines = seed_mean_markdown(table).splitlines()
+    assert ("| configuration | seeds | bonds | seed-mean D̄_ij vs rigid: MAE (kcal/mol) | seed-mean D̄_ij vs rigid: ρ "
+            "| one seed vs rigid (mean over seeds): MAE (kcal/mol) | one seed vs rigid: ρ |") in lines
+    assert "| g1 | 3 | 94 | 9.0 | 0.86 | 13.0 | 0.80 |" in lines
+    assert seed_mean_markdown(pd.DataFrame()) == ""
+
+
 def test_verdict_grades_against_the_target_then_the_bond_type_fit():
     from e3d.verdict import BELOW_TARGET, DOES_NOT, HOLDS, PARTLY, grade
 

@@ -392,6 +392,11 @@ def test_what_the_seeds_agree_on_tables_come_from_the_library():
     shown = next(df.value for df in at.dataframe if "E3D D_ij" in df.value.columns)
     assert shown["configuration"].tolist() == study["group"].tolist()
     assert shown["E3D D_ij"].tolist() == pytest.approx(study["E3D D_ij"].round(2).tolist())
+    seed_mean = pd.read_parquet(os.path.join(pre, "study", "seed_mean.parquet"))
+    shown = next(df.value for df in at.dataframe if "seed-mean D̄_ij vs rigid: MAE (kcal/mol)" in df.value.columns)
+    assert shown["configuration"].tolist() == seed_mean["group"].tolist()
+    assert shown["seed-mean D̄_ij vs rigid: MAE (kcal/mol)"].tolist() == pytest.approx(
+        seed_mean["seed_mean_mae"].round(2).tolist())
 
 
 def test_overview_says_where_emergence_holds_for_the_selected_model():

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from e3d import edge_energies, from_smiles, load_model
-from e3d.ensemble import (SPREAD_QUANTITIES, bde_spread, bond_spread, ensemble_members, spread_by_quantity,
-                          spread_by_type)
+from e3d.ensemble import (SPREAD_QUANTITIES, bde_spread, bond_spread, ensemble_members, seed_mean_parity,
+                          spread_by_quantity, spread_by_type)
 from e3d.cards import MODELS_DIR
 from e3d.pairs import pairs_for_molecules
 
@@ -68,3 +68,21 @@ def test_spread_by_quantity_separates_energy_from_its_split():
     assert list(out["n"]) == [1, 1, 1, 1]  # the headline row only
     assert out["median_std"].tolist() == pytest.approx([6 / np.sqrt(2), 6 / np.sqrt(2), 1 / np.sqrt(2), 0.0])
     assert list(out.index) == [label for _, label in SPREAD_QUANTITIES.values()]
+
+
+def test_seed_mean_parity_averages_the_split_out():
+    """D̄_ij of two seeds against the rigid reference, beside each seed on the same headline rows."""
+    ref = {"A": 100.0, "B": 90.0, "C": 80.0, "D": 70.0}
+    d = {"a": {"A": 104.0, "B": 86.0, "C": 80.0, "D": 0.0}, "b": {"A": 96.0, "B": 94.0, "C": 84.0, "D": 0.0}}
+    rows = [{"model_id": m, "label": label, "parent_smiles": label, "fragment_a": "x", "fragment_b": "y",
+             "error": None, "e3d_bde_kcal_mol": d[m][label], "rigid_reference_bde_kcal_mol": ref[label],
+             "headline": not (m == "b" and label == "D")}  # outside b's headline set: not counted for either
+            for m in d for label in ref]
+    out = seed_mean_parity(pd.DataFrame(rows), ["a", "b"])
+    assert out["n"] == 3 and out["n_seeds"] == 2
+    assert out["seed_mean_mae"] == pytest.approx(2 / 3)  # means 100, 90, 82
+    assert out["member_mae"] == pytest.approx((8 / 3 + 4) / 2)
+    assert out["seed_mean_rho"] == pytest.approx(1.0)
+    # without a headline column the bond-type mask decides (common organic, seen types)
+    plain = pd.DataFrame(rows).drop(columns="headline").assign(common_organic=True, bond_type_seen=True)
+    assert seed_mean_parity(plain, ["a", "b"])["n"] == 4

@@ -227,6 +227,11 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     agree = pd.read_parquet(os.path.join(out, "quantity_spread.parquet")).set_index("quantity")
     assert set(agree["group"]) == {"t"} and (agree["n_seeds"] == 2).all() and (agree["n"] > 0).all()
     assert {"E3D D_ij", "model's own rigid BDE (energy difference)"} <= set(agree.index)
+    seed_mean = pd.read_parquet(os.path.join(out, "seed_mean.parquet")).set_index("group").loc["t"]
+    # the seeds one by one on the rows they share: each run's own D_ij-vs-rigid MAE (same headline rows)
+    assert seed_mean["n_seeds"] == 2 and seed_mean["n"] == table.loc[table["group"] == "t", "bde_n"].min()
+    assert np.isclose(seed_mean["member_mae"], table.loc[table["group"] == "t", "d_vs_rigid_mae"].mean())
+    assert np.isfinite(seed_mean["seed_mean_mae"])
     scaling = pd.read_parquet(os.path.join(out, "scaling.parquet"))
     assert scaling["n_qm9"].tolist() == [30] and scaling["seeds"].tolist() == [2]
     assert np.isclose(scaling["d_vs_rigid_mae_mean"].iloc[0],

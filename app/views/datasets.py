@@ -10,7 +10,7 @@ from e3d.data.qm9 import N_TEST
 from e3d.family import card_summary, shipped_cards
 from e3d.scaling import REACTIVITY_MEASURES, entropy_reactivity, fit_power_law, power_law_curve
 from e3d.ensemble import quantity_spread_wide
-from e3d.study import SCALING_QUANTITIES, accuracy_vs_energy_error
+from e3d.study import SCALING_QUANTITIES, SEED_MEAN_COLUMNS, accuracy_vs_energy_error
 
 st.title("Training datasets")
 state.selected_model()
@@ -123,6 +123,14 @@ else:
         st.caption("D_ij and the fragment-cut sum depend on how a model splits its energy into edges; its own BDEs "
                    "(energy differences of parent and fragments) only on its energy. GFN2-xTB labels; "
                    "docs/E3D_METHOD.md §4e.")
+    seed_mean = state.table("study/seed_mean")
+    if len(seed_mean):
+        st.markdown("**Averaging the seeds**: D_ij averaged bond by bond over a configuration's seeds against the "
+                    "labels' rigid BDE, beside the seeds one by one (same headline rows)")
+        st.dataframe(seed_mean[[c for c in SEED_MEAN_COLUMNS if c in seed_mean]].rename(columns=SEED_MEAN_COLUMNS)
+                     .round(2), hide_index=True, width="stretch")
+        st.caption("What averages out is each seed's own split of the energy into edges; what is left every seed "
+                   "shares. GFN2-xTB labels, rigid fragments at the parent geometry; docs/E3D_METHOD.md §4c.")
 
 st.subheader("Scaling with training-set size")
 study_scaling = state.table("study/scaling")
