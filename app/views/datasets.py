@@ -130,7 +130,7 @@ else:
         st.dataframe(seed_mean[[c for c in SEED_MEAN_COLUMNS if c in seed_mean]].rename(columns=SEED_MEAN_COLUMNS)
                      .round(2), hide_index=True, width="stretch")
         st.caption("What averages out is each seed's own split of the energy into edges; what is left every seed "
-                   "shares. GFN2-xTB labels, rigid fragments at the parent geometry; docs/E3D_METHOD.md §4c.")
+                   "shares. GFN2-xTB labels, rigid fragments at the parent geometry; docs/E3D_METHOD.md §4e.")
 
 st.subheader("Scaling with training-set size")
 study_scaling = state.table("study/scaling")
