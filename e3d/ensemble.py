@@ -59,12 +59,12 @@ def bde_spread(bde: pd.DataFrame, members: List[str]) -> pd.DataFrame:
     """Per experimental BDE row: mean and σ over the members of each of :data:`SPREAD_QUANTITIES`
     (``bde_mean``/``bde_std`` for D_ij, ``cut_std``, ``model_rigid_std`` … kcal/mol), rows every member has
     D_ij for; ``headline``: the row counts in every member's headline metrics (:func:`_headline`)."""
-    rows = bde[bde["model_id"].isin(members) & bde["error"].isna()]
+    rows = _member_rows(bde, members)
     out = None
     for prefix, (column, _) in SPREAD_QUANTITIES.items():
         if column not in rows:
             continue
-        wide = rows.pivot_table(index=_BOND, columns="model_id", values=column).dropna()
+        wide = _by_member(rows, column)
         part = pd.DataFrame({f"{prefix}_mean": wide.mean(axis=1), f"{prefix}_std": wide.std(axis=1, ddof=1)})
         if out is None:
             out = part.assign(n_members=wide.shape[1])
@@ -74,6 +74,16 @@ def bde_spread(bde: pd.DataFrame, members: List[str]) -> pd.DataFrame:
     if headline is not None:
         out = out.join(headline, how="left")
     return out.reset_index()
+
+
+def _member_rows(bde: pd.DataFrame, members: List[str]) -> pd.DataFrame:
+    """The members' computed BDE rows."""
+    return bde[bde["model_id"].isin(members) & bde["error"].isna()]
+
+
+def _by_member(rows: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``column`` with one row per bond (:data:`_BOND`) and one column per member; bonds every member has."""
+    return rows.pivot_table(index=_BOND, columns="model_id", values=column).dropna()
 
 
 def _headline(rows: pd.DataFrame) -> Optional[pd.Series]:
@@ -97,8 +107,8 @@ def seed_mean_parity(bde: pd.DataFrame, members: List[str],
     Returns n, ``seed_mean_mae``/``seed_mean_rho`` and the members' mean ``member_mae``/``member_rho``."""
     from .metrics import parity_metrics
 
-    rows = bde[bde["model_id"].isin(members) & bde["error"].isna()]
-    wide = rows.pivot_table(index=_BOND, columns="model_id", values="e3d_bde_kcal_mol").dropna()
+    rows = _member_rows(bde, members)
+    wide = _by_member(rows, SPREAD_QUANTITIES["bde"][0])
     headline = _headline(rows)
     if headline is not None:
         wide = wide[headline.reindex(wide.index).fillna(False).astype(bool)]
