@@ -402,6 +402,21 @@ def _dtype_arg(p) -> None:
                         "on CPU, its sum-rule residual is reported")
 
 
+def _wall_time(text: str) -> str:
+    """A wall-time budget as Lightning's Timer wants it (DD:HH:MM:SS, each field two digits at most):
+    ``HH:MM:SS`` or ``DD:HH:MM:SS`` with any field over its range (``00:00:120:00``) carried over."""
+    fields = text.strip().split(":")
+    if len(fields) not in (3, 4) or not all(f.isdigit() for f in fields):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a wall time: give DD:HH:MM:SS or HH:MM:SS, e.g. 00:02:00:00")
+    seconds = 0
+    for value, unit in zip(reversed(fields), (1, 60, 3600, 86400)):
+        seconds += int(value) * unit
+    if seconds == 0 or seconds >= 100 * 86400:
+        raise argparse.ArgumentTypeError(f"{text!r}: the wall time must be over zero and under 100 days")
+    days, rest = divmod(seconds, 86400)
+    return f"{days:02d}:{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+
+
 def _bonds_parser(sub) -> None:
     p = sub.add_parser("bonds", help="per-pair edge energies ε_ij and bond energies D_ij of molecules")
     p.add_argument("input", help="a SMILES string, or a file: .xyz .sdf .mol .pdb, or .csv/.smi with a smiles column")
@@ -432,7 +447,8 @@ def _study_parser(sub) -> None:
     p.add_argument("config", help="study YAML (configs/study/emergence.yaml)")
     p.add_argument("--train", action="store_true", help="train the unfinished runs (data built on demand); each stops when its validation "
                         "curve has converged (e3d.convergence) or its step budget is spent")
-    p.add_argument("--time", help="wall-time budget per run for --train, DD:HH:MM:SS (default: to convergence or the step budget)")
+    p.add_argument("--time", type=_wall_time, help="wall-time budget per run for --train, DD:HH:MM:SS or HH:MM:SS "
+                                                   "(default: to convergence or the step budget)")
     p.add_argument("--parallel", type=int, default=1,
                    help="--train: runs trained at once (default 1; on a CPU one per core, each on one thread)")
     p.add_argument("--package", action="store_true",

@@ -223,7 +223,7 @@ def run_finished(study: Dict[str, object], run: Dict[str, object], steps: int,
 def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Optional[str] = None,
               study_dir: str = STUDY_DIR, progress: bool = True) -> str:
     """Train (or resume) one run until its curve converges, its step budget is spent or ``max_time``
-    (HH:MM:SS) has passed; package it.
+    (DD:HH:MM:SS) has passed; package it.
 
     Returns ``"finished"`` (step budget spent), ``"converged"`` (stopped by the convergence test,
     :mod:`e3d.convergence`), ``"interrupted"`` (time budget spent: the last checkpoint is kept under

@@ -213,6 +213,25 @@ def test_train_overrides_may_follow_options(capsys):
         parse_args(["bonds", "CCO", "extra=1"])  # only train takes overrides
 
 
+@pytest.mark.parametrize("given, timer", [("00:02:00:00", "00:02:00:00"), ("00:00:120:00", "00:02:00:00"),
+                                          ("02:00:00", "00:02:00:00"), ("1:30:5", "00:01:30:05"), ("00:30:00:00", "01:06:00:00")])
+def test_study_time_is_lightnings_timer_format(given, timer):
+    """--time reaches Lightning's Timer as DD:HH:MM:SS with every field in range (it refuses 00:00:120:00)."""
+    from e3d.cli import parse_args
+
+    assert parse_args(["study", "configs/study/emergence.yaml", "--train", "--time", given]).time == timer
+
+
+@pytest.mark.parametrize("given", ["2h", "00:00", "00:00:00:00", "1:2:3:4:5", "1:xx:00"])
+def test_study_bad_time_is_refused_by_name(given, capsys):
+    from e3d.cli import parse_args
+
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["study", "configs/study/emergence.yaml", "--train", "--time", given])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "--time" in err and repr(given) in err and "Traceback" not in err
+
+
 def test_report_readme_writes_between_markers_and_keeps_the_rest(tmp_path):
     from e3d.report import REPORT_BEGIN, REPORT_END, results_markdown
 
