@@ -275,6 +275,11 @@ def like_with_like_markdown(models: pd.DataFrame) -> str:
     return out
 
 
+def _split_note(run) -> str:
+    split = getattr(run, "split", "frames")
+    return "" if split in ("frames", None) or split != split else f"; split {split}"
+
+
 def study_markdown(precomputed: str) -> str:
     """The emergence study table (precomputed/study/emergence.parquet), if it has been run."""
     t = read_table(precomputed, "study/emergence")
@@ -294,7 +299,7 @@ def study_markdown(precomputed: str) -> str:
            "| D_ij − rigid labels: mean / sum rule −G/n | D_ij + G/n vs rigid |\n"
            "|" + "---|" * 24 + "\n")
     for _, r in t.iterrows():
-        out += (f"| {r.run_id} | {getattr(r, 'init_from', '') or '–'} | {r.r_max} | {r.kinds} | {r.n_qm9} | "
+        out += (f"| {r.run_id} | {getattr(r, 'init_from', '') or '–'} | {r.r_max} | {r.kinds}{_split_note(r)} | {r.n_qm9} | "
                 f"{r.n_frames} | {r.seed} | {r.epochs} | {getattr(r, 'steps_done', '–')} | "
                 f"{'yes' if r.converged else 'no'} | {_fmt(r.test_energy_mae_meV_atom)} | "
                 f"{_fmt(getattr(r, 'train_energy_mae_meV_atom', float('nan')))} / "

@@ -32,7 +32,10 @@ Data: GFN2-xTB labels of the curated corpus without the BDE-table parents plus t
 molecules (``e3d data xtb --corpus train-heldout+qm9:N``; nested by construction), built on
 demand; smaller data kinds are frame-kind subsets of the same file; ``extra_radical_bonds: K`` adds
 the rigid radicals of K more broken bonds per QM9 parent (labelled once, the next seed picks the
-bonds; ``…_rad+K.extxyz``).  A run with ``init_from: ID``
+bonds; ``…_rad+K.extxyz``).  Train and validation frames are nequip's random 90/10 frame split, or, for a
+run with ``split: parent``, split by parent molecule (:func:`e3d.data.build.parent_split`; one validation set
+for every seed, drawn with the study's data seed), with ``curated_repeats: K`` the curated molecules' train
+frames K times.  A run with ``init_from: ID``
 fine-tunes run ID's model (with its own ``overrides``, e.g. loss weights) instead of starting afresh;
 a run with ``config: FILE`` trains with that config instead of the study's ``base_config`` (e.g. the
 edge prior's, configs/emergence_edge_prior.yaml).
@@ -76,6 +79,11 @@ def load_study(path: str) -> Dict[str, object]:
     for r in study["runs"]:
         if r.get("kinds", "radicals") not in VARIANT_KINDS:
             raise E3DError(f"run {r['id']}: kinds must be one of {', '.join(VARIANT_KINDS)}")
+        if r.get("split", "frames") not in SPLITS:
+            raise E3DError(f"run {r['id']}: split must be one of {', '.join(SPLITS)}")
+        if int(r.get("curated_repeats", 1)) > 1 and r.get("split") != "parent":
+            raise E3DError(f"run {r['id']}: curated_repeats needs split: parent (repeated frames on both sides "
+                           "of a frame split would be validated on what was trained)")
         if "config" in r and not os.path.exists(run_config(study, r)):
             raise E3DError(f"run {r['id']}: config {r['config']} not found")
     groups = {describe(r)["group"] for r in study["runs"]}
@@ -83,6 +91,9 @@ def load_study(path: str) -> Dict[str, object]:
     if unknown:
         raise E3DError(f"{path}: scaling names configurations no run belongs to: {', '.join(unknown)}")
     return study
+
+
+SPLITS = ("frames", "parent")  # nequip's random frame split; by parent molecule (e3d.data.build.parent_split)
 
 
 def _size_tag(n: int) -> str:
@@ -100,7 +111,30 @@ def run_dataset(study: Dict[str, object], run: Dict[str, object]) -> str:
 
 
 def prepare_data(study: Dict[str, object], run: Dict[str, object], progress: bool = True) -> str:
-    """The run's training file, built (GFN2-xTB labels) or cut (frame kinds) if it is not there."""
+    """The run's training file, built (GFN2-xTB labels) or cut (frame kinds) if it is not there; for a
+    ``split: parent`` run also its train and validation files (:func:`split_files`)."""
+    from .data.build import parent_split
+
+    out = _prepare_frames(study, run, progress)
+    if run.get("split") == "parent":
+        parent_split(out, **_split_settings(study, run))
+    return out
+
+
+def _split_settings(study: Dict[str, object], run: Dict[str, object]) -> Dict[str, object]:
+    return {"seed": int(study["data"].get("seed", 0)), "curated_repeats": int(run.get("curated_repeats", 1))}
+
+
+def split_files(study: Dict[str, object], run: Dict[str, object]) -> Optional[Tuple[str, str]]:
+    """(train, validation) files of a ``split: parent`` run; None for nequip's frame split."""
+    from .data.build import parent_split_paths
+
+    if run.get("split") != "parent":
+        return None
+    return parent_split_paths(run_dataset(study, run), **_split_settings(study, run))
+
+
+def _prepare_frames(study: Dict[str, object], run: Dict[str, object], progress: bool = True) -> str:
     from .data.build import build_dataset, combine_frames, corpus_items, env_workers, subset_frames, xtb_labeller
 
     n, kinds, extra = int(run["n_qm9"]), run.get("kinds", "radicals"), int(run.get("extra_radical_bonds", 0))
@@ -131,9 +165,13 @@ def prepare_data(study: Dict[str, object], run: Dict[str, object], progress: boo
 
 def run_overrides(study: Dict[str, object], run: Dict[str, object], trainval: str,
                   extra: Sequence[str] = ()) -> List[str]:
-    """Hydra overrides of a run: its data, seed, cutoff and step budget, ``extra``, then its own."""
+    """Hydra overrides of a run: its data, seed, cutoff and step budget, ``extra``, then its own.
+    ``trainval_file`` is the whole set either way (the model card's provenance and training domain)."""
     out = [f"trainval_file={trainval}", f"test_file={study['data']['test']}", f"seed={int(run.get('seed', 1))}",
            f"cutoff_radius={float(run.get('r_max', 3.0))}", f"++trainer.max_steps={int(run['steps'])}"]
+    split = split_files(study, run)
+    if split:
+        out += ["~data.split_dataset", f"+data.train_file_path={split[0]}", f"+data.val_file_path={split[1]}"]
     return out + list(extra) + list(run.get("overrides", []))
 
 
@@ -356,7 +394,9 @@ def describe(run: Dict[str, object]) -> Dict[str, object]:
     """The configuration columns of a run."""
     extra = int(run.get("extra_radical_bonds", 0))
     kinds = run.get("kinds", "radicals") + (f" (+{extra} broken bonds per QM9 parent)" if extra else "")
-    return {"r_max": float(run.get("r_max", 3.0)), "kinds": kinds, "extra_radical_bonds": extra,
+    repeats = int(run.get("curated_repeats", 1))
+    split = "by parent" + (f", curated ×{repeats}" if repeats > 1 else "") if run.get("split") == "parent" else "frames"
+    return {"r_max": float(run.get("r_max", 3.0)), "kinds": kinds, "extra_radical_bonds": extra, "split": split,
             "n_qm9": int(run["n_qm9"]), "seed": int(run.get("seed", 1)), "steps": int(run["steps"]),
             "model_size": run.get("size", "default"), "init_from": str(run.get("init_from", "")),
             "config": run.get("config", ""), "group": run.get("group", run["id"].rsplit("-s", 1)[0])}

@@ -100,6 +100,39 @@ def test_extra_radicals_are_labelled_once_and_combined(tmp_path, monkeypatch):
     assert prepare_data(study, run, progress=False) == out  # built once
 
 
+def test_parent_split_keeps_each_molecule_on_one_side_and_repeats_curated_train_frames(tmp_path):
+    """``split: parent``: no parent on both sides, each source (curated, QM9) split alike, the curated
+    molecules' train frames K times, validation never repeated; provenance counts the frames."""
+    import json
+
+    from e3d.data.build import build_xtb_dataset, is_curated, parent_split, parent_split_paths
+    from e3d.errors import E3DError
+
+    corpus = [("ethanol", "CCO"), ("methylamine", "CN"), ("water", "O"), ("ethane", "CC"),
+              *((f"qm9-{i}", smi) for i, smi in enumerate(["C", "CO", "CF", "N", "CCC", "OO", "C=C", "C#N",
+                                                            "CC=O", "NN"]))]
+    full = str(tmp_path / "d.extxyz")
+    build_xtb_dataset(corpus, full, variant="thermal", seed=0, n_thermal=2, progress=False)
+    frames = list(ase.io.iread(full))
+    train, val = parent_split(full, seed=3, val_fraction=0.25, curated_repeats=3)
+    assert (train, val) == parent_split_paths(full, seed=3, val_fraction=0.25, curated_repeats=3)
+    t, v = list(ase.io.iread(train)), list(ase.io.iread(val))
+    parents = lambda part: {a.info["parent"] for a in part}  # noqa: E731
+    assert not parents(t) & parents(v) and parents(t) | parents(v) == parents(frames)
+    assert sum(map(is_curated, parents(v))) == 1 and sum(not is_curated(p) for p in parents(v)) == round(0.25 * 10)
+    per_parent = {p: sum(a.info["parent"] == p for a in frames) for p in parents(frames)}
+    assert len(v) == sum(per_parent[p] for p in parents(v))  # whole molecules, once
+    assert len(t) == sum(per_parent[p] * (3 if is_curated(p) else 1) for p in parents(t))
+    prov = json.load(open(train + ".json"))
+    assert prov["n_frames"] == len(t) and prov["split"]["curated_repeats"] == 3 and prov["split"]["side"] == "train"
+    assert json.load(open(val + ".json"))["split"]["n_parents"] == len(parents(v))
+    # the same seed draws the same validation molecules whatever K is; another seed, others
+    assert parents(ase.io.iread(parent_split(full, seed=3, val_fraction=0.25)[1])) == parents(v)
+    assert parents(ase.io.iread(parent_split(full, seed=4, val_fraction=0.25)[1])) != parents(v)
+    with pytest.raises(E3DError, match="curated_repeats"):
+        parent_split(full, curated_repeats=0)
+
+
 def test_split_at_bond_and_cut_energy(tiny_model):
     import e3d
 
@@ -157,7 +190,9 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
                      "overrides": ["training_module.optimizer.lr=0.0", "training_module.loss.coeffs.total_energy=50"]},
                     # a test that holds at the second validation: the run stops there, far below its step budget
                     {"id": "t-conv-s1", "r_max": 3.0, "n_qm9": 30, "seed": 1, "steps": 10**6,
-                     "convergence": {"window": 1, "min_decays": 0, "rel_change": 1.0}}],
+                     "convergence": {"window": 1, "min_decays": 0, "rel_change": 1.0}},
+                    # train and validation split by parent molecule (e3d.data.build.parent_split)
+                    {"id": "t-split-s1", "r_max": 3.0, "n_qm9": 30, "seed": 1, "steps": 30, "split": "parent"}],
            "scaling": ["t"]}
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -209,11 +244,19 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     stopped = read_card(model_path("t-conv-s1", out))["study"]
     assert stopped["converged"] and stopped["finished"] and len(stopped["curve"]) == 2
     assert train_run(study, conv, study_dir=out, progress=False) == "done"
+    split = study["runs"][5]
+    assert train_run(study, split, study_dir=out, progress=False) == "finished"
+    hydra = yaml.safe_load(open(os.path.join("runs", "study", "runs", "t-split-s1", ".hydra", "config.yaml")))
+    train_file, val_file = hydra["data"]["train_file_path"], hydra["data"]["val_file_path"]
+    assert "split_dataset" not in hydra["data"] and train_file.endswith("_train.extxyz")
+    assert not {a.info["parent"] for a in ase.io.iread(train_file)} & {a.info["parent"] for a in ase.io.iread(val_file)}
+    assert read_card(model_path("t-split-s1", out))["study"]["split"] == "by parent"
     table = evaluate_study(study, study_dir=out, progress=False)
-    assert list(table["run_id"]) == ["t-s1", "t-s2", "t-eq-s1", "t-ft-s1", "t-conv-s1"]
-    assert table["finished"].tolist() == [True, True, False, True, True]
-    assert table["converged"].tolist()[2:] == [False, False, True]
-    assert table["init_from"].tolist() == ["", "", "", "t-s1", ""]
+    assert list(table["run_id"]) == ["t-s1", "t-s2", "t-eq-s1", "t-ft-s1", "t-conv-s1", "t-split-s1"]
+    assert table["finished"].tolist() == [True, True, False, True, True, True]
+    assert table["converged"].tolist()[2:] == [False, False, True, False]
+    assert table["init_from"].tolist() == ["", "", "", "t-s1", "", ""]
+    assert table["split"].tolist() == ["frames"] * 5 + ["by parent"]
     assert (table["bde_n"] > 0).all() and table["d_vs_rigid_mae"].notna().all()
     assert table[["test_bias_eq_kcal_mol", "test_bias_radical_kcal_mol"]].notna().all().all()
     np.testing.assert_allclose(table["test_qm9_energy_mae_meV_atom"], table["test_energy_mae_meV_atom"], rtol=1e-3)
@@ -340,3 +383,27 @@ def test_study_run_config_is_its_own_or_the_studys(tmp_path):
     with pytest.raises(E3DError, match="run p-s1: config no.yaml not found"):
         load_study(str(config))
 
+
+
+def test_study_config_refuses_an_unknown_split_and_repeats_without_a_parent_split(tmp_path):
+    from e3d.errors import E3DError
+    from e3d.study import load_study, run_overrides, split_files
+
+    config = tmp_path / "s.yaml"
+    head = "base_config: configs/emergence.yaml\ndata: {test: t.extxyz, dir: d}\nruns:\n"
+    config.write_text(head + "  - {id: a-s1, n_qm9: 250, steps: 10, split: molecules}\n")
+    with pytest.raises(E3DError, match="run a-s1: split must be one of frames, parent"):
+        load_study(str(config))
+    config.write_text(head + "  - {id: a-s1, n_qm9: 250, steps: 10, curated_repeats: 4}\n")
+    with pytest.raises(E3DError, match="run a-s1: curated_repeats needs split: parent"):
+        load_study(str(config))
+    config.write_text(head + "  - {id: a-s1, n_qm9: 250, steps: 10, split: parent, curated_repeats: 4}\n"
+                             "  - {id: b-s1, n_qm9: 250, steps: 10}\n")
+    study = load_study(str(config))
+    train, val = split_files(study, study["runs"][0])
+    assert train == os.path.join("d", "xtb_radicals_heldout_qm9-250_by-parent-s0-val10_curated-x4_train.extxyz")
+    assert val == os.path.join("d", "xtb_radicals_heldout_qm9-250_by-parent-s0-val10_val.extxyz")
+    overrides = run_overrides(study, study["runs"][0], "d/x.extxyz")
+    assert {"~data.split_dataset", f"+data.train_file_path={train}", f"+data.val_file_path={val}"} <= set(overrides)
+    assert split_files(study, study["runs"][1]) is None
+    assert not any("split" in o or "file_path" in o for o in run_overrides(study, study["runs"][1], "d/x.extxyz"))

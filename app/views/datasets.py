@@ -26,7 +26,7 @@ if study.empty:
             "trains its runs, then `python -m e3d study configs/study/emergence.yaml` writes the table.")
 else:
     STUDY_COLUMNS = {
-        "run_id": "run", "r_max": "r_max (Å)", "kinds": "data kinds", "n_qm9": "QM9 molecules", "n_frames": "frames",
+        "run_id": "run", "r_max": "r_max (Å)", "kinds": "data kinds", "split": "train / validation split", "n_qm9": "QM9 molecules", "n_frames": "frames",
         "seed": "seed", "init_from": "fine-tuned from", "config": "training config (if not the recipe's)",
         "steps_done": "steps done", "epochs": "epochs",
         "converged": "converged", "finished": "finished (converged or step budget spent)",

@@ -318,3 +318,62 @@ def combine_frames(in_paths: Sequence[str], out_path: str) -> Dict[str, object]:
     with open(out_path + ".json", "w") as fh:
         json.dump(prov, fh, indent=1)
     return prov
+
+
+def parent_split_paths(in_path: str, seed: int = 0, val_fraction: float = 0.1,
+                       curated_repeats: int = 1) -> Tuple[str, str]:
+    """The train and validation files :func:`parent_split` writes for these settings (not built here)."""
+    stem = in_path[: -len(".extxyz")] if in_path.endswith(".extxyz") else in_path
+    tag = f"{stem}_by-parent-s{seed}-val{round(100 * val_fraction)}"
+    repeats = f"_curated-x{curated_repeats}" if curated_repeats > 1 else ""
+    return f"{tag}{repeats}_train.extxyz", f"{tag}_val.extxyz"
+
+
+def is_curated(parent: str) -> bool:
+    """A parent of the SMILES corpus (the curated molecules), not a QM9 molecule (``qm9-…``)."""
+    return not parent.startswith("qm9-")
+
+
+def parent_split(in_path: str, seed: int = 0, val_fraction: float = 0.1,
+                 curated_repeats: int = 1) -> Tuple[str, str]:
+    """Split a labelled set into train and validation files by parent molecule: every frame of a parent
+    (its conformers, stretches, radicals) falls on one side, so validation measures molecules the model
+    has not seen — nequip's ``split_dataset`` draws frames, which puts most parents on both sides.
+    ``val_fraction`` of the curated parents and of the QM9 parents go to validation (drawn with ``seed``).
+    With ``curated_repeats`` K the train side holds each curated frame K times, so that the curated
+    molecules' share of the training steps can be held as the number of QM9 molecules grows; the
+    validation side is never repeated.  Written once beside ``in_path`` (:func:`parent_split_paths`),
+    each with its provenance (``in_path``'s, counts updated, the split described); returns the paths."""
+    import ase.io
+
+    if not 0 < val_fraction < 1 or int(curated_repeats) < 1:
+        raise E3DError(f"parent split: val_fraction must be in (0, 1) and curated_repeats ≥ 1 "
+                       f"(got {val_fraction}, {curated_repeats})")
+    train_path, val_path = parent_split_paths(in_path, seed, val_fraction, curated_repeats)
+    if os.path.exists(train_path + ".json") and os.path.exists(val_path + ".json"):
+        return train_path, val_path
+    frames_in = list(ase.io.iread(in_path))
+    parents = sorted({str(a.info["parent"]) for a in frames_in})
+    rng = np.random.default_rng(seed)
+    held: set = set()
+    for group in ([p for p in parents if is_curated(p)], [p for p in parents if not is_curated(p)]):
+        if group:  # each source split alike: the validation set has its share of curated molecules
+            n_val = max(1, round(val_fraction * len(group))) if len(group) > 1 else 0
+            held.update(rng.permutation(group)[:n_val].tolist())
+    val = [a for a in frames_in if a.info["parent"] in held]
+    train = [a for a in frames_in if a.info["parent"] not in held]
+    train = train + [a for a in train if is_curated(str(a.info["parent"]))] * (int(curated_repeats) - 1)
+    with open(in_path + ".json") as fh:
+        prov = json.load(fh)
+    for path, part, side in ((train_path, train, "train"), (val_path, val, "validation")):
+        counts: Dict[str, int] = {}
+        for a in part:
+            counts[a.info["kind"]] = counts.get(a.info["kind"], 0) + 1
+        ase.io.write(path, part, format="extxyz")
+        split = {"from": os.path.basename(in_path), "side": side, "by": "parent", "seed": seed,
+                 "val_fraction": val_fraction, "curated_repeats": int(curated_repeats) if side == "train" else 1,
+                 "n_parents": len({a.info["parent"] for a in part})}
+        with open(path + ".json", "w") as fh:
+            json.dump(dict(prov, dataset=os.path.basename(path), n_frames=len(part), frames_by_kind=counts,
+                           split=split), fh, indent=1)
+    return train_path, val_path
