@@ -164,12 +164,18 @@ def _labelled(tasks, labeller: Labeller, workers: int):
         yield from pool.imap(_label, tasks)
 
 
+def _kind_counts(frames) -> Dict[str, int]:
+    """Frames per kind (eq, thermal, stretch, radical), in order of first appearance."""
+    counts: Dict[str, int] = {}
+    for a in frames:
+        counts[a.info["kind"]] = counts.get(a.info["kind"], 0) + 1
+    return counts
+
+
 def _provenance(out_path: str, corpus, written, failures, labeller: Labeller, variant: str, seed: int,
                 elements: Sequence[str], settings: Dict[str, int]) -> Dict[str, object]:
     """A built dataset's provenance: labels, settings, frame counts, shifts, failures."""
-    counts = {}
-    for a in written:
-        counts[a.info["kind"]] = counts.get(a.info["kind"], 0) + 1
+    counts = _kind_counts(written)
     seen = {s for a in written for s in a.get_chemical_symbols()}
     prov = {
         "dataset": os.path.basename(out_path),
@@ -282,9 +288,7 @@ def subset_frames(in_path: str, out_path: str, kinds: Optional[Sequence[str]] = 
     ase.io.write(out_path, frames_out, format="extxyz")
     with open((provenance_from or in_path) + ".json") as fh:
         prov = json.load(fh)
-    counts: Dict[str, int] = {}
-    for a in frames_out:
-        counts[a.info["kind"]] = counts.get(a.info["kind"], 0) + 1
+    counts = _kind_counts(frames_out)
     prov.update(dataset=os.path.basename(out_path), n_frames=len(frames_out), frames_by_kind=counts,
                 n_molecules=len({a.info.get("parent") for a in frames_out}), subset_of=os.path.basename(in_path),
                 subset={"kinds": sorted(kinds) if kinds else "all", "n_qm9": n_qm9})
@@ -309,9 +313,7 @@ def combine_frames(in_paths: Sequence[str], out_path: str) -> Dict[str, object]:
     frames = [a for path in in_paths for a in ase.io.iread(path)]
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     ase.io.write(out_path, frames, format="extxyz")
-    counts: Dict[str, int] = {}
-    for a in frames:
-        counts[a.info["kind"]] = counts.get(a.info["kind"], 0) + 1
+    counts = _kind_counts(frames)
     prov = dict(provs[0], dataset=os.path.basename(out_path), n_frames=len(frames), frames_by_kind=counts,
                 combined_from=[{"dataset": p["dataset"], "seed": p.get("seed"), "settings": p.get("settings"),
                                 "n_frames": p["n_frames"]} for p in provs])
@@ -366,14 +368,11 @@ def parent_split(in_path: str, seed: int = 0, val_fraction: float = 0.1,
     with open(in_path + ".json") as fh:
         prov = json.load(fh)
     for path, part, side in ((train_path, train, "train"), (val_path, val, "validation")):
-        counts: Dict[str, int] = {}
-        for a in part:
-            counts[a.info["kind"]] = counts.get(a.info["kind"], 0) + 1
         ase.io.write(path, part, format="extxyz")
         split = {"from": os.path.basename(in_path), "side": side, "by": "parent", "seed": seed,
                  "val_fraction": val_fraction, "curated_repeats": int(curated_repeats) if side == "train" else 1,
                  "n_parents": len({a.info["parent"] for a in part})}
         with open(path + ".json", "w") as fh:
-            json.dump(dict(prov, dataset=os.path.basename(path), n_frames=len(part), frames_by_kind=counts,
+            json.dump(dict(prov, dataset=os.path.basename(path), n_frames=len(part), frames_by_kind=_kind_counts(part),
                            split=split), fh, indent=1)
     return train_path, val_path
