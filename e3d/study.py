@@ -269,10 +269,10 @@ def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Option
     (the model was already there, converged or at its step budget).
     """
     from .cards import read_card
-    from .train import train
+    from .train import run_training
 
     out = model_path(run["id"], study_dir)
-    kept = read_card(out)  # before train() rewrites it: the earlier sessions' curve and hours
+    kept = read_card(out)  # the earlier sessions' curve and hours, before packaging rewrites the card
     if run_finished(study, run, kept.get("study", {}).get("steps_done", 0), _kept_curve(kept))[0]:
         return "done"  # (a budget raised since then resumes an unconverged run from its kept checkpoints)
     trainval = prepare_data(study, run, progress)
@@ -293,9 +293,8 @@ def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Option
                                                      "trainer.enable_progress_bar=false", *stop])
     # a fine-tune is built the same way every time (its parent's model), so that its checkpoint fits on resume
     init_from = init_model(run, study_dir)
-    train(run_config(study, run), run_dir, out, model_id=run["id"], overrides=overrides,
-          resume=resume, init_from=init_from)
-    return package_run(study, run, study_dir, kept=kept)
+    run_training(run_config(study, run), run_dir, overrides, resume=resume, init_from=init_from)
+    return package_run(study, run, study_dir, kept=kept)  # packaged once (the card reads the whole data file)
 
 
 def train_runs(study: Dict[str, object], runs: Sequence[Dict[str, object]], max_time: Optional[str] = None,
@@ -323,7 +322,7 @@ def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str
         raise E3DError(f"run {run['id']}: no checkpoint in {run_dir}")
     out = model_path(run["id"], study_dir)
     # the earlier sessions' curve and hours live in the card that packaging rewrites: ``kept`` is the card
-    # as it was before this session's training (train() packages the model and writes a fresh card first)
+    # as it was before this session's training (train_run reads it first)
     kept = read_card(out) if kept is None else kept
     earlier = _kept_curve(kept)
     sessions = _kept_sessions(kept)

@@ -265,6 +265,14 @@ def train(config_path: str, run_dir: str, out_path: str, model_id: Optional[str]
     """Run nequip-train on CONFIG into RUN_DIR, package the best checkpoint to OUT, write its card.
 
     ``init_from``: a trained model (.nequip.zip or .ckpt) to fine-tune (:func:`finetune_overrides`)."""
+    overrides, elapsed = run_training(config_path, run_dir, overrides, resume, init_from)
+    return finish_run(config_path, run_dir, out_path, model_id, overrides, elapsed)
+
+
+def run_training(config_path: str, run_dir: str, overrides: Optional[List[str]] = None, resume: bool = False,
+                 init_from: Optional[str] = None) -> Tuple[List[str], float]:
+    """Run nequip-train on CONFIG into RUN_DIR (no packaging: :func:`finish_run`).  Returns the overrides
+    it ran with, less the dataset's shift override (the card's record), and its wall time in seconds."""
     overrides = list(overrides or [])
     config = load_config(config_path, overrides)
     if init_from:
@@ -294,8 +302,7 @@ def train(config_path: str, run_dir: str, out_path: str, model_id: Optional[str]
     elapsed = time.time() - t0
     if proc.returncode != 0:
         raise E3DError(f"nequip-train failed (exit {proc.returncode}); see {run_dir}/train.log")
-    overrides = [o for o in overrides if o != shift_override]
-    return finish_run(config_path, run_dir, out_path, model_id, overrides, elapsed)
+    return [o for o in overrides if o != shift_override], elapsed
 
 
 def finish_run(config_path: str, run_dir: str, out_path: str, model_id: Optional[str] = None,
