@@ -134,6 +134,13 @@ def split_files(study: Dict[str, object], run: Dict[str, object]) -> Optional[Tu
     return parent_split_paths(run_dataset(study, run), **_split_settings(study, run))
 
 
+def trained_frames(study: Dict[str, object], run: Dict[str, object]) -> str:
+    """The file a run's training frames come from: its train split (``split: parent``) or its whole set
+    (nequip's frame split: nine frames in ten trained on) — what the in-sample error is taken on."""
+    split = split_files(study, run)
+    return split[0] if split else run_dataset(study, run)
+
+
 def _prepare_frames(study: Dict[str, object], run: Dict[str, object], progress: bool = True) -> str:
     from .data.build import build_dataset, combine_frames, corpus_items, env_workers, subset_frames, xtb_labeller
 
@@ -625,7 +632,7 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
         dataset = os.path.basename(dataset_path(study, int(run["n_qm9"])))
         result = evaluate_run(path, bde_rows, molecules, cache, study["data"].get("test"),
                               baseline_per_type(baselines, dataset), study["data"].get("test_qm9"),
-                              training_sample(os.path.join(REPO_ROOT, run_dataset(study, run))))
+                              training_sample(os.path.join(REPO_ROOT, trained_frames(study, run))))
         steps = int(card.get("study", {}).get("steps_done", 0))
         finished, done = run_finished(study, run, steps, curve)
         rows.append({"run_id": run["id"], **describe(run), "finished": finished,

@@ -387,7 +387,7 @@ def test_study_run_config_is_its_own_or_the_studys(tmp_path):
 
 def test_study_config_refuses_an_unknown_split_and_repeats_without_a_parent_split(tmp_path):
     from e3d.errors import E3DError
-    from e3d.study import load_study, run_overrides, split_files
+    from e3d.study import load_study, run_overrides, split_files, trained_frames
 
     config = tmp_path / "s.yaml"
     head = "base_config: configs/emergence.yaml\ndata: {test: t.extxyz, dir: d}\nruns:\n"
@@ -406,4 +406,6 @@ def test_study_config_refuses_an_unknown_split_and_repeats_without_a_parent_spli
     overrides = run_overrides(study, study["runs"][0], "d/x.extxyz")
     assert {"~data.split_dataset", f"+data.train_file_path={train}", f"+data.val_file_path={val}"} <= set(overrides)
     assert split_files(study, study["runs"][1]) is None
+    assert trained_frames(study, study["runs"][0]) == train  # the in-sample error: frames it trained on
+    assert trained_frames(study, study["runs"][1]) == os.path.join("d", "xtb_radicals_heldout_qm9-250.extxyz")
     assert not any("split" in o or "file_path" in o for o in run_overrides(study, study["runs"][1], "d/x.extxyz"))
