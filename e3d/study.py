@@ -400,8 +400,9 @@ def describe(run: Dict[str, object]) -> Dict[str, object]:
     """The configuration columns of a run."""
     extra = int(run.get("extra_radical_bonds", 0))
     kinds = run.get("kinds", "radicals") + (f" (+{extra} broken bonds per QM9 parent)" if extra else "")
-    repeats = int(run.get("curated_repeats", 1))
-    split = "by parent" + (f", curated ×{repeats}" if repeats > 1 else "") if run.get("split") == "parent" else "frames"
+    split, repeats = "frames", int(run.get("curated_repeats", 1))
+    if run.get("split") == "parent":
+        split = "by parent" + (f", curated ×{repeats}" if repeats > 1 else "")
     return {"r_max": float(run.get("r_max", 3.0)), "kinds": kinds, "extra_radical_bonds": extra, "split": split,
             "n_qm9": int(run["n_qm9"]), "seed": int(run.get("seed", 1)), "steps": int(run["steps"]),
             "model_size": run.get("size", "default"), "init_from": str(run.get("init_from", "")),

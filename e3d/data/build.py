@@ -276,7 +276,7 @@ def subset_frames(in_path: str, out_path: str, kinds: Optional[Sequence[str]] = 
     frames_out = []
     for a in ase.io.iread(in_path):
         parent = str(a.info.get("parent", ""))
-        if n_qm9 is not None and parent.startswith("qm9-"):
+        if n_qm9 is not None and not is_curated(parent):
             qm9_seen.setdefault(parent, len(qm9_seen))
             if qm9_seen[parent] >= n_qm9:
                 continue
