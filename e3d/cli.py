@@ -403,18 +403,13 @@ def _dtype_arg(p) -> None:
 
 
 def _wall_time(text: str) -> str:
-    """A wall-time budget as Lightning's Timer wants it (DD:HH:MM:SS, each field two digits at most):
-    ``HH:MM:SS`` or ``DD:HH:MM:SS`` with any field over its range (``00:00:120:00``) carried over."""
-    fields = text.strip().split(":")
-    if len(fields) not in (3, 4) or not all(f.isdigit() for f in fields):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a wall time: give DD:HH:MM:SS or HH:MM:SS, e.g. 00:02:00:00")
-    seconds = 0
-    for value, unit in zip(reversed(fields), (1, 60, 3600, 86400)):
-        seconds += int(value) * unit
-    if seconds == 0 or seconds >= 100 * 86400:
-        raise argparse.ArgumentTypeError(f"{text!r}: the wall time must be over zero and under 100 days")
-    days, rest = divmod(seconds, 86400)
-    return f"{days:02d}:{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    """:func:`e3d.train.wall_time` as an argparse type (a bad value: a usage error naming it)."""
+    from .train import wall_time
+
+    try:
+        return wall_time(text)
+    except E3DError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _bonds_parser(sub) -> None:

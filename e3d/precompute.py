@@ -285,6 +285,7 @@ def _model_tables(model: E3DModel, all_mols, bde_rows: pd.DataFrame, bde_caches:
     usable = bde_rows[[{a.GetSymbol() for a in parse_smiles(s).GetAtoms()} <= set(model.usable_type_names)
                        for s in bde_rows["parent_smiles"]]]  # the graph suffices: no 3D embedding
     bde = bde_table(model, usable, reference=reference, progress=False, cache=bde_caches)
+    bde = bde.assign(headline=headline_mask(bde, model))  # in the model's domain: the ensembles' rows need it
     if reference not in geoms_by_ref:
         geoms_by_ref[reference] = reference_geometries(bde_rows, reference)
     scans = model_scans(model, usable, geoms_by_ref[reference], reference, scan_refs.setdefault(reference, {}))

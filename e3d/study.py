@@ -268,7 +268,7 @@ def run_finished(study: Dict[str, object], run: Dict[str, object], steps: int,
 def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Optional[str] = None,
               study_dir: str = STUDY_DIR, progress: bool = True) -> str:
     """Train (or resume) one run until its curve converges, its step budget is spent or ``max_time``
-    (DD:HH:MM:SS) has passed; package it.
+    (DD:HH:MM:SS or HH:MM:SS, :func:`e3d.train.wall_time`) has passed; package it.
 
     Returns ``"finished"`` (step budget spent), ``"converged"`` (stopped by the convergence test,
     :mod:`e3d.convergence`), ``"interrupted"`` (time budget spent: the last checkpoint is kept under
@@ -276,8 +276,9 @@ def train_run(study: Dict[str, object], run: Dict[str, object], max_time: Option
     (the model was already there, converged or at its step budget).
     """
     from .cards import read_card
-    from .train import run_training
+    from .train import run_training, wall_time
 
+    max_time = wall_time(max_time) if max_time else None  # before any work: a bad budget fails fast
     out = model_path(run["id"], study_dir)
     kept = read_card(out)  # the earlier sessions' curve and hours, before packaging rewrites the card
     if run_finished(study, run, kept.get("study", {}).get("steps_done", 0), _kept_curve(kept))[0]:

@@ -30,6 +30,19 @@ SHIFT_TOLERANCE_EV = 1e-6
 _HYDRA_LOCK = threading.Lock()
 
 
+def wall_time(text: str) -> str:
+    """A wall-time budget as Lightning's Timer wants it (DD:HH:MM:SS, each field two digits at most):
+    ``HH:MM:SS`` or ``DD:HH:MM:SS`` with any field over its range (``00:00:120:00``) carried over."""
+    fields = str(text).strip().split(":")
+    if len(fields) not in (3, 4) or not all(f.isdigit() for f in fields):
+        raise E3DError(f"{text!r} is not a wall time: give DD:HH:MM:SS or HH:MM:SS, e.g. 00:02:00:00")
+    seconds = sum(int(value) * unit for value, unit in zip(reversed(fields), (1, 60, 3600, 86400)))
+    if seconds == 0 or seconds >= 100 * 86400:
+        raise E3DError(f"{text!r}: the wall time must be over zero and under 100 days")
+    days, rest = divmod(seconds, 86400)
+    return f"{days:02d}:{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+
+
 def load_config(config_path: str, overrides: Optional[List[str]] = None) -> Dict[str, object]:
     """The composed Hydra config (defaults and overrides applied) as a plain dict, without running anything.
 

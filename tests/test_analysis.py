@@ -132,6 +132,8 @@ def test_precompute_tables(tmp_path, tiny_model_path):
     assert f"| {main_id} | GFN2-xTB |" in results_markdown(str(out))
     assert summary["bde_in_domain_n"] == 2 and np.isfinite(summary["bde_298_mae_vs_exp_in_domain"])  # CH4, H2O
     assert f"| {main_id} | GFN2-xTB | 2 of 5 |" in results_markdown(str(out))
+    bde = pd.read_parquet(out / "bde.parquet").set_index("label")  # the model's own headline rows, domain included
+    assert bde["headline"].sum() == summary["headline_n"] and not bde.loc["C2H5-H", "headline"]
     # deterministic: the same tables again
     precompute(str(tmp_path / "again"), models_dir=str(models), bde_path=str(bde_path),
                corpus=[("ethanol", "CCO"), ("acetonitrile", "CC#N"), ("propane", "CCC")], progress=False)

@@ -384,6 +384,21 @@ def test_study_run_config_is_its_own_or_the_studys(tmp_path):
         load_study(str(config))
 
 
+def test_library_train_run_normalises_its_wall_time_and_refuses_a_bad_one_first(tmp_path):
+    """The CLI's --time rule holds for library callers too: a bad budget fails before any data or training."""
+    from e3d.errors import E3DError
+    from e3d.study import load_study, train_run
+    from e3d.train import wall_time
+
+    assert wall_time("00:00:120:00") == "00:02:00:00" and wall_time("36:00:00") == "01:12:00:00"
+    config = tmp_path / "s.yaml"
+    config.write_text("base_config: configs/emergence.yaml\ndata: {dir: d}\nruns:\n  - {id: a-s1, n_qm9: 250, steps: 10}\n")
+    study = load_study(str(config))
+    with pytest.raises(E3DError, match="'2h' is not a wall time"):
+        train_run(study, study["runs"][0], max_time="2h", study_dir=str(tmp_path / "study"), progress=False)
+    assert not (tmp_path / "study").exists()
+
+
 
 def test_study_config_refuses_an_unknown_split_and_repeats_without_a_parent_split(tmp_path):
     from e3d.errors import E3DError

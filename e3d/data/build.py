@@ -262,36 +262,20 @@ def build_dataset(corpus: Sequence[Union[Tuple[str, str], Molecule]], out_path: 
 
 
 def subset_frames(in_path: str, out_path: str, kinds: Optional[Sequence[str]] = None,
-                  n_qm9: Optional[int] = None, provenance_from: Optional[str] = None,
                   variant: Optional[str] = None) -> Dict[str, object]:
-    """Frames of ``in_path`` of the given ``kinds`` and, with ``n_qm9``, only those of SMILES-corpus
-    parents and of the first ``n_qm9`` QM9 parents (a nested subset of a ``…+qm9:N`` build).
-
-    Writes ``out_path`` and its provenance (that of ``in_path``, or of ``provenance_from`` while
-    ``in_path`` is still being built — same labeller); returns the provenance.
-    """
+    """Frames of ``in_path`` of the given ``kinds`` (all without); writes ``out_path`` and its provenance
+    (``in_path``'s, with the counts and the subset named); returns the provenance."""
     import ase.io
 
-    qm9_seen: Dict[str, int] = {}
-    frames_out = []
-    for a in ase.io.iread(in_path):
-        parent = str(a.info.get("parent", ""))
-        if n_qm9 is not None and not is_curated(parent):
-            qm9_seen.setdefault(parent, len(qm9_seen))
-            if qm9_seen[parent] >= n_qm9:
-                continue
-        if kinds is None or a.info.get("kind") in kinds:
-            frames_out.append(a)
-    if n_qm9 is not None and len(qm9_seen) < n_qm9:
-        raise E3DError(f"{in_path} has only {len(qm9_seen)} QM9 parents (asked for {n_qm9})")
+    frames_out = [a for a in ase.io.iread(in_path) if kinds is None or a.info.get("kind") in kinds]
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     ase.io.write(out_path, frames_out, format="extxyz")
-    with open((provenance_from or in_path) + ".json") as fh:
+    with open(in_path + ".json") as fh:
         prov = json.load(fh)
     counts = _kind_counts(frames_out)
     prov.update(dataset=os.path.basename(out_path), n_frames=len(frames_out), frames_by_kind=counts,
                 n_molecules=len({a.info.get("parent") for a in frames_out}), subset_of=os.path.basename(in_path),
-                subset={"kinds": sorted(kinds) if kinds else "all", "n_qm9": n_qm9})
+                subset={"kinds": sorted(kinds) if kinds else "all"})
     if variant:
         prov["variant"] = variant
     with open(out_path + ".json", "w") as fh:
