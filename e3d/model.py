@@ -196,6 +196,9 @@ def _edge_constants(module: torch.nn.Module, n_types: int):
     return scales, shifts, avg_nn, extra
 
 
+MODEL_SUFFIXES = (".nequip.zip", ".ckpt", ".pt2")  # package, training checkpoint, AOTInductor (.nequip.pt2)
+
+
 def load_model(path: Optional[str] = None, device: Optional[str] = None, dtype: Optional[str] = None) -> E3DModel:
     """Load a ``.nequip.zip`` package, a training ``.ckpt`` or an AOTInductor ``.nequip.pt2``.
 
@@ -206,6 +209,8 @@ def load_model(path: Optional[str] = None, device: Optional[str] = None, dtype: 
         raise ModelError("nequip.net model ids download from the internet; download the file and pass its path")
     if not os.path.exists(path):
         raise ModelError(f"model file not found: {path}")
+    if not str(path).endswith(MODEL_SUFFIXES):
+        raise ModelError(f"{path} is not a model file: give a .nequip.zip, .ckpt or .nequip.pt2 file")
     dev = pick_device(device)
     if path.endswith(".pt2"):
         return load_compiled(path, dev)

@@ -27,6 +27,10 @@ def test_missing_and_bad_model_files(tmp_path):
     bad.write_bytes(b"this is not a zip")
     with pytest.raises(ModelError, match="could not load model"):
         load_model(str(bad))
+    notes = tmp_path / "README.md"
+    notes.write_text("# not a model")
+    with pytest.raises(ModelError, match="README.md is not a model file: give a .nequip.zip, .ckpt or .nequip.pt2 file"):
+        load_model(str(notes))  # refused by name, before anything is unpickled
     with pytest.raises(ModelError, match="internet"):
         load_model("nequip.net:mir-group/foo:0.1")
 
