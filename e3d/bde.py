@@ -313,7 +313,7 @@ def bde_metrics(bde: pd.DataFrame, quantity: str, rows: Optional[pd.Series] = No
             m = parity_metrics(bde.loc[ok, ref_col], bde.loc[ok, col])
             if m["n"] >= 2:
                 rows.append({"series": series, "against": target, **m})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["series", "against", *parity_metrics([], [])])  # columns even when empty
 
 
 SERIES_TAGS = {"E3D D_ij": "d", "E3D fragment cut": "cut", "E3D relaxed estimate": "relaxed_est",

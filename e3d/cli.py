@@ -355,10 +355,13 @@ def cmd_bde(args) -> int:
         return 0
     headline = headline_mask(out, model)
     unseen = sorted(set(out.loc[out["bond_type_seen"].map(lambda v: v is False), "bond_type"]))
-    print(f"headline: {int(headline.sum())} rows of common organic bond types the model has seen, within its "
+    print(f"headline: {int(headline.sum())} row{'' if headline.sum() == 1 else 's'} of common organic bond types the model has seen, within its "
           "training domain"
           + (f"; bond types it never saw (kept out): {', '.join(unseen)}" if unseen else ""))
     metrics = bde_metrics(out, out["quantity"].iloc[0], headline)
+    if metrics.empty:
+        print("no metrics: they need ≥ 2 headline rows with a value to compare with (a bde_kcal_mol column, or the "
+              "labelling method's BDEs without --no-reference)")
     for against, group in metrics.groupby("against", sort=False):
         print(f"vs {against} (kcal/mol):")
         for _, m in group.iterrows():

@@ -177,6 +177,21 @@ def test_bde_check_contract_without_reference(tmp_path):
     assert out["rigid_reference_bde_kcal_mol"].isna().all() and "vs experiment" in proc.stdout
 
 
+def test_bde_without_anything_to_compare_with_writes_its_rows_and_says_so(tiny_model_path, tmp_path):
+    """No bde_kcal_mol column and --no-reference: the rows are written (a bad one with its error) and the
+    summary says why there are no metrics — it used to end in a KeyError traceback after writing."""
+    (tmp_path / "t.csv").write_text("label,parent_smiles,fragment_a,fragment_b\nx,CC,[CH3],[CH3]\n"
+                                    "y,CO,[CH3],[OH]\nz,CC,[CH3],[OH]\n")
+    proc = run_cli("bde", str(tmp_path / "t.csv"), "--no-reference", "--no-thermal", "-o", str(tmp_path / "o.csv"),
+                   model=tiny_model_path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "wrote 3 rows" in proc.stdout and "(1 with errors)" in proc.stdout and "no metrics: they need" in proc.stdout
+    import pandas as pd
+
+    out = pd.read_csv(tmp_path / "o.csv").set_index("label")
+    assert out.loc[["x", "y"], "e3d_bde_kcal_mol"].notna().all() and "no bond of CC breaks" in out.loc["z", "error"]
+
+
 def test_bde_reports_like_with_like_metrics_on_headline_rows(tiny_model_path, tmp_path):
     import pandas as pd
 
