@@ -355,8 +355,9 @@ def cmd_bde(args) -> int:
         return 0
     headline = headline_mask(out, model)
     unseen = sorted(set(out.loc[out["bond_type_seen"].map(lambda v: v is False), "bond_type"]))
-    print(f"headline: {int(headline.sum())} row{'' if headline.sum() == 1 else 's'} of common organic bond types the model has seen, within its "
-          "training domain"
+    n_headline = int(headline.sum())
+    print(f"headline: {n_headline} row{'' if n_headline == 1 else 's'} of common organic bond types the model has "
+          "seen, within its training domain"
           + (f"; bond types it never saw (kept out): {', '.join(unseen)}" if unseen else ""))
     metrics = bde_metrics(out, out["quantity"].iloc[0], headline)
     if metrics.empty:
