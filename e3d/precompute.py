@@ -43,7 +43,7 @@ from .scan import scan_summary, stretch_scan
 
 DEFAULT_OUT = os.path.join(REPO_ROOT, "precomputed")
 SCAN_POINTS = 21
-TABLES_VERSION = 3  # bump when cached per-model tables change content without a new column
+TABLES_VERSION = 4  # 4: bde carries the model's headline mask; bump when cached per-model tables change content without a new column
 # (2: rigid DFT BDEs, model minima started off symmetric saddles; 3: collapsed model minima fall back)
 
 
