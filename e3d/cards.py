@@ -32,8 +32,12 @@ def default_model_path() -> str:
     raise ModelError(f"no default model: {index} is missing; pass --model PATH")
 
 
+# model files E3D reads: package, training checkpoint, AOTInductor (.nequip.pt2 before .pt2: the card strips the longest)
+MODEL_SUFFIXES = (".nequip.zip", ".ckpt", ".nequip.pt2", ".pt2")
+
+
 def card_path(model_path: str) -> str:
-    for suffix in (".nequip.zip", ".ckpt", ".nequip.pt2", ".pt2"):
+    for suffix in MODEL_SUFFIXES:
         if model_path.endswith(suffix):
             return model_path[: -len(suffix)] + CARD_SUFFIX
     return model_path + CARD_SUFFIX

@@ -25,7 +25,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-from .cards import default_model_path, read_card
+from .cards import MODEL_SUFFIXES, default_model_path, read_card
 from .errors import ModelError
 
 def pick_device(device: Optional[str] = None) -> torch.device:
@@ -194,9 +194,6 @@ def _edge_constants(module: torch.nn.Module, n_types: int):
     extra = sorted({type(m).__name__ for m in module.modules()
                     if "pair_potential" in type(m).__module__ or type(m).__name__ in ("ZBL", "LennardJones")})
     return scales, shifts, avg_nn, extra
-
-
-MODEL_SUFFIXES = (".nequip.zip", ".ckpt", ".pt2")  # package, training checkpoint, AOTInductor (.nequip.pt2)
 
 
 def load_model(path: Optional[str] = None, device: Optional[str] = None, dtype: Optional[str] = None) -> E3DModel:

@@ -43,8 +43,9 @@ from .scan import scan_summary, stretch_scan
 
 DEFAULT_OUT = os.path.join(REPO_ROOT, "precomputed")
 SCAN_POINTS = 21
-TABLES_VERSION = 4  # 4: bde carries the model's headline mask; bump when cached per-model tables change content without a new column
-# (2: rigid DFT BDEs, model minima started off symmetric saddles; 3: collapsed model minima fall back)
+TABLES_VERSION = 4  # bump when cached per-model tables change content without a new column
+# (2: rigid DFT BDEs, model minima started off symmetric saddles; 3: collapsed model minima fall back;
+#  4: bde carries the model's headline mask)
 
 
 def weakest_bond_accuracy(bde: pd.DataFrame, column: str) -> Tuple[float, int]:
@@ -140,7 +141,7 @@ def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd
     test = (card.get("metrics") or {}).get("test", {})
     ok = bde["error"].isna()
     weakest, n_weak = weakest_bond_accuracy(bde[ok], "e3d_bde_kcal_mol")
-    headline = headline_mask(bde, model)
+    headline = bde["headline"]  # the model's own mask, domain included (:func:`_model_tables`)
     scan_err = np.nan
     if len(scans) and scans["reference_dE_kcal_mol"].notna().any():
         scan_err = float(np.nanmean([scan_summary(g, model.r_max)["scan_mae_kcal_mol"]

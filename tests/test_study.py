@@ -399,7 +399,6 @@ def test_library_train_run_normalises_its_wall_time_and_refuses_a_bad_one_first(
     assert not (tmp_path / "study").exists()
 
 
-
 def test_study_config_refuses_an_unknown_split_and_repeats_without_a_parent_split(tmp_path):
     from e3d.errors import E3DError
     from e3d.study import load_study, run_overrides, split_files, trained_frames
