@@ -246,6 +246,14 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
     for col in ("parent_smiles", "fragment_a", "fragment_b"):
         if col not in table.columns:
             raise InputError(f"BDE table needs columns parent_smiles, fragment_a, fragment_b (missing {col})")
+    if "bde_kcal_mol" in table.columns:  # checked before any model work: the metrics compare with it
+        values = pd.to_numeric(table["bde_kcal_mol"], errors="coerce")
+        bad = values.isna() & table["bde_kcal_mol"].notna()
+        if bad.any():
+            shown = ", ".join(f"row {k + 1} ({table['bde_kcal_mol'].iloc[k]!r})" for k in np.flatnonzero(bad)[:3])
+            raise InputError(f"column bde_kcal_mol must hold numbers in kcal/mol (empty for unknown): {shown}"
+                             + (f" and {int(bad.sum()) - 3} more" if bad.sum() > 3 else ""))
+        table = table.assign(bde_kcal_mol=values)
     if reference == "auto":
         reference = reference_method_for(model)
     cache = ReferenceCache() if cache is None else cache

@@ -272,12 +272,15 @@ def cmd_batch(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate
+    from .evaluate import evaluate, label_mismatch
     from .model import load_model
 
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     result = evaluate(model, args.data, limit=args.limit, every=args.every, progress=sys.stderr.isatty())
     print(f"model: {_model_line(model)}; data: {args.data}")
+    mismatch = label_mismatch(model, args.data)
+    if mismatch:
+        print(f"note: {mismatch}", file=sys.stderr)
     for key, value in result.items():
         unit = {"total_energy_mae": "eV/molecule", "total_energy_rmse": "eV/molecule", "per_atom_energy_mae": "eV/atom",
                 "forces_mae": "eV/Å", "forces_rmse": "eV/Å"}.get(key, "eV/frame" if "energy" in key else "")

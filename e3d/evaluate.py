@@ -28,10 +28,14 @@ def evaluate(model: E3DModel, path: str, batch_size: int = 32, limit: Optional[i
 
     if every < 1:
         raise E3DError(f"every must be ≥ 1 (got {every})")
-    frames = list(ase.io.iread(path, index=f":{limit or ''}:{every}"))
+    frames = _labelled_frames(path, f":{limit or ''}:{every}")
+    n_read = len(frames)
+    known = set(model.usable_type_names)
+    unknown = sorted({s for a in frames for s in a.get_chemical_symbols()} - known)
+    frames = [a for a in frames if set(a.get_chemical_symbols()) <= known]
     if not frames:
-        raise E3DError(f"{path}: no frames")
-    frames = [a for a in frames if set(a.get_chemical_symbols()) <= set(model.usable_type_names)]
+        raise E3DError(f"{path}: every frame has an element the model does not know ({', '.join(unknown)}; "
+                       f"it knows {', '.join(model.usable_type_names)})")
     e_err, e_err_atom, f_err, kinds = [], [], [], []
     for start in tqdm(range(0, len(frames), batch_size), disable=not progress, desc="evaluate"):
         batch = frames[start:start + batch_size]
@@ -55,6 +59,7 @@ def evaluate(model: E3DModel, path: str, batch_size: int = 32, limit: Optional[i
     e_err, e_err_atom = np.array(e_err), np.array(e_err_atom)
     result = {
         "n_frames": len(e_err),
+        "n_frames_skipped": n_read - len(e_err),  # elements the model does not know
         "total_energy_mae": float(np.abs(e_err).mean()),
         "total_energy_rmse": float(np.sqrt((e_err**2).mean())),
         "per_atom_energy_mae": float(np.abs(e_err_atom).mean()),
@@ -69,3 +74,42 @@ def evaluate(model: E3DModel, path: str, batch_size: int = 32, limit: Optional[i
         result["forces_rmse"] = float(np.sqrt((f**2).mean()))
     return result
 
+
+
+def _labelled_frames(path: str, index: str) -> list:
+    """The frames of an extxyz file, each with an energy label; a clear error for anything else."""
+    import os
+
+    import ase.io
+
+    if not os.path.isfile(path):
+        raise E3DError(f"{path}: no such file")
+    try:
+        frames = list(ase.io.iread(path, index=index, format="extxyz"))
+    except Exception as exc:  # ASE raises many kinds for a file that is not extxyz
+        raise E3DError(f"{path}: not a readable extxyz file ({type(exc).__name__}: {exc})") from None
+    if not frames:
+        raise E3DError(f"{path}: no frames")
+    for k, atoms in enumerate(frames):
+        if atoms.calc is None or "energy" not in atoms.calc.results:
+            raise E3DError(f"{path}: frame {k + 1} has no energy label (evaluate needs labelled frames: "
+                           "`python -m e3d data` writes them)")
+    return frames
+
+
+def label_mismatch(model: E3DModel, path: str) -> Optional[str]:
+    """A warning when the file's provenance (``path``.json) names other labels than the model card: the
+    methods' total energies differ by their own references (eV per atom), so only forces compare."""
+    import json
+    import os
+
+    try:
+        with open(path + ".json", encoding="utf-8") as fh:
+            data_labels = json.load(fh).get("labels", {}).get("method")
+    except (OSError, ValueError, AttributeError):
+        return None
+    model_labels = model.card.get("level_of_theory")
+    if not data_labels or not model_labels or data_labels == model_labels:
+        return None
+    return (f"the data are labelled with {data_labels}, the model was trained on {model_labels} labels: "
+            "energy errors include the difference between the two methods' energies; forces compare better")

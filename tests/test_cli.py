@@ -192,6 +192,54 @@ def test_bde_without_anything_to_compare_with_writes_its_rows_and_says_so(tiny_m
     assert out.loc[["x", "y"], "e3d_bde_kcal_mol"].notna().all() and "no bond of CC breaks" in out.loc["z", "error"]
 
 
+def test_bde_refuses_a_non_number_in_bde_kcal_mol_before_any_model_work(tiny_model_path, tmp_path):
+    """A typo in the experimental column used to end in a ValueError traceback after every row had run."""
+    (tmp_path / "t.csv").write_text("label,parent_smiles,fragment_a,fragment_b,bde_kcal_mol\n"
+                                    "x,CC,[CH3],[CH3],90.1\ny,CO,[CH3],[OH],\nz,CO,[CH3],[OH],92 kcal\n")
+    proc = run_cli("bde", str(tmp_path / "t.csv"), "--no-reference", "--no-thermal", "-o", str(tmp_path / "o.csv"),
+                   model=tiny_model_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "bde_kcal_mol must hold numbers" in proc.stderr and "row 3 ('92 kcal')" in proc.stderr
+    assert "row 2" not in proc.stderr and not (tmp_path / "o.csv").exists()  # an empty cell is "unknown", not bad
+
+
+def _extxyz(path, symbols=("H", "H"), energy="energy=-1.0 ", provenance=None):
+    lines = [f"{len(symbols)}", f"Properties=species:S:1:pos:R:3 {energy}pbc=\"F F F\""]
+    lines += [f"{s} 0.0 0.0 {0.74 * k:.2f}" for k, s in enumerate(symbols)]
+    path.write_text("\n".join(lines) + "\n")
+    if provenance:
+        path.with_name(path.name + ".json").write_text(json.dumps({"labels": {"method": provenance}}))
+    return str(path)
+
+
+def test_evaluate_bad_files_are_named_errors(tiny_model_path, tmp_path):
+    """Not extxyz, no energy labels, only elements the model lacks: each a clean error naming the problem."""
+    (tmp_path / "t.csv").write_text("label,parent_smiles\nx,CC\n")
+    cases = [(str(tmp_path / "t.csv"), "not a readable extxyz file"),
+             (_extxyz(tmp_path / "unlabelled.extxyz", energy=""), "frame 1 has no energy label"),
+             (_extxyz(tmp_path / "na.extxyz", symbols=("H", "Na")), "every frame has an element the model does not know (Na"),
+             (str(tmp_path / "none.extxyz"), "no such file")]
+    for path, message in cases:
+        proc = run_cli("evaluate", path, model=tiny_model_path)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, (path, proc.stderr)
+
+
+def test_evaluate_counts_skipped_frames_and_warns_on_other_labels(tiny_model_path, tmp_path):
+    """Frames with unknown elements are counted, not silently dropped; data labelled by another method than
+    the model's (offsets of eV per atom between methods) get a note — none when the labels match."""
+    path = tmp_path / "mixed.extxyz"
+    _extxyz(tmp_path / "a.extxyz", symbols=("H", "Na"))
+    _extxyz(tmp_path / "b.extxyz", symbols=("H", "H"), provenance="B3LYP/def2-SVP")
+    path.write_text((tmp_path / "a.extxyz").read_text() + (tmp_path / "b.extxyz").read_text())
+    (tmp_path / "b.extxyz.json").rename(tmp_path / "mixed.extxyz.json")
+    proc = run_cli("evaluate", str(path), model=tiny_model_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "n_frames               1" in proc.stdout and "n_frames_skipped       1" in proc.stdout
+    assert "labelled with B3LYP/def2-SVP, the model was trained on GFN2-xTB labels" in proc.stderr
+    (tmp_path / "mixed.extxyz.json").write_text(json.dumps({"labels": {"method": "GFN2-xTB"}}))
+    assert "labelled with" not in run_cli("evaluate", str(path), model=tiny_model_path).stderr
+
+
 def test_bde_reports_like_with_like_metrics_on_headline_rows(tiny_model_path, tmp_path):
     import pandas as pd
 
