@@ -115,14 +115,18 @@ def cmd_info(args) -> int:
         if args.json:
             print(json.dumps(index, indent=1))
             return 0
+        import pandas as pd
+
         print(f"main model: {index['main']}")
-        for m in index["models"]:
-            test = m.get("test", {})
-            errs = ", ".join(f"{k} {test[k]:.3g}" for k in ("per_atom_energy_mae", "total_energy_mae", "forces_mae")
-                             if k in test)
-            print(f"  {m['id']:16s} {m.get('role') or '':8s} {m.get('level_of_theory') or '?':22s} "
-                  f"{m.get('dataset') or '?':32s} {m.get('n_training_frames') or '?'} frames; test: {errs}")
-        print("(units: eV/atom, eV/molecule, eV/Å; `python -m e3d info --model precomputed/models/ID.nequip.zip` "
+        tests = {"per_atom_energy_mae": "test E MAE (meV/atom)", "forces_mae": "test F MAE (meV/Å)"}
+        rows = [{"model": m["id"], "role": m.get("role") or "", "labels": m.get("level_of_theory") or "?",
+                 "training set": m.get("dataset") or "?", "frames": m.get("n_training_frames") or "?",
+                 **{label: (f"{1000 * m['test'][k]:.0f}" if k in m.get("test", {}) else "–")
+                    for k, label in tests.items()}} for m in index["models"]]
+        table = pd.DataFrame(rows)
+        left = {c: f"{{:<{table[c].astype(str).str.len().max()}}}".format for c in ("model", "role", "labels", "training set")}
+        print(table.to_string(index=False, formatters=left, justify="left"))
+        print("(test: the model's own held-out frames; `python -m e3d info --model precomputed/models/ID.nequip.zip` "
               "for a full card)")
         return 0
 
@@ -606,7 +610,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe lands in the handler below
+        return code
     except E3DError as exc:
         hint = " (raise it with --max-atoms)" if isinstance(exc, TooLargeError) else ""
         print(f"error: {exc}{hint}", file=sys.stderr)
@@ -614,3 +620,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`e3d info --all | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's exit-time flush would raise again
+        return 141

@@ -103,6 +103,17 @@ def test_bad_input_subprocess_has_no_traceback(tiny_model_path):
     assert "invalid SMILES" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_closed_pipe_ends_quietly():
+    """`e3d info --all | head -1`: a reader that leaves early ends the command quietly (exit 141, as Unix
+    tools), without a BrokenPipeError traceback."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "e3d", "info", "--all"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    proc.stdout.close()  # the reader leaves before the first line (the imports take seconds)
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and "BrokenPipe" not in stderr and "Traceback" not in stderr, stderr
+
+
 def test_missing_model_is_a_clean_error(tmp_path):
     proc = run_cli("info", model=str(tmp_path / "none.nequip.zip"))
     assert proc.returncode == 2 and "model file not found" in proc.stderr and "Traceback" not in proc.stderr

@@ -67,6 +67,15 @@ def test_b3lyp_is_the_gaussian_definition():
         dft.split_level("B3LYP")
 
 
+@pytest.mark.parametrize("level, message", [("B3LYP/nobasis", "does not know the basis set 'nobasis'"),
+                                            ("NOFUNC/def2-SVP", "does not know the functional 'NOFUNC'")])
+def test_an_unknown_dft_level_is_refused_before_any_work(tmp_path, capsys, level, message):
+    """A typo in --level used to surface as a PySCF traceback from the first SCF; now nothing is written."""
+    out = tmp_path / "d.extxyz"
+    assert main(["data", "dft", "--level", level, "--corpus", "eval", "--limit", "1", "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err and not os.listdir(tmp_path)
+
+
 @pytest.mark.slow
 def test_data_dft_cli_writes_labelled_frames_and_a_model_trains_on_them(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)

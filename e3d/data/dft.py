@@ -20,6 +20,8 @@ Levels used by E3D (a method string is ``FUNCTIONAL/BASIS``):
 
 from __future__ import annotations
 
+import functools
+import warnings
 from typing import Dict, Iterable, Tuple
 
 import numpy as np
@@ -34,11 +36,28 @@ STABILITY_ROUNDS = 3
 CONV_TOL = 1e-9  # hartree
 
 
+@functools.lru_cache(maxsize=None)
 def split_level(level: str) -> Tuple[str, str]:
+    """(PySCF functional, basis) of ``FUNCTIONAL/BASIS``; both checked against PySCF, so a typo fails before
+    any SCF (and before a data build has written anything)."""
+    from pyscf import gto
+    from pyscf.dft import libxc
+
     if "/" not in level:
         raise E3DError(f"DFT level must be FUNCTIONAL/BASIS, not {level!r}")
-    xc, basis = level.split("/", 1)
-    return XC_NAMES.get(xc.upper(), xc), basis
+    name, basis = level.split("/", 1)
+    xc = XC_NAMES.get(name.upper(), name)
+    try:
+        libxc.parse_xc(xc)
+    except (KeyError, ValueError):
+        raise E3DError(f"DFT level {level!r}: PySCF does not know the functional {name!r}") from None
+    try:
+        with warnings.catch_warnings():  # PySCF suggests installing basis-set-exchange (which would download)
+            warnings.simplefilter("ignore")
+            gto.basis.load(basis, "H")
+    except Exception:  # BasisNotFoundError, or a parse error of a basis-set file name
+        raise E3DError(f"DFT level {level!r}: PySCF does not know the basis set {basis!r}") from None
+    return xc, basis
 
 
 def provenance(level: str = TRAINING_LEVEL) -> Dict[str, object]:
