@@ -69,10 +69,17 @@ def load_study(path: str) -> Dict[str, object]:
     if not os.path.exists(path):
         raise E3DError(f"study config not found: {path}")
     with open(path) as fh:
-        study = yaml.safe_load(fh)
+        try:
+            study = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:
+            raise E3DError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(study, dict):
+        raise E3DError(f"{path}: the study config must be a mapping with base_config, data and runs")
     for key in ("base_config", "data", "runs"):
         if key not in study:
             raise E3DError(f"{path}: the study config needs '{key}'")
+    if not isinstance(study["runs"], list) or not all(isinstance(r, dict) and "id" in r for r in study["runs"]):
+        raise E3DError(f"{path}: runs must be a list of mappings, each with an id")
     ids = [r["id"] for r in study["runs"]]
     if len(set(ids)) != len(ids):
         raise E3DError(f"{path}: run ids must be unique")

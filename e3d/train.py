@@ -56,11 +56,17 @@ def load_config(config_path: str, overrides: Optional[List[str]] = None) -> Dict
         raise E3DError(f"config not found: {config_path}")
     with _HYDRA_LOCK:  # Hydra's compose state is global: one at a time (e3d study --parallel trains in threads)
         GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=os.path.dirname(os.path.abspath(config_path)), version_base=None):
-            cfg = compose(config_name=os.path.splitext(os.path.basename(config_path))[0],
-                          overrides=[o for o in overrides or [] if not o.lstrip("+").startswith("hydra.")])
-        GlobalHydra.instance().clear()
+        try:
+            with initialize_config_dir(config_dir=os.path.dirname(os.path.abspath(config_path)), version_base=None):
+                cfg = compose(config_name=os.path.splitext(os.path.basename(config_path))[0],
+                              overrides=[o for o in overrides or [] if not o.lstrip("+").startswith("hydra.")])
+        except Exception as exc:  # Hydra, OmegaConf and YAML each raise their own kinds for a bad config or override
+            raise E3DError(f"{config_path}: cannot compose the config ({' '.join(str(exc).split())})") from None
+        finally:
+            GlobalHydra.instance().clear()
     out = OmegaConf.to_container(cfg, resolve=False)
+    if not isinstance(out.get("training_module"), dict) or "model" not in out["training_module"]:
+        raise E3DError(f"{config_path}: not a nequip training config (no training_module.model)")
     for key in ("trainval_file", "test_file"):
         if key in out:
             out[key] = OmegaConf.select(cfg, key)

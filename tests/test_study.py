@@ -368,6 +368,20 @@ def test_study_config_scaling_names_known_configurations(tmp_path):
         load_study(str(config))
 
 
+@pytest.mark.parametrize("text, message", [
+    (": : :\n", "not valid YAML"), ("- a\n- b\n", "must be a mapping"),
+    ("base_config: c.yaml\ndata: {}\nruns: [1, 2]\n", "runs must be a list of mappings, each with an id")])
+def test_a_malformed_study_config_is_a_named_error(tmp_path, text, message):
+    """Used to end in a YAML ParserError or TypeError traceback from `e3d study`."""
+    from e3d.errors import E3DError
+    from e3d.study import load_study
+
+    config = tmp_path / "s.yaml"
+    config.write_text(text)
+    with pytest.raises(E3DError, match=message):
+        load_study(str(config))
+
+
 def test_study_run_config_is_its_own_or_the_studys(tmp_path):
     from e3d.errors import E3DError
     from e3d.study import load_study, run_config

@@ -55,6 +55,22 @@ def test_evaluate_reports_errors_per_frame_kind(tmp_path, tiny_model):
     assert sample["n_frames"] == 4 and sample["total_energy_mae"] == pytest.approx(np.mean(np.abs(first)), abs=1e-5)
 
 
+@pytest.mark.parametrize("text, overrides, message", [
+    (": : :\n", [], "cannot compose the config"), ("a: 1\n", [], "not a nequip training config"),
+    (None, ["training_module.nothing=3"], "Could not override 'training_module.nothing'")])
+def test_a_malformed_training_config_or_override_is_a_named_error(tmp_path, text, overrides, message):
+    """`e3d train` on a broken config or a misspelt override: a message naming the config, not a Hydra traceback."""
+    from e3d.errors import E3DError
+    from e3d.train import load_config
+
+    config = os.path.join(ROOT, "configs", "tiny.yaml")
+    if text is not None:
+        config = str(tmp_path / "c.yaml")
+        open(config, "w").write(text)
+    with pytest.raises(E3DError, match=message):
+        load_config(config, overrides)
+
+
 def test_interrupted_build_resumes_to_the_same_dataset_and_keeps_failures(tmp_path):
     import ase.io
 
