@@ -139,15 +139,24 @@ def run_batch(input_path: str, model_path: str, out_path: str, shard_size: int =
         raise InputError("batch output must be a .parquet file")
     entries = read_entries(input_path)
     parts_dir = out_path + ".parts"
+    dataset = ShardDataset(entries, shard_size, parts_dir, max_atoms)  # nothing on disk yet
+    processes, n_shards = devices * num_nodes, dataset.n_shards
+    if n_shards < processes:  # Lightning's distributed sampler asserts, in every rank, that each has a shard
+        fix = (f"use --shard-size {len(entries) // processes} or fewer" if len(entries) >= processes
+               else "use fewer")
+        raise InputError(f"{len(entries)} molecule(s) in shards of {shard_size} make {n_shards} shard(s) for "
+                         f"{processes} processes, and each process needs one: {fix} --devices/--num-nodes")
+    strategy = "ddp" if processes > 1 else "auto"
+    try:
+        trainer = lightning.Trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
+                                    logger=False, enable_progress_bar=progress, enable_checkpointing=False,
+                                    use_distributed_sampler=True, inference_mode=True)
+    except Exception as exc:  # Lightning's MisconfigurationException/ValueError: no such accelerator or devices here
+        raise E3DError(f"--accelerator {accelerator} --devices {devices}: {exc}") from None
     os.makedirs(parts_dir, exist_ok=True)
     _check_manifest(parts_dir, input_path, model_path, shard_size, len(entries), dtype)
-    dataset = ShardDataset(entries, shard_size, parts_dir, max_atoms)
     loader = torch.utils.data.DataLoader(dataset, batch_size=1, shuffle=False, num_workers=num_workers,
                                          collate_fn=keep_list)
-    strategy = "ddp" if devices * num_nodes > 1 else "auto"
-    trainer = lightning.Trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
-                                logger=False, enable_progress_bar=progress, enable_checkpointing=False,
-                                use_distributed_sampler=True, inference_mode=True)
     trainer.predict(_lightning_module(model_path, parts_dir, max_atoms, dtype), dataloaders=loader, return_predictions=False)
     trainer.strategy.barrier()  # every rank has written its shards
     if trainer.global_rank != 0:

@@ -29,9 +29,20 @@ from .cards import MODEL_SUFFIXES, default_model_path, read_card
 from .errors import ModelError
 
 def pick_device(device: Optional[str] = None) -> torch.device:
+    """``auto``/None: a CUDA GPU if there is one, else the CPU; anything else must name a device this torch has."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        out = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ModelError(f"device {device!r}: not a device name (use cpu, cuda, cuda:N or auto)") from None
+    if out.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"device {device!r}: no CUDA GPU is available to this torch (use cpu or auto)")
+    if out.type == "cuda" and out.index is not None and out.index >= torch.cuda.device_count():
+        raise ModelError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    if out.type not in ("cpu", "cuda"):
+        raise ModelError(f"device {device!r}: E3D runs on cpu or cuda")
+    return out
 
 
 @dataclasses.dataclass

@@ -35,6 +35,7 @@ from .references import ReferenceCache, reference_method_for
 from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_per_type, baseline_table, bond_type_stats,
                         corpus_molecules, corpus_pairs, type_energy_agreement, weighted_entropy)
 from .corpus import BDE_REFERENCE, EVAL_CORPUS, REFERENCE_ENERGIES, evaluation_corpus
+from .errors import E3DError
 from .family import read_index
 from .cards import MODELS_DIR, REPO_ROOT
 from .model import E3DModel, load_model
@@ -181,9 +182,14 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
     to the family recomputes only that model (the CLI uses runs/precompute_cache/).
     """
     index = read_index(models_dir)
+    known = [m["id"] for m in index["models"]]
+    unknown = [m for m in model_ids or [] if m not in known]
+    if unknown:
+        raise E3DError(f"not in the model index of {models_dir}: {', '.join(unknown)} (`python -m e3d info --all` "
+                       "lists the models)")
     entries = [m for m in index["models"] if not model_ids or m["id"] in model_ids]
     if not entries:
-        raise ValueError(f"no models to precompute in {models_dir}")
+        raise E3DError(f"no models to precompute in {models_dir}")
     corpus_source = "custom (given to precompute)" if corpus is not None else os.path.relpath(EVAL_CORPUS, REPO_ROOT)
     corpus = corpus if corpus is not None else evaluation_corpus()
     bde_rows = pd.read_csv(bde_path)

@@ -69,3 +69,17 @@ def test_ddp_two_processes_equal_one(tiny_model_path, smiles_csv, tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         outs.append(pd.read_parquet(out))
     pd.testing.assert_frame_equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--devices", "4"], "9 molecule(s) in shards of 256 make 1 shard(s) for 4 processes, and each process needs one: "
+                         "use --shard-size 2 or fewer"),
+    (["--devices", "2", "--num-nodes", "5"], "for 10 processes, and each process needs one: use fewer"),
+    (["--accelerator", "foo"], "--accelerator foo --devices 1: You selected an invalid accelerator name")])
+def test_batch_refuses_more_processes_than_shards_and_unknown_accelerators(tiny_model_path, smiles_csv, tmp_path,
+                                                                          args, message, capsys):
+    """Fewer shards than processes crashed every DDP rank in Lightning's sampler (an AssertionError and a gloo
+    hang-up); an accelerator Lightning refuses came as its own traceback. Refused first, nothing written."""
+    out = tmp_path / "o.parquet"
+    assert main(["batch", smiles_csv, "--model", tiny_model_path, "-o", str(out), *args]) == 2
+    assert message in capsys.readouterr().err and not os.path.exists(str(out) + ".parts")

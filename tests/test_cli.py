@@ -114,6 +114,12 @@ def test_a_closed_pipe_ends_quietly():
     assert proc.wait(timeout=120) == 141 and "BrokenPipe" not in stderr and "Traceback" not in stderr, stderr
 
 
+def test_precompute_names_unknown_model_ids(tmp_path):
+    proc = run_cli("precompute", "--models", "nothere", "xtb-radicals", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "not in the model index" in proc.stderr and "nothere" in proc.stderr
+    assert "xtb-radicals" not in proc.stderr.split("index")[1] and not os.listdir(tmp_path)
+
+
 def test_missing_model_is_a_clean_error(tmp_path):
     proc = run_cli("info", model=str(tmp_path / "none.nequip.zip"))
     assert proc.returncode == 2 and "model file not found" in proc.stderr and "Traceback" not in proc.stderr

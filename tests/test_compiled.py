@@ -15,7 +15,7 @@ from e3d.pairs import pair_table
 
 @pytest.fixture(scope="module")
 def compiled_path(tiny_model_path, tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("aoti") / "tiny.nequip.pt2")
+    out = str(tmp_path_factory.mktemp("aoti") / "new" / "tiny.nequip.pt2")  # a folder compile must create
     assert main(["compile", "--model", tiny_model_path, "--device", "cpu", out]) == 0
     return out
 

@@ -66,6 +66,15 @@ def test_bad_dtype_is_a_clean_error(tiny_model_path):
         load_model(tiny_model_path, dtype="float16")
 
 
+@pytest.mark.parametrize("device, message", [("tpu", "not a device name"), ("mps", "runs on cpu or cuda"),
+                                             ("cuda:99", "device 'cuda:99'")])
+def test_bad_device_is_a_clean_error(tiny_model_path, device, message):
+    """--device names torch cannot parse, or a GPU this machine lacks: torch's RuntimeError/AssertionError
+    tracebacks before; cuda:99 fails on CPU-only and GPU machines alike."""
+    with pytest.raises(ModelError, match=message):
+        load_model(tiny_model_path, device=device)
+
+
 def test_concurrent_energy_only_and_force_calls_do_not_interfere(tiny_model):
     """The app shares one model between sessions: forces must never come back missing because another
     thread has the force pass switched off."""
