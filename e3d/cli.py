@@ -401,6 +401,23 @@ def cmd_bde(args) -> int:
     return 0
 
 
+def _at_least(low: int):
+    """An argparse type: an integer ≥ ``low`` (argparse names the option in its message)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be ≥ {low} (got {value})")
+        return value
+    parse.__name__ = "integer"  # argparse's "invalid integer value" wording
+    return parse
+
+
+POSITIVE, COUNT = _at_least(1), _at_least(0)
+
+
 def _model_args(p) -> None:
     p.add_argument("--model", help="model file (.nequip.zip, .ckpt, .nequip.pt2); default: the main shipped model")
     p.add_argument("--device", default="auto", help="cpu, cuda, or auto (default)")
@@ -430,9 +447,9 @@ def _bonds_parser(sub) -> None:
     p.add_argument("-o", "--output", help="write all pairs to .csv, .parquet or .json (default: print bonds)")
     p.add_argument("--bonded-only", action="store_true", help="only bonded pairs in the output file")
     p.add_argument("--charge", type=int, default=None, help="total charge (default: from the graph; 0 for xyz)")
-    p.add_argument("--multiplicity", type=int, default=None, help="spin multiplicity (default: from the graph)")
+    p.add_argument("--multiplicity", type=POSITIVE, default=None, help="spin multiplicity (default: from the graph)")
     p.add_argument("--relax", action="store_true", help="relax each molecule with the model first")
-    p.add_argument("--max-atoms", type=int, default=DEFAULT_MAX_ATOMS,
+    p.add_argument("--max-atoms", type=POSITIVE, default=DEFAULT_MAX_ATOMS,
                    help=f"refuse larger molecules (default {DEFAULT_MAX_ATOMS})")
     p.add_argument("--tolerance", type=float, default=None,
                    help="sum-rule tolerance in eV (default 1e-6 for float64, 1e-4 per atom for float32; "
@@ -455,7 +472,7 @@ def _study_parser(sub) -> None:
                         "curve has converged (e3d.convergence) or its step budget is spent")
     p.add_argument("--time", type=_wall_time, help="wall-time budget per run for --train, DD:HH:MM:SS or HH:MM:SS "
                                                    "(default: to convergence or the step budget)")
-    p.add_argument("--parallel", type=int, default=1,
+    p.add_argument("--parallel", type=POSITIVE, default=1,
                    help="--train: runs trained at once (default 1; on a CPU one per core, each on one thread)")
     p.add_argument("--package", action="store_true",
                    help="package runs already trained into runs/study/runs/ID (e.g. started with e3d train)")
@@ -495,7 +512,7 @@ def _data_parser(sub) -> None:
     p.add_argument("--input", help="spice: the SPICE HDF5 file")
     p.add_argument("--subset", nargs="+", help="spice: keep these subsets (substring match)")
     p.add_argument("--elements", nargs="+", help="spice: keep molecules made only of these elements")
-    p.add_argument("--max-atoms", type=int, help="spice: skip larger molecules")
+    p.add_argument("--max-atoms", type=POSITIVE, help="spice: skip larger molecules")
     p.add_argument("--target", default="H298", choices=["H298", "U0", "Ee"], help="QM9 target (default H298)")
     p.add_argument("--sizes", help="QM9 nested training sizes, comma-separated (default 1000,…,120000)")
     p.add_argument("--variant", default="radicals", choices=["eq", "thermal", "stretch", "radicals"],
@@ -509,11 +526,11 @@ def _data_parser(sub) -> None:
     p.add_argument("--out", help="output .extxyz for xtb (default runs/data/xtb_VARIANT_CORPUS.extxyz), "
                                  "folder for qm9 (default runs/data/qm9)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, help="first N molecules only (xtb corpus or QM9)")
-    p.add_argument("--n-thermal", type=int, default=8, help="displaced frames per molecule")
-    p.add_argument("--n-stretch", type=int, default=4, help="bond-stretched frames per molecule")
-    p.add_argument("--n-radical-bonds", type=int, default=2, help="bonds broken per molecule for radicals")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--limit", type=POSITIVE, help="first N molecules only (xtb corpus or QM9)")
+    p.add_argument("--n-thermal", type=COUNT, default=8, help="displaced frames per molecule")
+    p.add_argument("--n-stretch", type=COUNT, default=4, help="bond-stretched frames per molecule")
+    p.add_argument("--n-radical-bonds", type=COUNT, default=2, help="bonds broken per molecule for radicals")
+    p.add_argument("--workers", type=POSITIVE, default=1,
                    help="xtb/dft: label over N processes (same output for any N; geometries stay sequential)")
     p.add_argument("--resume", action="store_true",
                    help="xtb/dft: continue an interrupted build with the same arguments (keeps the frames written)")
@@ -539,12 +556,12 @@ def _batch_parser(sub) -> None:
     p.add_argument("input", help=".smi, .csv (smiles column) or .sdf")
     p.add_argument("--model", help="model file (default: the main shipped model)")
     p.add_argument("-o", "--output", required=True, help="output .parquet (shards in OUTPUT.parts/, resumable)")
-    p.add_argument("--devices", type=int, default=1, help="devices per node (DDP when > 1)")
-    p.add_argument("--num-nodes", type=int, default=1, help="nodes (DDP; see README for SLURM)")
+    p.add_argument("--devices", type=POSITIVE, default=1, help="devices per node (DDP when > 1)")
+    p.add_argument("--num-nodes", type=POSITIVE, default=1, help="nodes (DDP; see README for SLURM)")
     p.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
-    p.add_argument("--shard-size", type=int, default=256, help="molecules per shard / predict step")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader workers embedding SMILES in 3D")
-    p.add_argument("--max-atoms", type=int, default=DEFAULT_MAX_ATOMS, help="refuse larger molecules")
+    p.add_argument("--shard-size", type=POSITIVE, default=256, help="molecules per shard / predict step")
+    p.add_argument("--workers", type=COUNT, default=0, help="DataLoader workers embedding SMILES in 3D")
+    p.add_argument("--max-atoms", type=POSITIVE, default=DEFAULT_MAX_ATOMS, help="refuse larger molecules")
     _dtype_arg(p)
     p.set_defaults(func=cmd_batch)
 
@@ -553,8 +570,8 @@ def _evaluate_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="energy and force errors of a model on a labelled .extxyz file (and per frame kind)")
     p.add_argument("data", help="labelled frames (.extxyz with energy and optionally forces)")
     _model_args(p)
-    p.add_argument("--limit", type=int, help="first N frames only")
-    p.add_argument("--every", type=int, default=1, help="every K-th frame only (e.g. a sample of a training set)")
+    p.add_argument("--limit", type=POSITIVE, help="first N frames only")
+    p.add_argument("--every", type=POSITIVE, default=1, help="every K-th frame only (e.g. a sample of a training set)")
     p.set_defaults(func=cmd_evaluate)
 
 

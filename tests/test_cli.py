@@ -97,6 +97,19 @@ def test_bad_input_exits_cleanly(tiny_model_path, args, message, capsys, monkeyp
     assert err.startswith("error: ") and message in err
 
 
+@pytest.mark.parametrize("args, message", [
+    (["bonds", "CCO", "--max-atoms", "-3"], "argument --max-atoms: must be ≥ 1 (got -3)"),
+    (["batch", "m.csv", "-o", "o.parquet", "--shard-size", "0"], "argument --shard-size: must be ≥ 1 (got 0)"),
+    (["evaluate", "d.extxyz", "--every", "0"], "argument --every: must be ≥ 1 (got 0)"),
+    (["data", "xtb", "--n-thermal", "-1"], "argument --n-thermal: must be ≥ 0 (got -1)"),
+    (["bonds", "CCO", "--multiplicity", "two"], "argument --multiplicity: 'two' is not an integer")])
+def test_counts_out_of_range_are_refused_by_argparse(args, message, capsys):
+    """A zero shard size divided by zero, a negative atom limit refused every molecule as too large."""
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_bad_input_subprocess_has_no_traceback(tiny_model_path):
     proc = run_subprocess("bonds", "C1CC", model=tiny_model_path)
     assert proc.returncode == 2
