@@ -208,7 +208,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_study(args) -> int:
-    from .study import evaluate_study, load_study, package_run, train_runs
+    from .study import EVAL_CACHE, evaluate_study, load_study, package_run, train_runs
 
     study = load_study(args.config)
     runs = [r for r in study["runs"] if not args.only or r["id"] in args.only]
@@ -222,7 +222,7 @@ def cmd_study(args) -> int:
         for run, status in zip(runs, train_runs(study, runs, max_time=args.time, parallel=args.parallel)):
             print(f"{run['id']}: {status}", flush=True)
     if not args.no_evaluate:
-        table = evaluate_study(study, progress=sys.stderr.isatty())
+        table = evaluate_study(study, progress=sys.stderr.isatty(), cache_dir=None if args.no_cache else EVAL_CACHE)
         print(f"wrote precomputed/study/emergence.parquet ({len(table)} runs)")
         if len(table):
             cols = ["run_id", "epochs", "converged", "test_energy_mae_meV_atom", "d_vs_rigid_mae", "d_vs_rigid_rho",
@@ -478,6 +478,9 @@ def _study_parser(sub) -> None:
                    help="package runs already trained into runs/study/runs/ID (e.g. started with e3d train)")
     p.add_argument("--only", nargs="+", help="these run ids only")
     p.add_argument("--no-evaluate", action="store_true", help="skip writing the study tables")
+    p.add_argument("--no-cache", action="store_true",
+                   help="evaluate every run afresh (default: reuse runs/study_eval_cache/ for runs whose model and "
+                        "data files are byte-identical to an earlier evaluation)")
     p.set_defaults(func=cmd_study)
 
 

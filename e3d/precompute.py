@@ -34,6 +34,7 @@ from .fragments import locate_bond
 from .references import ReferenceCache, reference_method_for
 from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_per_type, baseline_table, bond_type_stats,
                         corpus_molecules, corpus_pairs, type_energy_agreement, weighted_entropy)
+from .cache import content_key, load_tables, save_tables
 from .corpus import BDE_REFERENCE, EVAL_CORPUS, REFERENCE_ENERGIES, evaluation_corpus
 from .errors import E3DError
 from .family import read_index
@@ -202,11 +203,12 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
     for entry in tqdm(entries, desc="models", disable=not progress):
         model_path = os.path.join(models_dir, entry["file"])
         model = load_model(model_path, device="cpu")
-        cached = _load_cached(cache_dir, entry["id"], model_path, bde_path, corpus) if cache_dir else None
+        folder = _cache_folder(cache_dir, entry["id"], model_path, bde_path, corpus) if cache_dir else None
+        cached = load_tables(folder, CACHED_TABLES) if folder else None
         if cached is None:
             cached = _model_tables(model, all_mols, bde_rows, bde_caches, geoms_by_ref, scan_refs)
-            if cache_dir:
-                _save_cached(cache_dir, entry["id"], model_path, bde_path, corpus, cached)
+            if folder:
+                save_tables(folder, cached)
             save_reference_caches(ref_path, bde_caches, scan_refs)  # expensive: keep them as they come
         dataset = model.card.get("dataset")
         if dataset and dataset not in baselines:
@@ -321,33 +323,13 @@ def save_reference_caches(path: str, bde_caches: ReferenceCache, scan_refs: Dict
         json.dump(saved, fh, sort_keys=True)
 
 
-def _cache_key(model_path: str, bde_path: str, corpus) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for path in (model_path, bde_path):
-        with open(path, "rb") as fh:
-            h.update(fh.read())
-    h.update(json.dumps(corpus).encode())
-    h.update(str(SCAN_POINTS).encode())
-    h.update(json.dumps(BDE_COLUMNS).encode())  # a new BDE column invalidates the cached tables
-    h.update(str(TABLES_VERSION).encode())
-    return h.hexdigest()[:16]
+def _cache_folder(cache_dir: str, model_id: str, model_path: str, bde_path: str, corpus) -> str:
+    # a new BDE column or a TABLES_VERSION bump invalidates the cached tables
+    key = content_key([model_path, bde_path], corpus, SCAN_POINTS, BDE_COLUMNS, TABLES_VERSION)
+    return os.path.join(cache_dir, f"{model_id}-{key}")
 
 
-def _load_cached(cache_dir, model_id, model_path, bde_path, corpus) -> Optional[Dict[str, pd.DataFrame]]:
-    folder = os.path.join(cache_dir, f"{model_id}-{_cache_key(model_path, bde_path, corpus)}")
-    names = ("pairs", "bondtypes", "bde", "scans")
-    if not all(os.path.exists(os.path.join(folder, f"{n}.parquet")) for n in names):
-        return None
-    return {n: pd.read_parquet(os.path.join(folder, f"{n}.parquet")) for n in names}
-
-
-def _save_cached(cache_dir, model_id, model_path, bde_path, corpus, tables) -> None:
-    folder = os.path.join(cache_dir, f"{model_id}-{_cache_key(model_path, bde_path, corpus)}")
-    os.makedirs(folder, exist_ok=True)
-    for name, df in tables.items():
-        df.to_parquet(os.path.join(folder, f"{name}.parquet"), index=False)
+CACHED_TABLES = ("pairs", "bondtypes", "bde", "scans")
 
 
 def _dataset_path(dataset: str) -> Optional[str]:

@@ -617,8 +617,36 @@ def scaling_table(table: pd.DataFrame, spread: pd.DataFrame, groups: Sequence[st
     return pd.DataFrame(rows).sort_values("n_qm9", ignore_index=True) if rows else pd.DataFrame()
 
 
-def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progress: bool = True) -> pd.DataFrame:
-    """Evaluate every packaged run of the study; write the study tables; return the main one."""
+EVALUATION_VERSION = 1  # bump when evaluate_run's results change for the same inputs (invalidates cached runs)
+EVAL_CACHE = os.path.join("runs", "study_eval_cache")
+
+
+def _cached_evaluation(cache_dir: Optional[str], run_id: str, inputs: Sequence[Optional[str]], baseline: pd.Series,
+                       evaluate) -> Dict[str, object]:
+    """``evaluate()`` (:func:`evaluate_run`'s result), or the one saved for the same inputs: the bytes of the
+    model and every data file, the labels' bond-type fit, the evaluation corpus, EVALUATION_VERSION."""
+    from .bde import BDE_COLUMNS
+    from .cache import content_key, load_tables, save_tables
+    from .corpus import evaluation_corpus
+
+    if not cache_dir:
+        return evaluate()
+    key = content_key(inputs, evaluation_corpus(), baseline.round(9).to_dict(), BDE_COLUMNS, EVALUATION_VERSION)
+    folder = os.path.join(cache_dir, f"{run_id}-{key}")
+    saved = load_tables(folder, ("out", "pairs", "bde"))
+    if saved is not None:
+        return {"out": saved["out"].to_dict(orient="records")[0], "pairs": saved["pairs"], "bde": saved["bde"]}  # dtypes kept
+    result = evaluate()
+    save_tables(folder, {"out": pd.DataFrame([result["out"]]), "pairs": result["pairs"], "bde": result["bde"]})
+    return result
+
+
+def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progress: bool = True,
+                   cache_dir: Optional[str] = None) -> pd.DataFrame:
+    """Evaluate every packaged run of the study; write the study tables; return the main one.
+
+    ``cache_dir`` keeps each run's evaluation keyed by its inputs' content (the CLI uses runs/study_eval_cache/),
+    so that a session which adds or extends one run evaluates that run only."""
     from tqdm.auto import tqdm
 
     from .bondtypes import baseline_per_type, corpus_molecules
@@ -628,8 +656,10 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
     from .corpus import BDE_REFERENCE, REFERENCE_ENERGIES
     from .references import ReferenceCache
 
-    bde_rows = pd.read_csv(study["data"].get("bde_table") or BDE_REFERENCE)
-    cache = ReferenceCache.load(os.path.join(REPO_ROOT, "precomputed", REFERENCE_ENERGIES))
+    bde_path = study["data"].get("bde_table") or BDE_REFERENCE
+    bde_rows = pd.read_csv(bde_path)
+    reference_path = os.path.join(REPO_ROOT, "precomputed", REFERENCE_ENERGIES)
+    cache = ReferenceCache.load(reference_path)
     molecules = corpus_molecules(evaluation_corpus())
     rows, curves, all_pairs, all_bde = [], [], [], []
     done = [r for r in study["runs"] if os.path.exists(model_path(r["id"], study_dir))]
@@ -639,9 +669,12 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
         card = read_card(path)
         curve = merge_curves(_kept_curve(card), read_curve(os.path.join(RUNS_DIR, run["id"])))
         dataset = os.path.basename(dataset_path(study, int(run["n_qm9"])))
-        result = evaluate_run(path, bde_rows, molecules, cache, study["data"].get("test"),
-                              baseline_per_type(baselines, dataset), study["data"].get("test_qm9"),
-                              training_sample(os.path.join(REPO_ROOT, trained_frames(study, run))))
+        baseline = baseline_per_type(baselines, dataset)
+        test, test_qm9 = study["data"].get("test"), study["data"].get("test_qm9")
+        sample = training_sample(os.path.join(REPO_ROOT, trained_frames(study, run)))
+        result = _cached_evaluation(
+            cache_dir, run["id"], [path, bde_path, reference_path, test, test_qm9, sample], baseline,
+            lambda: evaluate_run(path, bde_rows, molecules, cache, test, baseline, test_qm9, sample))
         steps = int(card.get("study", {}).get("steps_done", 0))
         finished, done = run_finished(study, run, steps, curve)
         rows.append({"run_id": run["id"], **describe(run), "finished": finished,

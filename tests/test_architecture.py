@@ -10,7 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # low → high; a module may import its own layer or lower ones
 LAYERS = [
-    {"errors", "units", "metrics"},
+    {"errors", "units", "metrics", "cache"},
     {"molecule"},
     {"fragments", "geometry", "corpus", "provenance", "cards", "data", "data.xtb", "data.dft"},  # molecule helpers, labellers, cards
     {"model"},

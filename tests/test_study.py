@@ -251,7 +251,24 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     assert "split_dataset" not in hydra["data"] and train_file.endswith("_train.extxyz")
     assert not {a.info["parent"] for a in ase.io.iread(train_file)} & {a.info["parent"] for a in ase.io.iread(val_file)}
     assert read_card(model_path("t-split-s1", out))["study"]["split"] == "by parent"
-    table = evaluate_study(study, study_dir=out, progress=False)
+    table = evaluate_study(study, study_dir=out, progress=False, cache_dir=str(tmp_path / "cache"))
+    # the evaluation cache: the same inputs give the same tables without evaluating a run again …
+    tables = {n: pd.read_parquet(os.path.join(out, f"{n}.parquet")) for n in ("emergence", "seed_spread", "quantity_spread")}
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("evaluated again although its inputs are unchanged")
+
+    monkeypatch.setattr("e3d.study.evaluate_run", not_again)
+    pd.testing.assert_frame_equal(evaluate_study(study, study_dir=out, progress=False, cache_dir=str(tmp_path / "cache")),
+                                  table)
+    for name, before in tables.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(os.path.join(out, f"{name}.parquet")), before)
+    # … and a changed input (a BDE row less) evaluates again
+    pd.read_csv(tmp_path / "bde.csv").iloc[1:].to_csv(tmp_path / "bde.csv", index=False)
+    with pytest.raises(AssertionError, match="evaluated again"):
+        evaluate_study(study, study_dir=out, progress=False, cache_dir=str(tmp_path / "cache"))
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
     assert list(table["run_id"]) == ["t-s1", "t-s2", "t-eq-s1", "t-ft-s1", "t-conv-s1", "t-split-s1"]
     assert table["finished"].tolist() == [True, True, False, True, True, True]
     assert table["converged"].tolist()[2:] == [False, False, True, False]
