@@ -9,6 +9,8 @@ bond dissociation energy is radicals minus parent, so opposite biases of the two
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Dict, Optional
 
 import numpy as np
@@ -75,11 +77,8 @@ def evaluate(model: E3DModel, path: str, batch_size: int = 32, limit: Optional[i
     return result
 
 
-
 def _labelled_frames(path: str, index: str) -> list:
     """The frames of an extxyz file, each with an energy label; a clear error for anything else."""
-    import os
-
     import ase.io
 
     if not os.path.isfile(path):
@@ -100,9 +99,6 @@ def _labelled_frames(path: str, index: str) -> list:
 def label_mismatch(model: E3DModel, path: str) -> Optional[str]:
     """A warning when the file's provenance (``path``.json) names other labels than the model card: the
     methods' total energies differ by their own references (eV per atom), so only forces compare."""
-    import json
-    import os
-
     try:
         with open(path + ".json", encoding="utf-8") as fh:
             data_labels = json.load(fh).get("labels", {}).get("method")
