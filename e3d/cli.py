@@ -411,7 +411,6 @@ def _at_least(low: int):
         if value < low:
             raise argparse.ArgumentTypeError(f"must be ≥ {low} (got {value})")
         return value
-    parse.__name__ = "integer"  # argparse's "invalid integer value" wording
     return parse
 
 

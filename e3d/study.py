@@ -621,17 +621,15 @@ EVALUATION_VERSION = 1  # bump when evaluate_run's results change for the same i
 EVAL_CACHE = os.path.join("runs", "study_eval_cache")
 
 
-def _cached_evaluation(cache_dir: Optional[str], run_id: str, inputs: Sequence[Optional[str]], baseline: pd.Series,
-                       evaluate) -> Dict[str, object]:
-    """``evaluate()`` (:func:`evaluate_run`'s result), or the one saved for the same inputs: the bytes of the
-    model and every data file, the labels' bond-type fit, the evaluation corpus, EVALUATION_VERSION."""
-    from .bde import BDE_COLUMNS
+def _cached_evaluation(cache_dir: Optional[str], run_id: str, shared_key: str, inputs: Sequence[Optional[str]],
+                       baseline: pd.Series, evaluate) -> Dict[str, object]:
+    """``evaluate()`` (:func:`evaluate_run`'s result), or the one saved for the same inputs: ``shared_key`` (what
+    every run is evaluated on), the bytes of the run's own files and the labels' bond-type fit."""
     from .cache import content_key, load_tables, save_tables
-    from .corpus import evaluation_corpus
 
     if not cache_dir:
         return evaluate()
-    key = content_key(inputs, evaluation_corpus(), baseline.round(9).to_dict(), BDE_COLUMNS, EVALUATION_VERSION)
+    key = content_key(inputs, shared_key, baseline.round(9).to_dict())
     folder = os.path.join(cache_dir, f"{run_id}-{key}")
     saved = load_tables(folder, ("out", "pairs", "bde"))
     if saved is not None:
@@ -653,6 +651,8 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
     from .corpus import evaluation_corpus
     from .ensemble import bde_spread, bond_spread, seed_mean_parity, spread_by_quantity, spread_by_type
     from .cards import read_card
+    from .bde import BDE_COLUMNS
+    from .cache import content_key
     from .corpus import BDE_REFERENCE, REFERENCE_ENERGIES
     from .references import ReferenceCache
 
@@ -660,7 +660,12 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
     bde_rows = pd.read_csv(bde_path)
     reference_path = os.path.join(REPO_ROOT, "precomputed", REFERENCE_ENERGIES)
     cache = ReferenceCache.load(reference_path)
-    molecules = corpus_molecules(evaluation_corpus())
+    corpus = evaluation_corpus()
+    molecules = corpus_molecules(corpus)
+    test, test_qm9 = study["data"].get("test"), study["data"].get("test_qm9")
+    # what every run is evaluated on, hashed once (the held-out sets are MBs)
+    shared_key = (content_key([bde_path, reference_path, test, test_qm9], corpus, BDE_COLUMNS, EVALUATION_VERSION)
+                  if cache_dir else "")
     rows, curves, all_pairs, all_bde = [], [], [], []
     done = [r for r in study["runs"] if os.path.exists(model_path(r["id"], study_dir))]
     baselines = _baselines(study, done, study_dir)
@@ -670,10 +675,9 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
         curve = merge_curves(_kept_curve(card), read_curve(os.path.join(RUNS_DIR, run["id"])))
         dataset = os.path.basename(dataset_path(study, int(run["n_qm9"])))
         baseline = baseline_per_type(baselines, dataset)
-        test, test_qm9 = study["data"].get("test"), study["data"].get("test_qm9")
         sample = training_sample(os.path.join(REPO_ROOT, trained_frames(study, run)))
         result = _cached_evaluation(
-            cache_dir, run["id"], [path, bde_path, reference_path, test, test_qm9, sample], baseline,
+            cache_dir, run["id"], shared_key, [path, sample], baseline,
             lambda: evaluate_run(path, bde_rows, molecules, cache, test, baseline, test_qm9, sample))
         steps = int(card.get("study", {}).get("steps_done", 0))
         finished, done = run_finished(study, run, steps, curve)
