@@ -621,6 +621,25 @@ EVALUATION_VERSION = 1  # bump when evaluate_run's results change for the same i
 EVAL_CACHE = os.path.join("runs", "study_eval_cache")
 
 
+IN_SAMPLE_COLUMNS = ("train_energy_mae_meV_atom", "train_forces_mae_eV_A")
+
+
+def kept_in_sample(table: pd.DataFrame, previous: Optional[pd.DataFrame]) -> pd.DataFrame:
+    """``table`` with the in-sample errors of runs whose training data is not here (NaN) taken from
+    ``previous`` (the study table written before) where the same run had the same ``steps_done``, i.e. the
+    same weights: the data files are rebuilt on demand for training (GBs at 16k), not kept for evaluation."""
+    if previous is None or not len(table) or not set(IN_SAMPLE_COLUMNS) <= set(previous.columns):
+        return table
+    old = previous.set_index(["run_id", "steps_done"])[list(IN_SAMPLE_COLUMNS)]
+    out = table.copy()
+    missing = out[IN_SAMPLE_COLUMNS[0]].isna()
+    keys = pd.MultiIndex.from_frame(out.loc[missing, ["run_id", "steps_done"]])
+    kept = old.reindex(keys)
+    for col in IN_SAMPLE_COLUMNS:
+        out.loc[missing, col] = kept[col].to_numpy()
+    return out
+
+
 def _cached_evaluation(cache_dir: Optional[str], run_id: str, shared_key: str, inputs: Sequence[Optional[str]],
                        baseline: pd.Series, evaluate) -> Dict[str, object]:
     """``evaluate()`` (:func:`evaluate_run`'s result), or the one saved for the same inputs: ``shared_key`` (what
@@ -680,15 +699,16 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
             cache_dir, run["id"], shared_key, [path, sample], baseline,
             lambda: evaluate_run(path, bde_rows, molecules, cache, test, baseline, test_qm9, sample))
         steps = int(card.get("study", {}).get("steps_done", 0))
-        finished, done = run_finished(study, run, steps, curve)
+        finished, converged = run_finished(study, run, steps, curve)
         rows.append({"run_id": run["id"], **describe(run), "finished": finished,
-                     "steps_done": steps, "converged": done, "epochs": int(len(curve)), **result["out"]})
+                     "steps_done": steps, "converged": converged, "epochs": int(len(curve)), **result["out"]})
         curves.append(curve.assign(run_id=run["id"]))
         all_pairs.append(result["pairs"].assign(model_id=run["id"]))
         all_bde.append(result["bde"].assign(model_id=run["id"]))
-    table = pd.DataFrame(rows)
+    table_path = os.path.join(study_dir, "emergence.parquet")
+    table = kept_in_sample(pd.DataFrame(rows), pd.read_parquet(table_path) if os.path.exists(table_path) else None)
     os.makedirs(study_dir, exist_ok=True)
-    table.to_parquet(os.path.join(study_dir, "emergence.parquet"), index=False)
+    table.to_parquet(table_path, index=False)
     if curves:
         pd.concat(curves, ignore_index=True).to_parquet(os.path.join(study_dir, "curves.parquet"), index=False)
     spreads, by_quantity, seed_means = [], [], []

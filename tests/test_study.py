@@ -454,3 +454,21 @@ def test_study_config_refuses_an_unknown_split_and_repeats_without_a_parent_spli
     assert trained_frames(study, study["runs"][0]) == train  # the in-sample error: frames it trained on
     assert trained_frames(study, study["runs"][1]) == os.path.join("d", "xtb_radicals_heldout_qm9-250.extxyz")
     assert not any("split" in o or "file_path" in o for o in run_overrides(study, study["runs"][1], "d/x.extxyz"))
+
+
+def test_in_sample_errors_are_kept_only_for_the_same_weights():
+    """Without its data file a run's in-sample error is NaN; the previous table's value stands in only where
+    the run is at the same step count (a run trained on since then has other weights)."""
+    from e3d.study import kept_in_sample
+
+    previous = pd.DataFrame({"run_id": ["a", "b", "c"], "steps_done": [10, 20, 30],
+                             "train_energy_mae_meV_atom": [1.0, 2.0, 3.0], "train_forces_mae_eV_A": [0.1, 0.2, 0.3]})
+    table = pd.DataFrame({"run_id": ["a", "b", "c", "d"], "steps_done": [10, 25, 30, 5],
+                          "train_energy_mae_meV_atom": [np.nan, np.nan, 9.0, np.nan],
+                          "train_forces_mae_eV_A": [np.nan, np.nan, 0.9, np.nan]})
+    out = kept_in_sample(table, previous)
+    assert out["train_energy_mae_meV_atom"].tolist()[0] == 1.0 and out["train_forces_mae_eV_A"].tolist()[0] == 0.1
+    assert np.isnan(out["train_energy_mae_meV_atom"][1])  # trained on: not the same model
+    assert out["train_energy_mae_meV_atom"][2] == 9.0  # measured now: kept as measured
+    assert np.isnan(out["train_energy_mae_meV_atom"][3])  # new run
+    pd.testing.assert_frame_equal(kept_in_sample(table, None), table)
