@@ -627,7 +627,7 @@ IN_SAMPLE_COLUMNS = ("train_energy_mae_meV_atom", "train_forces_mae_eV_A")
 def kept_in_sample(table: pd.DataFrame, previous: Optional[pd.DataFrame]) -> pd.DataFrame:
     """``table`` with the in-sample errors of runs whose training data is not here (NaN) taken from
     ``previous`` (the study table written before) where the same run had the same ``steps_done``, i.e. the
-    same weights: the data files are rebuilt on demand for training (GBs at 16k), not kept for evaluation."""
+    same weights: the data files are rebuilt on demand for training (16k: ~26 min), not kept for evaluation."""
     if previous is None or not len(table) or not set(IN_SAMPLE_COLUMNS) <= set(previous.columns):
         return table
     old = previous.set_index(["run_id", "steps_done"])[list(IN_SAMPLE_COLUMNS)]
