@@ -9,7 +9,9 @@
 - ``train-small`` / ``eval-small``: the molecules of ``train`` with ≤ 3 heavy atoms and of
   ``eval`` with ≤ 4 (``eval`` has none smaller), for labels too costly for more (CPU DFT);
 - ``train-heldout``: ``train`` without the parents of the package's BDE table, so that every
-  BDE row is a held-out test (the emergence study's curated part, for S and Cl).
+  BDE row is a held-out test (the emergence study's curated part, for S and Cl);
+- ``train-heavy4``: the molecules of ``train-heldout`` with exactly 4 heavy atoms, the next shell of
+  DFT frames beyond ``train-small`` (BDE parents held out).
 
 QM9 parents (``qm9:N``, at their B3LYP geometries) are resolved in :mod:`e3d.data.build`.
 """
@@ -105,9 +107,14 @@ def held_out() -> set:
     return bde_parents() | {canonical(s) for _, s in evaluation_corpus()}
 
 
-def small(corpus: List[Tuple[str, str]], max_heavy_atoms: int) -> List[Tuple[str, str]]:
-    """The molecules of ``corpus`` with at most ``max_heavy_atoms`` non-hydrogen atoms."""
-    return [(name, smi) for name, smi in corpus if Chem.MolFromSmiles(smi).GetNumHeavyAtoms() <= max_heavy_atoms]
+def small(corpus: List[Tuple[str, str]], max_heavy_atoms: int, min_heavy_atoms: int = 0) -> List[Tuple[str, str]]:
+    """The molecules of ``corpus`` with ``min_heavy_atoms``…``max_heavy_atoms`` non-hydrogen atoms."""
+    return [(name, smi) for name, smi in corpus
+            if min_heavy_atoms <= Chem.MolFromSmiles(smi).GetNumHeavyAtoms() <= max_heavy_atoms]
+
+
+def _train_heldout() -> List[Tuple[str, str]]:
+    return [(n, s) for n, s in training_corpus() if canonical(s) not in held_out()]
 
 
 CORPORA = {
@@ -116,5 +123,6 @@ CORPORA = {
     "eval": evaluation_corpus,
     "train-small": lambda: small(training_corpus(), 3),
     "eval-small": lambda: small(evaluation_corpus(), 4),
-    "train-heldout": lambda: [(n, s) for n, s in training_corpus() if canonical(s) not in held_out()],
+    "train-heldout": _train_heldout,
+    "train-heavy4": lambda: small(_train_heldout(), 4, min_heavy_atoms=4),
 }

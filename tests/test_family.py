@@ -59,12 +59,15 @@ def test_extended_training_corpus():
 def test_small_corpora_for_dft():
     from rdkit import Chem
 
-    from e3d.corpus import CORPORA, canonical
+    from e3d.corpus import CORPORA, canonical, held_out
 
     train, test = CORPORA["train-small"](), CORPORA["eval-small"]()
     assert len(train) >= 50 and len(test) >= 5
     assert max(Chem.MolFromSmiles(s).GetNumHeavyAtoms() for _, s in train) == 3
     assert not {canonical(s) for _, s in train} & {canonical(s) for _, s in test}
+    shell = CORPORA["train-heavy4"]()  # the next DFT shell: 4 heavy atoms, no BDE parent or evaluation molecule
+    assert len(shell) >= 30 and {Chem.MolFromSmiles(s).GetNumHeavyAtoms() for _, s in shell} == {4}
+    assert not {canonical(s) for _, s in shell} & held_out()
     dft_entries = [m for m in load_family()["models"] if m["data"]["labeller"] == "dft"]
     assert dft_entries and all(m["data"]["corpus"] in CORPORA and m["data"]["test_corpus"] in CORPORA
                                for m in dft_entries)
