@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import glob
 import json
+import math
 import os
 import platform
 import subprocess
@@ -288,10 +289,55 @@ def train(config_path: str, run_dir: str, out_path: str, model_id: Optional[str]
     return finish_run(config_path, run_dir, out_path, model_id, overrides, elapsed)
 
 
+def steps_to_lr_floor(config: Dict[str, object], n_frames: int) -> Optional[int]:
+    """Fewest optimiser steps in which a plateau scheduler can take the learning rate to its floor.
+
+    Each cut needs ``patience + 1`` validations without gain and a validation comes every
+    ``check_val_every_n_epoch`` epochs, so on a small set ``patience`` (in epochs) is few steps: the 571-frame
+    DFT fine-tunes reached the floor ~3,000 steps into 20,000 (docs/STUDY_LOG.md, session 23).  None when the
+    config has no such scheduler or its numbers are not plain values."""
+    def number(x):
+        return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+    module, data, trainer = (config.get(k) or {} for k in ("training_module", "data", "trainer"))
+    sched = (module.get("lr_scheduler") or {}).get("scheduler") or {}
+    if not str(sched.get("_target_", "")).endswith("ReduceLROnPlateau"):
+        return None
+    lr, min_lr = number((module.get("optimizer") or {}).get("lr")), number(sched.get("min_lr"))
+    factor, patience = number(sched.get("factor", 0.1)), number(sched.get("patience", 10))
+    fraction = number((data.get("split_dataset") or {}).get("train", 1.0))
+    batch = number((data.get("train_dataloader") or {}).get("batch_size", 1))
+    every = number(trainer.get("check_val_every_n_epoch", 1))
+    if None in (lr, min_lr, factor, patience, fraction, batch, every) or not (0 < factor < 1) or not 0 < min_lr < lr:
+        return None
+    steps_per_epoch = math.ceil(n_frames * fraction / batch)
+    limit = number(trainer.get("limit_train_batches"))
+    if isinstance(limit, int) and limit > 1:
+        steps_per_epoch = min(steps_per_epoch, limit)
+    cuts = math.ceil(math.log(min_lr / lr) / math.log(factor))
+    return cuts * (patience + 1) * every * steps_per_epoch
+
+
+def lr_floor_note(config: Dict[str, object], n_frames: int) -> Optional[str]:
+    """A warning when the learning rate can reach its floor within a quarter of a step-capped run."""
+    floor = steps_to_lr_floor(config, n_frames)
+    max_steps = (config.get("trainer") or {}).get("max_steps")
+    if floor is None or not isinstance(max_steps, int) or max_steps <= 0 or floor >= max_steps / 4:
+        return None
+    patience = config["training_module"]["lr_scheduler"]["scheduler"]["patience"]
+    enough = math.ceil((patience + 1) * max_steps / 2 / floor) - 1  # the floor no sooner than half-way
+    return (f"the plateau scheduler (patience {patience} epochs; {n_frames} frames in the train/validation file) "
+            f"can take the learning rate to its floor within {floor:,} of the run's {max_steps:,} steps, and the rest "
+            f"would train at that floor; for a set this small raise training_module.lr_scheduler.scheduler.patience "
+            f"(≥ {enough} keeps the floor past half the run)")
+
+
 def run_training(config_path: str, run_dir: str, overrides: Optional[List[str]] = None, resume: bool = False,
                  init_from: Optional[str] = None) -> Tuple[List[str], float]:
     """Run nequip-train on CONFIG into RUN_DIR (no packaging: :func:`finish_run`).  Returns the overrides
     it ran with, less the dataset's shift override (the card's record), and its wall time in seconds."""
+    from .provenance import load_provenance
+
     overrides = list(overrides or [])
     config = load_config(config_path, overrides)
     if init_from:
@@ -299,6 +345,10 @@ def run_training(config_path: str, run_dir: str, overrides: Optional[List[str]] 
     shift_override = None if init_from else dataset_shift_override(config)
     if shift_override:
         overrides.append(shift_override)
+    n_frames = (load_provenance(config.get("trainval_file", "")) or {}).get("n_frames")
+    note = lr_floor_note(config, n_frames) if isinstance(n_frames, int) else None
+    if note:
+        print(f"warning: {note}", file=sys.stderr)
     cmd = [*nequip_script("nequip-train"),
            "-cp", os.path.dirname(os.path.abspath(config_path)),
            "-cn", os.path.splitext(os.path.basename(config_path))[0],

@@ -71,6 +71,23 @@ def test_a_malformed_training_config_or_override_is_a_named_error(tmp_path, text
         load_config(config, overrides)
 
 
+def test_a_learning_rate_that_can_reach_its_floor_early_is_flagged():
+    """The plateau scheduler counts epochs: on the 571 DFT frames (17 steps an epoch) patience 8 lets the rate
+    reach its floor in 1,530 steps of a 20,000-step fine-tune (it did, by 2,975); patience 80 or a large set do not."""
+    from e3d.train import load_config, lr_floor_note, steps_to_lr_floor
+
+    finetune = ["trainval_file=precomputed/labels/dft_radicals_train-small_trainval.extxyz", "++trainer.max_steps=20000",
+                "training_module.optimizer.lr=0.0012"]
+    config = load_config("configs/emergence.yaml", finetune)
+    assert steps_to_lr_floor(config, 571) == 10 * 9 * 17  # 10 cuts of 0.6 from 1.2e-3 to 1e-5, 9 epochs each
+    note = lr_floor_note(config, 571)
+    assert note and "1,530 of the run's 20,000 steps" in note and "patience (≥ 58" in note
+    assert lr_floor_note(load_config("configs/emergence.yaml",
+                                     finetune + ["training_module.lr_scheduler.scheduler.patience=80"]), 571) is None
+    assert lr_floor_note(load_config("configs/emergence.yaml"), 43336) is None  # the 4k study runs
+    assert lr_floor_note(load_config("configs/xtb_radicals.yaml"), 571) is None  # capped by epochs, not steps
+
+
 def test_interrupted_build_resumes_to_the_same_dataset_and_keeps_failures(tmp_path):
     import ase.io
 
