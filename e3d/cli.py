@@ -522,7 +522,8 @@ def _data_parser(sub) -> None:
     p.add_argument("--corpus", default="train",
                    help="'train' (214 curated), 'train-extended' (+ scaffold × substituent, 568), 'eval' (held-out), "
                         "'train-small' / 'eval-small' (≤ 3 / ≤ 4 heavy atoms, for DFT), 'train-heldout' (train without the "
-                        "BDE-table parents), 'train-heavy4' (its molecules with 4 heavy atoms: the next DFT shell), qm9:N (the first N QM9 molecules at their B3LYP geometries, rigid radicals; "
+                        "BDE-table parents), 'train-heavy4' (its molecules with 4 heavy atoms: the next DFT shell), "
+                        "qm9:N (the first N QM9 molecules at their B3LYP geometries, rigid radicals; "
                         "held-out molecules excluded), qm9-test:N (the first N of QM9's test split, a held-out QM9 set), "
                         "a .smi file, or several joined by '+'")
     p.add_argument("--out", help="output .extxyz for xtb (default runs/data/xtb_VARIANT_CORPUS.extxyz), "
