@@ -159,8 +159,10 @@ def study_run(entry: Dict[str, object]):
 def entry_overrides(entry: Dict[str, object]) -> List[str]:
     """Hydra overrides a member trains with: its own, or the study run's (data, seed, cutoff, loss weights)."""
     found = study_run(entry)
-    if found is None:  # seeds of one recipe share its overrides (a YAML anchor) and differ in ``seed``
-        return list(entry.get("overrides", [])) + ([f"seed={int(entry['seed'])}"] if "seed" in entry else [])
+    if found is None:  # seeds of one recipe share its overrides (a YAML anchor) and differ in ``seed``;
+        # a variant lists the anchor and its changes ([*recipe, x=1]): one level of nesting is flattened
+        own = [o for item in entry.get("overrides", []) for o in (item if isinstance(item, list) else [item])]
+        return own + ([f"seed={int(entry['seed'])}"] if "seed" in entry else [])
     from .study import run_dataset, run_overrides
 
     study, run = found

@@ -146,3 +146,6 @@ def test_seeds_of_one_recipe_share_its_overrides_and_differ_in_seed():
     one, two = entry_overrides(_entry("dft-emergence")), entry_overrides(_entry("dft-emergence-seed2"))
     assert "seed=1" in one and "seed=2" in two and "seed=2" not in one
     assert [o for o in one if o != "seed=1"] == [o for o in two if o != "seed=2"]
+    # a variant names the recipe's anchor and adds to it ([*dft_finetune, …]): the same list plus its change
+    patient = entry_overrides(_entry("dft-emergence-patient"))
+    assert patient == one[:-1] + ["training_module.lr_scheduler.scheduler.patience=80", "seed=1"]
