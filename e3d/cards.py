@@ -52,11 +52,13 @@ def read_card(model_path: str) -> Dict[str, object]:
 
 
 def pretraining(card: Dict[str, object]) -> str:
-    """"fine-tuned from ID (its labels)" for a model that started from another one's weights, else ""."""
+    """"fine-tuned from ID (its labels)" for a model that started from another one's weights (", edge readout
+    re-drawn" where it was, e3d/fresh_readout.py), else ""."""
     parent = card.get("finetuned_from")
     if not parent:
         return ""
     path = parent if os.path.isabs(parent) else os.path.join(REPO_ROOT, parent)
     name = os.path.basename(card_path(path)).removesuffix(CARD_SUFFIX)
     labels = read_card(path).get("level_of_theory")
-    return f"fine-tuned from {name}" + (f" ({labels} labels)" if labels else "")
+    return (f"fine-tuned from {name}" + (f" ({labels} labels)" if labels else "")
+            + (", edge readout re-drawn" if card.get("fresh_readout") else ""))

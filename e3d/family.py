@@ -41,8 +41,15 @@ def subset_by_kind(in_path: str, variant: str, out_path: str) -> int:
 
 
 def labelled_set(data: Dict[str, object], split: str) -> str:
-    """runs/data/{labeller}_radicals_{corpus}_{split}.extxyz for an entry with a named corpus pair."""
-    return os.path.join(XTB_DATA, f"{data['labeller']}_radicals_{data['corpus']}_{split}.extxyz")
+    """runs/data/{labeller}_radicals_{corpus}_{split}.extxyz for an entry with a named corpus pair.
+    A corpus ``a+b`` trains on the union of the two labelled sets and tests on the first one's test set."""
+    corpus = str(data["corpus"]) if split == "trainval" else corpus_parts(data)[0]
+    return os.path.join(XTB_DATA, f"{data['labeller']}_radicals_{corpus}_{split}.extxyz")
+
+
+def corpus_parts(data: Dict[str, object]) -> List[str]:
+    """The corpora an entry's training set unites (``train-small+train-heavy4`` → both; one name → itself)."""
+    return str(data["corpus"]).split("+")
 
 
 def prepare_data(entry: Dict[str, object]) -> None:
@@ -53,13 +60,14 @@ def prepare_data(entry: Dict[str, object]) -> None:
     data = entry.get("data", {})
     if "test_corpus" in data:  # a named corpus pair, labelled by xtb or dft (same seeds: the same geometries)
         from .corpus import CORPORA
-        from .data.build import build_dataset, dft_labeller, env_workers, xtb_labeller
+        from .data.build import build_dataset, combine_frames, dft_labeller, env_workers, xtb_labeller
 
         labeller = dft_labeller(data.get("level")) if data["labeller"] == "dft" else xtb_labeller()
         settings = {k: data[k] for k in ("n_thermal", "n_stretch", "n_radical_bonds") if k in data}
-        workers = env_workers()
-        for split, corpus, seed in (("trainval", data["corpus"], 1), ("test", data["test_corpus"], 2)):
-            path = labelled_set(data, split)
+        parts = corpus_parts(data)
+        sets = [(labelled_set({**data, "corpus": part}, "trainval"), part, 1) for part in parts]
+        sets.append((labelled_set(data, "test"), data["test_corpus"], 2))
+        for path, corpus, seed in sets:
             shipped = os.path.join(SHIPPED_LABELS, os.path.basename(path))
             if not os.path.exists(path + ".json") and os.path.exists(shipped + ".json"):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -67,7 +75,10 @@ def prepare_data(entry: Dict[str, object]) -> None:
                     shutil.copy(shipped + suffix, path + suffix)
             if not os.path.exists(path + ".json"):  # the provenance is written last: its absence means unfinished
                 build_dataset(CORPORA[corpus](), path, labeller, variant="radicals", seed=seed,
-                              workers=workers, resume=True, **settings)
+                              workers=env_workers(), resume=True, **settings)
+        union = labelled_set(data, "trainval")
+        if len(parts) > 1 and not os.path.exists(union + ".json"):
+            combine_frames([path for path, _, _ in sets[:-1]], union)
     elif data.get("labeller") == "xtb":
         extended = data.get("corpus") == "extended"
         tag = "_extended" if extended else ""
@@ -98,6 +109,9 @@ def training_parents(dataset: str) -> Optional[List[str]]:
         n = int(dataset.rsplit("train", 1)[1].split(".")[0])
         df = read_qm9()
         return [str(df.iloc[int(k)]["SMILES"]) for k in splits(len(df))["pool"][:n]]
+    if "+" in dataset:  # a union of corpora (``{labeller}_radicals_{a+b}_{split}``): each one's parents
+        names = dataset.split("_radicals_", 1)[-1].rsplit("_", 1)[0].split("+")
+        return [smi for name in names for _, smi in CORPORA[name]()]
     for name, corpus in (("train-small", "train-small"), ("extended", "train-extended"), ("", "train")):
         if name in dataset:
             return [smi for _, smi in CORPORA[corpus]()]
@@ -160,13 +174,16 @@ def entry_overrides(entry: Dict[str, object]) -> List[str]:
     """Hydra overrides a member trains with: its own, or the study run's (data, seed, cutoff, loss weights)."""
     found = study_run(entry)
     if found is None:  # seeds of one recipe share its overrides (a YAML anchor) and differ in ``seed``;
-        # a variant lists the anchor and its changes ([*recipe, x=1]): one level of nesting is flattened
-        own = [o for item in entry.get("overrides", []) for o in (item if isinstance(item, list) else [item])]
-        return own + ([f"seed={int(entry['seed'])}"] if "seed" in entry else [])
+        # a variant lists the anchor and its changes ([*recipe, x=1]), a variant of it the same: nesting is flattened
+        return _flat(entry.get("overrides", [])) + ([f"seed={int(entry['seed'])}"] if "seed" in entry else [])
     from .study import run_dataset, run_overrides
 
     study, run = found
     return run_overrides(study, run, run_dataset(study, run))
+
+
+def _flat(items: List[object]) -> List[str]:
+    return [o for item in items for o in (_flat(item) if isinstance(item, list) else [item])]
 
 
 def ship_run(model_id: str, run_dir: str, models_dir: str = MODELS_DIR) -> Dict[str, object]:

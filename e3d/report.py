@@ -26,6 +26,11 @@ def _mae_rho(row, key: str) -> str:
     return f"{_fmt(row.get(key + '_mae'))} / {_fmt(row.get(key + '_rho'), 2)}"
 
 
+def _rho_range(values: pd.Series) -> str:
+    lo, hi = _fmt(values.min(), 2), _fmt(values.max(), 2)
+    return lo if lo == hi else f"{lo}–{hi}"
+
+
 def _milli(x):
     return None if x is None or pd.isna(x) else 1000.0 * x
 
@@ -57,7 +62,8 @@ def results_markdown(precomputed: str) -> str:
             out += f"| {name} | {_fmt(fit['b'], 3)} | {_fmt(fit['r2_log'], 2)} |\n"
     return (out + like_with_like_markdown(models) + domain_markdown(models) + reactivity_markdown(models)
             + ensemble_markdown(precomputed) + study_markdown(precomputed) + budget_markdown(precomputed)
-            + sum_rule_markdown(precomputed, models) + verdict_markdown(precomputed, models)
+            + sum_rule_markdown(precomputed, models) + inheritance_markdown(precomputed)
+            + verdict_markdown(precomputed, models)
             + targets_markdown(precomputed, models))
 
 
@@ -229,6 +235,35 @@ def sum_rule_markdown(precomputed: str, models: pd.DataFrame) -> str:
                        f"{_fmt(r.sum_rule_mean_offset)} | {_fmt(getattr(r, 'model_additivity_gap_mean', np.nan))} | "
                        f"{_fmt(r.sum_rule_r, 2)} | {_mae_rho(r._asdict(), 'sum_rule_d_vs_rigid')} | "
                        f"{_mae_rho(r._asdict(), 'd_plus_gap_vs_rigid')} |\n" for r in rows.itertuples())
+    return out
+
+
+def inheritance_markdown(precomputed: str) -> str:
+    """What each fine-tune keeps of its parent's edge partition (e3d.inheritance, docs/E3D_METHOD.md §4h)."""
+    from .family import shipped_cards
+    from .inheritance import inheritance_table, parents_from_cards
+
+    bde = read_table(precomputed, "bde")
+    table = inheritance_table(bde, parents_from_cards(shipped_cards(os.path.join(precomputed, "models")))) \
+        if len(bde) else pd.DataFrame()
+    if table.empty:
+        return ""
+    closer = table["d_vs_parent_labels_rigid_rho"] > table["d_vs_own_labels_rigid_rho"]
+    out = (f"\n\nWhat a fine-tune keeps of its parent's partition (`e3d.inheritance`, docs/E3D_METHOD.md §4h; the "
+           "fine-tune's headline rows, MAE kcal/mol / Spearman ρ). D_ij of {n} fine-tunes against their parent's D_ij, "
+           "the parent's labels' rigid BDE and their own labels' rigid BDE; their own rigid BDE (energy differences) "
+           "against their labels'; the parent's D_ij against its labels on the same rows. D_ij ranks bonds closer to "
+           "the parent's labels than to its own in {k} of {n}; the fine-tunes' own rigid BDEs reach ρ {own}, their "
+           "D_ij {d}; the two labellers' rigid BDEs agree at ρ {labels} on these rows:\n\n"
+           "| fine-tune | parent | rows | D_ij vs parent's D_ij | D_ij vs parent's labels (rigid) | D_ij vs own labels "
+           "(rigid) | own rigid BDE vs own labels (rigid) | parent's D_ij vs its labels (rigid) |\n"
+           "|---|---|---|---|---|---|---|---|\n").format(
+        n=len(table), k=int(closer.sum()), own=_rho_range(table["own_rigid_vs_own_labels_rigid_rho"]),
+        d=_rho_range(table["d_vs_own_labels_rigid_rho"]), labels=_rho_range(table["own_labels_vs_parent_labels_rigid_rho"]))
+    keys = ("d_vs_parent_d", "d_vs_parent_labels_rigid", "d_vs_own_labels_rigid", "own_rigid_vs_own_labels_rigid",
+            "parent_d_vs_parent_labels_rigid")
+    out += "".join(f"| {r['model_id']} | {r['parent_id']} ({r['parent_labels']}) | {r['n']} | "
+                   + " | ".join(_mae_rho(r, k) for k in keys) + " |\n" for r in table.to_dict("records"))
     return out
 
 

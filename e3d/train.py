@@ -218,6 +218,7 @@ def make_card(model_id: str, config_path: str, config: Dict[str, object], run_di
             "trainable": shifts_trainable,
         },
         "finetuned_from": parent,
+        "fresh_readout": bool(parent and config.get("fresh_readout")),  # the parent's edge readout re-drawn
         "metrics": read_metrics(run_dir),
         "metric_units": {"per_atom_energy_mae": "eV/atom", "total_energy_mae": "eV/molecule",
                          "forces_mae": "eV/Å"},

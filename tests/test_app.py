@@ -409,3 +409,22 @@ def test_overview_says_where_emergence_holds_for_the_selected_model():
     table = next(df.value for df in at.dataframe if "verdict" in df.value.columns)
     assert set(table["verdict"]) <= {"holds", "partly", "does not"} and len(table) >= len(FINDINGS)
     assert any("**partly**" in c.value and "bond-additive fit" in c.value for c in at.caption)
+
+
+def test_datasets_page_shows_what_each_fine_tune_keeps_of_its_parent():
+    """One row per shipped fine-tune, with its parent and the library's numbers (e3d.inheritance on the
+    shipped BDE table), labelled with units."""
+    import pandas as pd
+
+    from e3d.family import shipped_cards
+    from e3d.inheritance import inheritance_table, parents_from_cards
+
+    expected = inheritance_table(pd.read_parquet(os.path.join(ROOT, "precomputed", "bde.parquet")),
+                                 parents_from_cards(shipped_cards())).set_index("model_id")
+    at = page("views/datasets.py")
+    assert not at.exception
+    shown = next(d.value for d in at.dataframe if "fine-tune" in d.value.columns).set_index("fine-tune")
+    assert list(shown.index) == list(expected.index) and len(shown) >= 3
+    assert (shown["parent"] == expected["parent_id"]).all()
+    assert shown["D_ij vs own labels (rigid): ρ"].round(2).tolist() == expected["d_vs_own_labels_rigid_rho"].round(2).tolist()
+    assert "D_ij vs parent's D_ij: MAE (kcal/mol)" in shown.columns

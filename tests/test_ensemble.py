@@ -86,3 +86,29 @@ def test_seed_mean_parity_averages_the_split_out():
     # without a headline column the bond-type mask decides (common organic, seen types)
     plain = pd.DataFrame(rows).drop(columns="headline").assign(common_organic=True, bond_type_seen=True)
     assert seed_mean_parity(plain, ["a", "b"])["n"] == 4
+
+
+def test_inheritance_compares_a_fine_tune_with_its_parent_row_by_row():
+    """e3d.inheritance on the shipped BDE table: every shipped fine-tune is found with its parent (from the
+    cards), rows are matched by bond (not by position), and the comparisons are those of docs/E3D_METHOD.md §4h."""
+    from e3d.family import load_family, shipped_cards
+    from e3d.inheritance import inheritance_table, parents_from_cards
+
+    bde = pd.read_parquet(os.path.join(os.path.dirname(MODELS_DIR), "bde.parquet"))
+    parents = parents_from_cards(shipped_cards())
+    family = {m["id"]: m.get("init_from") for m in load_family()["models"]}
+    assert parents and all(family[child] == parent for child, parent in parents.items())
+    assert "dft-emergence" in parents and "dft-radicals" not in parents  # trained from scratch: no parent
+    table = inheritance_table(bde, parents).set_index("model_id")
+    assert set(table.index) == {c for c in parents if c in set(bde["model_id"])}
+    # a model against itself, its rows shuffled: identical D_ij, and "parent's labels" are its own
+    one = bde[bde["model_id"] == "dft-emergence"]
+    shuffled = pd.concat([one.assign(model_id="self"), one.sample(frac=1.0, random_state=0)])
+    r = inheritance_table(shuffled, {"self": "dft-emergence"}).iloc[0]
+    assert r["n"] == int(one["headline"].sum()) and r["d_vs_parent_d_mae"] == 0 and r["d_vs_parent_d_rho"] == pytest.approx(1)
+    assert r["d_vs_parent_labels_rigid_rho"] == r["d_vs_own_labels_rigid_rho"] == r["parent_d_vs_parent_labels_rigid_rho"]
+    assert r["own_labels_vs_parent_labels_rigid_rho"] == pytest.approx(1)
+    # the DFT fine-tune against its xTB parent: a different labeller, and its energies follow its own labels
+    tuned = table.loc["dft-emergence"]
+    assert tuned["parent_labels"] == "GFN2-xTB" and tuned["labels"] == "B3LYP/def2-SVP"
+    assert tuned["own_labels_vs_parent_labels_rigid_rho"] < 0.9 and tuned["own_rigid_vs_own_labels_rigid_rho"] > 0.8

@@ -60,6 +60,7 @@ def test_small_corpora_for_dft():
     from rdkit import Chem
 
     from e3d.corpus import CORPORA, canonical, held_out
+    from e3d.family import corpus_parts
 
     train, test = CORPORA["train-small"](), CORPORA["eval-small"]()
     assert len(train) >= 50 and len(test) >= 5
@@ -69,7 +70,7 @@ def test_small_corpora_for_dft():
     assert len(shell) >= 30 and {Chem.MolFromSmiles(s).GetNumHeavyAtoms() for _, s in shell} == {4}
     assert not {canonical(s) for _, s in shell} & held_out()
     dft_entries = [m for m in load_family()["models"] if m["data"]["labeller"] == "dft"]
-    assert dft_entries and all(m["data"]["corpus"] in CORPORA and m["data"]["test_corpus"] in CORPORA
+    assert dft_entries and all(set(corpus_parts(m["data"])) <= set(CORPORA) and m["data"]["test_corpus"] in CORPORA
                                for m in dft_entries)
 
 
@@ -128,14 +129,15 @@ def test_fine_tuned_models_say_what_they_were_pretrained_on():
     """The provenance line of a fine-tuned model names its parent and the parent's labels (CLI, app, card
     summary); a model trained from scratch says nothing of the kind."""
     from e3d.cards import MODELS_DIR, pretraining, read_card
-    from e3d.family import card_summary
+    from e3d.family import card_summary, entry_overrides
 
     tuned = [m for m in load_family()["models"] if m.get("init_from")]
     for m in tuned:
         card = read_card(os.path.join(MODELS_DIR, f"{m['id']}.nequip.zip"))
         parent = read_card(os.path.join(MODELS_DIR, f"{m['init_from']}.nequip.zip"))
-        assert pretraining(card) == f"fine-tuned from {m['init_from']} ({parent['level_of_theory']} labels)"
-        assert card_summary(card)["fine-tuned from"] == f"{m['init_from']} ({parent['level_of_theory']} labels)"
+        fresh = ", edge readout re-drawn" if "fresh_readout=true" in entry_overrides(m) else ""
+        assert pretraining(card) == f"fine-tuned from {m['init_from']} ({parent['level_of_theory']} labels){fresh}"
+        assert card_summary(card)["fine-tuned from"] == f"{m['init_from']} ({parent['level_of_theory']} labels){fresh}"
         assert card["hyperparameters"] == parent["hyperparameters"]  # the architecture is the parent's
     assert pretraining(read_card(os.path.join(MODELS_DIR, "dft-radicals.nequip.zip"))) == ""
 
@@ -149,3 +151,34 @@ def test_seeds_of_one_recipe_share_its_overrides_and_differ_in_seed():
     # a variant names the recipe's anchor and adds to it ([*dft_finetune, …]): the same list plus its change
     patient = entry_overrides(_entry("dft-emergence-patient"))
     assert patient == one[:-1] + ["training_module.lr_scheduler.scheduler.patience=80", "seed=1"]
+    # a variant of that variant (the next DFT shell) adds its training file: nesting of any depth is flattened
+    heavy4 = entry_overrides(_entry("dft-emergence-heavy4"))
+    assert heavy4 == patient[:-1] + ["trainval_file=runs/data/dft_radicals_train-small+train-heavy4_trainval.extxyz",
+                                     "seed=1"]
+
+
+def test_a_member_trains_on_the_union_of_two_shipped_sets(tmp_path, monkeypatch):
+    """``corpus: a+b`` trains on the shipped frames of both corpora, combined by name (their provenance named),
+    and tests on the first one's test set — the same frames as the members trained on ``a`` alone."""
+    import ase.io
+
+    from e3d.family import SHIPPED_LABELS, _entry, entry_overrides, labelled_set, prepare_data, training_parents
+
+    monkeypatch.chdir(tmp_path)
+    entry = _entry("dft-emergence-heavy4")
+    prepare_data(entry)  # copies and combines; labelling would take hours
+    union = labelled_set(entry["data"], "trainval")
+    assert os.path.basename(union) == "dft_radicals_train-small+train-heavy4_trainval.extxyz"
+    assert f"trainval_file={union}" in entry_overrides(entry)  # what it trains on is what was built
+    parts = [os.path.join(SHIPPED_LABELS, f"dft_radicals_{c}_trainval.extxyz") for c in ("train-small", "train-heavy4")]
+    sizes = [len(ase.io.read(p, ":")) for p in parts]
+    prov = json.load(open(union + ".json"))
+    assert len(ase.io.read(union, ":")) == prov["n_frames"] == sum(sizes)
+    assert [p["dataset"] for p in prov["combined_from"]] == [os.path.basename(p) for p in parts]
+    test = labelled_set(entry["data"], "test")
+    assert test == labelled_set(_entry("dft-emergence")["data"], "test")
+    assert open(test, "rb").read() == open(os.path.join(SHIPPED_LABELS, os.path.basename(test)), "rb").read()
+    from e3d.corpus import CORPORA
+
+    parents = training_parents(os.path.basename(union))
+    assert parents == [s for c in ("train-small", "train-heavy4") for _, s in CORPORA[c]()]

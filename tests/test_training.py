@@ -220,6 +220,8 @@ def test_finetune_switches_the_shifts_and_starts_from_the_trained_model(tmp_path
     """e3d train --init-from: a shipped (tiny) model fine-tuned on a dataset whose isolated atoms differ
     (here: the xTB atoms moved by +1 eV, as a DFT set's would differ): the new model carries the new
     shifts, its card says where it started, and its sum rule holds."""
+    import torch
+
     import e3d
     from e3d.model import load_model
 
@@ -245,6 +247,20 @@ def test_finetune_switches_the_shifts_and_starts_from_the_trained_model(tmp_path
         assert tuned.shifts[tuned.type_names.index(t)] == pytest.approx(v)
         assert tuned.shifts[tuned.type_names.index(t)] == pytest.approx(base.shifts[base.type_names.index(t)] + 1.0)
     (r,) = e3d.edge_energies(tuned, [e3d.from_smiles("CC")])
+    assert abs(r.residual) < 1e-6
+    # fresh_readout=true (e3d/fresh_readout.py): the same fine-tune, its edge readout re-drawn at the first step
+    fresh_out = tmp_path / "fresh.nequip.zip"
+    assert main(["train", "configs/tiny.yaml", f"data_dir={data}", f"test_file={data / 'tiny_trainval.extxyz'}",
+                 "trainer.max_epochs=1", "fresh_readout=true", "--run-dir", str(tmp_path / "fresh"),
+                 "--out", str(fresh_out), "--init-from", "tests/models/tiny_allegro.nequip.zip"]) == 0
+    weights = lambda m, readout: torch.cat([p.detach().flatten() for n, p in m.module.named_parameters()  # noqa: E731
+                                            if ("edge_readout" in n) == readout])
+    fresh = load_model(str(fresh_out))
+    for model, kept in ((tuned, True), (fresh, False)):  # one epoch moves a kept readout little, a re-drawn one is new
+        r = torch.corrcoef(torch.stack([weights(model, True), weights(base, True)]))[0, 1].item()
+        assert (r > 0.9) if kept else (abs(r) < 0.5)
+        assert torch.corrcoef(torch.stack([weights(model, False), weights(base, False)]))[0, 1].item() > 0.9
+    (r,) = e3d.edge_energies(fresh, [e3d.from_smiles("CC")])
     assert abs(r.residual) < 1e-6
 
 
@@ -453,3 +469,22 @@ def test_nequip_scripts_run_without_their_console_scripts(tmp_path, monkeypatch)
     assert cmd == [str(tmp_path / "python"), "-m", "nequip.scripts.package"]
     proc = subprocess.run([python, *cmd[1:], "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "build" in proc.stdout
+
+
+def test_redraw_edge_readout_changes_the_readout_only(tiny_model_path):
+    """The fresh readout of a fine-tune (e3d/fresh_readout.py) re-draws the edge readout's weights and leaves
+    every other weight — the learned environments — as the parent had them."""
+    import torch
+
+    from e3d.fresh_readout import READOUT, redraw_edge_readout
+    from e3d.model import load_model
+
+    module = load_model(tiny_model_path, device="cpu").module
+    before = {n: p.detach().clone() for n, p in module.named_parameters()}
+    torch.manual_seed(0)
+    assert redraw_edge_readout(module) == sum(READOUT in n for n in before) > 0
+    for name, p in module.named_parameters():
+        if READOUT in name:
+            assert not torch.allclose(p, before[name]) and abs(p.var().item() - 1.0) < 0.5  # nequip's init scale
+        else:
+            assert torch.equal(p, before[name])

@@ -1,4 +1,5 @@
-"""Training datasets: scaling with data size, entropy vs reactivity (one point per model), model cards."""
+"""Training datasets: the emergence study, what fine-tunes inherit, scaling with data size, entropy vs reactivity
+(one point per model), model cards."""
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ from e3d.data.qm9 import N_TEST
 from e3d.family import card_summary, shipped_cards
 from e3d.scaling import REACTIVITY_MEASURES, entropy_reactivity, fit_power_law, power_law_curve
 from e3d.ensemble import quantity_spread_wide
+from e3d.inheritance import inheritance_table, parents_from_cards
 from e3d.study import SCALING_QUANTITIES, SEED_MEAN_COLUMNS, accuracy_vs_energy_error
 
 st.title("Training datasets")
@@ -131,6 +133,27 @@ else:
                      .round(2), hide_index=True, width="stretch")
         st.caption("What averages out is each seed's own split of the energy into edges; what is left every seed "
                    "shares. GFN2-xTB labels, rigid fragments at the parent geometry; docs/E3D_METHOD.md §4e.")
+
+st.subheader("What a fine-tune keeps of its parent's partition")
+inherited = inheritance_table(state.table("bde"), parents_from_cards(shipped_cards()))
+if inherited.empty:
+    st.info("No fine-tuned model with its parent in the precomputed BDE table.")
+else:
+    PAIR = {"d_vs_parent_d": "D_ij vs parent's D_ij", "d_vs_parent_labels_rigid": "D_ij vs parent's labels (rigid)",
+            "d_vs_own_labels_rigid": "D_ij vs own labels (rigid)",
+            "own_rigid_vs_own_labels_rigid": "own rigid BDE vs own labels (rigid)",
+            "parent_d_vs_parent_labels_rigid": "parent's D_ij vs its labels (rigid)",
+            "own_labels_vs_parent_labels_rigid": "own labels vs parent's labels (rigid)"}
+    labels = {"model_id": "fine-tune", "parent_id": "parent", "n": "bonds", "labels": "own labels",
+              "parent_labels": "parent's labels"}
+    labels |= {f"{k}_{m}": f"{name}: {'MAE (kcal/mol)' if m == 'mae' else 'ρ'}" for k, name in PAIR.items()
+               for m in ("mae", "rho")}
+    st.dataframe(inherited[[c for c in labels if c in inherited]].rename(columns=labels).round(2), hide_index=True,
+                 width="stretch")
+    st.caption("Each fine-tune's headline rows (common organic bonds of the package table it saw, in its domain), its "
+               "parent's rows matched bond by bond; rigid BDEs of each model's own labelling method, fragments frozen "
+               "at the parent geometry. A fine-tune whose own rigid BDEs follow its new labels while D_ij ranks bonds "
+               "like its parent's labels moved the energy without moving the split into edges (docs/E3D_METHOD.md §4h).")
 
 st.subheader("Scaling with training-set size")
 study_scaling = state.table("study/scaling")

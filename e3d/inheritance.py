@@ -1,0 +1,72 @@
+"""What a fine-tune keeps of its parent's edge partition (docs/E3D_METHOD.md §4h).
+
+A model fine-tuned from another starts from the parent's weights, so from its split of the energy into
+edges.  On the fine-tune's headline rows (the bonds it is judged on), four comparisons tell whether the new
+labels reached the edges or only the total energy:
+
+- D_ij (fine-tune) vs D_ij (parent): how much of the parent's ordering it kept;
+- D_ij vs the parent's labels' rigid BDE: the partition the parent learned;
+- D_ij vs its own labels' rigid BDE: the partition it was asked for;
+- its own rigid BDE vs its own labels' rigid BDE: whether its energies learned the new labels.
+
+A fine-tune whose own rigid BDEs follow the new labels while D_ij still ranks bonds like the parent's labels
+has moved the energy without moving the partition.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Mapping
+
+import pandas as pd
+
+from .metrics import parity_metrics
+
+D, RIGID, OWN_RIGID = "e3d_bde_kcal_mol", "rigid_reference_bde_kcal_mol", "model_rigid_bde_kcal_mol"
+# comparison key → (fine-tune's series, reference series, reference from the parent's rows?)
+COMPARISONS = {
+    "d_vs_parent_d": (D, D, True),
+    "d_vs_parent_labels_rigid": (D, RIGID, True),
+    "d_vs_own_labels_rigid": (D, RIGID, False),
+    "own_rigid_vs_own_labels_rigid": (OWN_RIGID, RIGID, False),
+}
+
+
+def parents_from_cards(cards: Mapping[str, Mapping[str, object]]) -> Dict[str, str]:
+    """fine-tune id → parent id, for the models whose card names a shipped parent (``finetuned_from``)."""
+    out = {}
+    for model_id, card in cards.items():
+        parent = card.get("finetuned_from")
+        if parent:
+            parent_id = os.path.basename(str(parent)).removesuffix(".nequip.zip")
+            if parent_id in cards:
+                out[model_id] = parent_id
+    return out
+
+
+def inheritance_table(bde: pd.DataFrame, parents: Mapping[str, str]) -> pd.DataFrame:
+    """One row per fine-tune with a parent in ``bde`` (a BDE table of several models, e.g.
+    precomputed/bde.parquet): ``n`` shared headline rows and ``<key>_mae`` / ``<key>_rho`` (kcal/mol,
+    Spearman ρ) of each of :data:`COMPARISONS`; for scale, the parent's own D_ij vs its labels' rigid BDE on the
+    same rows (``parent_d_vs_parent_labels_rigid_*``) and the two labellers' rigid BDEs against each other
+    (``own_labels_vs_parent_labels_rigid_*``)."""
+    rows = []
+    by_model = {m: t.set_index("label") for m, t in bde.groupby("model_id", sort=False)}
+    for model_id, parent_id in parents.items():
+        if model_id not in by_model or parent_id not in by_model:
+            continue
+        child = by_model[model_id]
+        child = child[child["headline"].astype(bool)]
+        parent = by_model[parent_id].reindex(child.index)
+        row = {"model_id": model_id, "parent_id": parent_id, "n": int(len(child)),
+               "labels": child["reference_method"].iloc[0] if len(child) else None,
+               "parent_labels": parent["reference_method"].dropna().iloc[0] if parent["reference_method"].notna().any() else None}
+        pairs = {key: (child[series], (parent if from_parent else child)[ref])
+                 for key, (series, ref, from_parent) in COMPARISONS.items()}
+        pairs["parent_d_vs_parent_labels_rigid"] = (parent[D], parent[RIGID])
+        pairs["own_labels_vs_parent_labels_rigid"] = (child[RIGID], parent[RIGID])  # how far apart the labels are
+        for key, (series, ref) in pairs.items():
+            m = parity_metrics(ref, series)
+            row[f"{key}_mae"], row[f"{key}_rho"] = m["mae"], m["spearman"]
+        rows.append(row)
+    return pd.DataFrame(rows)
