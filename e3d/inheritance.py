@@ -56,7 +56,7 @@ def inheritance_table(bde: pd.DataFrame, parents: Mapping[str, str]) -> pd.DataF
         if model_id not in by_model or parent_id not in by_model:
             continue
         child = by_model[model_id]
-        child = child[child["headline"].astype(bool)]
+        child = child[child["headline"].eq(True)]  # (a table without the column: no headline rows)
         parent = by_model[parent_id].reindex(child.index)
         row = {"model_id": model_id, "parent_id": parent_id, "n": int(len(child)),
                "labels": child["reference_method"].iloc[0] if len(child) else None,
