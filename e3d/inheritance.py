@@ -58,9 +58,9 @@ def inheritance_table(bde: pd.DataFrame, parents: Mapping[str, str]) -> pd.DataF
         child = by_model[model_id]
         child = child[child["headline"].eq(True)]  # (a table without the column: no headline rows)
         parent = by_model[parent_id].reindex(child.index)
+        method = lambda t: next(iter(t["reference_method"].dropna()), None)  # noqa: E731 (the labelling method)
         row = {"model_id": model_id, "parent_id": parent_id, "n": int(len(child)),
-               "labels": child["reference_method"].iloc[0] if len(child) else None,
-               "parent_labels": parent["reference_method"].dropna().iloc[0] if parent["reference_method"].notna().any() else None}
+               "labels": method(child), "parent_labels": method(parent)}
         pairs = {key: (child[series], (parent if from_parent else child)[ref])
                  for key, (series, ref, from_parent) in COMPARISONS.items()}
         pairs["parent_d_vs_parent_labels_rigid"] = (parent[D], parent[RIGID])

@@ -249,7 +249,7 @@ def inheritance_markdown(precomputed: str) -> str:
     if table.empty:
         return ""
     closer = table["d_vs_parent_labels_rigid_rho"] > table["d_vs_own_labels_rigid_rho"]
-    out = (f"\n\nWhat a fine-tune keeps of its parent's partition (`e3d.inheritance`, docs/E3D_METHOD.md §4h; the "
+    out = ("\n\nWhat a fine-tune keeps of its parent's partition (`e3d.inheritance`, docs/E3D_METHOD.md §4h; the "
            "fine-tune's headline rows, MAE kcal/mol / Spearman ρ). D_ij of {n} fine-tunes against their parent's D_ij, "
            "the parent's labels' rigid BDE and their own labels' rigid BDE; their own rigid BDE (energy differences) "
            "against their labels'; the parent's D_ij against its labels on the same rows. D_ij ranks bonds closer to "
