@@ -182,6 +182,17 @@ def test_train_package_card_and_bonds(tmp_path, monkeypatch, capsys):
     # … and continued with it, from the last checkpoint
     assert main([*again, "--resume"]) == 0
     assert json.load(open(tmp_path / "m.card.json"))["metrics"]["epochs"] == 2
+    # … also from another folder (a copy, a later session's checkout): best.ckpt itself is renewed, never a
+    # best-v1.ckpt beside a stale one that would be packaged
+    import shutil
+    import time
+
+    moved = tmp_path / "moved"
+    shutil.copytree(tmp_path / "run", moved)
+    started = time.time()
+    assert main(["train", "configs/tiny.yaml", f"data_dir={data}", "trainer.max_epochs=3", "--run-dir", str(moved),
+                 "--out", str(out), "--resume"]) == 0
+    assert not list(moved.glob("best-v*.ckpt")) and os.path.getmtime(moved / "best.ckpt") > started
 
 
 @pytest.mark.slow
