@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict
+from typing import Dict, Optional
 
 from .errors import ModelError
 
@@ -51,14 +51,26 @@ def read_card(model_path: str) -> Dict[str, object]:
     return {}
 
 
+def parent_path(card: Dict[str, object]) -> Optional[str]:
+    """The model file a fine-tune started from (``finetuned_from``, relative to the repository), else None."""
+    parent = card.get("finetuned_from")
+    if not parent:
+        return None
+    return parent if os.path.isabs(parent) else os.path.join(REPO_ROOT, parent)
+
+
+def parent_id(card: Dict[str, object]) -> Optional[str]:
+    """The id of the model a fine-tune started from (its file name without the suffix), else None."""
+    path = parent_path(card)
+    return None if path is None else os.path.basename(card_path(path)).removesuffix(CARD_SUFFIX)
+
+
 def pretraining(card: Dict[str, object]) -> str:
     """"fine-tuned from ID (its labels)" for a model that started from another one's weights (", edge readout
     re-drawn" where it was, e3d/fresh_readout.py), else ""."""
-    parent = card.get("finetuned_from")
-    if not parent:
+    path = parent_path(card)
+    if path is None:
         return ""
-    path = parent if os.path.isabs(parent) else os.path.join(REPO_ROOT, parent)
-    name = os.path.basename(card_path(path)).removesuffix(CARD_SUFFIX)
     labels = read_card(path).get("level_of_theory")
-    return (f"fine-tuned from {name}" + (f" ({labels} labels)" if labels else "")
+    return (f"fine-tuned from {parent_id(card)}" + (f" ({labels} labels)" if labels else "")
             + (", edge readout re-drawn" if card.get("fresh_readout") else ""))

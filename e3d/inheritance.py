@@ -15,11 +15,11 @@ has moved the energy without moving the partition.
 
 from __future__ import annotations
 
-import os
 from typing import Dict, Mapping
 
 import pandas as pd
 
+from .cards import parent_id
 from .metrics import parity_metrics
 
 D, RIGID, OWN_RIGID = "e3d_bde_kcal_mol", "rigid_reference_bde_kcal_mol", "model_rigid_bde_kcal_mol"
@@ -34,14 +34,12 @@ COMPARISONS = {
 
 def parents_from_cards(cards: Mapping[str, Mapping[str, object]]) -> Dict[str, str]:
     """fine-tune id → parent id, for the models whose card names a shipped parent (``finetuned_from``)."""
-    out = {}
-    for model_id, card in cards.items():
-        parent = card.get("finetuned_from")
-        if parent:
-            parent_id = os.path.basename(str(parent)).removesuffix(".nequip.zip")
-            if parent_id in cards:
-                out[model_id] = parent_id
-    return out
+    parents = {model_id: parent_id(card) for model_id, card in cards.items()}
+    return {model_id: parent for model_id, parent in parents.items() if parent in cards}
+
+
+def _labelling_method(rows: pd.DataFrame):
+    return next(iter(rows["reference_method"].dropna()), None)
 
 
 def inheritance_table(bde: pd.DataFrame, parents: Mapping[str, str]) -> pd.DataFrame:
@@ -52,15 +50,14 @@ def inheritance_table(bde: pd.DataFrame, parents: Mapping[str, str]) -> pd.DataF
     (``own_labels_vs_parent_labels_rigid_*``)."""
     rows = []
     by_model = {m: t.set_index("label") for m, t in bde.groupby("model_id", sort=False)}
-    for model_id, parent_id in parents.items():
-        if model_id not in by_model or parent_id not in by_model:
+    for model_id, parent_model in parents.items():
+        if model_id not in by_model or parent_model not in by_model:
             continue
         child = by_model[model_id]
         child = child[child["headline"].eq(True)]  # (a table without the column: no headline rows)
-        parent = by_model[parent_id].reindex(child.index)
-        method = lambda t: next(iter(t["reference_method"].dropna()), None)  # noqa: E731 (the labelling method)
-        row = {"model_id": model_id, "parent_id": parent_id, "n": int(len(child)),
-               "labels": method(child), "parent_labels": method(parent)}
+        parent = by_model[parent_model].reindex(child.index)
+        row = {"model_id": model_id, "parent_id": parent_model, "n": int(len(child)),
+               "labels": _labelling_method(child), "parent_labels": _labelling_method(parent)}
         pairs = {key: (child[series], (parent if from_parent else child)[ref])
                  for key, (series, ref, from_parent) in COMPARISONS.items()}
         pairs["parent_d_vs_parent_labels_rigid"] = (parent[D], parent[RIGID])
