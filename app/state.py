@@ -14,7 +14,7 @@ import streamlit as st
 
 import e3d
 from e3d.family import read_index
-from e3d.cards import MODELS_DIR, REPO_ROOT, pretraining, read_card
+from e3d.cards import MODELS_DIR, REPO_ROOT, file_id, pretraining, read_card
 from e3d.precompute import read_table
 
 PRECOMPUTED = os.path.join(REPO_ROOT, "precomputed")
@@ -63,7 +63,7 @@ def warm_up() -> threading.Thread:
 
     def work():
         ids = model_ids()
-        main = (index().get("main") or "").replace(".nequip.zip", "")
+        main = file_id(index().get("main") or "")
         if main in ids:
             mol = e3d.from_smiles("CCO")
             live_pairs(molblock(mol), "CCO", 0, 1, main)
@@ -86,7 +86,7 @@ def model_picker() -> Optional[str]:
     if not ids:
         st.sidebar.error("No shipped models found in precomputed/models/.")
         return None
-    main = (index().get("main") or "").replace(".nequip.zip", "")
+    main = file_id(index().get("main") or "")
     entries = {m["id"]: m for m in index()["models"]}
     mid = st.sidebar.selectbox("Model (training dataset)", ids, index=ids.index(main) if main in ids else 0,
                                key="model_id",

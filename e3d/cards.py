@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from .errors import ModelError
 
@@ -32,8 +32,9 @@ def default_model_path() -> str:
     raise ModelError(f"no default model: {index} is missing; pass --model PATH")
 
 
-# model files E3D reads: package, training checkpoint, AOTInductor (.nequip.pt2 before .pt2: the card strips the longest)
-MODEL_SUFFIXES = (".nequip.zip", ".ckpt", ".nequip.pt2", ".pt2")
+# model files E3D reads: package, training checkpoint, AOTInductor (.nequip.pt2 before .pt2: the card strips the
+# longest), a sum of models (e3d/composite.py)
+MODEL_SUFFIXES = (".nequip.zip", ".ckpt", ".nequip.pt2", ".pt2", ".sum.json")
 
 
 def card_path(model_path: str) -> str:
@@ -59,18 +60,84 @@ def parent_path(card: Dict[str, object]) -> Optional[str]:
     return parent if os.path.isabs(parent) else os.path.join(REPO_ROOT, parent)
 
 
+def file_id(model_path: str) -> str:
+    """A model file's id: its name without the model suffix (``dft-delta.sum.json`` → ``dft-delta``)."""
+    return os.path.basename(card_path(model_path)).removesuffix(CARD_SUFFIX)
+
+
 def parent_id(card: Dict[str, object]) -> Optional[str]:
-    """The id of the model a fine-tune started from (its file name without the suffix), else None."""
+    """The id of the model a fine-tune started from, else None."""
     path = parent_path(card)
-    return None if path is None else os.path.basename(card_path(path)).removesuffix(CARD_SUFFIX)
+    return None if path is None else file_id(path)
 
 
 def pretraining(card: Dict[str, object]) -> str:
     """"fine-tuned from ID (its labels)" for a model that started from another one's weights (", edge readout
-    re-drawn" where it was, e3d/fresh_readout.py), else ""."""
+    re-drawn" where it was, e3d/fresh_readout.py); for a sum of models (e3d/composite.py) "sum of A (its labels)
+    + Δ model B"; else ""."""
+    if card.get("sum_of"):
+        return "sum of " + " + ".join(_part_phrase(pid) for pid in card["sum_of"])
     path = parent_path(card)
     if path is None:
         return ""
     labels = read_card(path).get("level_of_theory")
     return (f"fine-tuned from {parent_id(card)}" + (f" ({labels} labels)" if labels else "")
             + (", edge readout re-drawn" if card.get("fresh_readout") else ""))
+
+
+def _part_phrase(part_id: str) -> str:
+    part = read_card(os.path.join(MODELS_DIR, f"{part_id}.nequip.zip"))
+    if delta_labels(part):
+        return f"Δ model {part_id} ({part['labels']['method']})"
+    return f"{part_id} ({part.get('level_of_theory') or '?'} labels)"
+
+
+def delta_labels(card: Dict[str, object]) -> Optional[Dict[str, object]]:
+    """The Δ-labels a model was trained on (e3d/data/delta.py: ``high`` and ``low`` labellers), else None."""
+    labels = card.get("labels") or {}
+    return labels if labels.get("delta") else None
+
+
+def sum_card(model_id: str, part_ids: List[str], parts: List[Dict[str, object]],
+             dataset: Optional[str] = None) -> Dict[str, object]:
+    """The card of a sum of models (e3d/composite.py): models on one labeller plus one Δ model on top of it.
+
+    The sum predicts the Δ's high level, so its labels are those and its ``dataset`` the high-level set the Δ
+    labels came from (given; else the Δ set's name); its training domain is the Δ model's (where the
+    correction was learned: the narrower one); μ_t add.
+    """
+    deltas = [k for k, c in enumerate(parts) if delta_labels(c)]
+    if len(deltas) != 1:
+        raise ModelError(f"{model_id}: a sum needs exactly one Δ model (trained on `e3d data delta` labels), "
+                         f"found {len(deltas)}")
+    delta = parts[deltas[0]]
+    low = delta_labels(delta)["low"]["method"]
+    for pid, c in zip(part_ids, parts):
+        if c is not delta and c.get("level_of_theory") != low:
+            raise ModelError(f"{model_id}: {pid} is trained on {c.get('level_of_theory')} labels, the Δ model "
+                             f"corrects {low}")
+    high = delta_labels(delta)["high"]
+    shifts = [c.get("energy_shifts") or {} for c in parts]
+    values = [s.get("values_eV") or {} for s in shifts]
+    elements = [set(c.get("training_elements") or []) for c in parts]
+    return {
+        "id": model_id,
+        "sum_of": list(part_ids),
+        "delta_on": [pid for pid, c in zip(part_ids, parts) if c is not delta],  # the models the Δ model corrects
+        "dataset": dataset or delta.get("dataset"),
+        "delta_dataset": delta.get("dataset"),
+        "n_training_frames": delta.get("n_training_frames"),
+        "level_of_theory": high["method"],
+        "labels": high,
+        "training_elements": sorted(set.intersection(*elements), key=lambda e: (parts[0].get("training_elements") or []).index(e)),
+        "training_domain": delta.get("training_domain"),
+        "energy_shifts": {
+            "isolated_atoms": all(s.get("isolated_atoms") for s in shifts),
+            "reference": high.get("atom_reference"),
+            "values_eV": {t: sum(float(v[t]) for v in values) for t in values[0] if all(t in v for v in values)},
+            "trainable": any(s.get("trainable") for s in shifts),
+        },
+        "hyperparameters": {k: (delta.get("hyperparameters") or {}).get(k) for k in ("r_max", "model_dtype")},
+        "training_time_s": sum(float(c.get("training_time_s") or 0) for c in parts),
+        "hardware": delta.get("hardware"),
+    }

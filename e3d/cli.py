@@ -126,8 +126,8 @@ def cmd_info(args) -> int:
         table = pd.DataFrame(rows)
         left = {c: f"{{:<{table[c].astype(str).str.len().max()}}}".format for c in ("model", "role", "labels", "training set")}
         print(table.to_string(index=False, formatters=left, justify="left"))
-        print("(test: the model's own held-out frames; `python -m e3d info --model precomputed/models/ID.nequip.zip` "
-              "for a full card)")
+        print("(test: the model's own held-out frames; `python -m e3d info --model precomputed/models/FILE` "
+              "for a full card; FILE is ID.nequip.zip, or ID.sum.json for a sum of models)")
         return 0
 
     model = load_model(args.model, device=args.device, dtype=args.dtype)
@@ -168,6 +168,17 @@ def cmd_data(args) -> int:
         prov = convert(args.input, out, subsets=args.subset, elements=args.elements, max_atoms=args.max_atoms)
         print(f"wrote {prov['n_frames']} conformations of {prov['n_molecules']} molecules to {out}; "
               f"isolated atoms (eV) {prov['isolated_atom_energies_eV']}")
+        return 0
+    if args.labeller == "delta":
+        from .data.delta import build_delta
+
+        if not args.input:
+            raise E3DError("data delta needs --input SET.extxyz (a labelled set with its provenance JSON)")
+        stem = os.path.basename(args.input)[: -len(".extxyz")] if args.input.endswith(".extxyz") else os.path.basename(args.input)
+        out = args.out or os.path.join("runs", "data", f"delta_{stem}.extxyz")
+        prov = build_delta(args.input, out, progress=sys.stderr.isatty())
+        print(f"wrote {prov['n_frames']} frames with {prov['labels']['method']} labels to {out}; "
+              f"provenance in {out}.json; {len(prov['failures'])} failure(s)")
         return 0
     if args.labeller == "qm9":
         from .data.qm9 import SCALING_SIZES, build_qm9_datasets
@@ -354,13 +365,14 @@ def cmd_bde(args) -> int:
     out = with_additive_fit(out, baseline_per_type(read_table(DEFAULT_OUT, "baseline"), model.card.get("dataset")))
     if out["reference_method"].eq(ADDITIVITY_METHOD).any():  # GFN2-xTB labels: each parent's additivity gap
         out = with_additivity_gap(out, cache, progress=sys.stderr.isatty())
+    out = out.assign(headline=headline_mask(out, model))  # the rows the metrics below are taken on
     write_table(out, args.output)
     ok = out["error"].isna()
     print(f"wrote {len(out)} rows to {args.output} ({int((~ok).sum())} with errors); model: {_model_line(model)}")
     print(f"quantity: {out['quantity'].iloc[0] if len(out) else ''}")
     if not len(out):
         return 0
-    headline = headline_mask(out, model)
+    headline = out["headline"]
     unseen = sorted(set(out.loc[out["bond_type_seen"].map(lambda v: v is False), "bond_type"]))
     n_headline = int(headline.sum())
     print(f"headline: {n_headline} row{'' if n_headline == 1 else 's'} of common organic bond types the model has "
@@ -418,7 +430,7 @@ POSITIVE, COUNT = _at_least(1), _at_least(0)
 
 
 def _model_args(p) -> None:
-    p.add_argument("--model", help="model file (.nequip.zip, .ckpt, .nequip.pt2); default: the main shipped model")
+    p.add_argument("--model", help="model file (.nequip.zip, .ckpt, .nequip.pt2, or a sum of models .sum.json); default: the main shipped model")
     p.add_argument("--device", default="auto", help="cpu, cuda, or auto (default)")
     _dtype_arg(p)
 
@@ -506,12 +518,13 @@ def _bde_parser(sub) -> None:
 
 def _data_parser(sub) -> None:
     p = sub.add_parser("data", help="build a labelled training set (extxyz + provenance JSON)")
-    p.add_argument("labeller", choices=["xtb", "dft", "qm9", "spice", "atct"],
-                   help="GFN2-xTB or DFT (PySCF) labels on a corpus, QM9 (DFT) subsets, a SPICE 2 HDF5 file you "
+    p.add_argument("labeller", choices=["xtb", "dft", "delta", "qm9", "spice", "atct"],
+                   help="GFN2-xTB or DFT (PySCF) labels on a corpus, (delta) a labelled set's labels minus GFN2-xTB's "
+                        "on its geometries (Δ-learning), QM9 (DFT) subsets, a SPICE 2 HDF5 file you "
                         "have, or (atct) the experimental BDE table from ATcT heats of formation")
     p.add_argument("--level", default="B3LYP/def2-SVP",
                    help="dft: FUNCTIONAL/BASIS (default B3LYP/def2-SVP; UKS with stability analysis)")
-    p.add_argument("--input", help="spice: the SPICE HDF5 file")
+    p.add_argument("--input", help="spice: the SPICE HDF5 file; delta: the labelled .extxyz (with its .json)")
     p.add_argument("--subset", nargs="+", help="spice: keep these subsets (substring match)")
     p.add_argument("--elements", nargs="+", help="spice: keep molecules made only of these elements")
     p.add_argument("--max-atoms", type=POSITIVE, help="spice: skip larger molecules")

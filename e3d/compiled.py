@@ -35,6 +35,8 @@ def compile_model(model_path: str, out_path: str, device: str = "cpu") -> str:
     if not out_path.endswith(".nequip.pt2"):
         raise ModelError("compiled model path must end with .nequip.pt2")
     model = load_model(model_path, device=device)
+    if model.parts:
+        raise ModelError(f"{model_path} is a sum of models: compile each part (its models add at run time)")
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)  # as every other output path
     mols = [m for m in map(from_smiles, EXAMPLE_SMILES) if set(m.symbols) <= set(model.type_names)]
     data = AtomicDataDict.to_(molecules_to_data(mols * 2, model), model.device)

@@ -8,6 +8,7 @@ differ only in what they teach.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
@@ -16,12 +17,14 @@ from typing import Dict, List, Optional
 import yaml
 
 from .errors import E3DError
-from .cards import MODELS_DIR, REPO_ROOT, pretraining, read_card
+from .composite import SUM_SUFFIX
+from .cards import MODELS_DIR, REPO_ROOT, parent_id, pretraining, read_card, sum_card
 
 FAMILY_FILE = os.path.join(REPO_ROOT, "configs", "family.yaml")
 XTB_DATA = os.path.join("runs", "data")
 # labelled sets that cost CPU-hours (the DFT frames: ~1 h on 2 cores) ship with the repo, with their provenance
 SHIPPED_LABELS = os.path.join(REPO_ROOT, "precomputed", "labels")
+PART_ROLE = "delta"  # a Δ model (e3d/data/delta.py) ships as part of a sum, not as a model of its own
 
 
 def load_family(path: str = FAMILY_FILE) -> Dict[str, object]:
@@ -31,6 +34,13 @@ def load_family(path: str = FAMILY_FILE) -> Dict[str, object]:
 
 def model_file(model_id: str, models_dir: str = MODELS_DIR) -> str:
     return os.path.join(models_dir, f"{model_id}.nequip.zip")
+
+
+def member_file(entry: Dict[str, object], models_dir: str = MODELS_DIR) -> str:
+    """A member's model file: its package, or for a sum of models (``sum_of``, e3d/composite.py) its sum file."""
+    if entry.get("sum_of"):
+        return os.path.join(models_dir, f"{entry['id']}{SUM_SUFFIX}")
+    return model_file(str(entry["id"]), models_dir)
 
 
 def subset_by_kind(in_path: str, variant: str, out_path: str) -> int:
@@ -58,7 +68,15 @@ def prepare_data(entry: Dict[str, object]) -> None:
     from .data.build import build_xtb_dataset
 
     data = entry.get("data", {})
-    if "test_corpus" in data:  # a named corpus pair, labelled by xtb or dft (same seeds: the same geometries)
+    if data.get("labeller") == "delta":  # Δ-labels: the DFT sets minus GFN2-xTB's labels on their geometries
+        from .data.delta import build_delta
+
+        high = {**data, "labeller": "dft"}
+        prepare_data({**entry, "data": high})
+        for split in ("trainval", "test"):
+            if not os.path.exists(labelled_set(data, split) + ".json"):
+                build_delta(labelled_set(high, split), labelled_set(data, split), progress=False)
+    elif "test_corpus" in data:  # a named corpus pair, labelled by xtb or dft (same seeds: the same geometries)
         from .corpus import CORPORA
         from .data.build import build_dataset, combine_frames, dft_labeller, env_workers, xtb_labeller
 
@@ -214,11 +232,13 @@ def train_family(only: Optional[List[str]] = None, models_dir: str = MODELS_DIR,
     for entry in family["models"]:
         if only and entry["id"] not in only:
             continue
-        out = model_file(entry["id"], models_dir)
+        out = member_file(entry, models_dir)
         if os.path.exists(out) and not retrain:
             continue
         found = study_run(entry)
-        if found is not None:  # trained by the study (with the runs it fine-tunes), shipped from it
+        if entry.get("sum_of"):  # a sum of shipped models: nothing to train
+            write_sum(entry, models_dir)
+        elif found is not None:  # trained by the study (with the runs it fine-tunes), shipped from it
             _train_from_study(entry, *found, out)
         else:
             parent = entry.get("init_from")  # a member fine-tuned from another (listed, so trained, before it)
@@ -240,6 +260,32 @@ def train_family(only: Optional[List[str]] = None, models_dir: str = MODELS_DIR,
     return done
 
 
+def write_sum(entry: Dict[str, object], models_dir: str = MODELS_DIR) -> Dict[str, object]:
+    """A sum-of-models member (``sum_of: [base, Δ model]``): its sum file and card, with its held-out errors
+    on its ``data``'s test set (the high level's labels)."""
+    from .evaluate import evaluate
+    from .model import load_model
+    from .train import write_card
+
+    parts = [str(p) for p in entry["sum_of"]]
+    missing = [p for p in parts if not os.path.exists(model_file(p, models_dir))]
+    if missing:
+        raise E3DError(f"{entry['id']}: sums {', '.join(missing)}, not trained yet: train {'them' if len(missing) > 1 else 'it'} first")
+    path = member_file(entry, models_dir)
+    with open(path, "w") as fh:
+        json.dump({"parts": [os.path.basename(model_file(p, models_dir)) for p in parts]}, fh, indent=1)
+    prepare_data(entry)
+    card = sum_card(str(entry["id"]), parts, [read_card(model_file(p, models_dir)) for p in parts],
+                    dataset=os.path.basename(labelled_set(entry["data"], "trainval")))  # the high level's frames
+    test = labelled_set(entry["data"], "test")
+    card["metrics"] = {"test": evaluate(load_model(path, device="cpu"), test)}
+    card["metric_units"] = {"per_atom_energy_mae": "eV/atom", "total_energy_mae": "eV/molecule", "forces_mae": "eV/Å"}
+    card.update(test_file=os.path.relpath(test, REPO_ROOT) if os.path.isabs(test) else test,
+                created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    write_card(path, card)
+    return card
+
+
 def _train_from_study(entry: Dict[str, object], study: Dict[str, object], run: Dict[str, object], out: str) -> None:
     """Train a member's study run to its step budget — first the runs it fine-tunes from
     (:func:`e3d.study.lineage`) — and copy the study's model and card (under the member's id) into the family."""
@@ -258,8 +304,8 @@ def write_index(models_dir: str = MODELS_DIR) -> Dict[str, object]:
     family = load_family()
     entries = []
     for entry in family["models"]:
-        path = model_file(entry["id"], models_dir)
-        if not os.path.exists(path):
+        path = member_file(entry, models_dir)
+        if not os.path.exists(path) or entry.get("role") == PART_ROLE:  # Δ models are read through their sums
             continue
         card = read_card(path)
         entries.append({
@@ -273,7 +319,7 @@ def write_index(models_dir: str = MODELS_DIR) -> Dict[str, object]:
             "test": (card.get("metrics") or {}).get("test", {}),
         })
     main_id = family.get("main")
-    index = {"main": f"{main_id}.nequip.zip" if any(e["id"] == main_id for e in entries) else None,
+    index = {"main": next((e["file"] for e in entries if e["id"] == main_id), None),
              "models": entries}
     os.makedirs(models_dir, exist_ok=True)
     with open(os.path.join(models_dir, "index.json"), "w") as fh:
@@ -304,7 +350,8 @@ def card_summary(card: Dict[str, object]) -> Dict[str, object]:
     return {
         "dataset": card.get("dataset"), "level of theory": card.get("level_of_theory"),
         "training frames": card.get("n_training_frames"),
-        "fine-tuned from": pretraining(card).removeprefix("fine-tuned from ") or None,
+        "fine-tuned from": parent_id(card) and pretraining(card).removeprefix("fine-tuned from ") or None,
+        "sum of": pretraining(card).removeprefix("sum of ") if card.get("sum_of") else None,
         "atom reference (μ)": (card.get("energy_shifts") or {}).get("reference"),
         "largest training molecule (heavy atoms)": domain.get("max_heavy_atoms"),
         "bond types seen": len(domain.get("bond_types") or {}) or None,

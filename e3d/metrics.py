@@ -20,8 +20,9 @@ def parity_metrics(reference: Iterable[float], predicted: Iterable[float]) -> Di
         return {"n": n, "mae": float("nan"), "rmse": float("nan"), "r2": float("nan"),
                 "slope": float("nan"), "intercept": float("nan"), "spearman": float("nan")}
     err = y - x
-    slope, intercept = np.polyfit(x, y, 1)
     ss_tot = float(np.sum((x - x.mean()) ** 2))
+    # a reference without spread (e.g. a difference that is zero everywhere) has no slope and no ranking
+    slope, intercept = np.polyfit(x, y, 1) if ss_tot > 0 else (float("nan"), float("nan"))
     return {
         "n": n,
         "mae": float(np.mean(np.abs(err))),
@@ -29,5 +30,5 @@ def parity_metrics(reference: Iterable[float], predicted: Iterable[float]) -> Di
         "r2": float(1.0 - np.sum(err**2) / ss_tot) if ss_tot > 0 else float("nan"),
         "slope": float(slope),
         "intercept": float(intercept),
-        "spearman": float(spearmanr(x, y).statistic),
+        "spearman": float(spearmanr(x, y).statistic) if ss_tot > 0 else float("nan"),
     }

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .cards import MODEL_SUFFIXES, default_model_path, read_card
+from .composite import SUM_SUFFIX, SumOfModels, part_paths
 from .errors import ModelError
 
 def pick_device(device: Optional[str] = None) -> torch.device:
@@ -61,6 +62,7 @@ class E3DModel:
     avg_num_neighbors: np.ndarray  # N̄_t per type
     extra_energy_terms: List[str]  # modules adding energy outside the edges (e.g. ZBL)
     card: Dict[str, object]
+    parts: List["E3DModel"] = dataclasses.field(default_factory=list, repr=False, compare=False)  # a sum's models
     # one forward pass at a time: energy_only() switches the force pass off on the shared module, and
     # the app shares one loaded model between all sessions (threads)
     lock: threading.RLock = dataclasses.field(default_factory=threading.RLock, repr=False, compare=False)
@@ -138,13 +140,19 @@ class E3DModel:
             "r_max_angstrom": self.r_max,
             "dtype": str(self.dtype).replace("torch.", ""),
             "device": str(self.device),
-            "energy_scales_eV": dict(zip(self.type_names, map(float, self.scales))),
+            # a sum's module outputs physical edge energies: the factors are its parts', the shifts their sum
+            "energy_scales_eV": self._per_part("scales") if self.parts else dict(zip(self.type_names, map(float, self.scales))),
             "energy_shifts_eV": dict(zip(self.type_names, map(float, self.shifts))),
-            "avg_num_neighbors": dict(zip(self.type_names, map(float, self.avg_num_neighbors))),
+            "avg_num_neighbors": (self._per_part("avg_num_neighbors") if self.parts
+                                  else dict(zip(self.type_names, map(float, self.avg_num_neighbors)))),
             "shifts_reference": self.shift_reference,
             "extra_energy_terms": self.extra_energy_terms or "none",
+            **({"sum_of": [p.path for p in self.parts]} if self.parts else {}),
             "card": self.card,
         }
+
+    def _per_part(self, field: str) -> Dict[str, Dict[str, float]]:
+        return {p.name: dict(zip(p.type_names, map(float, getattr(p, field)))) for p in self.parts}
 
     @contextlib.contextmanager
     def energy_only(self):
@@ -218,7 +226,9 @@ def load_model(path: Optional[str] = None, device: Optional[str] = None, dtype: 
     if not os.path.exists(path):
         raise ModelError(f"model file not found: {path}")
     if not str(path).endswith(MODEL_SUFFIXES):
-        raise ModelError(f"{path} is not a model file: give a .nequip.zip, .ckpt or .nequip.pt2 file")
+        raise ModelError(f"{path} is not a model file: give a .nequip.zip, .ckpt, .nequip.pt2 or {SUM_SUFFIX} file")
+    if path.endswith(SUM_SUFFIX):
+        return sum_of([load_model(p, device=device, dtype=dtype) for p in part_paths(path)], path, read_card(path))
     dev = pick_device(device)
     if path.endswith(".pt2"):
         return load_compiled(path, dev)
@@ -268,11 +278,14 @@ def rebuilt_in(model: E3DModel, dtype: str) -> E3DModel:
     import copy
 
     from hydra.utils import get_method
+
+    if model.parts:
+        return sum_of([rebuilt_in(p, dtype) for p in model.parts], model.path, model.card)
     from nequip.utils.global_state import set_global_state
 
     hyper = copy.deepcopy(model.card.get("hyperparameters") or {})
     if not hyper:
-        raise ModelError(f"{model.name}: float32 needs the model's hyper-parameters (its model card has none)")
+        raise ModelError(f"{model.name}: {dtype} needs the model's hyper-parameters (its model card has none)")
     set_global_state()
     reducer, pts = _readout_modules(model.module)
 
@@ -301,6 +314,31 @@ def rebuilt_in(model: E3DModel, dtype: str) -> E3DModel:
     module.eval().to(model.device)
     _enable_derivatives(module)
     return dataclasses.replace(model, module=module, dtype=getattr(torch, dtype))
+
+
+def sum_of(parts: List[E3DModel], path: str, card: Dict[str, object]) -> E3DModel:
+    """One model of ``parts`` run on one graph (:mod:`e3d.composite`): they must share types and cutoff.
+    Its module outputs physical edge energies (edge factor 1) and μ_t = Σ parts' μ_t."""
+    first = parts[0]
+    for p in parts[1:]:
+        if p.type_names != first.type_names:
+            raise ModelError(f"{path}: {p.name} has types {p.type_names}, {first.name} {first.type_names}: "
+                             "a sum needs one type list")
+        if abs(p.r_max - first.r_max) > 1e-9:
+            raise ModelError(f"{path}: {p.name} has r_max {p.r_max} Å, {first.name} {first.r_max} Å: "
+                             "edge energies add edge by edge only on one cutoff")
+    for p in parts:
+        if p.kind == "aotinductor" or p.extra_energy_terms:
+            raise ModelError(f"{path}: {p.name} cannot be part of a sum (compiled, or energy outside the edges)")
+    n = len(first.type_names)
+    module = SumOfModels([p.module for p in parts], np.stack([p.edge_factor for p in parts]), first.type_names,
+                         dict(getattr(first.module, "metadata", {}) or {})).eval().to(first.device)
+    # the loosest precision decides the sum-rule tolerance
+    dtype = torch.float32 if any(p.dtype == torch.float32 for p in parts) else torch.float64
+    return E3DModel(module=module, path=path, kind="sum", type_names=first.type_names, r_max=first.r_max,
+                    dtype=dtype, device=first.device, scales=np.ones(n),
+                    shifts=np.sum([p.shifts for p in parts], axis=0), avg_num_neighbors=np.full(n, 0.5),
+                    extra_energy_terms=[], card=card, parts=list(parts))
 
 
 def edge_constants_sidecar(model: E3DModel) -> Dict[str, object]:

@@ -39,6 +39,7 @@ from .corpus import BDE_REFERENCE, EVAL_CORPUS, REFERENCE_ENERGIES, evaluation_c
 from .errors import E3DError
 from .family import read_index
 from .cards import MODELS_DIR, REPO_ROOT
+from .composite import is_sum_path, part_paths
 from .model import E3DModel, load_model
 from .molecule import from_smiles, parse_smiles
 from .scan import scan_summary, stretch_scan
@@ -324,8 +325,9 @@ def save_reference_caches(path: str, bde_caches: ReferenceCache, scan_refs: Dict
 
 
 def _cache_folder(cache_dir: str, model_id: str, model_path: str, bde_path: str, corpus) -> str:
-    # a new BDE column or a TABLES_VERSION bump invalidates the cached tables
-    key = content_key([model_path, bde_path], corpus, SCAN_POINTS, BDE_COLUMNS, TABLES_VERSION)
+    # a new BDE column or a TABLES_VERSION bump invalidates the cached tables; a sum of models is its parts' files
+    files = [model_path] + (part_paths(model_path) if is_sum_path(model_path) else [])
+    key = content_key(files + [bde_path], corpus, SCAN_POINTS, BDE_COLUMNS, TABLES_VERSION)
     return os.path.join(cache_dir, f"{model_id}-{key}")
 
 

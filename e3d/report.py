@@ -239,7 +239,7 @@ def sum_rule_markdown(precomputed: str, models: pd.DataFrame) -> str:
 
 
 def inheritance_markdown(precomputed: str) -> str:
-    """What each fine-tune keeps of its parent's edge partition (e3d.inheritance, docs/E3D_METHOD.md §4h)."""
+    """What each fine-tune or Δ sum keeps of its parent's edge partition (e3d.inheritance, docs/E3D_METHOD.md §4h–i)."""
     from .family import shipped_cards
     from .inheritance import inheritance_table, parents_from_cards
 
@@ -249,19 +249,24 @@ def inheritance_markdown(precomputed: str) -> str:
     if table.empty:
         return ""
     closer = table["d_vs_parent_labels_rigid_rho"] > table["d_vs_own_labels_rigid_rho"]
-    out = ("\n\nWhat a fine-tune keeps of its parent's partition (`e3d.inheritance`, docs/E3D_METHOD.md §4h; the "
-           "fine-tune's headline rows, MAE kcal/mol / Spearman ρ). D_ij of {n} fine-tunes against their parent's D_ij, "
+    out = ("\n\nWhat a model built on another keeps of its partition (`e3d.inheritance`, docs/E3D_METHOD.md §4h–i; "
+           "a fine-tune's parent is the model it started from, a Δ sum's the GFN2-xTB model it adds the Δ model to; "
+           "the model's headline rows, MAE kcal/mol / Spearman ρ). D_ij of {n} models against their parent's D_ij, "
            "the parent's labels' rigid BDE and their own labels' rigid BDE; their own rigid BDE (energy differences) "
            "against their labels'; the parent's D_ij against its labels on the same rows. D_ij ranks bonds closer to "
-           "the parent's labels than to its own in {k} of {n}; the fine-tunes' own rigid BDEs reach ρ {own}, their "
-           "D_ij {d}; the two labellers' rigid BDEs agree at ρ {labels} on these rows:\n\n"
-           "| fine-tune | parent | rows | D_ij vs parent's D_ij | D_ij vs parent's labels (rigid) | D_ij vs own labels "
-           "(rigid) | own rigid BDE vs own labels (rigid) | parent's D_ij vs its labels (rigid) |\n"
-           "|---|---|---|---|---|---|---|---|\n").format(
+           "the parent's labels than to its own in {k} of {n}; the models' own rigid BDEs reach ρ {own}, their "
+           "D_ij {d}; the two labellers' rigid BDEs agree at ρ {labels} on these rows, and against experiment "
+           "(298 K) the own labels' rigid BDEs rank the bonds at ρ {own_exp}, the parents' labels' at ρ {parent_exp}:\n\n"
+           "| model | parent | rows | D_ij vs parent's D_ij | D_ij vs parent's labels (rigid) | D_ij vs own labels "
+           "(rigid) | own rigid BDE vs own labels (rigid) | parent's D_ij vs its labels (rigid) | D_ij − parent's vs "
+           "own labels − parent's (rigid) |\n"
+           "|---|---|---|---|---|---|---|---|---|\n").format(
         n=len(table), k=int(closer.sum()), own=_rho_range(table["own_rigid_vs_own_labels_rigid_rho"]),
-        d=_rho_range(table["d_vs_own_labels_rigid_rho"]), labels=_rho_range(table["own_labels_vs_parent_labels_rigid_rho"]))
+        d=_rho_range(table["d_vs_own_labels_rigid_rho"]), labels=_rho_range(table["own_labels_vs_parent_labels_rigid_rho"]),
+        own_exp=_rho_range(table["own_labels_rigid_vs_experiment_rho"]),
+        parent_exp=_rho_range(table["parent_labels_rigid_vs_experiment_rho"]))
     keys = ("d_vs_parent_d", "d_vs_parent_labels_rigid", "d_vs_own_labels_rigid", "own_rigid_vs_own_labels_rigid",
-            "parent_d_vs_parent_labels_rigid")
+            "parent_d_vs_parent_labels_rigid", "d_shift_vs_labels_shift")
     out += "".join(f"| {r['model_id']} | {r['parent_id']} ({r['parent_labels']}) | {r['n']} | "
                    + " | ".join(_mae_rho(r, k) for k in keys) + " |\n" for r in table.to_dict("records"))
     return out

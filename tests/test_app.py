@@ -412,7 +412,7 @@ def test_overview_says_where_emergence_holds_for_the_selected_model():
 
 
 def test_datasets_page_shows_what_each_fine_tune_keeps_of_its_parent():
-    """One row per shipped fine-tune, with its parent and the library's numbers (e3d.inheritance on the
+    """One row per shipped fine-tune or Δ sum, with its parent and the library's numbers (e3d.inheritance on the
     shipped BDE table), labelled with units."""
     import pandas as pd
 
@@ -423,8 +423,9 @@ def test_datasets_page_shows_what_each_fine_tune_keeps_of_its_parent():
                                  parents_from_cards(shipped_cards())).set_index("model_id")
     at = page("views/datasets.py")
     assert not at.exception
-    shown = next(d.value for d in at.dataframe if "fine-tune" in d.value.columns).set_index("fine-tune")
+    shown = next(d.value for d in at.dataframe if "parent (fine-tuned from, or + Δ model on)" in d.value.columns)
+    shown = shown.set_index("model")
     assert list(shown.index) == list(expected.index) and len(shown) >= 3
-    assert (shown["parent"] == expected["parent_id"]).all()
+    assert (shown["parent (fine-tuned from, or + Δ model on)"] == expected["parent_id"]).all()
     assert shown["D_ij vs own labels (rigid): ρ"].round(2).tolist() == expected["d_vs_own_labels_rigid_rho"].round(2).tolist()
     assert "D_ij vs parent's D_ij: MAE (kcal/mol)" in shown.columns

@@ -13,13 +13,13 @@ LAYERS = [
     {"errors", "units", "metrics", "cache"},
     {"molecule"},
     {"fragments", "geometry", "corpus", "provenance", "cards", "data", "data.xtb", "data.dft"},  # molecule helpers, labellers, cards
-    {"model"},
+    {"composite", "model"},
     {"edges"},
     {"pairs"},
     {"references", "bde", "additivity", "thermo", "bondtypes", "scan", "ensemble", "scaling", "calculator", "evaluate", "export",
      "throughput", "convergence", "verdict", "inheritance", "fresh_readout"},
     {"precompute", "report", "study", "batch", "family", "train", "compiled",
-     "data.frames", "data.build", "data.qm9", "data.spice", "data.atct", "data.cached", "data.edge_prior",
+     "data.frames", "data.build", "data.delta", "data.qm9", "data.spice", "data.atct", "data.cached", "data.edge_prior",
      "data.locality"},
     {"cli", "__main__", ""},
 ]

@@ -45,6 +45,8 @@ def test_parity_metrics_known_values():
     assert m["spearman"] == pytest.approx(1.0)
     assert m["r2"] == pytest.approx(1 - 4 / 5)
     assert parity_metrics([1, np.nan, 3], [1, 2, np.nan])["n"] == 1
+    flat = parity_metrics([0, 0, 0], [0, 1, 2])  # a reference without spread: errors, but no slope or ranking
+    assert flat["mae"] == pytest.approx(1.0) and np.isnan(flat["slope"]) and np.isnan(flat["spearman"])
 
 
 def test_bde_table_with_xtb_reference_and_bad_rows(tiny_model):

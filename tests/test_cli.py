@@ -98,6 +98,17 @@ def test_bad_input_exits_cleanly(tiny_model_path, args, message, capsys, monkeyp
 
 
 @pytest.mark.parametrize("args, message", [
+    (["data", "delta"], "data delta needs --input SET.extxyz"),
+    (["data", "delta", "--input", "nope.extxyz"], "data delta: nope.extxyz not found"),
+    (["data", "delta", "--input", "tests/data/ethanol.xyz"], "provenance, with its isolated atoms) not found")])
+def test_bad_delta_input_exits_cleanly(args, message, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+
+
+@pytest.mark.parametrize("args, message", [
     (["bonds", "CCO", "--max-atoms", "-3"], "argument --max-atoms: must be ≥ 1 (got -3)"),
     (["batch", "m.csv", "-o", "o.parquet", "--shard-size", "0"], "argument --shard-size: must be ≥ 1 (got 0)"),
     (["evaluate", "d.extxyz", "--every", "0"], "argument --every: must be ≥ 1 (got 0)"),
@@ -285,6 +296,9 @@ def test_bde_reports_like_with_like_metrics_on_headline_rows(tiny_model_path, tm
     assert set(out["bond_type"]) >= {"C-H", "Cl-Cl"} and not out.loc[out["bond_type"] == "Cl-Cl", "common_organic"].any()
     assert "vs labelling method, rigid" in proc.stdout and "E3D fragment cut" in proc.stdout
     assert "headline:" in proc.stdout
+    # the headline mask travels with the table (e3d.inheritance and other analyses read it from CLI output)
+    assert out["headline"].dtype == bool and not out.loc[out["bond_type"] == "Cl-Cl", "headline"].any()
+    assert f"headline: {int(out['headline'].sum())} row" in proc.stdout
     # the verdict (docs/E3D_METHOD.md §4g): no bond-type fit ships for the fixture's training set, so a missed
     # target reads "below target", never "partly"/"does not"
     verdict = proc.stdout.split("where emergence holds")[1].splitlines()

@@ -96,7 +96,8 @@ def test_inheritance_compares_a_fine_tune_with_its_parent_row_by_row():
 
     bde = pd.read_parquet(os.path.join(os.path.dirname(MODELS_DIR), "bde.parquet"))
     parents = parents_from_cards(shipped_cards())
-    family = {m["id"]: m.get("init_from") for m in load_family()["models"]}
+    # a fine-tune's parent is its init_from; a Δ sum's the model it adds the Δ model to (the first part)
+    family = {m["id"]: m.get("init_from") or (m.get("sum_of") or [None])[0] for m in load_family()["models"]}
     assert parents and all(family[child] == parent for child, parent in parents.items())
     assert "dft-emergence" in parents and "dft-radicals" not in parents  # trained from scratch: no parent
     table = inheritance_table(bde, parents).set_index("model_id")
@@ -107,8 +108,16 @@ def test_inheritance_compares_a_fine_tune_with_its_parent_row_by_row():
     r = inheritance_table(shuffled, {"self": "dft-emergence"}).iloc[0]
     assert r["n"] == int(one["headline"].sum()) and r["d_vs_parent_d_mae"] == 0 and r["d_vs_parent_d_rho"] == pytest.approx(1)
     assert r["d_vs_parent_labels_rigid_rho"] == r["d_vs_own_labels_rigid_rho"] == r["parent_d_vs_parent_labels_rigid_rho"]
-    assert r["own_labels_vs_parent_labels_rigid_rho"] == pytest.approx(1)
+    assert r["own_labels_vs_parent_labels_rigid_rho"] == pytest.approx(1) and r["d_shift_vs_labels_shift_mae"] == 0
     # the DFT fine-tune against its xTB parent: a different labeller, and its energies follow its own labels
     tuned = table.loc["dft-emergence"]
     assert tuned["parent_labels"] == "GFN2-xTB" and tuned["labels"] == "B3LYP/def2-SVP"
     assert tuned["own_labels_vs_parent_labels_rigid_rho"] < 0.9 and tuned["own_rigid_vs_own_labels_rigid_rho"] > 0.8
+    # against experiment B3LYP's rigid BDEs rank these bonds better than GFN2-xTB's (the ceiling each partition has)
+    assert tuned["own_labels_rigid_vs_experiment_rho"] > tuned["parent_labels_rigid_vs_experiment_rho"] + 0.2
+    # on the same parents and DFT frames, the Δ sums move D_ij the way the labels moved closer than the fine-tunes
+    # (docs/E3D_METHOD.md §4i: for a sum that shift is the Δ model's own D_ij)
+    for seed in ("", "-seed2", "-seed3"):
+        delta, tune = table.loc[f"dft-delta{seed}"], table.loc[f"dft-emergence-heavy4{seed}"]
+        assert delta["parent_id"] == tune["parent_id"] and delta["n"] == tune["n"]
+        assert delta["d_shift_vs_labels_shift_mae"] < tune["d_shift_vs_labels_shift_mae"] - 2

@@ -29,7 +29,7 @@ def test_missing_and_bad_model_files(tmp_path):
         load_model(str(bad))
     notes = tmp_path / "README.md"
     notes.write_text("# not a model")
-    with pytest.raises(ModelError, match="README.md is not a model file: give a .nequip.zip, .ckpt or .nequip.pt2 file"):
+    with pytest.raises(ModelError, match="README.md is not a model file: give a .nequip.zip, .ckpt, .nequip.pt2 or .sum.json file"):
         load_model(str(notes))  # refused by name, before anything is unpickled
     with pytest.raises(ModelError, match="internet"):
         load_model("nequip.net:mir-group/foo:0.1")

@@ -134,24 +134,28 @@ else:
         st.caption("What averages out is each seed's own split of the energy into edges; what is left every seed "
                    "shares. GFN2-xTB labels, rigid fragments at the parent geometry; docs/E3D_METHOD.md §4e.")
 
-st.subheader("What a fine-tune keeps of its parent's partition")
+st.subheader("What a model built on another keeps of its partition")
 inherited = inheritance_table(state.table("bde"), parents_from_cards(shipped_cards()))
 if inherited.empty:
-    st.info("No fine-tuned model with its parent in the precomputed BDE table.")
+    st.info("No fine-tuned model or Δ sum with its parent in the precomputed BDE table.")
 else:
     PAIR = {"d_vs_parent_d": "D_ij vs parent's D_ij", "d_vs_parent_labels_rigid": "D_ij vs parent's labels (rigid)",
             "d_vs_own_labels_rigid": "D_ij vs own labels (rigid)",
             "own_rigid_vs_own_labels_rigid": "own rigid BDE vs own labels (rigid)",
             "parent_d_vs_parent_labels_rigid": "parent's D_ij vs its labels (rigid)",
-            "own_labels_vs_parent_labels_rigid": "own labels vs parent's labels (rigid)"}
-    labels = {"model_id": "fine-tune", "parent_id": "parent", "n": "bonds", "labels": "own labels",
+            "d_shift_vs_labels_shift": "D_ij − parent's vs own labels − parent's (rigid)",
+            "own_labels_vs_parent_labels_rigid": "own labels vs parent's labels (rigid)",
+            "own_labels_rigid_vs_experiment": "own labels (rigid) vs experiment (298 K)",
+            "parent_labels_rigid_vs_experiment": "parent's labels (rigid) vs experiment (298 K)"}
+    labels = {"model_id": "model", "parent_id": "parent (fine-tuned from, or + Δ model on)", "n": "bonds", "labels": "own labels",
               "parent_labels": "parent's labels"}
     labels |= {f"{k}_{m}": f"{name}: {'MAE (kcal/mol)' if m == 'mae' else 'ρ'}" for k, name in PAIR.items()
                for m in ("mae", "rho")}
     st.dataframe(inherited[[c for c in labels if c in inherited]].rename(columns=labels).round(2), hide_index=True,
                  width="stretch")
-    st.caption("Each fine-tune's headline rows (common organic bonds of the package table it saw, in its domain), its "
-               "parent's rows matched bond by bond; rigid BDEs of each model's own labelling method, fragments frozen "
+    st.caption("A fine-tune's parent is the model it started from; a Δ sum's, the GFN2-xTB model it adds a Δ model "
+               "to (docs/E3D_METHOD.md §4i). Each model's headline rows (common organic bonds of the package table it "
+               "saw, in its domain), its parent's rows matched bond by bond; rigid BDEs of each model's own labelling method, fragments frozen "
                "at the parent geometry. A fine-tune whose own rigid BDEs follow its new labels while D_ij ranks bonds "
                "like its parent's labels moved the energy without moving the split into edges (docs/E3D_METHOD.md §4h).")
 

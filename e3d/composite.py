@@ -1,0 +1,73 @@
+"""A sum of models on one graph: a GFN2-xTB model plus a Δ model (Δ-learning), read as one model.
+
+    E = Σ_m E_m,   F = Σ_m F_m,   e_{i→j} = Σ_m f_{m,t_i} · ẽ_{m,ij}        (f_m: part m's edge factor)
+
+The parts must share a cutoff and type list, so each edge i→j is the same edge in every part and
+the physical edge energies add edge by edge; the sum rule holds with μ_t = Σ_m μ_{m,t}
+(docs/E3D_METHOD.md §4i).  A sum is a small JSON file, ``NAME.sum.json``::
+
+    {"parts": ["xtb-emergence-4k.nequip.zip", "delta-heavy4.nequip.zip"]}
+
+(paths relative to the file), with a model card ``NAME.card.json`` beside it like any model.
+The wrapped module outputs physical edge energies, so the sum's own edge factor is 1;
+:func:`e3d.model.load_model` loads a sum file like any model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import List
+
+import numpy as np
+import torch
+
+from .errors import ModelError
+
+SUM_SUFFIX = ".sum.json"
+# outputs that add over the parts (present in every part's output)
+_ADDITIVE = ("total_energy", "forces", "atomic_energy")
+
+
+class SumOfModels(torch.nn.Module):
+    """nequip modules run on the same data dict; energies, forces and physical edge energies added."""
+
+    def __init__(self, modules: List[torch.nn.Module], edge_factors: np.ndarray, type_names: List[str],
+                 metadata: dict):
+        super().__init__()
+        self.parts = torch.nn.ModuleList(modules)
+        self.register_buffer("edge_factors", torch.as_tensor(np.asarray(edge_factors), dtype=torch.float64))
+        self.type_names = type_names
+        self.metadata = metadata
+
+    def forward(self, data):
+        from nequip.data import AtomicDataDict
+
+        outs = [part(dict(data)) for part in self.parts]  # a shallow copy each: every part adds its own keys
+        out = dict(outs[0])
+        for key in _ADDITIVE:
+            if all(key in o for o in outs):
+                out[key] = sum(o[key] for o in outs)
+        src_types = data[AtomicDataDict.ATOM_TYPE_KEY][data[AtomicDataDict.EDGE_INDEX_KEY][0]]
+        out[AtomicDataDict.EDGE_ENERGY_KEY] = sum(
+            self.edge_factors[k][src_types] * o[AtomicDataDict.EDGE_ENERGY_KEY].reshape(-1).double()
+            for k, o in enumerate(outs))
+        return out
+
+
+def is_sum_path(path: str) -> bool:
+    return str(path).endswith(SUM_SUFFIX)
+
+
+def part_paths(path: str) -> List[str]:
+    """The part models a sum file names, as paths (relative entries resolved against its folder)."""
+    try:
+        with open(path) as fh:
+            spec = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: not a readable sum of models ({exc})") from None
+    parts = spec.get("parts") if isinstance(spec, dict) else None
+    if not isinstance(parts, list) or len(parts) < 2 or not all(isinstance(p, str) for p in parts):
+        raise ModelError(f'{path}: a sum of models needs "parts": a list of at least two model files')
+    folder = os.path.dirname(os.path.abspath(path))
+    return [p if os.path.isabs(p) else os.path.join(folder, p) for p in parts]

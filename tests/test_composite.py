@@ -1,0 +1,136 @@
+"""A sum of models (e3d/composite.py) on real models: energies, forces and edge energies add, the sum
+rule holds, and sums that cannot add edge by edge are refused with a clear message."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+
+@pytest.fixture
+def twice(tiny_model_path, tmp_path):
+    """The tiny model plus itself, as a sum file beside a copy of it (and its card)."""
+    for suffix in (".nequip.zip", ".card.json"):
+        shutil.copy(tiny_model_path.replace(".nequip.zip", suffix), tmp_path / f"tiny{suffix}")
+    path = tmp_path / "twice.sum.json"
+    path.write_text(json.dumps({"parts": ["tiny.nequip.zip", str(tmp_path / "tiny.nequip.zip")]}))
+    return str(path)
+
+
+def test_sum_adds_energies_forces_and_edge_energies(twice, tiny_model):
+    import e3d
+    from e3d.calculator import E3DCalculator
+    from e3d.model import load_model
+
+    both = load_model(twice)
+    assert both.kind == "sum" and len(both.parts) == 2 and both.r_max == tiny_model.r_max
+    np.testing.assert_allclose(both.shifts, 2 * tiny_model.shifts)
+    np.testing.assert_allclose(both.edge_factor, 1.0)
+    mols = [e3d.from_smiles(s) for s in ("CCO", "C[CH2]")]
+    for one, two in zip(e3d.edge_energies(tiny_model, mols), e3d.edge_energies(both, mols)):
+        assert (one.i == two.i).all() and (one.j == two.j).all()
+        np.testing.assert_allclose(two.e, 2 * one.e, atol=1e-12)
+        assert abs(two.total_energy - 2 * one.total_energy) < 1e-8 and abs(two.residual) < 1e-6
+    atoms = mols[0].to_ase()
+    atoms.calc = E3DCalculator(both)
+    f2 = atoms.get_forces()
+    atoms.calc = E3DCalculator(tiny_model)
+    np.testing.assert_allclose(f2, 2 * atoms.get_forces(), atol=1e-8)
+    info = both.info()
+    assert info["sum_of"] == [p.path for p in both.parts] and set(info["energy_scales_eV"]) == {p.name for p in both.parts}
+
+
+def test_sum_runs_in_float32(twice, tiny_model):
+    import e3d
+    from e3d.model import load_model
+
+    fast = load_model(twice, dtype="float32")
+    assert all(str(p.dtype) == "torch.float32" for p in fast.parts) and str(fast.dtype) == "torch.float32"
+    (one,), (two,) = e3d.edge_energies(tiny_model, [e3d.from_smiles("CO")]), e3d.edge_energies(fast, [e3d.from_smiles("CO")])
+    np.testing.assert_allclose(two.e, 2 * one.e, atol=1e-4)
+
+
+def test_sums_that_cannot_add_are_refused(tmp_path, tiny_model_path):
+    from e3d.errors import ModelError
+    from e3d.model import load_model
+
+    bad = tmp_path / "bad.sum.json"
+    for text, message in [("{", "not a readable sum"), ('{"parts": ["a.nequip.zip"]}', "at least two"),
+                          ('{"parts": ["a.nequip.zip", "b.nequip.zip"]}', "model file not found")]:
+        bad.write_text(text)
+        with pytest.raises(ModelError, match=message):
+            load_model(str(bad))
+    shipped = os.path.join(ROOT, "precomputed", "models", "xtb-emergence-4k.nequip.zip")  # r_max 3 Å; tiny: 4.5 Å
+    bad.write_text(json.dumps({"parts": [tiny_model_path, shipped]}))
+    with pytest.raises(ModelError, match="only on one cutoff"):
+        load_model(str(bad))
+
+
+MODELS = os.path.join(ROOT, "precomputed", "models")
+
+
+def test_shipped_delta_sum_is_its_parts_edge_by_edge():
+    """dft-delta (precomputed/models/dft-delta.sum.json): the GFN2-xTB model's edge energies plus the Δ model's."""
+    import e3d
+    from e3d.cards import read_card
+    from e3d.model import load_model
+
+    path = os.path.join(MODELS, "dft-delta.sum.json")
+    card = read_card(path)
+    assert card["sum_of"] == ["xtb-emergence-4k", "delta-heavy4"] and card["delta_on"] == ["xtb-emergence-4k"]
+    assert card["level_of_theory"] == "B3LYP/def2-SVP" and card["energy_shifts"]["isolated_atoms"]
+    assert card["metrics"]["test"]["n_frames"] > 0
+    both = load_model(path)
+    base, delta = (load_model(os.path.join(MODELS, f"{p}.nequip.zip")) for p in card["sum_of"])
+    assert read_card(delta.path)["labels"]["method"] == "B3LYP/def2-SVP − GFN2-xTB"
+    mols = [e3d.from_smiles("CCO"), e3d.from_smiles("[CH2]C")]
+    for s, b, d in zip(*(e3d.edge_energies(m, mols) for m in (both, base, delta))):
+        np.testing.assert_allclose(s.e, b.e + d.e, atol=1e-5)
+        assert abs(s.total_energy - b.total_energy - d.total_energy) < 1e-5
+
+
+def test_sum_card_needs_one_delta_model_on_its_labeller():
+    from e3d.cards import read_card, sum_card
+    from e3d.errors import ModelError
+
+    card = lambda i: read_card(os.path.join(MODELS, f"{i}.nequip.zip"))  # noqa: E731
+    with pytest.raises(ModelError, match="exactly one Δ model"):
+        sum_card("x", ["xtb-emergence-4k", "xtb-locality-4k"], [card("xtb-emergence-4k"), card("xtb-locality-4k")])
+    with pytest.raises(ModelError, match="corrects GFN2-xTB"):
+        sum_card("x", ["dft-emergence", "delta-heavy4"], [card("dft-emergence"), card("delta-heavy4")])
+
+
+def test_delta_labels_are_the_set_minus_gfn2_xtb(tmp_path):
+    """e3d data delta on three real B3LYP frames: each label minus GFN2-xTB's at the same geometry, charge and
+    multiplicity; the isolated atoms likewise; a Δ set or an xTB set is refused."""
+    import ase.io
+
+    from e3d.data import xtb
+    from e3d.data.delta import build_delta
+    from e3d.errors import E3DError
+
+    src = os.path.join(ROOT, "precomputed", "labels", "dft_radicals_train-small_test.extxyz")
+    frames = list(ase.io.iread(src, index=":40:20"))  # a closed-shell molecule and others, radicals among them
+    small = tmp_path / "dft.extxyz"
+    ase.io.write(small, frames, format="extxyz")
+    prov = json.load(open(src + ".json"))
+    (tmp_path / "dft.extxyz.json").write_text(json.dumps(prov))
+    out = tmp_path / "delta.extxyz"
+    got = build_delta(str(small), str(out), progress=False)
+    assert got["n_frames"] == len(frames) and got["labels"]["method"] == "B3LYP/def2-SVP − GFN2-xTB"
+    for a, d in zip(frames, ase.io.iread(out)):
+        e, f = xtb.energy_and_forces(a.numbers, a.positions, a.info["charge"], a.info["multiplicity"])
+        assert abs(d.get_potential_energy() - (a.get_potential_energy() - e)) < 1e-8
+        np.testing.assert_allclose(d.get_forces(), a.get_forces() - f, atol=1e-8)
+    atoms = xtb.isolated_atom_energies(["C"])
+    assert abs(got["isolated_atom_energies_eV"]["C"] - (prov["isolated_atom_energies_eV"]["C"] - atoms["C"])) < 1e-8
+    with pytest.raises(E3DError, match="already holds Δ-labels"):
+        build_delta(str(out), str(tmp_path / "again.extxyz"), progress=False)
+    prov["labels"]["method"] = "GFN2-xTB"
+    (tmp_path / "dft.extxyz.json").write_text(json.dumps(prov))
+    with pytest.raises(E3DError, match="Δ would be zero"):
+        build_delta(str(small), str(tmp_path / "zero.extxyz"), progress=False)
