@@ -25,8 +25,6 @@ import torch
 from .errors import ModelError
 
 SUM_SUFFIX = ".sum.json"
-# outputs that add over the parts (present in every part's output)
-_ADDITIVE = ("total_energy", "forces", "atomic_energy")
 
 
 class SumOfModels(torch.nn.Module):
@@ -45,9 +43,11 @@ class SumOfModels(torch.nn.Module):
 
         outs = [part(dict(data)) for part in self.parts]  # a shallow copy each: every part adds its own keys
         out = dict(outs[0])
-        for key in _ADDITIVE:
+        for key in (AtomicDataDict.TOTAL_ENERGY_KEY, AtomicDataDict.FORCE_KEY, AtomicDataDict.PER_ATOM_ENERGY_KEY):
             if all(key in o for o in outs):
                 out[key] = sum(o[key] for o in outs)
+            else:  # never one part's share passed off as the sum
+                out.pop(key, None)
         src_types = data[AtomicDataDict.ATOM_TYPE_KEY][data[AtomicDataDict.EDGE_INDEX_KEY][0]]
         out[AtomicDataDict.EDGE_ENERGY_KEY] = sum(
             self.edge_factors[k][src_types] * o[AtomicDataDict.EDGE_ENERGY_KEY].reshape(-1).double()

@@ -147,17 +147,18 @@ else:
             "own_labels_vs_parent_labels_rigid": "own labels vs parent's labels (rigid)",
             "own_labels_rigid_vs_experiment": "own labels (rigid) vs experiment (298 K)",
             "parent_labels_rigid_vs_experiment": "parent's labels (rigid) vs experiment (298 K)"}
-    labels = {"model_id": "model", "parent_id": "parent (fine-tuned from, or + Δ model on)", "n": "bonds", "labels": "own labels",
-              "parent_labels": "parent's labels"}
+    labels = {"model_id": "model", "parent_id": "parent (fine-tuned from, or + Δ model on)", "n": "bonds",
+              "labels": "own labels", "parent_labels": "parent's labels"}
     labels |= {f"{k}_{m}": f"{name}: {'MAE (kcal/mol)' if m == 'mae' else 'ρ'}" for k, name in PAIR.items()
                for m in ("mae", "rho")}
     st.dataframe(inherited[[c for c in labels if c in inherited]].rename(columns=labels).round(2), hide_index=True,
                  width="stretch")
     st.caption("A fine-tune's parent is the model it started from; a Δ sum's, the GFN2-xTB model it adds a Δ model "
                "to (docs/E3D_METHOD.md §4i). Each model's headline rows (common organic bonds of the package table it "
-               "saw, in its domain), its parent's rows matched bond by bond; rigid BDEs of each model's own labelling method, fragments frozen "
-               "at the parent geometry. A fine-tune whose own rigid BDEs follow its new labels while D_ij ranks bonds "
-               "like its parent's labels moved the energy without moving the split into edges (docs/E3D_METHOD.md §4h).")
+               "saw, in its domain), its parent's rows matched bond by bond; rigid BDEs of each model's own labelling "
+               "method, fragments frozen at the parent geometry. D_ij − rigid BDE of its own labels is the parent's miss "
+               "against its labels plus the shift's miss against the labels' shift (columns “parent's D_ij vs its labels” "
+               "and “D_ij − parent's vs own labels − parent's”): which of the two a model's miss comes from (docs/E3D_METHOD.md §4h).")
 
 st.subheader("Scaling with training-set size")
 study_scaling = state.table("study/scaling")
