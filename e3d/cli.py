@@ -56,7 +56,7 @@ def cmd_bonds(args) -> int:
     from .geometry import graph_changes
     from .model import load_model
     from .molecule import charge_note, load_input, validate
-    from .pairs import bonds_weakest_first, pairs_for_molecules
+    from .pairs import bonds_weakest_first, pairs_for_molecules, with_part_columns
 
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     mols = load_input(args.input, charge=args.charge, multiplicity=args.multiplicity, max_atoms=args.max_atoms)
@@ -82,6 +82,13 @@ def cmd_bonds(args) -> int:
         if note:
             print(f"warning: {note}", file=sys.stderr)
     table = pairs_for_molecules(results, bonded_only=args.bonded_only)
+    parts = {}
+    if model.parts:  # a sum of models: each part's D_ij beside the sum's (e.g. the GFN2-xTB model and the Δ model)
+        names = [p.name if [q.name for q in model.parts].count(p.name) == 1 else f"{p.name}#{k + 1}"
+                 for k, p in enumerate(model.parts)]
+        parts = {name: edge_energies(p, mols, max_atoms=args.max_atoms, tolerance=None)
+                 for name, p in zip(names, model.parts)}
+        table = with_part_columns(table, parts)
     if args.output:
         write_table(table, args.output)
         worst = max(abs(r.residual) for r in results)
@@ -97,10 +104,12 @@ def cmd_bonds(args) -> int:
                   f"charge {r.molecule.charge}, multiplicity {r.molecule.multiplicity})")
             print(f"# model: {_model_line(model)}")
             print(f"# E_total = {r.total_energy:.6f} eV; sum rule E_total − (Σe + Σμ) = {r.residual:.1e} eV")
-            cols = ["bond", "D_ij", "eps_ij", "distance", "bond_type", "bond_label", "i", "j"]
+            cols = ["bond", "D_ij", *(f"D_ij[{name}]" for name in parts), "eps_ij", "distance", "bond_type",
+                    "bond_label", "i", "j"]
             print(bonds[cols].rename(columns={  # the app's headers; i, j are 0-based, as in the output files
                 "D_ij": "D_ij (kcal/mol)", "eps_ij": "ε_ij (eV)", "distance": "r (Å)", "bond_type": "type",
-                "bond_label": "type (hybridisation)"}).to_string(index=False, float_format="%.3f"))
+                "bond_label": "type (hybridisation)", **{f"D_ij[{name}]": f"of which {name}" for name in parts}})
+                .to_string(index=False, float_format="%.3f"))
             print()
     return 0
 

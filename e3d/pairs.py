@@ -172,6 +172,19 @@ def pairs_for_molecules(results, bonded_only: bool = False) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
+def with_part_columns(table: pd.DataFrame, part_results: Dict[str, Sequence[EdgeEnergies]]) -> pd.DataFrame:
+    """A sum of models' pair table (e3d/composite.py) with each part's own D_ij beside the sum's: column
+    ``D_ij[PART]`` (kcal/mol) per part, matched by molecule and pair.  The parts' columns add up to ``D_ij``
+    (the sum's edges are its parts' edges, added), so they say which part a bond energy comes from — for a
+    GFN2-xTB model plus a Δ model, the xTB partition and the DFT correction."""
+    out = table.copy()
+    key = ["molecule_id", "i", "j"]
+    for name, results in part_results.items():
+        part = pairs_for_molecules(results).set_index(key)["D_ij"]
+        out[f"D_ij[{name}]"] = part.reindex(pd.MultiIndex.from_frame(out[key])).to_numpy()
+    return out
+
+
 def half_bond_energies(e_ij: float, e_ji: float) -> Tuple[float, float]:
     """The directed view of a bond (kcal/mol): −2·e_{i→j} and −2·e_{j→i}, each what D_ij would be if the
     bond's energy sat evenly on both edges (their mean is D_ij); the viewer colours each half by one."""

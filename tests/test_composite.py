@@ -134,3 +134,21 @@ def test_delta_labels_are_the_set_minus_gfn2_xtb(tmp_path):
     (tmp_path / "dft.extxyz.json").write_text(json.dumps(prov))
     with pytest.raises(E3DError, match="Δ would be zero"):
         build_delta(str(small), str(tmp_path / "zero.extxyz"), progress=False)
+
+
+def test_bonds_of_a_sum_show_each_parts_share(twice, tmp_path, capsys):
+    """`e3d bonds` on a sum: each part's D_ij beside the sum's, adding up to it (here two equal halves)."""
+    import pandas as pd
+
+    from e3d.cli import main
+
+    out = tmp_path / "bonds.csv"
+    assert main(["bonds", "CCO", "--model", twice, "-o", str(out)]) == 0
+    table = pd.read_csv(out)
+    name = json.load(open(twice.replace(".sum.json", ".card.json").replace("twice", "tiny")))["id"]
+    halves = [c for c in table.columns if c.startswith("D_ij[")]
+    assert halves == [f"D_ij[{name}#1]", f"D_ij[{name}#2]"]  # equal names told apart
+    np.testing.assert_allclose(table[halves].sum(axis=1), table["D_ij"], atol=1e-6)
+    np.testing.assert_allclose(table[halves[0]], table[halves[1]], atol=1e-9)
+    assert main(["bonds", "CCO", "--model", twice]) == 0
+    assert f"of which {name}#1" in capsys.readouterr().out
