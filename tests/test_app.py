@@ -139,6 +139,20 @@ def test_upload_smiles_and_files():
     assert not at.exception and not at.error
 
 
+def test_upload_computes_live_with_a_sum_of_models():
+    """A Δ sum (precomputed/models/dft-delta.sum.json) computes an upload like any model."""
+    at = AppTest.from_file(MAIN, default_timeout=240)
+    at.session_state["model_id"] = "dft-delta"
+    at.switch_page("views/upload.py").run()
+    at.text_area[0].set_value("CCO ethanol")
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    assert any("Computed 1 molecule" in s.value for s in at.success)
+    at.switch_page("views/explorer.py").run()
+    at.radio(key="explorer_source").set_value("My molecules").run()
+    assert not at.exception and not at.error
+
+
 def test_upload_errors_in_the_apps_words_each_named_once():
     at = page("views/upload.py")
     at.text_area[0].set_value("C1CC broken\n" + "C" * 45 + " long")
