@@ -2,7 +2,7 @@
 
 Small composable functions, in the order data flows (see E3D_METHOD.md):
 
-    model = load_model()                      # .nequip.zip / .ckpt / AOTInductor .pt2
+    model = load_model()                      # .nequip.zip / .ckpt / AOTInductor .pt2 / sum of models .sum.json
     mols = [from_smiles("CCO")]               # or read_molecules("file.sdf")
     results = edge_energies(model, mols)      # e_{i→j} (eV), sum rule checked
     bonds = bond_table(results[0])            # ε_ij (eV), D_ij (kcal/mol), bond types
