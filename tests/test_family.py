@@ -182,3 +182,22 @@ def test_a_member_trains_on_the_union_of_two_shipped_sets(tmp_path, monkeypatch)
 
     parents = training_parents(os.path.basename(union))
     assert parents == [s for c in ("train-small", "train-heavy4") for _, s in CORPORA[c]()]
+
+
+def test_sums_name_trained_parts_and_delta_members_are_parts(tmp_path):
+    """A ``sum_of`` member is listed after its parts, refuses to be written before they are trained, and its
+    Δ part is not a model of the index (role delta) while the sum is."""
+    from e3d.errors import E3DError
+    from e3d.family import PART_ROLE, member_file, train_family
+
+    members = load_family()["models"]
+    ids = [m["id"] for m in members]
+    sums = [m for m in members if m.get("sum_of")]
+    assert sums and all(ids.index(p) < ids.index(m["id"]) for m in sums for p in m["sum_of"])
+    assert all(next(x for x in members if x["id"] == m["sum_of"][-1])["role"] == PART_ROLE for m in sums)
+    assert member_file(sums[0], str(tmp_path)).endswith(f"{sums[0]['id']}.sum.json")
+    with pytest.raises(E3DError, match=f"{sums[0]['id']}: sums .*not trained yet"):
+        train_family(only=[sums[0]["id"]], models_dir=str(tmp_path))
+    index = json.load(open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "precomputed", "models", "index.json")))
+    listed = {m["id"] for m in index["models"]}
+    assert {m["id"] for m in sums} <= listed and not any(m["role"] == PART_ROLE and m["id"] in listed for m in members)
