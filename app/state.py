@@ -134,8 +134,10 @@ def ensemble_rows(name: str, model_id: str) -> pd.DataFrame:
 def live_pairs(molblock: str, name: str, charge: int, multiplicity: int, model_id: str):
     """Pair table of one molecule computed live on CPU with a shipped model (cached)."""
     mol = from_molblock(molblock, charge, multiplicity, name)
-    (result,) = e3d.edge_energies(model(model_id), [mol], max_atoms=MAX_UPLOAD_ATOMS)
-    return e3d.pair_table(result), result.total_energy, result.residual
+    loaded = model(model_id)
+    (result,) = e3d.edge_energies(loaded, [mol], max_atoms=MAX_UPLOAD_ATOMS)
+    parts = e3d.edges.part_energies(loaded, [mol], max_atoms=MAX_UPLOAD_ATOMS)  # a sum of models: its parts' D_ij
+    return e3d.pairs.with_part_columns(e3d.pair_table(result), parts), result.total_energy, result.residual
 
 
 def uploads() -> List[Dict[str, object]]:

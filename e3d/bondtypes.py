@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from .metrics import parity_metrics
-from .edges import edge_energies
+from .edges import edge_energies, part_energies
 from .model import E3DModel
 from .molecule import Molecule, from_smiles
-from .pairs import decomposability, pair_table
+from .pairs import decomposability, pair_table, with_part_columns
 from .units import KCAL_PER_EV, KJ_PER_KCAL
 
 RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
@@ -40,7 +40,8 @@ def corpus_molecules(corpus: Sequence[Tuple[str, str]], elements: Optional[Itera
 
 
 def corpus_pairs(model: E3DModel, molecules: Sequence[Molecule]) -> pd.DataFrame:
-    """All pairs of all molecules (one batched pass), tagged with molecule and f_bond."""
+    """All pairs of all molecules (one batched pass), tagged with molecule and f_bond; for a sum of models
+    also each part's D_ij (:func:`e3d.pairs.with_part_columns`)."""
     frames = []
     for k, r in enumerate(edge_energies(model, molecules)):
         pairs = pair_table(r)
@@ -48,7 +49,7 @@ def corpus_pairs(model: E3DModel, molecules: Sequence[Molecule]) -> pd.DataFrame
         pairs.insert(1, "smiles", r.molecule.smiles)
         pairs["f_bond"] = decomposability(pairs)
         frames.append(pairs)
-    return pd.concat(frames, ignore_index=True)
+    return with_part_columns(pd.concat(frames, ignore_index=True), part_energies(model, molecules))
 
 
 def shannon_entropy(values: Iterable[float], bin_width: float = DEFAULT_BIN_WIDTH,

@@ -52,7 +52,7 @@ def _model_line(model) -> str:
 
 def cmd_bonds(args) -> int:
     from .calculator import relax_with_model
-    from .edges import edge_energies
+    from .edges import edge_energies, part_energies
     from .geometry import graph_changes
     from .model import load_model
     from .molecule import charge_note, load_input, validate
@@ -82,13 +82,8 @@ def cmd_bonds(args) -> int:
         if note:
             print(f"warning: {note}", file=sys.stderr)
     table = pairs_for_molecules(results, bonded_only=args.bonded_only)
-    parts = {}
-    if model.parts:  # a sum of models: each part's D_ij beside the sum's (e.g. the GFN2-xTB model and the Δ model)
-        names = [p.name if [q.name for q in model.parts].count(p.name) == 1 else f"{p.name}#{k + 1}"
-                 for k, p in enumerate(model.parts)]
-        parts = {name: edge_energies(p, mols, max_atoms=args.max_atoms, tolerance=None)
-                 for name, p in zip(names, model.parts)}
-        table = with_part_columns(table, parts)
+    parts = part_energies(model, mols, max_atoms=args.max_atoms)  # a sum of models: each part's D_ij beside
+    table = with_part_columns(table, parts)
     if args.output:
         write_table(table, args.output)
         worst = max(abs(r.residual) for r in results)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -229,3 +229,11 @@ def edge_energies(model: E3DModel, molecules: Iterable[Molecule], max_atoms: int
         for r in results:
             check_sum_rule(r, model, None if tolerance == "auto" else tolerance)
     return results
+
+
+def part_energies(model: E3DModel, molecules: Sequence[Molecule], max_atoms: int = DEFAULT_MAX_ATOMS
+                  ) -> Dict[str, List[EdgeEnergies]]:
+    """For a sum of models (e3d/composite.py): each part's edge energies of the molecules, by part name
+    (:attr:`E3DModel.part_names`); {} for a single model.  The sum's own were checked against the sum rule."""
+    return {name: edge_energies(part, molecules, max_atoms=max_atoms, tolerance=None)
+            for name, part in zip(model.part_names, model.parts)}

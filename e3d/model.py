@@ -151,8 +151,14 @@ class E3DModel:
             "card": self.card,
         }
 
+    @property
+    def part_names(self) -> List[str]:
+        """A sum's parts by id (``#k`` added where two parts share one), in order; [] for a single model."""
+        names = [p.name for p in self.parts]
+        return [n if names.count(n) == 1 else f"{n}#{k + 1}" for k, n in enumerate(names)]
+
     def _per_part(self, field: str) -> Dict[str, Dict[str, float]]:
-        return {p.name: dict(zip(p.type_names, map(float, getattr(p, field)))) for p in self.parts}
+        return {n: dict(zip(p.type_names, map(float, getattr(p, field)))) for n, p in zip(self.part_names, self.parts)}
 
     @contextlib.contextmanager
     def energy_only(self):

@@ -174,14 +174,17 @@ def pairs_for_molecules(results, bonded_only: bool = False) -> pd.DataFrame:
 
 def with_part_columns(table: pd.DataFrame, part_results: Dict[str, Sequence[EdgeEnergies]]) -> pd.DataFrame:
     """A sum of models' pair table (e3d/composite.py) with each part's own D_ij beside the sum's: column
-    ``D_ij[PART]`` (kcal/mol) per part, matched by molecule and pair.  The parts' columns add up to ``D_ij``
-    (the sum's edges are its parts' edges, added), so they say which part a bond energy comes from — for a
-    GFN2-xTB model plus a Δ model, the xTB partition and the DFT correction."""
+    ``D_ij[PART]`` (kcal/mol) per part (:func:`e3d.edges.part_energies`), matched by molecule (``molecule_id``,
+    else the ``molecule`` label; a table without either is one molecule) and pair.  The parts' columns add up to
+    ``D_ij`` (the sum's edges are its parts' edges, added): for a GFN2-xTB model plus a Δ model, the xTB
+    partition and the DFT correction, bond by bond."""
     out = table.copy()
-    key = ["molecule_id", "i", "j"]
+    key = [c for c in ("molecule_id", "molecule") if c in out][:1] + ["i", "j"]
+    as_str = {"molecule": str} if "molecule" in key else {}  # labels: categorical on one side, text on the other
+    left = out[key].astype(as_str)
     for name, results in part_results.items():
-        part = pairs_for_molecules(results).set_index(key)["D_ij"]
-        out[f"D_ij[{name}]"] = part.reindex(pd.MultiIndex.from_frame(out[key])).to_numpy()
+        right = pairs_for_molecules(results)[key + ["D_ij"]].astype(as_str)
+        out[f"D_ij[{name}]"] = left.merge(right, on=key, how="left", validate="many_to_one")["D_ij"].to_numpy()
     return out
 
 

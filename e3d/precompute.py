@@ -326,8 +326,9 @@ def save_reference_caches(path: str, bde_caches: ReferenceCache, scan_refs: Dict
 
 def _cache_folder(cache_dir: str, model_id: str, model_path: str, bde_path: str, corpus) -> str:
     # a new BDE column or a TABLES_VERSION bump invalidates the cached tables; a sum of models is its parts' files
-    files = [model_path] + (part_paths(model_path) if is_sum_path(model_path) else [])
-    key = content_key(files + [bde_path], corpus, SCAN_POINTS, BDE_COLUMNS, TABLES_VERSION)
+    parts = part_paths(model_path) if is_sum_path(model_path) else []
+    key = content_key([model_path, *parts, bde_path], corpus, SCAN_POINTS, BDE_COLUMNS, TABLES_VERSION,
+                      *(["pairs with the parts' D_ij"] if parts else []))  # sums' pair tables gained columns
     return os.path.join(cache_dir, f"{model_id}-{key}")
 
 

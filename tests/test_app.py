@@ -151,6 +151,25 @@ def test_upload_computes_live_with_a_sum_of_models():
     at.switch_page("views/explorer.py").run()
     at.radio(key="explorer_source").set_value("My molecules").run()
     assert not at.exception and not at.error
+    bonds = next(d.value for d in at.dataframe if "D_ij (kcal/mol)" in d.value.columns)
+    assert "of which delta-heavy4 (kcal/mol)" in bonds.columns  # computed live, split like the precomputed ones
+
+
+def test_explorer_splits_a_sums_bond_energies_into_its_parts():
+    """For a Δ sum the explorer's bond table shows each part's D_ij beside the sum's (precomputed/pairs.parquet);
+    they add up to it.  A single model's table has no such columns."""
+    at = AppTest.from_file(MAIN, default_timeout=240)
+    at.session_state["model_id"] = "dft-delta"
+    at.switch_page("views/explorer.py").run()
+    assert not at.exception
+    bonds = next(d.value for d in at.dataframe if "D_ij (kcal/mol)" in d.value.columns)
+    parts = ["of which xtb-emergence-4k (kcal/mol)", "of which delta-heavy4 (kcal/mol)"]
+    assert all(p in bonds.columns for p in parts)
+    assert (bonds[parts].sum(axis=1) - bonds["D_ij (kcal/mol)"]).abs().max() < 1e-6
+    at.session_state["model_id"] = "dft-emergence"
+    at.run()
+    bonds = next(d.value for d in at.dataframe if "D_ij (kcal/mol)" in d.value.columns)
+    assert not any(c.startswith("of which") for c in bonds.columns)
 
 
 def test_upload_errors_in_the_apps_words_each_named_once():

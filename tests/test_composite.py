@@ -41,7 +41,9 @@ def test_sum_adds_energies_forces_and_edge_energies(twice, tiny_model):
     atoms.calc = E3DCalculator(tiny_model)
     np.testing.assert_allclose(f2, 2 * atoms.get_forces(), atol=1e-8)
     info = both.info()
-    assert info["sum_of"] == [p.path for p in both.parts] and set(info["energy_scales_eV"]) == {p.name for p in both.parts}
+    name = tiny_model.name
+    assert both.part_names == [f"{name}#1", f"{name}#2"]  # equal ids told apart
+    assert info["sum_of"] == [p.path for p in both.parts] and list(info["energy_scales_eV"]) == both.part_names
 
 
 def test_sum_runs_in_float32(twice, tiny_model):
@@ -152,3 +154,23 @@ def test_bonds_of_a_sum_show_each_parts_share(twice, tmp_path, capsys):
     np.testing.assert_allclose(table[halves[0]], table[halves[1]], atol=1e-9)
     assert main(["bonds", "CCO", "--model", twice]) == 0
     assert f"of which {name}#1" in capsys.readouterr().out
+
+
+def test_corpus_and_one_molecule_pair_tables_carry_the_parts(twice):
+    """The precomputed pair table (bondtypes.corpus_pairs) and a single molecule's (the app's live table) of a sum
+    carry each part's D_ij, matched by molecule and pair; a single model's tables gain nothing."""
+    import e3d
+    from e3d.bondtypes import corpus_pairs
+    from e3d.edges import part_energies
+    from e3d.model import load_model
+    from e3d.pairs import with_part_columns
+
+    both = load_model(twice)
+    mols = [e3d.from_smiles("CCO"), e3d.from_smiles("CC=O")]
+    table = corpus_pairs(both, mols)
+    cols = [f"D_ij[{n}]" for n in both.part_names]
+    np.testing.assert_allclose(table[cols].sum(axis=1), table["D_ij"], atol=1e-6)
+    (one,) = e3d.edge_energies(both, mols[1:])
+    single = with_part_columns(e3d.pair_table(one), part_energies(both, mols[1:]))
+    np.testing.assert_allclose(single[cols[0]], table.loc[table["molecule"] == mols[1].label, cols[0]], atol=1e-9)
+    assert not any(c.startswith("D_ij[") for c in corpus_pairs(both.parts[0], mols).columns)

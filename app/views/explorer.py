@@ -73,13 +73,16 @@ with_cut = c4.toggle("Fragment-cut energies", value=False, key="explorer_cut",
                           "the like-with-like partner of a rigid BDE; ring bonds have none")
 
 bonds = e3d.pairs.bonds_weakest_first(pairs)
-columns = ["bond", "D_ij", "bond_type", "bond_label", "distance"]
+# a sum of models (a GFN2-xTB model plus a Δ model): each part's share of D_ij
+parts = {c: f"of which {c[len('D_ij['):-1]} (kcal/mol)" for c in pairs.columns
+         if c.startswith("D_ij[") and pairs[c].notna().any()}
+columns = ["bond", "D_ij", *parts, "bond_type", "bond_label", "distance"]
 if with_cut:
     bonds["cut"] = bond_cut_energies(Chem.MolFromMolBlock(molblock, removeHs=False), bonds, pairs)
     columns.insert(2, "cut")
 view = bonds[columns].rename(
     columns={"D_ij": "D_ij (kcal/mol)", "cut": "fragment cut (kcal/mol)", "bond_type": "type",
-             "bond_label": "type (hybridisation)", "distance": "r (Å)"})
+             "bond_label": "type (hybridisation)", "distance": "r (Å)", **parts})
 left, right = st.columns([3, 2])
 with right:
     st.markdown("**Bonds, weakest first** (select one)")
@@ -87,7 +90,8 @@ with right:
                          key=f"bonds_{model_id}_{name}", width="stretch", height=380,
                          column_config={"r (Å)": st.column_config.NumberColumn(format="%.3f"),
                                         "D_ij (kcal/mol)": st.column_config.NumberColumn(format="%.1f"),
-                                        "fragment cut (kcal/mol)": st.column_config.NumberColumn(format="%.1f")})
+                                        "fragment cut (kcal/mol)": st.column_config.NumberColumn(format="%.1f"),
+                                        **{v: st.column_config.NumberColumn(format="%.1f") for v in parts.values()}})
     rows = event.selection.rows if event is not None else []
     selected = (int(bonds.loc[rows[0], "i"]), int(bonds.loc[rows[0], "j"])) if rows else None
     f_bond = e3d.decomposability(pairs)
