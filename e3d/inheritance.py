@@ -9,7 +9,8 @@ labels reached the edges or only the total energy:
 - D_ij vs its own labels' rigid BDE: the partition it was asked for;
 - its own rigid BDE vs its own labels' rigid BDE: whether its energies learned the new labels;
 - D_ij − parent's D_ij vs own labels' rigid BDE − parent's labels': whether D_ij moved the way the labels did
-  (for a Δ sum, exactly the Δ model's D_ij against the difference between the labellers).
+  (for a Δ sum, the Δ model's D_ij — plus the parent's change between the two models' minima, as each row is
+  at its model's own minimum — against the difference between the labellers).
 
 A fine-tune whose own rigid BDEs follow the new labels while D_ij still ranks bonds like the parent's labels
 has moved the energy without moving the partition.

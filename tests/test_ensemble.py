@@ -116,7 +116,7 @@ def test_inheritance_compares_a_fine_tune_with_its_parent_row_by_row():
     # against experiment B3LYP's rigid BDEs rank these bonds better than GFN2-xTB's (the ceiling each partition has)
     assert tuned["own_labels_rigid_vs_experiment_rho"] > tuned["parent_labels_rigid_vs_experiment_rho"] + 0.2
     # on the same parents and DFT frames, the Δ sums move D_ij the way the labels moved closer than the fine-tunes
-    # (docs/E3D_METHOD.md §4i: for a sum that shift is the Δ model's own D_ij)
+    # (docs/E3D_METHOD.md §4i: for a sum that shift is the Δ model's D_ij, up to the parent's change between minima)
     for seed in ("", "-seed2", "-seed3"):
         delta, tune = table.loc[f"dft-delta{seed}"], table.loc[f"dft-emergence-heavy4{seed}"]
         assert delta["parent_id"] == tune["parent_id"] and delta["n"] == tune["n"]
