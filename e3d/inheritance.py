@@ -1,8 +1,9 @@
-"""What a fine-tune keeps of its parent's edge partition (docs/E3D_METHOD.md §4h).
+"""What a model built on another keeps of its parent's edge partition (docs/E3D_METHOD.md §4h–i).
 
 A model fine-tuned from another starts from the parent's weights, so from its split of the energy into
-edges; a sum of a GFN2-xTB model and a Δ model (e3d/composite.py) has the parent's edges plus the Δ's.  On the fine-tune's headline rows (the bonds it is judged on), four comparisons tell whether the new
-labels reached the edges or only the total energy:
+edges; a sum of a GFN2-xTB model and a Δ model (e3d/composite.py) has the parent's edges plus the Δ's.
+On the model's headline rows (the bonds it is judged on), these comparisons tell whether the new labels
+reached the edges or only the total energy:
 
 - D_ij (fine-tune) vs D_ij (parent): how much of the parent's ordering it kept;
 - D_ij vs the parent's labels' rigid BDE: the partition the parent learned;
