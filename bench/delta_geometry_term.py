@@ -18,7 +18,7 @@ from e3d.bde import model_geometry
 from e3d.cards import MODELS_DIR, REPO_ROOT
 from e3d.edges import edge_energies, part_energies
 from e3d.model import load_model
-from e3d.pairs import pair_table, with_part_columns
+from e3d.pairs import pair_table, part_column, with_part_columns
 from e3d.references import ReferenceCache
 
 
@@ -31,7 +31,7 @@ def main() -> None:
     rows = bde[(bde["model_id"] == args.sum) & bde["headline"].eq(True)]
     parent = bde[bde["model_id"] == args.parent].set_index("label")["e3d_bde_kcal_mol"]
     model = load_model(os.path.join(MODELS_DIR, f"{args.sum}.sum.json"))
-    column = f"D_ij[{args.parent}]"
+    column = part_column(args.parent)
     term = []
     for smiles, group in rows.groupby("parent_smiles"):
         mol, _ = model_geometry(model, smiles, ReferenceCache())  # the sum's minimum, as `e3d bde` finds it

@@ -56,7 +56,7 @@ def cmd_bonds(args) -> int:
     from .geometry import graph_changes
     from .model import load_model
     from .molecule import charge_note, load_input, validate
-    from .pairs import bonds_weakest_first, pairs_for_molecules, with_part_columns
+    from .pairs import bonds_weakest_first, pairs_for_molecules, part_column, with_part_columns
 
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     mols = load_input(args.input, charge=args.charge, multiplicity=args.multiplicity, max_atoms=args.max_atoms)
@@ -99,11 +99,10 @@ def cmd_bonds(args) -> int:
                   f"charge {r.molecule.charge}, multiplicity {r.molecule.multiplicity})")
             print(f"# model: {_model_line(model)}")
             print(f"# E_total = {r.total_energy:.6f} eV; sum rule E_total − (Σe + Σμ) = {r.residual:.1e} eV")
-            cols = ["bond", "D_ij", *(f"D_ij[{name}]" for name in parts), "eps_ij", "distance", "bond_type",
-                    "bond_label", "i", "j"]
+            cols = ["bond", "D_ij", *map(part_column, parts), "eps_ij", "distance", "bond_type", "bond_label", "i", "j"]
             print(bonds[cols].rename(columns={  # the app's headers; i, j are 0-based, as in the output files
                 "D_ij": "D_ij (kcal/mol)", "eps_ij": "ε_ij (eV)", "distance": "r (Å)", "bond_type": "type",
-                "bond_label": "type (hybridisation)", **{f"D_ij[{name}]": f"of which {name}" for name in parts}})
+                "bond_label": "type (hybridisation)", **{part_column(name): f"of which {name}" for name in parts}})
                 .to_string(index=False, float_format="%.3f"))
             print()
     return 0
@@ -178,8 +177,7 @@ def cmd_data(args) -> int:
 
         if not args.input:
             raise E3DError("data delta needs --input SET.extxyz (a labelled set with its provenance JSON)")
-        stem = os.path.basename(args.input)[: -len(".extxyz")] if args.input.endswith(".extxyz") else os.path.basename(args.input)
-        out = args.out or os.path.join("runs", "data", f"delta_{stem}.extxyz")
+        out = args.out or os.path.join("runs", "data", f"delta_{os.path.basename(args.input).removesuffix('.extxyz')}.extxyz")
         prov = build_delta(args.input, out, progress=sys.stderr.isatty())
         print(f"wrote {prov['n_frames']} frames with {prov['labels']['method']} labels to {out}; "
               f"provenance in {out}.json; {len(prov['failures'])} failure(s)")

@@ -265,7 +265,7 @@ def write_sum(entry: Dict[str, object], models_dir: str = MODELS_DIR) -> Dict[st
     on its ``data``'s test set (the high level's labels)."""
     from .evaluate import evaluate
     from .model import load_model
-    from .train import write_card
+    from .train import METRIC_UNITS, write_card
 
     parts = [str(p) for p in entry["sum_of"]]
     missing = [p for p in parts if not os.path.exists(model_file(p, models_dir))]
@@ -279,8 +279,7 @@ def write_sum(entry: Dict[str, object], models_dir: str = MODELS_DIR) -> Dict[st
                     dataset=os.path.basename(labelled_set(entry["data"], "trainval")))  # the high level's frames
     test = labelled_set(entry["data"], "test")
     card["metrics"] = {"test": evaluate(load_model(path, device="cpu"), test)}
-    card["metric_units"] = {"per_atom_energy_mae": "eV/atom", "total_energy_mae": "eV/molecule", "forces_mae": "eV/Å"}
-    card.update(test_file=os.path.relpath(test, REPO_ROOT) if os.path.isabs(test) else test,
+    card.update(metric_units=METRIC_UNITS, test_file=test,  # (runs/data/…: relative to the repository)
                 created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     write_card(path, card)
     return card
@@ -346,12 +345,13 @@ def card_summary(card: Dict[str, object]) -> Dict[str, object]:
     test = metrics.get("test") or {}
     hyper = card.get("hyperparameters") or {}
     domain = card.get("training_domain") or {}
+    origin = pretraining(card)  # "fine-tuned from …", "sum of …" or ""
     rnd = lambda v, k: None if v is None else round(float(v), k)  # noqa: E731
     return {
         "dataset": card.get("dataset"), "level of theory": card.get("level_of_theory"),
         "training frames": card.get("n_training_frames"),
-        "fine-tuned from": parent_id(card) and pretraining(card).removeprefix("fine-tuned from ") or None,
-        "sum of": pretraining(card).removeprefix("sum of ") if card.get("sum_of") else None,
+        "fine-tuned from": origin.removeprefix("fine-tuned from ") if parent_id(card) else None,
+        "sum of": origin.removeprefix("sum of ") if card.get("sum_of") else None,
         "atom reference (μ)": (card.get("energy_shifts") or {}).get("reference"),
         "largest training molecule (heavy atoms)": domain.get("max_heavy_atoms"),
         "bond types seen": len(domain.get("bond_types") or {}) or None,

@@ -172,6 +172,18 @@ def pairs_for_molecules(results, bonded_only: bool = False) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
+def part_column(part: str) -> str:
+    """The pair-table column of a sum's part's D_ij (kcal/mol): ``D_ij[PART]``."""
+    return f"D_ij[{part}]"
+
+
+def part_columns(table: pd.DataFrame) -> Dict[str, str]:
+    """{column: part name} of the part columns of a pair table that hold values (a table of several models
+    carries every sum's parts; a single model's rows leave theirs empty)."""
+    return {c: c[len("D_ij["):-1] for c in table.columns
+            if c.startswith("D_ij[") and c.endswith("]") and table[c].notna().any()}
+
+
 def with_part_columns(table: pd.DataFrame, part_results: Dict[str, Sequence[EdgeEnergies]]) -> pd.DataFrame:
     """A sum of models' pair table (e3d/composite.py) with each part's own D_ij beside the sum's: column
     ``D_ij[PART]`` (kcal/mol) per part (:func:`e3d.edges.part_energies`), matched by molecule (``molecule_id``,
@@ -184,7 +196,7 @@ def with_part_columns(table: pd.DataFrame, part_results: Dict[str, Sequence[Edge
     left = out[key].astype(as_str)
     for name, results in part_results.items():
         right = pairs_for_molecules(results)[key + ["D_ij"]].astype(as_str)
-        out[f"D_ij[{name}]"] = left.merge(right, on=key, how="left", validate="many_to_one")["D_ij"].to_numpy()
+        out[part_column(name)] = left.merge(right, on=key, how="left", validate="many_to_one")["D_ij"].to_numpy()
     return out
 
 

@@ -26,6 +26,7 @@ from .errors import E3DError
 from .cards import REPO_ROOT, card_path, read_card
 
 SHIFT_TOLERANCE_EV = 1e-6
+METRIC_UNITS = {"per_atom_energy_mae": "eV/atom", "total_energy_mae": "eV/molecule", "forces_mae": "eV/Å"}  # cards
 
 
 _HYDRA_LOCK = threading.Lock()
@@ -220,8 +221,7 @@ def make_card(model_id: str, config_path: str, config: Dict[str, object], run_di
         "finetuned_from": parent,
         "fresh_readout": bool(parent and config.get("fresh_readout")),  # the parent's edge readout re-drawn
         "metrics": read_metrics(run_dir),
-        "metric_units": {"per_atom_energy_mae": "eV/atom", "total_energy_mae": "eV/molecule",
-                         "forces_mae": "eV/Å"},
+        "metric_units": METRIC_UNITS,
         "training_time_s": None if train_seconds is None else round(train_seconds, 1),
         "hardware": hardware(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -74,8 +74,7 @@ with_cut = c4.toggle("Fragment-cut energies", value=False, key="explorer_cut",
 
 bonds = e3d.pairs.bonds_weakest_first(pairs)
 # a sum of models (a GFN2-xTB model plus a Δ model): each part's share of D_ij
-parts = {c: f"of which {c[len('D_ij['):-1]} (kcal/mol)" for c in pairs.columns
-         if c.startswith("D_ij[") and pairs[c].notna().any()}
+parts = {c: f"of which {name} (kcal/mol)" for c, name in e3d.pairs.part_columns(pairs).items()}
 columns = ["bond", "D_ij", *parts, "bond_type", "bond_label", "distance"]
 if with_cut:
     bonds["cut"] = bond_cut_energies(Chem.MolFromMolBlock(molblock, removeHs=False), bonds, pairs)

@@ -26,10 +26,11 @@ def delta_provenance(high: Dict[str, object], path: str, n_frames: int, failures
     low_atoms = xtb.isolated_atom_energies(high["isolated_atom_energies_eV"])
     high_atoms = high["isolated_atom_energies_eV"]
     method = f"{high['labels']['method']} − {xtb.METHOD}"
+    low = xtb.provenance()
     return dict(high, dataset=os.path.basename(path), n_frames=n_frames,
-                labels={"method": method, "delta": True, "high": high["labels"], "low": xtb.provenance(),
+                labels={"method": method, "delta": True, "high": high["labels"], "low": low,
                         "atom_reference": f"{high['labels'].get('atom_reference', high['labels']['method'])} minus "
-                                          f"{xtb.provenance()['atom_reference']}",
+                                          f"{low['atom_reference']}",
                         "energy_unit": "eV", "forces_unit": "eV/Å"},
                 isolated_atom_energies_eV={e: float(high_atoms[e]) - low_atoms[e] for e in high_atoms},
                 delta_of=high["dataset"], failures=list(high.get("failures", [])) + failures)
