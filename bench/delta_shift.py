@@ -45,14 +45,16 @@ def main() -> None:
     table = pd.concat([child, shipped[shipped["model_id"] == parent]], ignore_index=True)
     r = inheritance_table(table, {args.model: parent}).iloc[0]
     rows = child[child["headline"].eq(True)].set_index("label")
+    base = shipped[shipped["model_id"] == parent].set_index("label").reindex(rows.index)
+    shift = rows[RIGID] - base[RIGID]  # the labels' shift of the rigid BDE
     exp = parity_metrics(rows["bde_kcal_mol"], rows["e3d_bde_298_kcal_mol"])
-    print(f"{args.model} on {parent}, {r['n']} headline rows: D_ij − parent's vs labels' shift "
+    print(f"{args.model} on {parent}, {r['n']} headline rows (labels' shift: mean |·| {shift.abs().mean():.1f}): "
+          f"D_ij − parent's vs labels' shift "
           f"{r['d_shift_vs_labels_shift_mae']:.1f} / ρ {r['d_shift_vs_labels_shift_rho']:.2f}; "
           f"D_ij vs own labels (rigid) {r['d_vs_own_labels_rigid_mae']:.1f} / ρ {r['d_vs_own_labels_rigid_rho']:.2f}; "
           f"vs experiment (298 K) {exp['mae']:.1f} / ρ {exp['spearman']:.2f}")
     if args.by_type:
-        base = shipped[shipped["model_id"] == parent].set_index("label").reindex(rows.index)
-        miss = (rows[D] - base[D]) - (rows[RIGID] - base[RIGID])
+        miss = (rows[D] - base[D]) - shift
         print(miss.groupby(rows["bond_type"]).agg(["mean", "count"]).round(1).to_string())
 
 
