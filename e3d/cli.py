@@ -346,6 +346,8 @@ def cmd_bde(args) -> int:
     from .precompute import DEFAULT_OUT, read_table
     from .references import ReferenceCache
     from .verdict import findings
+    from .within_type import COMPARISON_NAMES as WITHIN_NAMES, COMPARISONS as WITHIN_COMPARISONS
+    from .within_type import sentence as within_sentence, type_offset_split
 
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     if not os.path.exists(args.table):
@@ -401,6 +403,12 @@ def cmd_bde(args) -> int:
               f"{rule['model_additivity_gap_mean']:+.1f}), r = {rule['sum_rule_r']:.2f} row by row; "
               f"D_ij + G/n_bonds vs rigid labels (a diagnostic): MAE {rule['d_plus_gap_vs_rigid_mae']:.1f}, "
               f"ρ {rule['d_plus_gap_vs_rigid_rho']:.2f}")
+    for tag in ("d_vs_exp298", "d_vs_rigid"):
+        pred, ref = WITHIN_COMPARISONS[tag]
+        if pred in out and ref in out:
+            split = type_offset_split(out.loc[headline, ref], out.loc[headline, pred], out.loc[headline, "bond_type"])
+            if np.isfinite(split["mae"]):
+                print("within bond types (docs/E3D_METHOD.md §4j): " + within_sentence(split, WITHIN_NAMES[tag]))
     found = findings(pd.Series({**flat_metrics(metrics), **budget, **rule}))
     if len(found):
         print("where emergence holds, on the headline rows (docs/E3D_METHOD.md §4g; holds = the target, partly = "

@@ -43,6 +43,7 @@ from .composite import is_sum_path, part_paths
 from .model import E3DModel, load_model
 from .molecule import from_smiles, parse_smiles
 from .scan import scan_summary, stretch_scan
+from .within_type import within_type_metrics
 
 DEFAULT_OUT = os.path.join(REPO_ROOT, "precomputed")
 SCAN_POINTS = 21
@@ -168,7 +169,7 @@ def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd
         "weakest_bond_accuracy": weakest, "weakest_bond_n": n_weak,
         # like with like on the headline rows (common organic bond types the model saw, in its domain)
         "headline_n": int(headline.sum()), **flat_metrics(bde_metrics(bde, model_quantity(model), headline)),
-        **error_budget(bde, headline), **sum_rule_metrics(bde, headline),
+        **error_budget(bde, headline), **sum_rule_metrics(bde, headline), **within_type_metrics(bde, headline),
         "scan_mae_vs_reference_kcal_mol": scan_err,
         **type_energy_agreement(stats, fit),
     }

@@ -62,7 +62,8 @@ def results_markdown(precomputed: str) -> str:
             out += f"| {name} | {_fmt(fit['b'], 3)} | {_fmt(fit['r2_log'], 2)} |\n"
     return (out + like_with_like_markdown(models) + domain_markdown(models) + reactivity_markdown(models)
             + ensemble_markdown(precomputed) + study_markdown(precomputed) + budget_markdown(precomputed)
-            + sum_rule_markdown(precomputed, models) + inheritance_markdown(precomputed)
+            + sum_rule_markdown(precomputed, models) + within_type_markdown(precomputed, models)
+            + inheritance_markdown(precomputed)
             + verdict_markdown(precomputed, models)
             + targets_markdown(precomputed, models))
 
@@ -236,6 +237,55 @@ def sum_rule_markdown(precomputed: str, models: pd.DataFrame) -> str:
                        f"{_fmt(r.sum_rule_r, 2)} | {_mae_rho(r._asdict(), 'sum_rule_d_vs_rigid')} | "
                        f"{_mae_rho(r._asdict(), 'd_plus_gap_vs_rigid')} |\n" for r in rows.itertuples())
     return out
+
+
+LABELS_VS_EXPERIMENT = "ref_vs_exp298"  # one row per labelling method and row set, not per ensemble
+WITHIN_COLUMNS = {"offset_share": ("offsets' share of the mean-square miss", 2), "mae": ("MAE", 1),
+                  "offset_corrected_mae": ("MAE, each type's offset taken out", 1),
+                  "offset_corrected_rho": ("ρ, offsets taken out", 2), "type_mean_mae": ("MAE of the type mean alone", 1),
+                  "within_rho": ("within-type ρ", 2)}
+
+
+def within_type_markdown(precomputed: str, models: pd.DataFrame) -> str:
+    """Per seed ensemble: each comparison's miss split into per-bond-type offsets and what is left within the
+    types (e3d.within_type, docs/E3D_METHOD.md §4j), mean ± s.d. over the seeds."""
+    from .ensemble import ensemble_members
+    from .family import read_index
+    from .within_type import COMPARISON_NAMES, MIN_ROWS
+
+    by_id = models.set_index("model_id")
+    groups = ensemble_members(read_index(os.path.join(precomputed, "models")))
+    out = ""
+    for tag, name in COMPARISON_NAMES.items():
+        cols = [f"within_{tag}_{k}" for k in WITHIN_COLUMNS]
+        if not set(cols) <= set(by_id.columns):
+            return ""
+        rows, labels_seen = [], set()
+        for base, members in groups.items():
+            v = by_id.loc[[m for m in members if m in by_id.index], cols + [f"within_{tag}_n"]].dropna()
+            if len(v) < 2:
+                continue
+            n_rows = int(v[f"within_{tag}_n"].median())
+            if tag == LABELS_VS_EXPERIMENT:  # the same for every model of one labelling method on the same rows
+                key = (by_id.loc[base, "level_of_theory"], n_rows)
+                if key in labels_seen:
+                    continue
+                labels_seen.add(key)
+                rows.append(f"| {key[0]} (rows of {base}) | – | {n_rows} | "
+                            + " | ".join(_fmt(v[c].iloc[0], d) for c, (_, d) in zip(cols, WITHIN_COLUMNS.values())) + " |")
+                continue
+            rows.append(f"| {base} | {len(v)} | {n_rows} | " + " | ".join(
+                _plus_minus(v[c].mean(), v[c].std(ddof=1), d) for c, (_, d) in zip(cols, WITHIN_COLUMNS.values())) + " |")
+        if rows:
+            out += (f"\n\n{name[0].upper() + name[1:]}, within bond types (headline rows of the types with ≥ {MIN_ROWS} "
+                    "rows; kcal/mol, mean ± s.d. over each ensemble's seeds; an offset is taken from the type's other "
+                    "rows, leave one out):\n\n| ensemble | seeds | rows | " + " | ".join(n for n, _ in WITHIN_COLUMNS.values())
+                    + " |\n|---|---|---|" + "---|" * len(WITHIN_COLUMNS) + "\n" + "\n".join(rows) + "\n")
+    return (("\n\nWhat a learned bond energy knows within a bond type (`e3d.within_type`, docs/E3D_METHOD.md §4j): "
+             "its miss split into one offset per bond type (how the model shares energy between types, which energies "
+             "pin loosely) and the rest. With each type's offset taken out, a bond energy that follows the environment "
+             "within its type beats the type's mean alone; the labels' own BDEs show what the reference allows.") + out
+            if out else "")
 
 
 def inheritance_markdown(precomputed: str) -> str:

@@ -111,6 +111,34 @@ def test_bde_page_explains_the_miss_for_xtb_models():
     assert any("locality at radical centres" in df.value.columns for df in at.dataframe)
 
 
+def test_bde_page_splits_the_miss_into_per_type_offsets():
+    """"Within a bond type" (docs/E3D_METHOD.md §4j): the page's numbers are e3d.within_type's on the rows shown,
+    for the chosen series and reference; with too few rows per type it says so instead."""
+    import pandas as pd
+
+    from e3d.bde import headline_mask
+    from e3d.within_type import type_offset_split
+
+    at = page("views/bde.py")
+    at.sidebar.selectbox(key="model_id").set_value("dft-emergence").run()
+    assert not at.exception
+    bde = pd.read_parquet(os.path.join(ROOT, "precomputed", "bde.parquet"))
+    rows = bde[(bde["model_id"] == "dft-emergence") & bde["error"].isna()]
+    rows = rows[headline_mask(rows)]
+    expected = type_offset_split(rows["bde_kcal_mol"], rows["e3d_bde_298_kcal_mol"], rows["bond_type"])
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["MAE, offsets taken out (kcal/mol)"] == f"{expected['offset_corrected_mae']:.1f}"
+    assert metrics["within-type Spearman ρ"] == f"{expected['within_rho']:.2f}"
+    assert any("MAE of the type mean (kcal/mol)" in df.value.columns for df in at.dataframe)
+    at.multiselect(key="bde_types").set_value(["C-H", "O-H"]).run()  # the split follows the rows shown
+    assert not at.exception
+    shown = rows[rows["bond_type"].isin(["C-H", "O-H"])]
+    two = type_offset_split(shown["bde_kcal_mol"], shown["e3d_bde_298_kcal_mol"], shown["bond_type"])
+    assert {m.label: m.value for m in at.metric}["within-type Spearman ρ"] == f"{two['within_rho']:.2f}"
+    at.multiselect(key="bde_types").set_value(["S-H"]).run()  # two rows of one type: nothing to split
+    assert not at.exception and any("nothing to split" in i.value for i in at.info)
+
+
 def test_compare_two_models_on_one_molecule():
     at = page("views/compare.py")
     assert not at.exception and not at.error

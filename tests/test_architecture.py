@@ -17,7 +17,7 @@ LAYERS = [
     {"edges"},
     {"pairs"},
     {"references", "bde", "additivity", "thermo", "bondtypes", "scan", "ensemble", "scaling", "calculator", "evaluate", "export",
-     "throughput", "convergence", "verdict", "inheritance", "fresh_readout"},
+     "throughput", "convergence", "verdict", "inheritance", "fresh_readout", "within_type"},
     {"precompute", "report", "study", "batch", "family", "train", "compiled",
      "data.frames", "data.build", "data.delta", "data.qm9", "data.spice", "data.atct", "data.cached", "data.edge_prior",
      "data.locality"},

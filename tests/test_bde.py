@@ -47,6 +47,8 @@ def test_parity_metrics_known_values():
     assert parity_metrics([1, np.nan, 3], [1, 2, np.nan])["n"] == 1
     flat = parity_metrics([0, 0, 0], [0, 1, 2])  # a reference without spread: errors, but no slope or ranking
     assert flat["mae"] == pytest.approx(1.0) and np.isnan(flat["slope"]) and np.isnan(flat["spearman"])
+    constant = parity_metrics([0, 1, 2], [5, 5, 5])  # a constant prediction: a slope of 0, but no ranking
+    assert constant["slope"] == pytest.approx(0.0) and np.isnan(constant["spearman"])
 
 
 def test_bde_table_with_xtb_reference_and_bad_rows(tiny_model):

@@ -1,5 +1,6 @@
 """Learned BDE vs literature and vs the labelling method, like with like (docs/E3D_METHOD.md §4, §4c)."""
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -7,6 +8,7 @@ from app import state
 from e3d.additivity import GAP_COLUMNS, sum_rule_metrics
 from e3d.bde import SERIES, bde_metrics, error_budget_by_type, headline_mask, in_training_domain, reference_column
 from e3d.references import REFERENCE_NOTES
+from e3d.within_type import MIN_ROWS as WITHIN_MIN_ROWS, by_type, sentence as within_sentence, type_offset_split
 
 st.title("Learned BDE vs literature")
 model_id = state.selected_model()
@@ -147,6 +149,36 @@ if data["rigid_reference_bde_kcal_mol"].notna().any():
                    "when the bond goes, split into the radical centres' own pairs and the rest) + partition "
                    "(D_ij − cut). Beside them, not one of them: −G/n_bonds, the mean miss the sum rule forces on "
                    "a molecule's bonds when the non-bonded pairs carry nothing (docs/E3D_METHOD.md §4c, §4d).")
+
+with st.expander("Within a bond type: what a bond energy knows beyond its type"):
+    within_series = st.selectbox("Series", names, key="bde_within_series",
+                                 help="its miss against the chosen reference, split into one offset per bond type "
+                                      "and what is left within the types (docs/E3D_METHOD.md §4j)")
+    col = series_column(within_series)
+    d = data.dropna(subset=[col, x_col])
+    split = type_offset_split(d[x_col], d[col], d["bond_type"])
+    if not split["n"] or not np.isfinite(split["mae"]):
+        st.info(f"No bond type among the rows above has ≥ {WITHIN_MIN_ROWS} rows with a value: nothing to split.")
+    else:
+        m = st.columns(4)
+        m[0].metric("per-type offsets' share of the miss", f"{100 * split['offset_share']:.0f} %",
+                    help="Σ_t n_t·(mean error of type t)² / Σ error²: how much of the mean-square miss is one "
+                         "constant per bond type")
+        m[1].metric("MAE, offsets taken out (kcal/mol)", f"{split['offset_corrected_mae']:.1f}",
+                    delta=f"{split['offset_corrected_mae'] - split['mae']:+.1f} from {split['mae']:.1f}",
+                    delta_color="inverse", help="each row's type offset is the mean error of the type's other rows "
+                                                "(leave one out)")
+        m[2].metric("MAE of the type's mean alone (kcal/mol)", f"{split['type_mean_mae']:.1f}",
+                    help="each row predicted by the mean reference value of the other rows of its type: no model")
+        m[3].metric("within-type Spearman ρ", f"{split['within_rho']:.2f}",
+                    help="deviations from each type's mean, model against reference, pooled over the types")
+        st.dataframe(by_type(d[x_col], d[col], d["bond_type"]).round(2).rename(columns={
+            "bond_type": "bond type", "n": "rows", "offset": "offset (kcal/mol)", "error_sd": "error s.d. (kcal/mol)",
+            "spearman": "Spearman ρ", "offset_corrected_mae": "MAE, offset taken out (kcal/mol)",
+            "type_mean_mae": "MAE of the type mean (kcal/mol)"}), hide_index=True, width="stretch")
+        st.caption(f"{within_sentence(split, f'{within_series} vs {target}')}. A bond energy with its type's offset "
+                   "taken out beats the type's mean only if it follows the environment within the type; both use "
+                   "the reference values of the type's other rows. " + state.provenance(model_id))
 
 with st.expander("All rows"):
     cols = {"label": "bond", "parent_smiles": "parent", "fragment_a": "fragment A", "fragment_b": "fragment B",
