@@ -120,6 +120,20 @@ def seed_mean_parity(bde: pd.DataFrame, members: List[str],
             "member_rho": float(np.mean([m["spearman"] for m in each]))}
 
 
+def member_table(bde: pd.DataFrame, members: List[str], column: str) -> pd.DataFrame:
+    """``column`` per bond (one column per member) on the bonds every member has and, where the table tells,
+    every member counts in its headline set, with each bond's ``bond_type`` and the BDE table's references
+    (experiment, the labels' relaxed and rigid BDEs, as the rows carry them)."""
+    rows = _member_rows(bde, members)
+    wide = _by_member(rows, column)
+    headline = _headline(rows)
+    if headline is not None:
+        wide = wide[headline.reindex(wide.index).fillna(False).astype(bool)]
+    shared = [c for c in ("bond_type", "bde_kcal_mol", "reference_bde_kcal_mol", "rigid_reference_bde_kcal_mol")
+              if c in rows]
+    return wide.join(rows.groupby(_BOND)[shared].first())
+
+
 def spread_by_quantity(spread: pd.DataFrame) -> pd.DataFrame:
     """One row per quantity of :data:`SPREAD_QUANTITIES` in ``spread`` (a :func:`bde_spread` table): bonds,
     median and 90th percentile of σ (kcal/mol), on the headline rows when the table marks them."""

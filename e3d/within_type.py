@@ -19,7 +19,7 @@ the model alone.  docs/E3D_METHOD.md §4j.
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -122,3 +122,20 @@ def sentence(split: Dict[str, float], name: str) -> str:
             f"{split['offset_corrected_mae']:.1f} kcal/mol with each type's offset (from its other rows) taken out "
             f"(ρ {split['offset_corrected_rho']:.2f}; the type's mean alone: MAE {split['type_mean_mae']:.1f}); "
             f"within-type ρ {split['within_rho']:.2f}")
+
+
+def seed_mean_split(bde: pd.DataFrame, members: List[str], comparison: str,
+                    min_rows: int = MIN_ROWS) -> Dict[str, Dict[str, float]]:
+    """:func:`type_offset_split` of one :data:`COMPARISONS` entry for the members' values averaged bond by bond
+    (``seed_mean``) and for each member alone (``members``: their mean), on the bonds every member has in its
+    headline set (:func:`e3d.ensemble.member_table`): what averaging the seeds does within a type."""
+    from .ensemble import member_table
+
+    pred, ref = COMPARISONS[comparison]
+    wide = member_table(bde, members, pred)
+    if ref not in wide or not len(wide):
+        return {"seed_mean": _summary(_frame([], [], [], min_rows)), "members": _summary(_frame([], [], [], min_rows))}
+    each = [type_offset_split(wide[ref], wide[m], wide["bond_type"], min_rows) for m in members if m in wide]
+    return {"seed_mean": type_offset_split(wide[ref], wide[[m for m in members if m in wide]].mean(axis=1),
+                                           wide["bond_type"], min_rows),
+            "members": {k: float(np.mean([e[k] for e in each])) for k in KEYS}}

@@ -59,3 +59,24 @@ def test_within_type_metrics_reads_an_e3d_bde_table_on_its_rows():
     assert within_type_metrics(bde, rows)["within_d_vs_exp298_n_types"] == 2
     line = sentence(type_offset_split(ref, pred, types), "D_ij vs experiment")
     assert line.startswith("D_ij vs experiment, 13 rows of 3 bond types") and "within-type ρ 1.00" in line
+
+
+def test_seed_mean_split_averages_the_seeds_bond_by_bond_on_the_rows_they_share():
+    """Two seeds whose within-type errors cancel: their mean is exact within the types, each alone is not."""
+    from e3d.within_type import seed_mean_split
+
+    ref, _, types = _rows(lambda t, x: x)
+    noise = np.tile([3.0, -3.0], len(ref))[: len(ref)]
+    frames = []
+    for model, sign in (("m", 1.0), ("m-seed2", -1.0)):
+        frames.append(pd.DataFrame({
+            "model_id": model, "label": [f"b{k}" for k in range(len(ref))], "parent_smiles": "C", "fragment_a": "a",
+            "fragment_b": "b", "bond_type": types, "bde_kcal_mol": ref, "e3d_bde_298_kcal_mol": ref - 10 + sign * noise,
+            "error": None, "headline": True}))
+    bde = pd.concat(frames, ignore_index=True)
+    bde.loc[(bde["model_id"] == "m-seed2") & (bde["label"] == "b0"), "headline"] = False  # not shared: left out
+    split = seed_mean_split(bde, ["m", "m-seed2"], "d_vs_exp298")
+    assert split["seed_mean"]["n"] == 12 and split["members"]["n"] == 12
+    assert split["seed_mean"]["offset_corrected_mae"] == pytest.approx(0.0, abs=1e-9)
+    assert split["seed_mean"]["offset_share"] == pytest.approx(1.0)
+    assert split["members"]["offset_corrected_mae"] > 2.0 and split["members"]["mae"] > split["seed_mean"]["mae"] - 1e-9
