@@ -319,12 +319,12 @@ def train_runs(study: Dict[str, object], runs: Sequence[Dict[str, object]], max_
     other, because runs share them.  Returns the statuses in the order of ``runs``."""
     from concurrent.futures import ThreadPoolExecutor
 
+    for run in runs:
+        prepare_data(study, run, progress)
     test = study["data"].get("test")
     if runs and test and not os.path.exists(test):  # nequip tests each run at its end: fail before hours of training
         raise E3DError(f"the study's held-out test set {test} is missing: build it first (the study config names the "
                        "command, `python -m e3d data xtb --corpus eval --seed 2 --out …`)")
-    for run in runs:
-        prepare_data(study, run, progress)
     with ThreadPoolExecutor(max(1, int(parallel))) as pool:  # threads: each waits on its own subprocess
         return list(pool.map(lambda run: train_run(study, run, max_time, study_dir, progress), runs))
 

@@ -430,9 +430,9 @@ def test_library_train_run_normalises_its_wall_time_and_refuses_a_bad_one_first(
     assert not (tmp_path / "study").exists()
 
 
-def test_training_refuses_a_missing_held_out_test_set_before_any_work(tmp_path):
-    """nequip tests every run at its end: a missing test file must stop the study before data or training
-    (session 26 lost the test step of two 20,000-step runs to it)."""
+def test_training_refuses_a_missing_held_out_test_set_before_any_training(tmp_path, monkeypatch):
+    """nequip tests every run at its end: a missing test file must stop the study before any training (its data are
+    built first: a study may test on a set it builds; session 26 lost the test step of two 20,000-step runs to it)."""
     from e3d.errors import E3DError
     from e3d.study import load_study, train_runs
 
@@ -440,9 +440,10 @@ def test_training_refuses_a_missing_held_out_test_set_before_any_work(tmp_path):
     config.write_text(f"base_config: configs/emergence.yaml\ndata: {{dir: {tmp_path / 'd'}, test: {tmp_path / 'no.extxyz'}}}\n"
                       "runs:\n  - {id: a-s1, n_qm9: 250, steps: 10}\n")
     study = load_study(str(config))
+    monkeypatch.setattr("e3d.study.prepare_data", lambda *a, **k: str(tmp_path / "d" / "built.extxyz"))  # no labelling
     with pytest.raises(E3DError, match="held-out test set .*no.extxyz is missing"):
         train_runs(study, study["runs"], study_dir=str(tmp_path / "study"), progress=False)
-    assert not (tmp_path / "d").exists() and not (tmp_path / "study").exists()
+    assert not (tmp_path / "study").exists()  # nothing trained
 
 
 def test_study_config_refuses_an_unknown_split_and_repeats_without_a_parent_split(tmp_path):
