@@ -98,6 +98,13 @@ def _headline(rows: pd.DataFrame) -> Optional[pd.Series]:
     return marked.groupby(_BOND)["headline"].all()
 
 
+def _headline_by_member(rows: pd.DataFrame, column: str) -> pd.DataFrame:
+    """:func:`_by_member`, kept to the bonds in every member's headline set where the table tells (:func:`_headline`)."""
+    wide = _by_member(rows, column)
+    headline = _headline(rows)
+    return wide if headline is None else wide[headline.reindex(wide.index).fillna(False).astype(bool)]
+
+
 def seed_mean_parity(bde: pd.DataFrame, members: List[str],
                      reference: str = "rigid_reference_bde_kcal_mol") -> Dict[str, float]:
     """The members' D_ij averaged bond by bond, D̄_ij, against ``reference`` (default: the labels' rigid BDE),
@@ -108,10 +115,7 @@ def seed_mean_parity(bde: pd.DataFrame, members: List[str],
     from .metrics import parity_metrics
 
     rows = _member_rows(bde, members)
-    wide = _by_member(rows, SPREAD_QUANTITIES["bde"][0])
-    headline = _headline(rows)
-    if headline is not None:
-        wide = wide[headline.reindex(wide.index).fillna(False).astype(bool)]
+    wide = _headline_by_member(rows, SPREAD_QUANTITIES["bde"][0])
     ref = rows.groupby(_BOND)[reference].first().reindex(wide.index)
     mean = parity_metrics(ref, wide.mean(axis=1))
     each = [parity_metrics(ref, wide[m]) for m in wide.columns]
@@ -125,10 +129,7 @@ def member_table(bde: pd.DataFrame, members: List[str], column: str) -> pd.DataF
     every member counts in its headline set, with each bond's ``bond_type`` and the BDE table's references
     (experiment, the labels' relaxed and rigid BDEs, as the rows carry them)."""
     rows = _member_rows(bde, members)
-    wide = _by_member(rows, column)
-    headline = _headline(rows)
-    if headline is not None:
-        wide = wide[headline.reindex(wide.index).fillna(False).astype(bool)]
+    wide = _headline_by_member(rows, column)
     shared = [c for c in ("bond_type", "bde_kcal_mol", "reference_bde_kcal_mol", "rigid_reference_bde_kcal_mol")
               if c in rows]
     return wide.join(rows.groupby(_BOND)[shared].first())

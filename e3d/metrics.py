@@ -30,6 +30,7 @@ def parity_metrics(reference: Iterable[float], predicted: Iterable[float]) -> Di
         "r2": float(1.0 - np.sum(err**2) / ss_tot) if ss_tot > 0 else float("nan"),
         "slope": float(slope),
         "intercept": float(intercept),
-        # a constant prediction ranks nothing either (scipy would warn and return NaN)
-        "spearman": float(spearmanr(x, y).statistic) if ss_tot > 0 and np.ptp(y) > 0 else float("nan"),
+        # no ranking without spread on both sides, checked exactly: the sum of squares of equal floats need not be 0
+        # (scipy would warn and return NaN)
+        "spearman": float(spearmanr(x, y).statistic) if np.ptp(x) > 0 and np.ptp(y) > 0 else float("nan"),
     }

@@ -85,15 +85,12 @@ def by_type(reference: Iterable[float], predicted: Iterable[float], types: Itera
     """One row per bond type with ≥ ``min_rows`` rows: n, mean offset (predicted − reference), the spread
     of the error about it (s.d.), Spearman ρ within the type, MAE with the leave-one-out offset taken out
     and MAE of the type mean alone (kcal/mol)."""
-    from scipy.stats import spearmanr
-
     d = _frame(reference, predicted, types, min_rows)
     rows = []
     for t, g in d.groupby("type"):
-        spread = np.ptp(g["ref"]) > 0 and np.ptp(g["pred"]) > 0  # exactly: std() of equal floats may not be 0
         rows.append({"bond_type": t, "n": int(len(g)), "offset": float(g["err"].mean()),
                      "error_sd": float(g["err"].std(ddof=1)),
-                     "spearman": float(spearmanr(g["ref"], g["pred"]).statistic) if spread else np.nan,
+                     "spearman": parity_metrics(g["ref"], g["pred"])["spearman"],
                      "offset_corrected_mae": float((g["err"] - g["offset"]).abs().mean()),
                      "type_mean_mae": float((g["type_mean"] - g["ref"]).abs().mean())})
     return pd.DataFrame(rows, columns=["bond_type", "n", "offset", "error_sd", "spearman", "offset_corrected_mae",
@@ -134,7 +131,8 @@ def seed_mean_split(bde: pd.DataFrame, members: List[str], comparison: str,
     pred, ref = COMPARISONS[comparison]
     wide = member_table(bde, members, pred)
     if ref not in wide or not len(wide):
-        return {"seed_mean": _summary(_frame([], [], [], min_rows)), "members": _summary(_frame([], [], [], min_rows))}
+        empty = _summary(_frame([], [], [], min_rows))
+        return {"seed_mean": empty, "members": empty}
     each = [type_offset_split(wide[ref], wide[m], wide["bond_type"], min_rows) for m in members if m in wide]
     return {"seed_mean": type_offset_split(wide[ref], wide[[m for m in members if m in wide]].mean(axis=1),
                                            wide["bond_type"], min_rows),
