@@ -108,14 +108,19 @@ def error_message(exc: Exception) -> str:
     return str(exc)
 
 
+def card(model_id: str) -> Dict[str, object]:
+    """A shipped model's card ({} if it has none)."""
+    entry = next((m for m in index()["models"] if m["id"] == model_id), {})
+    return read_card(os.path.join(MODELS_DIR, entry.get("file", "")))
+
+
 def provenance(model_id: str) -> str:
     """One line: model, dataset, level of theory, atom reference — shown next to numbers."""
-    entry = next((m for m in index()["models"] if m["id"] == model_id), {})
-    card = read_card(os.path.join(MODELS_DIR, entry.get("file", "")))
-    shifts = (card.get("energy_shifts") or {}).get("reference") or "unknown atom reference"
-    tuned = pretraining(card)
-    return (f"model **{model_id}** · trained on {card.get('dataset', '?')} "
-            f"({card.get('n_training_frames', '?')} frames) · labels {card.get('level_of_theory', '?')} · "
+    info = card(model_id)
+    shifts = (info.get("energy_shifts") or {}).get("reference") or "unknown atom reference"
+    tuned = pretraining(info)
+    return (f"model **{model_id}** · trained on {info.get('dataset', '?')} "
+            f"({info.get('n_training_frames', '?')} frames) · labels {info.get('level_of_theory', '?')} · "
             + (f"{tuned} · " if tuned else "") + f"μ: {shifts}")
 
 
@@ -125,9 +130,11 @@ def for_model(name: str, model_id: str) -> pd.DataFrame:
 
 
 def ensemble_rows(name: str, model_id: str) -> pd.DataFrame:
-    """Rows of an ensemble table (ensemble_bonds / ensemble_bde) whose ensemble includes the model."""
+    """Rows of an ensemble table (ensemble_bonds / ensemble_bde) whose ensemble includes the model — for a seed
+    mean, the ensemble of its seeds."""
     df = table(name)
-    return df[df["members"].str.split(",").apply(lambda members: model_id in members)] if len(df) else df
+    seeds = set(card(model_id).get("mean_of") or [model_id])
+    return df[df["members"].str.split(",").apply(lambda members: seeds <= set(members))] if len(df) else df
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -136,8 +143,8 @@ def live_pairs(molblock: str, name: str, charge: int, multiplicity: int, model_i
     mol = from_molblock(molblock, charge, multiplicity, name)
     loaded = model(model_id)
     (result,) = e3d.edge_energies(loaded, [mol], max_atoms=MAX_UPLOAD_ATOMS)
-    parts = e3d.edges.part_energies(loaded, [mol], max_atoms=MAX_UPLOAD_ATOMS)  # a sum of models: its parts' D_ij
-    return e3d.pairs.with_part_columns(e3d.pair_table(result), parts), result.total_energy, result.residual
+    pairs = e3d.pairs.with_parts(e3d.pair_table(result), loaded, [mol], max_atoms=MAX_UPLOAD_ATOMS)  # a sum's parts
+    return pairs, result.total_energy, result.residual
 
 
 def uploads() -> List[Dict[str, object]]:

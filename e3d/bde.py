@@ -263,9 +263,7 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
         out.update(reference_method=reference, quantity=model_quantity(model))
         try:
             b = bond_bde(model, row["parent_smiles"], row["fragment_a"], row["fragment_b"], reference, cache)
-            seen = model.bond_types_seen
             out.update(atom_i=b.atom_i, atom_j=b.atom_j, bond_type=b.bond_type, bond_label=b.bond_label,
-                       bond_type_seen=None if seen is None else b.bond_type in seen,
                        common_organic=is_common_organic(b.bond_type), e3d_bde_kcal_mol=b.e3d_bde,
                        e3d_cut_bde_kcal_mol=b.e3d_cut_bde, e3d_relaxed_estimate_kcal_mol=b.e3d_relaxed_estimate,
                        model_fragment_bde_kcal_mol=b.model_fragment_bde, model_rigid_bde_kcal_mol=b.model_rigid_bde,
@@ -279,7 +277,16 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
     gaps = {smi: model_additivity_gap(model, model_geometry(model, smi, cache)[0])  # once per parent (cached minima)
             for smi in result.loc[result["error"].isna(), "parent_smiles"].unique()}
     result[MODEL_GAP_COLUMN] = result["parent_smiles"].map(gaps).where(result["error"].isna())
+    result = with_bond_types_seen(result, model)
     return with_298k(result, model_quantity(model), cache, progress) if thermal else result
+
+
+def with_bond_types_seen(bde: pd.DataFrame, model: E3DModel) -> pd.DataFrame:
+    """``bond_type_seen`` of each computed row from the model's card (None where the card does not say): kept
+    apart from the evaluation, so a card's corrected domain reaches tables computed before."""
+    seen = model.bond_types_seen
+    flags = [None if seen is None or not isinstance(t, str) else t in seen for t in bde["bond_type"]]
+    return bde.assign(bond_type_seen=pd.Series(flags, index=bde.index, dtype=object))
 
 
 SERIES = {  # what a model says about a bond → column stem

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from .metrics import parity_metrics
-from .edges import edge_energies, part_energies
+from .edges import edge_energies
 from .model import E3DModel
-from .molecule import Molecule, from_smiles
-from .pairs import decomposability, pair_table, with_part_columns
+from .molecule import Molecule, frame_smiles, from_smiles
+from .pairs import decomposability, pair_table, with_parts
 from .units import KCAL_PER_EV, KJ_PER_KCAL
 
 RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
@@ -41,7 +41,7 @@ def corpus_molecules(corpus: Sequence[Tuple[str, str]], elements: Optional[Itera
 
 def corpus_pairs(model: E3DModel, molecules: Sequence[Molecule]) -> pd.DataFrame:
     """All pairs of all molecules (one batched pass), tagged with molecule and f_bond; for a sum of models
-    also each part's D_ij (:func:`e3d.pairs.with_part_columns`)."""
+    also each part's D_ij, for a seed mean the seeds' σ (:func:`e3d.pairs.with_parts`)."""
     frames = []
     for k, r in enumerate(edge_energies(model, molecules)):
         pairs = pair_table(r)
@@ -49,7 +49,7 @@ def corpus_pairs(model: E3DModel, molecules: Sequence[Molecule]) -> pd.DataFrame
         pairs.insert(1, "smiles", r.molecule.smiles)
         pairs["f_bond"] = decomposability(pairs)
         frames.append(pairs)
-    return with_part_columns(pd.concat(frames, ignore_index=True), part_energies(model, molecules))
+    return with_parts(pd.concat(frames, ignore_index=True), model, molecules)
 
 
 def shannon_entropy(values: Iterable[float], bin_width: float = DEFAULT_BIN_WIDTH,
@@ -182,7 +182,7 @@ def baseline_from_dataset(path: str, max_molecules: Optional[int] = None) -> Tup
     for atoms in ase.io.iread(path):
         if atoms.info.get("kind", "eq") != "eq":
             continue
-        mol = Chem.MolFromSmiles(str(atoms.info.get("smiles", "")))
+        mol = Chem.MolFromSmiles(frame_smiles(atoms) or "")
         if mol is None:
             continue
         mol = Chem.AddHs(mol)

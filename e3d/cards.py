@@ -74,7 +74,9 @@ def parent_id(card: Dict[str, object]) -> Optional[str]:
 def pretraining(card: Dict[str, object]) -> str:
     """"fine-tuned from ID (its labels)" for a model that started from another one's weights (", edge readout
     re-drawn" where it was, e3d/fresh_readout.py); for a sum of models (e3d/composite.py) "sum of A (its labels)
-    + Δ model B"; else ""."""
+    + Δ model B", for a seed mean "mean of A, B, C"; else ""."""
+    if card.get("mean_of"):
+        return "mean of " + ", ".join(card["mean_of"])
     if card.get("sum_of"):
         return "sum of " + " + ".join(_part_phrase(pid) for pid in card["sum_of"])
     path = parent_path(card)
@@ -103,19 +105,23 @@ def sum_card(model_id: str, part_ids: List[str], parts: List[Dict[str, object]],
     """The card of a sum of models (e3d/composite.py): models on one labeller plus one Δ model on top of it.
 
     The sum predicts the Δ's high level, so its labels are those and its ``dataset`` the high-level set the Δ
-    labels came from (given; else the Δ set's name); its training domain is the Δ model's (where the
-    correction was learned: the narrower one); μ_t add.
+    labels came from (given; else the Δ set's name); its training domain is what every part saw (the Δ model's
+    molecules, less bond types its base model never saw: hydrogen fluoride for a QM9-trained one); μ_t add.
     """
     deltas = [k for k, c in enumerate(parts) if delta_labels(c)]
     if len(deltas) != 1:
         raise ModelError(f"{model_id}: a sum needs exactly one Δ model (trained on `e3d data delta` labels), "
                          f"found {len(deltas)}")
     delta = parts[deltas[0]]
-    low = delta_labels(delta)["low"]["method"]
+    low = delta_labels(delta)["low"]
     for pid, c in zip(part_ids, parts):
-        if c is not delta and c.get("level_of_theory") != low:
+        if c is delta:
+            continue
+        if low.get("model") and pid != low["model"]:  # a residual Δ model (e3d/data/delta.py): one base model
+            raise ModelError(f"{model_id}: the Δ model corrects the model {low['model']}, not {pid}")
+        if not low.get("model") and c.get("level_of_theory") != low["method"]:
             raise ModelError(f"{model_id}: {pid} is trained on {c.get('level_of_theory')} labels, the Δ model "
-                             f"corrects {low}")
+                             f"corrects {low['method']}")
     high = delta_labels(delta)["high"]
     shifts = [c.get("energy_shifts") or {} for c in parts]
     values = [s.get("values_eV") or {} for s in shifts]
@@ -130,7 +136,7 @@ def sum_card(model_id: str, part_ids: List[str], parts: List[Dict[str, object]],
         "level_of_theory": high["method"],
         "labels": high,
         "training_elements": sorted(set.intersection(*elements), key=lambda e: (parts[0].get("training_elements") or []).index(e)),
-        "training_domain": delta.get("training_domain"),
+        "training_domain": common_domain(parts),
         "energy_shifts": {
             "isolated_atoms": all(s.get("isolated_atoms") for s in shifts),
             "reference": high.get("atom_reference"),
@@ -141,3 +147,53 @@ def sum_card(model_id: str, part_ids: List[str], parts: List[Dict[str, object]],
         "training_time_s": sum(float(c.get("training_time_s") or 0) for c in parts),
         "hardware": delta.get("hardware"),
     }
+
+
+def mean_card(model_id: str, part_ids: List[str], parts: List[Dict[str, object]]) -> Dict[str, object]:
+    """The card of a seed mean (e3d/composite.py, weights 1/N): the seeds of one recipe, read as one model.
+
+    The seeds must share their labels; the mean's domain is what every seed saw (:func:`common_domain`), μ_t the
+    seeds' mean.
+    """
+    methods = {c.get("level_of_theory") for c in parts}
+    if len(methods) != 1:
+        raise ModelError(f"{model_id}: a seed mean needs one labelling method, its parts have {sorted(map(str, methods))}")
+    first = parts[0]
+    values = [(c.get("energy_shifts") or {}).get("values_eV") or {} for c in parts]
+    shifts = [c.get("energy_shifts") or {} for c in parts]
+    return {
+        "id": model_id,
+        "mean_of": list(part_ids),
+        "dataset": first.get("dataset"),
+        "n_training_frames": first.get("n_training_frames"),
+        "level_of_theory": first.get("level_of_theory"),
+        "labels": first.get("labels"),
+        "training_elements": [e for e in first.get("training_elements") or []
+                              if all(e in (c.get("training_elements") or []) for c in parts)],
+        "training_domain": common_domain(parts),
+        "energy_shifts": {
+            "isolated_atoms": all(s.get("isolated_atoms") for s in shifts),
+            "reference": shifts[0].get("reference"),
+            "values_eV": {t: sum(float(v[t]) for v in values) / len(values) for t in values[0]
+                          if all(t in v for v in values)},
+            "trainable": any(s.get("trainable") for s in shifts),
+        },
+        "hyperparameters": {k: (first.get("hyperparameters") or {}).get(k) for k in ("r_max", "model_dtype")},
+        "training_time_s": sum(float(c.get("training_time_s") or 0) for c in parts),
+        "hardware": first.get("hardware"),
+    }
+
+
+def common_domain(cards: List[Dict[str, object]]) -> Dict[str, object]:
+    """What every one of several models saw: the bond types in every card's domain (the fewest bonds of each) and
+    the smallest largest molecule — the domain of a model built from them (a sum, a seed mean)."""
+    domains = [c.get("training_domain") or {} for c in cards]
+    kinds = [d.get("bond_types") or {} for d in domains]
+    common = set.intersection(*(set(k) for k in kinds))
+
+    def smallest(key):
+        values = [int(d[key]) for d in domains if d.get(key) is not None]
+        return min(values) if values else None
+
+    return {"max_atoms": smallest("max_atoms"), "max_heavy_atoms": smallest("max_heavy_atoms"),
+            "bond_types": {t: min(int(k[t]) for k in kinds) for t in sorted(common)}}

@@ -52,11 +52,11 @@ def _model_line(model) -> str:
 
 def cmd_bonds(args) -> int:
     from .calculator import relax_with_model
-    from .edges import edge_energies, part_energies
+    from .edges import edge_energies
     from .geometry import graph_changes
     from .model import load_model
     from .molecule import charge_note, load_input, validate
-    from .pairs import bonds_weakest_first, pairs_for_molecules, part_column, with_part_columns
+    from .pairs import bonds_weakest_first, pairs_for_molecules, part_headers, with_parts
 
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     mols = load_input(args.input, charge=args.charge, multiplicity=args.multiplicity, max_atoms=args.max_atoms)
@@ -82,8 +82,7 @@ def cmd_bonds(args) -> int:
         if note:
             print(f"warning: {note}", file=sys.stderr)
     table = pairs_for_molecules(results, bonded_only=args.bonded_only)
-    parts = part_energies(model, mols, max_atoms=args.max_atoms)  # a sum of models: each part's D_ij beside
-    table = with_part_columns(table, parts)
+    table = with_parts(table, model, mols, max_atoms=args.max_atoms)  # a sum of models: each part's D_ij beside
     if args.output:
         write_table(table, args.output)
         worst = max(abs(r.residual) for r in results)
@@ -99,10 +98,11 @@ def cmd_bonds(args) -> int:
                   f"charge {r.molecule.charge}, multiplicity {r.molecule.multiplicity})")
             print(f"# model: {_model_line(model)}")
             print(f"# E_total = {r.total_energy:.6f} eV; sum rule E_total − (Σe + Σμ) = {r.residual:.1e} eV")
-            cols = ["bond", "D_ij", *map(part_column, parts), "eps_ij", "distance", "bond_type", "bond_label", "i", "j"]
+            parts = part_headers(table)  # a sum's parts, a seed mean's seeds
+            cols = ["bond", "D_ij", *parts, "eps_ij", "distance", "bond_type", "bond_label", "i", "j"]
             print(bonds[cols].rename(columns={  # the app's headers; i, j are 0-based, as in the output files
                 "D_ij": "D_ij (kcal/mol)", "eps_ij": "ε_ij (eV)", "distance": "r (Å)", "bond_type": "type",
-                "bond_label": "type (hybridisation)", **{part_column(name): f"of which {name}" for name in parts}})
+                "bond_label": "type (hybridisation)", **parts})
                 .to_string(index=False, float_format="%.3f"))
             print()
     return 0
@@ -153,6 +153,8 @@ def cmd_info(args) -> int:
 def cmd_data(args) -> int:
     from .data.build import build_dataset, corpus_items, dft_labeller, xtb_labeller
 
+    if args.on and args.labeller != "delta":
+        raise E3DError(f"--on MODEL is for `data delta` (residual Δ-labels), not `data {args.labeller}`")
     if args.labeller == "atct":
         from .data.atct import build_reference_table
         from .corpus import BDE_REFERENCE, EXP_BDE_TABLE
@@ -178,7 +180,7 @@ def cmd_data(args) -> int:
         if not args.input:
             raise E3DError("data delta needs --input SET.extxyz (a labelled set with its provenance JSON)")
         out = args.out or os.path.join("runs", "data", f"delta_{os.path.basename(args.input).removesuffix('.extxyz')}.extxyz")
-        prov = build_delta(args.input, out, progress=sys.stderr.isatty())
+        prov = build_delta(args.input, out, progress=sys.stderr.isatty(), on_model=args.on)
         print(f"wrote {prov['n_frames']} frames with {prov['labels']['method']} labels to {out}; "
               f"provenance in {out}.json; {len(prov['failures'])} failure(s)")
         return 0
@@ -530,11 +532,14 @@ def _data_parser(sub) -> None:
     p = sub.add_parser("data", help="build a labelled training set (extxyz + provenance JSON)")
     p.add_argument("labeller", choices=["xtb", "dft", "delta", "qm9", "spice", "atct"],
                    help="GFN2-xTB or DFT (PySCF) labels on a corpus, (delta) a labelled set's labels minus GFN2-xTB's "
-                        "on its geometries (Δ-learning), QM9 (DFT) subsets, a SPICE 2 HDF5 file you "
+                        "(or a GFN2-xTB model's, --on) on its geometries (Δ-learning), QM9 (DFT) subsets, a SPICE 2 HDF5 file you "
                         "have, or (atct) the experimental BDE table from ATcT heats of formation")
     p.add_argument("--level", default="B3LYP/def2-SVP",
                    help="dft: FUNCTIONAL/BASIS (default B3LYP/def2-SVP; UKS with stability analysis)")
     p.add_argument("--input", help="spice: the SPICE HDF5 file; delta: the labelled .extxyz (with its .json)")
+    p.add_argument("--on", metavar="MODEL",
+                   help="delta: the labels minus this GFN2-xTB model's (a residual Δ set, for a Δ model summed with "
+                        "exactly that model) instead of minus GFN2-xTB's")
     p.add_argument("--subset", nargs="+", help="spice: keep these subsets (substring match)")
     p.add_argument("--elements", nargs="+", help="spice: keep molecules made only of these elements")
     p.add_argument("--max-atoms", type=POSITIVE, help="spice: skip larger molecules")

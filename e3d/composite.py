@@ -1,23 +1,26 @@
-"""A sum of models on one graph: a GFN2-xTB model plus a Δ model (Δ-learning), read as one model.
+"""A weighted sum of models on one graph, read as one model: a GFN2-xTB model plus a Δ model
+(Δ-learning), or the mean of a recipe's seeds (a seed ensemble).
 
-    E = Σ_m E_m,   F = Σ_m F_m,   e_{i→j} = Σ_m f_{m,t_i} · ẽ_{m,ij}        (f_m: part m's edge factor)
+    E = Σ_m w_m E_m,   F = Σ_m w_m F_m,   e_{i→j} = Σ_m w_m f_{m,t_i} · ẽ_{m,ij}   (f_m: part m's edge factor)
 
 The parts must share a cutoff and type list, so each edge i→j is the same edge in every part and
-the physical edge energies add edge by edge; the sum rule holds with μ_t = Σ_m μ_{m,t}
+the physical edge energies add edge by edge; the sum rule holds with μ_t = Σ_m w_m μ_{m,t}
 (docs/E3D_METHOD.md §4i).  A sum is a small JSON file, ``NAME.sum.json``::
 
     {"parts": ["xtb-emergence-4k.nequip.zip", "delta-heavy4.nequip.zip"]}
+    {"parts": ["dft-locdelta.sum.json", "dft-locdelta-seed2.sum.json", "dft-locdelta-seed3.sum.json"],
+     "weights": [0.3333333333333333, 0.3333333333333333, 0.3333333333333333]}
 
-(paths relative to the file), with a model card ``NAME.card.json`` beside it like any model.
-The wrapped module outputs physical edge energies, so the sum's own edge factor is 1;
-:func:`e3d.model.load_model` loads a sum file like any model.
+(paths relative to the file; a part may itself be a sum; weights 1 when not given), with a model card
+``NAME.card.json`` beside it like any model.  The wrapped module outputs physical edge energies, so the
+sum's own edge factor is 1; :func:`e3d.model.load_model` loads a sum file like any model.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from typing import List
+from typing import List, Sequence
 
 import numpy as np
 import torch
@@ -28,12 +31,14 @@ SUM_SUFFIX = ".sum.json"
 
 
 class SumOfModels(torch.nn.Module):
-    """nequip modules run on the same data dict; energies, forces and physical edge energies added."""
+    """nequip modules run on the same data dict; energies, forces and physical edge energies added,
+    part m's times its weight w_m."""
 
     def __init__(self, modules: List[torch.nn.Module], edge_factors: np.ndarray, type_names: List[str],
-                 metadata: dict):
+                 metadata: dict, weights: Sequence[float]):
         super().__init__()
         self.parts = torch.nn.ModuleList(modules)
+        self.weights = [float(w) for w in weights]
         self.register_buffer("edge_factors", torch.as_tensor(np.asarray(edge_factors), dtype=torch.float64))
         self.type_names = type_names
         self.metadata = metadata
@@ -45,12 +50,12 @@ class SumOfModels(torch.nn.Module):
         out = dict(outs[0])
         for key in (AtomicDataDict.TOTAL_ENERGY_KEY, AtomicDataDict.FORCE_KEY, AtomicDataDict.PER_ATOM_ENERGY_KEY):
             if all(key in o for o in outs):
-                out[key] = sum(o[key] for o in outs)
+                out[key] = sum(w * o[key] for w, o in zip(self.weights, outs))
             else:  # never one part's share passed off as the sum
                 out.pop(key, None)
         src_types = data[AtomicDataDict.ATOM_TYPE_KEY][data[AtomicDataDict.EDGE_INDEX_KEY][0]]
         out[AtomicDataDict.EDGE_ENERGY_KEY] = sum(
-            self.edge_factors[k][src_types] * o[AtomicDataDict.EDGE_ENERGY_KEY].reshape(-1).double()
+            self.weights[k] * self.edge_factors[k][src_types] * o[AtomicDataDict.EDGE_ENERGY_KEY].reshape(-1).double()
             for k, o in enumerate(outs))
         return out
 
@@ -59,8 +64,7 @@ def is_sum_path(path: str) -> bool:
     return str(path).endswith(SUM_SUFFIX)
 
 
-def part_paths(path: str) -> List[str]:
-    """The part models a sum file names, as paths (relative entries resolved against its folder)."""
+def _spec(path: str) -> dict:
     try:
         with open(path) as fh:
             spec = json.load(fh)
@@ -69,5 +73,29 @@ def part_paths(path: str) -> List[str]:
     parts = spec.get("parts") if isinstance(spec, dict) else None
     if not isinstance(parts, list) or len(parts) < 2 or not all(isinstance(p, str) for p in parts):
         raise ModelError(f'{path}: a sum of models needs "parts": a list of at least two model files')
+    weights = spec.get("weights", [1.0] * len(parts))
+    if (not isinstance(weights, list) or len(weights) != len(parts)
+            or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and np.isfinite(w) for w in weights)):
+        raise ModelError(f'{path}: "weights" must be a list of {len(parts)} numbers, one per part')
+    return {"parts": parts, "weights": [float(w) for w in weights]}
+
+
+def part_paths(path: str) -> List[str]:
+    """The part models a sum file names, as paths (relative entries resolved against its folder)."""
     folder = os.path.dirname(os.path.abspath(path))
-    return [p if os.path.isabs(p) else os.path.join(folder, p) for p in parts]
+    return [p if os.path.isabs(p) else os.path.join(folder, p) for p in _spec(path)["parts"]]
+
+
+def model_files(path: str) -> List[str]:
+    """Every file a sum file's model reads, parts of parts included (a seed mean of Δ sums: its sums and theirs)."""
+    return [f for p in part_paths(path) for f in ([p, *model_files(p)] if is_sum_path(p) else [p])]
+
+
+def part_weights(path: str) -> List[float]:
+    """The weight of each part a sum file names (1 each unless it says ``"weights"``)."""
+    return _spec(path)["weights"]
+
+
+def mean_spec(part_files: Sequence[str]) -> dict:
+    """The sum file of the mean of ``part_files`` (equal weights 1/N): a seed ensemble read as one model."""
+    return {"parts": list(part_files), "weights": [1.0 / len(part_files)] * len(part_files)}

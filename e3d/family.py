@@ -17,8 +17,8 @@ from typing import Dict, List, Optional
 import yaml
 
 from .errors import E3DError
-from .composite import SUM_SUFFIX
-from .cards import MODELS_DIR, REPO_ROOT, parent_id, pretraining, read_card, sum_card
+from .composite import SUM_SUFFIX, mean_spec
+from .cards import MODELS_DIR, REPO_ROOT, mean_card, parent_id, pretraining, read_card, sum_card
 
 FAMILY_FILE = os.path.join(REPO_ROOT, "configs", "family.yaml")
 XTB_DATA = os.path.join("runs", "data")
@@ -37,8 +37,9 @@ def model_file(model_id: str, models_dir: str = MODELS_DIR) -> str:
 
 
 def member_file(entry: Dict[str, object], models_dir: str = MODELS_DIR) -> str:
-    """A member's model file: its package, or for a sum of models (``sum_of``, e3d/composite.py) its sum file."""
-    if entry.get("sum_of"):
+    """A member's model file: its package, or for a sum of models (``sum_of``, e3d/composite.py) or a seed
+    mean (``mean_of``) its sum file."""
+    if entry.get("sum_of") or entry.get("mean_of"):
         return os.path.join(models_dir, f"{entry['id']}{SUM_SUFFIX}")
     return model_file(str(entry["id"]), models_dir)
 
@@ -51,10 +52,12 @@ def subset_by_kind(in_path: str, variant: str, out_path: str) -> int:
 
 
 def labelled_set(data: Dict[str, object], split: str) -> str:
-    """runs/data/{labeller}_radicals_{corpus}_{split}.extxyz for an entry with a named corpus pair.
+    """runs/data/{labeller}_radicals_{corpus}_{split}.extxyz for an entry with a named corpus pair
+    (``delta-on-MODEL_radicals_…`` for residual Δ-labels, ``on: MODEL``).
     A corpus ``a+b`` trains on the union of the two labelled sets and tests on the first one's test set."""
     corpus = str(data["corpus"]) if split == "trainval" else corpus_parts(data)[0]
-    return os.path.join(XTB_DATA, f"{data['labeller']}_radicals_{corpus}_{split}.extxyz")
+    labeller = f"{data['labeller']}-on-{data['on']}" if data.get("on") else data["labeller"]
+    return os.path.join(XTB_DATA, f"{labeller}_radicals_{corpus}_{split}.extxyz")
 
 
 def corpus_parts(data: Dict[str, object]) -> List[str]:
@@ -68,14 +71,15 @@ def prepare_data(entry: Dict[str, object]) -> None:
     from .data.build import build_xtb_dataset
 
     data = entry.get("data", {})
-    if data.get("labeller") == "delta":  # Δ-labels: the DFT sets minus GFN2-xTB's labels on their geometries
+    if data.get("labeller") == "delta":  # Δ-labels: the DFT sets minus GFN2-xTB's labels (or model's) on their geometries
         from .data.delta import build_delta
 
-        high = {**data, "labeller": "dft"}
+        high = {k: v for k, v in data.items() if k != "on"} | {"labeller": "dft"}
         prepare_data({**entry, "data": high})
+        on = model_file(str(data["on"])) if data.get("on") else None
         for split in ("trainval", "test"):
             if not os.path.exists(labelled_set(data, split) + ".json"):
-                build_delta(labelled_set(high, split), labelled_set(data, split), progress=False)
+                build_delta(labelled_set(high, split), labelled_set(data, split), progress=False, on_model=on)
     elif "test_corpus" in data:  # a named corpus pair, labelled by xtb or dft (same seeds: the same geometries)
         from .corpus import CORPORA
         from .data.build import build_dataset, combine_frames, dft_labeller, env_workers, xtb_labeller
@@ -236,7 +240,7 @@ def train_family(only: Optional[List[str]] = None, models_dir: str = MODELS_DIR,
         if os.path.exists(out) and not retrain:
             continue
         found = study_run(entry)
-        if entry.get("sum_of"):  # a sum of shipped models: nothing to train
+        if entry.get("sum_of") or entry.get("mean_of"):  # a sum or mean of shipped models: nothing to train
             write_sum(entry, models_dir)
         elif found is not None:  # trained by the study (with the runs it fine-tunes), shipped from it
             _train_from_study(entry, *found, out)
@@ -261,22 +265,28 @@ def train_family(only: Optional[List[str]] = None, models_dir: str = MODELS_DIR,
 
 
 def write_sum(entry: Dict[str, object], models_dir: str = MODELS_DIR) -> Dict[str, object]:
-    """A sum-of-models member (``sum_of: [base, Δ model]``): its sum file and card, with its held-out errors
-    on its ``data``'s test set (the high level's labels)."""
+    """A sum-of-models member (``sum_of: [base, Δ model]``) or a seed mean (``mean_of: [seed, seed, …]``, weights
+    1/N): its sum file and card, with its held-out errors on its ``data``'s test set (the high level's labels)."""
     from .evaluate import evaluate
     from .model import load_model
     from .train import METRIC_UNITS, write_card
 
-    parts = [str(p) for p in entry["sum_of"]]
-    missing = [p for p in parts if not os.path.exists(model_file(p, models_dir))]
+    mean = bool(entry.get("mean_of"))
+    parts = [str(p) for p in entry["mean_of" if mean else "sum_of"]]
+    files = [member_file(_entry(p), models_dir) if mean else model_file(p, models_dir) for p in parts]
+    missing = [p for p, f in zip(parts, files) if not os.path.exists(f)]
     if missing:
-        raise E3DError(f"{entry['id']}: sums {', '.join(missing)}, not trained yet: train {'them' if len(missing) > 1 else 'it'} first")
+        raise E3DError(f"{entry['id']}: {'averages' if mean else 'sums'} {', '.join(missing)}, not trained yet: "
+                       f"train {'them' if len(missing) > 1 else 'it'} first")
+    names = [os.path.basename(f) for f in files]
     path = member_file(entry, models_dir)
     with open(path, "w") as fh:
-        json.dump({"parts": [os.path.basename(model_file(p, models_dir)) for p in parts]}, fh, indent=1)
+        json.dump(mean_spec(names) if mean else {"parts": names}, fh, indent=1)
     prepare_data(entry)
-    card = sum_card(str(entry["id"]), parts, [read_card(model_file(p, models_dir)) for p in parts],
-                    dataset=os.path.basename(labelled_set(entry["data"], "trainval")))  # the high level's frames
+    cards = [read_card(f) for f in files]
+    card = (mean_card(str(entry["id"]), parts, cards) if mean else
+            sum_card(str(entry["id"]), parts, cards,
+                     dataset=os.path.basename(labelled_set(entry["data"], "trainval"))))  # the high level's frames
     test = labelled_set(entry["data"], "test")
     card["metrics"] = {"test": evaluate(load_model(path, device="cpu"), test)}
     card.update(metric_units=METRIC_UNITS, test_file=test,  # (runs/data/…: relative to the repository)
@@ -352,6 +362,7 @@ def card_summary(card: Dict[str, object]) -> Dict[str, object]:
         "training frames": card.get("n_training_frames"),
         "fine-tuned from": origin.removeprefix("fine-tuned from ") if parent_id(card) else None,
         "sum of": origin.removeprefix("sum of ") if card.get("sum_of") else None,
+        "mean of": origin.removeprefix("mean of ") if card.get("mean_of") else None,
         "atom reference (μ)": (card.get("energy_shifts") or {}).get("reference"),
         "largest training molecule (heavy atoms)": domain.get("max_heavy_atoms"),
         "bond types seen": len(domain.get("bond_types") or {}) or None,

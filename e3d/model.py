@@ -20,13 +20,13 @@ import json
 import os
 import threading
 import warnings
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from .cards import MODEL_SUFFIXES, default_model_path, read_card
-from .composite import SUM_SUFFIX, SumOfModels, part_paths
+from .composite import SUM_SUFFIX, SumOfModels, part_paths, part_weights
 from .errors import ModelError
 
 def pick_device(device: Optional[str] = None) -> torch.device:
@@ -63,6 +63,7 @@ class E3DModel:
     extra_energy_terms: List[str]  # modules adding energy outside the edges (e.g. ZBL)
     card: Dict[str, object]
     parts: List["E3DModel"] = dataclasses.field(default_factory=list, repr=False, compare=False)  # a sum's models
+    part_weights: List[float] = dataclasses.field(default_factory=list, repr=False, compare=False)  # and their weights
     # one forward pass at a time: energy_only() switches the force pass off on the shared module, and
     # the app shares one loaded model between all sessions (threads)
     lock: threading.RLock = dataclasses.field(default_factory=threading.RLock, repr=False, compare=False)
@@ -147,7 +148,7 @@ class E3DModel:
                                   else dict(zip(self.type_names, map(float, self.avg_num_neighbors)))),
             "shifts_reference": self.shift_reference,
             "extra_energy_terms": self.extra_energy_terms or "none",
-            **({"sum_of": [p.path for p in self.parts]} if self.parts else {}),
+            **({"sum_of": [p.path for p in self.parts], "part_weights": self.part_weights} if self.parts else {}),
             "card": self.card,
         }
 
@@ -234,7 +235,8 @@ def load_model(path: Optional[str] = None, device: Optional[str] = None, dtype: 
     if not str(path).endswith(MODEL_SUFFIXES):
         raise ModelError(f"{path} is not a model file: give a .nequip.zip, .ckpt, .nequip.pt2 or {SUM_SUFFIX} file")
     if path.endswith(SUM_SUFFIX):
-        return sum_of([load_model(p, device=device, dtype=dtype) for p in part_paths(path)], path, read_card(path))
+        return sum_of([load_model(p, device=device, dtype=dtype) for p in part_paths(path)], path, read_card(path),
+                      part_weights(path))
     dev = pick_device(device)
     if path.endswith(".pt2"):
         return load_compiled(path, dev)
@@ -286,7 +288,7 @@ def rebuilt_in(model: E3DModel, dtype: str) -> E3DModel:
     from hydra.utils import get_method
 
     if model.parts:
-        return sum_of([rebuilt_in(p, dtype) for p in model.parts], model.path, model.card)
+        return sum_of([rebuilt_in(p, dtype) for p in model.parts], model.path, model.card, model.part_weights)
     from nequip.utils.global_state import set_global_state
 
     hyper = copy.deepcopy(model.card.get("hyperparameters") or {})
@@ -322,10 +324,12 @@ def rebuilt_in(model: E3DModel, dtype: str) -> E3DModel:
     return dataclasses.replace(model, module=module, dtype=getattr(torch, dtype))
 
 
-def sum_of(parts: List[E3DModel], path: str, card: Dict[str, object]) -> E3DModel:
-    """One model of ``parts`` run on one graph (:mod:`e3d.composite`): they must share types and cutoff.
-    Its module outputs physical edge energies (edge factor 1) and μ_t = Σ parts' μ_t."""
+def sum_of(parts: List[E3DModel], path: str, card: Dict[str, object],
+           weights: Optional[Sequence[float]] = None) -> E3DModel:
+    """One model of ``parts`` (weighted; 1 each by default) run on one graph (:mod:`e3d.composite`): they must
+    share types and cutoff.  Its module outputs physical edge energies (edge factor 1) and μ_t = Σ w_m μ_{m,t}."""
     first = parts[0]
+    weights = [1.0] * len(parts) if weights is None else [float(w) for w in weights]
     for p in parts[1:]:
         if p.type_names != first.type_names:
             raise ModelError(f"{path}: {p.name} has types {p.type_names}, {first.name} {first.type_names}: "
@@ -338,13 +342,14 @@ def sum_of(parts: List[E3DModel], path: str, card: Dict[str, object]) -> E3DMode
             raise ModelError(f"{path}: {p.name} cannot be part of a sum (compiled, or energy outside the edges)")
     n = len(first.type_names)
     module = SumOfModels([p.module for p in parts], np.stack([p.edge_factor for p in parts]), first.type_names,
-                         dict(getattr(first.module, "metadata", {}) or {})).eval().to(first.device)
+                         dict(getattr(first.module, "metadata", {}) or {}), weights).eval().to(first.device)
     # the loosest precision decides the sum-rule tolerance
     dtype = torch.float32 if any(p.dtype == torch.float32 for p in parts) else torch.float64
     return E3DModel(module=module, path=path, kind="sum", type_names=first.type_names, r_max=first.r_max,
                     dtype=dtype, device=first.device, scales=np.ones(n),
-                    shifts=np.sum([p.shifts for p in parts], axis=0), avg_num_neighbors=np.full(n, 0.5),
-                    extra_energy_terms=[], card=card, parts=list(parts))
+                    shifts=np.sum([w * p.shifts for w, p in zip(weights, parts)], axis=0),
+                    avg_num_neighbors=np.full(n, 0.5), extra_energy_terms=[], card=card, parts=list(parts),
+                    part_weights=weights)
 
 
 def edge_constants_sidecar(model: E3DModel) -> Dict[str, object]:

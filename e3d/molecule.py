@@ -142,6 +142,15 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     return Chem.AddHs(mol)
 
 
+def frame_smiles(atoms) -> Optional[str]:
+    """The SMILES a labelled extxyz frame carries (``info["smiles"]``), else None.  ASE reads a bare ``F`` or ``T``
+    in the comment line as a boolean, so hydrogen fluoride's ``smiles=F`` comes back as False: undone here."""
+    smiles = atoms.info.get("smiles")
+    if isinstance(smiles, (bool, np.bool_)):
+        return "T" if smiles else "F"
+    return str(smiles) if smiles else None
+
+
 def canonical(smiles: str) -> str:
     """RDKit's canonical SMILES (hydrogens implicit): one spelling per molecule, for matching."""
     return Chem.MolToSmiles(Chem.RemoveHs(parse_smiles(smiles)))

@@ -9,14 +9,16 @@
 from __future__ import annotations
 
 import functools
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 from rdkit import Chem
 
-from .edges import EdgeEnergies
-from .molecule import atoms_of, bonds_of
+from .edges import EdgeEnergies, part_energies
+from .model import E3DModel
+from .errors import InputError
+from .molecule import DEFAULT_MAX_ATOMS, Molecule, atoms_of, bonds_of, frame_smiles, parse_smiles
 from .units import KCAL_PER_EV
 
 BOND_SYMBOL = {1.0: "-", 2.0: "=", 3.0: "#", 1.5: ":"}
@@ -61,6 +63,18 @@ def bond_type_counts(rdmol: Chem.Mol) -> Dict[str, int]:
         t = bond_type_label(bond)
         out[t] = out.get(t, 0) + 1
     return out
+
+
+def frame_bond_types(atoms) -> Optional[Dict[str, int]]:
+    """The bond types of a labelled extxyz frame, from the SMILES it carries (:func:`e3d.molecule.frame_smiles`);
+    None when it carries none or RDKit cannot read it (some aromatic radicals): unknown, not empty."""
+    smiles = frame_smiles(atoms)
+    if not smiles:
+        return None
+    try:
+        return bond_type_counts(parse_smiles(smiles))
+    except InputError:
+        return None
 
 
 def bond_arrays(mol) -> Dict[str, np.ndarray]:
@@ -198,6 +212,29 @@ def with_part_columns(table: pd.DataFrame, part_results: Dict[str, Sequence[Edge
         right = pairs_for_molecules(results)[key + ["D_ij"]].astype(as_str)
         out[part_column(name)] = left.merge(right, on=key, how="left", validate="many_to_one")["D_ij"].to_numpy()
     return out
+
+
+SEED_SD = "D_ij_seed_sd"  # a seed mean's pair tables: σ of D_ij over its seeds (kcal/mol)
+
+
+def with_parts(table: pd.DataFrame, model: E3DModel, molecules: Sequence[Molecule],
+               max_atoms: int = DEFAULT_MAX_ATOMS) -> pd.DataFrame:
+    """``table`` (pairs of ``molecules`` under ``model``) with, for a sum of models, each part's D_ij
+    (:func:`with_part_columns`); for a seed mean (card ``mean_of``) the parts are its seeds, and ``D_ij_seed_sd``
+    is their sample standard deviation pair by pair — how far one seed's D_ij can be trusted.  A single model's
+    table is returned as it is."""
+    out = with_part_columns(table, part_energies(model, molecules, max_atoms=max_atoms))
+    if model.card.get("mean_of"):
+        out[SEED_SD] = out[list(part_columns(out))].std(axis=1, ddof=1)
+    return out
+
+
+def part_headers(table: pd.DataFrame) -> Dict[str, str]:
+    """{column: header} of a pair table's part columns (:func:`with_parts`), in order: "of which PART (kcal/mol)"
+    for a sum's parts, "seed PART (kcal/mol)" and the seeds' σ for a seed mean; {} for a single model."""
+    mean = SEED_SD in table and table[SEED_SD].notna().any()
+    heads = {c: f"{'seed' if mean else 'of which'} {name} (kcal/mol)" for c, name in part_columns(table).items()}
+    return {**heads, SEED_SD: "σ over the seeds (kcal/mol)"} if mean else heads
 
 
 def half_bond_energies(e_ij: float, e_ji: float) -> Tuple[float, float]:

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from .additivity import sum_rule_metrics, with_additivity_gap
 from .metrics import parity_metrics
 from .bde import (BDE_COLUMNS, bde_metrics, bde_table, error_budget, flat_metrics, headline_mask, with_additive_fit,
-                  in_training_domain, model_quantity, reference_column, with_298k)
+                  in_training_domain, model_quantity, reference_column, with_298k, with_bond_types_seen)
 from .fragments import locate_bond
 from .references import ReferenceCache, reference_method_for
 from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_per_type, baseline_table, bond_type_stats,
@@ -39,7 +39,7 @@ from .corpus import BDE_REFERENCE, EVAL_CORPUS, REFERENCE_ENERGIES, evaluation_c
 from .errors import E3DError
 from .family import read_index
 from .cards import MODELS_DIR, REPO_ROOT
-from .composite import is_sum_path, part_paths
+from .composite import is_sum_path, model_files
 from .model import E3DModel, load_model
 from .molecule import from_smiles, parse_smiles
 from .scan import scan_summary, stretch_scan
@@ -218,8 +218,9 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
         fit = baseline_per_type(baselines.get(dataset), dataset)
         # model-independent GFN2-xTB ZPE/thermal terms, additivity gaps and the labels' fit: outside the cache
         quantity = model_quantity(model)
-        cached["bde"] = with_additivity_gap(with_298k(with_additive_fit(cached["bde"].assign(quantity=quantity), fit),
-                                                      quantity, bde_caches), bde_caches, progress=False)
+        cached["bde"] = with_additivity_gap(with_298k(with_additive_fit(
+            with_bond_types_seen(cached["bde"], model).assign(quantity=quantity), fit), quantity, bde_caches),
+            bde_caches, progress=False)
         for name in ("pairs", "bondtypes", "bde", "scans"):
             df = cached[name]
             if len(df):
@@ -327,7 +328,7 @@ def save_reference_caches(path: str, bde_caches: ReferenceCache, scan_refs: Dict
 
 def _cache_folder(cache_dir: str, model_id: str, model_path: str, bde_path: str, corpus) -> str:
     # a new BDE column or a TABLES_VERSION bump invalidates the cached tables; a sum of models is its parts' files
-    parts = part_paths(model_path) if is_sum_path(model_path) else []
+    parts = model_files(model_path) if is_sum_path(model_path) else []
     key = content_key([model_path, *parts, bde_path], corpus, SCAN_POINTS, BDE_COLUMNS, TABLES_VERSION,
                       *(["pairs with the parts' D_ij"] if parts else []))  # sums' pair tables gained columns
     return os.path.join(cache_dir, f"{model_id}-{key}")

@@ -175,16 +175,15 @@ def training_domain(trainval_path: str) -> Optional[Dict[str, object]]:
     equilibrium parents with their counts.  Beyond either, E3D extrapolates."""
     import ase.io
 
-    from .molecule import parse_smiles
-    from .pairs import bond_type_counts
+    from .pairs import frame_bond_types
 
     if not os.path.exists(trainval_path):
         return None
     sizes, types = [], {}
     for a in ase.io.iread(trainval_path):
         sizes.append((len(a), int((a.numbers > 1).sum())))
-        if a.info.get("kind", "eq") == "eq" and a.info.get("smiles"):
-            for t, n in bond_type_counts(parse_smiles(str(a.info["smiles"]))).items():
+        if a.info.get("kind", "eq") == "eq":
+            for t, n in (frame_bond_types(a) or {}).items():
                 types[t] = types.get(t, 0) + n
     return {"max_atoms": max(n for n, _ in sizes), "max_heavy_atoms": max(h for _, h in sizes),
             "bond_types": dict(sorted(types.items()))}

@@ -28,3 +28,26 @@ def tiny_model(tiny_model_path):
 @pytest.fixture
 def data_dir():
     return DATA
+
+
+def install_member(member_id, models_dir, tiny_model_path, card=None):
+    """The tiny model installed in ``models_dir`` as family member ``member_id``: its package, or, for a member
+    shipped as a sum file (a Δ sum, a seed mean), a sum file of the tiny model twice with weights ½ (the same model).
+    ``card`` (default: the tiny model's) is written beside it.  Returns the member's file path."""
+    import json
+    import shutil
+
+    from e3d.cards import card_path
+    from e3d.family import _entry, member_file
+
+    path = member_file(_entry(member_id), str(models_dir))
+    if path.endswith(".sum.json"):
+        shutil.copy(tiny_model_path, os.path.join(models_dir, "tiny.nequip.zip"))
+        with open(path, "w") as fh:
+            json.dump({"parts": ["tiny.nequip.zip", "tiny.nequip.zip"], "weights": [0.5, 0.5]}, fh)
+    else:
+        shutil.copy(tiny_model_path, path)
+    card = card or json.load(open(tiny_model_path.replace(".nequip.zip", ".card.json")))
+    with open(card_path(path), "w") as fh:
+        json.dump(card, fh)
+    return path

@@ -98,8 +98,8 @@ def test_power_law_fit():
 @pytest.mark.slow  # every analysis end to end (~30 s): full suite only
 def test_precompute_tables(tmp_path, tiny_model_path):
     import json
-    import shutil
 
+    from conftest import install_member
     from e3d.family import load_family, write_index
     from e3d.corpus import EXP_BDE_TABLE
     from e3d.precompute import precompute
@@ -107,10 +107,9 @@ def test_precompute_tables(tmp_path, tiny_model_path):
     models = tmp_path / "models"
     models.mkdir()
     main_id = load_family()["main"]
-    shutil.copy(tiny_model_path, models / f"{main_id}.nequip.zip")
     card = json.load(open(tiny_model_path.replace(".nequip.zip", ".card.json")))
     card["training_domain"] = {"max_atoms": 5, "max_heavy_atoms": 1}  # as if trained on CH4, NH3, H2O only
-    (models / f"{main_id}.card.json").write_text(json.dumps(card))
+    install_member(main_id, models, tiny_model_path, card)  # a package, or a sum file (a seed mean)
     write_index(str(models))
     rows = pd.read_csv(EXP_BDE_TABLE).iloc[[0, 1, 12, 13, 22]]  # methane, ethane, water, methanol x2
     bde_path = tmp_path / "bde.csv"

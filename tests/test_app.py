@@ -200,6 +200,25 @@ def test_explorer_splits_a_sums_bond_energies_into_its_parts():
     assert not any(c.startswith("of which") for c in bonds.columns)
 
 
+def test_explorer_shows_a_seed_means_seeds_and_their_spread():
+    """For a seed mean (precomputed/models/dft-locdelta-mean.sum.json) the bond table shows each seed's D_ij, whose
+    mean is the model's, and their σ over the seeds."""
+    at = AppTest.from_file(MAIN, default_timeout=240)
+    at.session_state["model_id"] = "dft-locdelta-mean"
+    at.switch_page("views/explorer.py").run()
+    assert not at.exception
+    bonds = next(d.value for d in at.dataframe if "D_ij (kcal/mol)" in d.value.columns)
+    seeds = [f"seed {s} (kcal/mol)" for s in ("dft-locdelta", "dft-locdelta-seed2", "dft-locdelta-seed3")]
+    assert all(s in bonds.columns for s in seeds) and "σ over the seeds (kcal/mol)" in bonds.columns
+    assert (bonds[seeds].mean(axis=1) - bonds["D_ij (kcal/mol)"]).abs().max() < 1e-4
+    assert (bonds[seeds].std(axis=1) - bonds["σ over the seeds (kcal/mol)"]).abs().max() < 1e-6
+    assert bonds["σ over the seeds (kcal/mol)"].max() > 0.5  # the seeds do differ
+    at.switch_page("views/bde.py").run()  # its learned BDEs carry its seeds' spread as error bars
+    assert not at.exception
+    assert any("±σ of the learned BDE over the seed ensemble dft-locdelta, dft-locdelta-seed2, dft-locdelta-seed3"
+               in c.value for c in at.caption)
+
+
 def test_upload_errors_in_the_apps_words_each_named_once():
     at = page("views/upload.py")
     at.text_area[0].set_value("C1CC broken\n" + "C" * 45 + " long")

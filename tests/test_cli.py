@@ -100,7 +100,12 @@ def test_bad_input_exits_cleanly(tiny_model_path, args, message, capsys, monkeyp
 @pytest.mark.parametrize("args, message", [
     (["data", "delta"], "data delta needs --input SET.extxyz"),
     (["data", "delta", "--input", "nope.extxyz"], "data delta: nope.extxyz not found"),
-    (["data", "delta", "--input", "tests/data/ethanol.xyz"], "provenance, with its isolated atoms) not found")])
+    (["data", "delta", "--input", "tests/data/ethanol.xyz"], "provenance, with its isolated atoms) not found"),
+    (["data", "xtb", "--on", "precomputed/models/xtb-emergence-4k.nequip.zip"], "--on MODEL is for `data delta`"),
+    (["data", "delta", "--input", "precomputed/labels/dft_radicals_train-small_test.extxyz", "--on", "nope.nequip.zip"],
+     "model file not found: nope.nequip.zip"),
+    (["data", "delta", "--input", "precomputed/labels/dft_radicals_train-small_test.extxyz",
+      "--on", "precomputed/models/dft-emergence.nequip.zip"], "must be a model of GFN2-xTB labels")])
 def test_bad_delta_input_exits_cleanly(args, message, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert main(args) == 2

@@ -174,3 +174,132 @@ def test_corpus_and_one_molecule_pair_tables_carry_the_parts(twice):
     single = with_part_columns(e3d.pair_table(one), part_energies(both, mols[1:]))
     np.testing.assert_allclose(single[cols[0]], table.loc[table["molecule"] == mols[1].label, cols[0]], atol=1e-9)
     assert not any(c.startswith("D_ij[") for c in corpus_pairs(both.parts[0], mols).columns)
+
+
+def _seed_mean(tmp_path, ids=("xtb-emergence-4k", "xtb-emergence-4k-seed2")):
+    """A seed mean of shipped models, written as the family writes one (sum file + card) in tmp_path."""
+    from e3d.cards import mean_card, read_card
+    from e3d.composite import mean_spec
+    from e3d.train import write_card
+
+    files = [os.path.join(MODELS, f"{i}.nequip.zip") for i in ids]
+    path = tmp_path / "mean.sum.json"
+    path.write_text(json.dumps(mean_spec(files)))
+    write_card(str(path), mean_card("mean", list(ids), [read_card(f) for f in files]))
+    return str(path)
+
+
+def test_seed_mean_is_the_seeds_average_edge_by_edge(tmp_path):
+    """A seed mean (weights 1/N) of two shipped seeds: energies, forces and edge energies are the seeds' mean, μ_t
+    too, so the sum rule holds; its pair tables carry each seed's D_ij and their σ (|D₁ − D₂|/√2 for two)."""
+    import e3d
+    from e3d.calculator import E3DCalculator
+    from e3d.model import load_model
+    from e3d.pairs import SEED_SD, part_headers, with_parts
+
+    mean = load_model(_seed_mean(tmp_path))
+    a, b = mean.parts
+    assert mean.part_weights == [0.5, 0.5] and mean.card["mean_of"] == ["xtb-emergence-4k", "xtb-emergence-4k-seed2"]
+    np.testing.assert_allclose(mean.shifts, (a.shifts + b.shifts) / 2)
+    mols = [e3d.from_smiles("CCO"), e3d.from_smiles("[CH2]C")]
+    for m, x, y in zip(*(e3d.edge_energies(model, mols) for model in (mean, a, b))):
+        np.testing.assert_allclose(m.e, (x.e + y.e) / 2, atol=1e-5)
+        assert abs(m.total_energy - (x.total_energy + y.total_energy) / 2) < 1e-5 and abs(m.residual) < 1e-4
+    assert np.abs(x.e - y.e).max() > 1e-3  # two seeds that differ: the mean is not one of them
+    atoms = mols[0].to_ase()
+    forces = []
+    for model in (mean, a, b):
+        atoms.calc = E3DCalculator(model)
+        forces.append(atoms.get_forces())
+    np.testing.assert_allclose(forces[0], (forces[1] + forces[2]) / 2, atol=1e-4)
+    (one,) = e3d.edge_energies(mean, mols[:1])
+    table = with_parts(e3d.pair_table(one), mean, mols[:1])
+    seeds = [f"D_ij[{n}]" for n in mean.part_names]
+    np.testing.assert_allclose(table[seeds].mean(axis=1), table["D_ij"], atol=1e-4)
+    np.testing.assert_allclose(table[SEED_SD], (table[seeds[0]] - table[seeds[1]]).abs() / np.sqrt(2), atol=1e-9)
+    assert list(part_headers(table).values()) == ["seed xtb-emergence-4k (kcal/mol)",
+                                                  "seed xtb-emergence-4k-seed2 (kcal/mol)", "σ over the seeds (kcal/mol)"]
+    fast = load_model(mean.path, dtype="float64")
+    assert fast.part_weights == [0.5, 0.5]
+
+
+def test_seed_mean_card_and_bad_weights(tmp_path):
+    """The mean's card: the seeds' common domain and mean μ_t; seeds of two labelling methods, or weights that
+    do not fit the parts, are refused with a message."""
+    from e3d.cards import mean_card, read_card
+    from e3d.errors import ModelError
+    from e3d.model import load_model
+
+    cards = [read_card(os.path.join(MODELS, f"{i}.nequip.zip")) for i in ("xtb-emergence-4k", "xtb-emergence-4k-seed2")]
+    card = mean_card("m", ["a", "b"], cards)
+    assert card["level_of_theory"] == "GFN2-xTB" and card["energy_shifts"]["isolated_atoms"]
+    assert set(card["training_domain"]["bond_types"]) <= set(cards[0]["training_domain"]["bond_types"])
+    assert card["energy_shifts"]["values_eV"]["C"] == pytest.approx(
+        (cards[0]["energy_shifts"]["values_eV"]["C"] + cards[1]["energy_shifts"]["values_eV"]["C"]) / 2)
+    with pytest.raises(ModelError, match="one labelling method"):
+        mean_card("m", ["a", "b"], [cards[0], read_card(os.path.join(MODELS, "dft-emergence.nequip.zip"))])
+    bad = tmp_path / "bad.sum.json"
+    files = [os.path.join(MODELS, f"{i}.nequip.zip") for i in ("xtb-emergence-4k", "xtb-emergence-4k-seed2")]
+    for weights in ([1.0], [1.0, "x"], [1.0, float("nan")], "half"):
+        bad.write_text(json.dumps({"parts": files, "weights": weights}))
+        with pytest.raises(ModelError, match='"weights" must be a list of 2 numbers'):
+            load_model(str(bad))
+
+
+def test_residual_delta_labels_are_the_set_minus_a_model(tmp_path):
+    """`e3d data delta --on MODEL`: each label minus that GFN2-xTB model's energy and forces, μ_Δ its shifts'
+    difference; a frame of a bond type the model never saw (F–H) is left out and listed; a sum of the Δ model
+    must take exactly that base model."""
+    import ase
+    import ase.io
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from e3d.calculator import E3DCalculator
+    from e3d.cards import read_card, sum_card
+    from e3d.data.delta import build_delta
+    from e3d.errors import ModelError
+    from e3d.model import load_model
+
+    src = os.path.join(ROOT, "precomputed", "labels", "dft_radicals_train-small_test.extxyz")
+    frames = list(ase.io.iread(src, index=":40:20"))
+    hf = ase.Atoms("HF", positions=[[0, 0, 0], [0, 0, 0.92]], info={"smiles": "F", "charge": 0, "multiplicity": 1})
+    hf.calc = SinglePointCalculator(hf, energy=-2700.0, forces=np.zeros((2, 3)))
+    small = tmp_path / "dft.extxyz"
+    ase.io.write(small, frames + [hf], format="extxyz")
+    prov = json.load(open(src + ".json"))
+    (tmp_path / "dft.extxyz.json").write_text(json.dumps(prov))
+    base = os.path.join(MODELS, "xtb-emergence-4k.nequip.zip")
+    got = build_delta(str(small), str(tmp_path / "res.extxyz"), progress=False, on_model=base)
+    assert got["labels"]["method"] == "B3LYP/def2-SVP − xtb-emergence-4k" and got["labels"]["low"]["model"] == "xtb-emergence-4k"
+    assert got["n_frames"] == len(frames) and "F-H" in got["failures"][-1]["error"]
+    model = load_model(base)
+    for a, d in zip(frames, ase.io.iread(tmp_path / "res.extxyz")):
+        b = a.copy()
+        b.calc = E3DCalculator(model)
+        assert abs(d.get_potential_energy() - (a.get_potential_energy() - b.get_potential_energy())) < 1e-6
+        np.testing.assert_allclose(d.get_forces(), a.get_forces() - b.get_forces(), atol=1e-6)
+    mu = dict(zip(model.type_names, model.shifts))
+    assert got["isolated_atom_energies_eV"]["C"] == pytest.approx(prov["isolated_atom_energies_eV"]["C"] - mu["C"])
+    delta = {"labels": got["labels"], "training_elements": ["H", "C"]}
+    sum_card("s", ["xtb-emergence-4k", "res"], [read_card(base), delta])  # its own base: accepted
+    with pytest.raises(ModelError, match="corrects the model xtb-emergence-4k, not xtb-emergence-4k-seed2"):
+        sum_card("s", ["xtb-emergence-4k-seed2", "res"],
+                 [read_card(os.path.join(MODELS, "xtb-emergence-4k-seed2.nequip.zip")), delta])
+
+
+def test_shipped_seed_mean_is_its_seeds_mean():
+    """dft-locdelta-mean (precomputed/models/dft-locdelta-mean.sum.json): the mean of the three dft-locdelta sums,
+    edge by edge, with the seeds' common domain on its card."""
+    import e3d
+    from e3d.cards import read_card
+    from e3d.model import load_model
+
+    path = os.path.join(MODELS, "dft-locdelta-mean.sum.json")
+    card = read_card(path)
+    assert card["mean_of"] == ["dft-locdelta", "dft-locdelta-seed2", "dft-locdelta-seed3"]
+    assert card["level_of_theory"] == "B3LYP/def2-SVP" and card["metrics"]["test"]["n_frames"] > 0
+    assert "F-H" not in card["training_domain"]["bond_types"]  # the Δ saw HF, its GFN2-xTB parts did not
+    mean = load_model(path)
+    seeds = [load_model(os.path.join(MODELS, f"{s}.sum.json")) for s in card["mean_of"]]
+    (m,), *each = (e3d.edge_energies(x, [e3d.from_smiles("CC=O")]) for x in (mean, *seeds))
+    np.testing.assert_allclose(m.e, np.mean([s.e for (s,) in each], axis=0), atol=1e-5)

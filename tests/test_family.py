@@ -2,12 +2,12 @@
 
 import json
 import os
-import shutil
 
 import pytest
 
 from e3d.data.build import build_xtb_dataset
 from e3d.family import load_family, subset_by_kind, write_index
+from conftest import install_member
 
 
 def test_variants_are_nested_subsets(tmp_path):
@@ -28,10 +28,9 @@ def test_variants_are_nested_subsets(tmp_path):
 def test_index_lists_models_and_main(tmp_path, tiny_model_path):
     family = load_family()
     main_id = family["main"]
-    shutil.copy(tiny_model_path, tmp_path / f"{main_id}.nequip.zip")
-    shutil.copy(tiny_model_path.replace(".nequip.zip", ".card.json"), tmp_path / f"{main_id}.card.json")
+    path = install_member(main_id, tmp_path, tiny_model_path)  # a package, or a sum file (a seed mean)
     index = write_index(str(tmp_path))
-    assert index["main"] == f"{main_id}.nequip.zip"
+    assert index["main"] == os.path.basename(path)
     assert [m["id"] for m in index["models"]] == [main_id]
     assert index["models"][0]["level_of_theory"] == "GFN2-xTB"
     assert "per_atom_energy_mae" in index["models"][0]["test"]

@@ -133,3 +133,27 @@ def test_charged_species_get_a_note():
 
     assert e3d.molecule.charge_note("C[NH3+]", 1).startswith("C[NH3+] has charge +1")
     assert e3d.molecule.charge_note("CCO", 0) is None
+
+
+def test_frame_smiles_survives_ases_boolean_reading(tmp_path):
+    """ASE reads hydrogen fluoride's `smiles=F` back as False: frame_smiles undoes it, so the training domain
+    counts its F–H bond (e3d.train.training_domain)."""
+    import ase
+    import ase.io
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from e3d.molecule import frame_smiles
+    from e3d.train import training_domain
+
+    frames = []
+    for symbols, smiles, pos in (("HF", "F", [[0, 0, 0], [0, 0, 0.92]]), ("CH4", "C", None)):
+        a = ase.Atoms(symbols, positions=pos) if pos else ase.Atoms("CH4", positions=[[0, 0, 0], [0.63, 0.63, 0.63],
+                                                                                      [-0.63, -0.63, 0.63], [-0.63, 0.63, -0.63], [0.63, -0.63, -0.63]])
+        a.info.update(smiles=smiles, kind="eq")
+        a.calc = SinglePointCalculator(a, energy=-1.0, forces=np.zeros((len(a), 3)))
+        frames.append(a)
+    path = tmp_path / "set.extxyz"
+    ase.io.write(path, frames, format="extxyz")
+    back = list(ase.io.iread(path))
+    assert [frame_smiles(a) for a in back] == ["F", "C"]
+    assert training_domain(str(path))["bond_types"] == {"C-H": 4, "F-H": 1}

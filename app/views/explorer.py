@@ -73,8 +73,8 @@ with_cut = c4.toggle("Fragment-cut energies", value=False, key="explorer_cut",
                           "the like-with-like partner of a rigid BDE; ring bonds have none")
 
 bonds = e3d.pairs.bonds_weakest_first(pairs)
-# a sum of models (a GFN2-xTB model plus a Δ model): each part's share of D_ij
-parts = {c: f"of which {name} (kcal/mol)" for c, name in e3d.pairs.part_columns(pairs).items()}
+# a sum of models (a GFN2-xTB model plus a Δ model): each part's share of D_ij; a seed mean: each seed's and their σ
+parts = e3d.pairs.part_headers(pairs)
 columns = ["bond", "D_ij", *parts, "bond_type", "bond_label", "distance"]
 if with_cut:
     bonds["cut"] = bond_cut_energies(Chem.MolFromMolBlock(molblock, removeHs=False), bonds, pairs)
