@@ -86,9 +86,15 @@ def part_paths(path: str) -> List[str]:
     return [p if os.path.isabs(p) else os.path.join(folder, p) for p in _spec(path)["parts"]]
 
 
-def model_files(path: str) -> List[str]:
-    """Every file a sum file's model reads, parts of parts included (a seed mean of Δ sums: its sums and theirs)."""
-    return [f for p in part_paths(path) for f in ([p, *model_files(p)] if is_sum_path(p) else [p])]
+def model_files(path: str, _chain: Sequence[str] = ()) -> List[str]:
+    """Every file a sum file's model reads, parts of parts included (a seed mean of Δ sums: its sums and theirs);
+    sum files that name each other in a circle are refused."""
+    here = os.path.abspath(path)
+    if here in _chain:
+        loop = " → ".join(os.path.basename(p) for p in (*_chain[list(_chain).index(here):], here))
+        raise ModelError(f"{path}: sum files name each other in a circle ({loop})")
+    return [f for p in part_paths(path)
+            for f in ([p, *model_files(p, (*_chain, here))] if is_sum_path(p) else [p])]
 
 
 def part_weights(path: str) -> List[float]:

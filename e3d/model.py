@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .cards import MODEL_SUFFIXES, default_model_path, read_card
-from .composite import SUM_SUFFIX, SumOfModels, part_paths, part_weights
+from .composite import SUM_SUFFIX, SumOfModels, model_files, part_paths, part_weights
 from .errors import ModelError
 
 def pick_device(device: Optional[str] = None) -> torch.device:
@@ -235,6 +235,7 @@ def load_model(path: Optional[str] = None, device: Optional[str] = None, dtype: 
     if not str(path).endswith(MODEL_SUFFIXES):
         raise ModelError(f"{path} is not a model file: give a .nequip.zip, .ckpt, .nequip.pt2 or {SUM_SUFFIX} file")
     if path.endswith(SUM_SUFFIX):
+        model_files(path)  # refuses sum files that name each other in a circle
         return sum_of([load_model(p, device=device, dtype=dtype) for p in part_paths(path)], path, read_card(path),
                       part_weights(path))
     dev = pick_device(device)
@@ -345,11 +346,21 @@ def sum_of(parts: List[E3DModel], path: str, card: Dict[str, object],
                          dict(getattr(first.module, "metadata", {}) or {}), weights).eval().to(first.device)
     # the loosest precision decides the sum-rule tolerance
     dtype = torch.float32 if any(p.dtype == torch.float32 for p in parts) else torch.float64
-    return E3DModel(module=module, path=path, kind="sum", type_names=first.type_names, r_max=first.r_max,
-                    dtype=dtype, device=first.device, scales=np.ones(n),
-                    shifts=np.sum([w * p.shifts for w, p in zip(weights, parts)], axis=0),
-                    avg_num_neighbors=np.full(n, 0.5), extra_energy_terms=[], card=card, parts=list(parts),
-                    part_weights=weights)
+    model = E3DModel(module=module, path=path, kind="sum", type_names=first.type_names, r_max=first.r_max,
+                     dtype=dtype, device=first.device, scales=np.ones(n),
+                     shifts=np.sum([w * p.shifts for w, p in zip(weights, parts)], axis=0),
+                     avg_num_neighbors=np.full(n, 0.5), extra_energy_terms=[], card=card, parts=list(parts),
+                     part_weights=weights)
+    _share_lock(model, model.lock)
+    return model
+
+
+def _share_lock(model: E3DModel, lock) -> None:
+    """A sum and its parts (and theirs) run the same modules: one lock, so that a part's energy-only pass
+    (:meth:`E3DModel.energy_only` switches the force pass off module by module) never meets the sum's forward."""
+    for part in model.parts:
+        part.lock = lock
+        _share_lock(part, lock)
 
 
 def edge_constants_sidecar(model: E3DModel) -> Dict[str, object]:

@@ -223,6 +223,43 @@ def test_seed_mean_is_the_seeds_average_edge_by_edge(tmp_path):
     assert fast.part_weights == [0.5, 0.5]
 
 
+def test_a_sum_and_its_parts_share_one_lock(tmp_path):
+    """The app computes a seed mean and its seeds' D_ij from many sessions at once; the parts run the mean's own
+    modules, so they share its lock, and threads computing both never meet inside a pass (before: "element 0 of
+    tensors does not require grad" when one thread's energy-only pass switched the other's force pass off)."""
+    import threading
+
+    import e3d
+    from e3d.calculator import E3DCalculator
+    from e3d.model import load_model
+    from e3d.pairs import with_parts
+
+    mean = load_model(_seed_mean(tmp_path))
+    assert all(p.lock is mean.lock for p in mean.parts)
+    mol = e3d.from_smiles("CCO")
+    errors = []
+
+    def work(k):
+        try:
+            for _ in range(5):
+                if k % 2:
+                    (r,) = e3d.edge_energies(mean, [mol])
+                    with_parts(e3d.pair_table(r), mean, [mol])
+                else:  # forces (the calculator's pass needs the derivatives the others switch off)
+                    atoms = mol.to_ase()
+                    atoms.calc = E3DCalculator(mean)
+                    atoms.get_forces()
+        except Exception as exc:  # noqa: BLE001 — any failure in a thread fails the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
 def test_seed_mean_card_and_bad_weights(tmp_path):
     """The mean's card: the seeds' common domain and mean μ_t; seeds of two labelling methods, or weights that
     do not fit the parts, are refused with a message."""
@@ -244,6 +281,11 @@ def test_seed_mean_card_and_bad_weights(tmp_path):
         bad.write_text(json.dumps({"parts": files, "weights": weights}))
         with pytest.raises(ModelError, match='"weights" must be a list of 2 numbers'):
             load_model(str(bad))
+    other = tmp_path / "other.sum.json"  # two sum files that name each other
+    bad.write_text(json.dumps({"parts": [files[0], "other.sum.json"]}))
+    other.write_text(json.dumps({"parts": [files[1], "bad.sum.json"]}))
+    with pytest.raises(ModelError, match=r"name each other in a circle \(bad.sum.json → other.sum.json → bad.sum.json\)"):
+        load_model(str(bad))
 
 
 def test_residual_delta_labels_are_the_set_minus_a_model(tmp_path):
