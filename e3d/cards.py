@@ -123,8 +123,6 @@ def sum_card(model_id: str, part_ids: List[str], parts: List[Dict[str, object]],
             raise ModelError(f"{model_id}: {pid} is trained on {c.get('level_of_theory')} labels, the Δ model "
                              f"corrects {low['method']}")
     high = delta_labels(delta)["high"]
-    shifts = [c.get("energy_shifts") or {} for c in parts]
-    values = [s.get("values_eV") or {} for s in shifts]
     elements = [set(c.get("training_elements") or []) for c in parts]
     return {
         "id": model_id,
@@ -137,12 +135,7 @@ def sum_card(model_id: str, part_ids: List[str], parts: List[Dict[str, object]],
         "labels": high,
         "training_elements": sorted(set.intersection(*elements), key=lambda e: (parts[0].get("training_elements") or []).index(e)),
         "training_domain": common_domain(parts),
-        "energy_shifts": {
-            "isolated_atoms": all(s.get("isolated_atoms") for s in shifts),
-            "reference": high.get("atom_reference"),
-            "values_eV": {t: sum(float(v[t]) for v in values) for t in values[0] if all(t in v for v in values)},
-            "trainable": any(s.get("trainable") for s in shifts),
-        },
+        "energy_shifts": combined_shifts(parts, [1.0] * len(parts), high.get("atom_reference")),
         "hyperparameters": {k: (delta.get("hyperparameters") or {}).get(k) for k in ("r_max", "model_dtype")},
         "training_time_s": sum(float(c.get("training_time_s") or 0) for c in parts),
         "hardware": delta.get("hardware"),
@@ -159,8 +152,6 @@ def mean_card(model_id: str, part_ids: List[str], parts: List[Dict[str, object]]
     if len(methods) != 1:
         raise ModelError(f"{model_id}: a seed mean needs one labelling method, its parts have {sorted(map(str, methods))}")
     first = parts[0]
-    values = [(c.get("energy_shifts") or {}).get("values_eV") or {} for c in parts]
-    shifts = [c.get("energy_shifts") or {} for c in parts]
     return {
         "id": model_id,
         "mean_of": list(part_ids),
@@ -171,16 +162,25 @@ def mean_card(model_id: str, part_ids: List[str], parts: List[Dict[str, object]]
         "training_elements": [e for e in first.get("training_elements") or []
                               if all(e in (c.get("training_elements") or []) for c in parts)],
         "training_domain": common_domain(parts),
-        "energy_shifts": {
-            "isolated_atoms": all(s.get("isolated_atoms") for s in shifts),
-            "reference": shifts[0].get("reference"),
-            "values_eV": {t: sum(float(v[t]) for v in values) / len(values) for t in values[0]
-                          if all(t in v for v in values)},
-            "trainable": any(s.get("trainable") for s in shifts),
-        },
+        "energy_shifts": combined_shifts(parts, [1.0 / len(parts)] * len(parts),
+                                         (first.get("energy_shifts") or {}).get("reference")),
         "hyperparameters": {k: (first.get("hyperparameters") or {}).get(k) for k in ("r_max", "model_dtype")},
         "training_time_s": sum(float(c.get("training_time_s") or 0) for c in parts),
         "hardware": first.get("hardware"),
+    }
+
+
+def combined_shifts(cards: List[Dict[str, object]], weights: List[float], reference: Optional[str]) -> Dict[str, object]:
+    """The card's μ_t of a weighted sum of models (e3d/composite.py): μ_t = Σ_m w_m μ_{m,t} over the types every
+    part has; isolated-atom shifts only if every part's are."""
+    shifts = [c.get("energy_shifts") or {} for c in cards]
+    values = [s.get("values_eV") or {} for s in shifts]
+    return {
+        "isolated_atoms": all(s.get("isolated_atoms") for s in shifts),
+        "reference": reference,
+        "values_eV": {t: sum(w * float(v[t]) for w, v in zip(weights, values)) for t in values[0]
+                      if all(t in v for v in values)},
+        "trainable": any(s.get("trainable") for s in shifts),
     }
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -80,10 +80,12 @@ def _spec(path: str) -> dict:
     return {"parts": parts, "weights": [float(w) for w in weights]}
 
 
-def part_paths(path: str) -> List[str]:
-    """The part models a sum file names, as paths (relative entries resolved against its folder)."""
+def read_sum(path: str) -> Tuple[List[str], List[float]]:
+    """The part models a sum file names, as paths (relative entries resolved against its folder), and their
+    weights (1 each unless it says ``"weights"``)."""
+    spec = _spec(path)
     folder = os.path.dirname(os.path.abspath(path))
-    return [p if os.path.isabs(p) else os.path.join(folder, p) for p in _spec(path)["parts"]]
+    return [p if os.path.isabs(p) else os.path.join(folder, p) for p in spec["parts"]], spec["weights"]
 
 
 def model_files(path: str, _chain: Sequence[str] = ()) -> List[str]:
@@ -93,13 +95,8 @@ def model_files(path: str, _chain: Sequence[str] = ()) -> List[str]:
     if here in _chain:
         loop = " → ".join(os.path.basename(p) for p in (*_chain[list(_chain).index(here):], here))
         raise ModelError(f"{path}: sum files name each other in a circle ({loop})")
-    return [f for p in part_paths(path)
+    return [f for p in read_sum(path)[0]
             for f in ([p, *model_files(p, (*_chain, here))] if is_sum_path(p) else [p])]
-
-
-def part_weights(path: str) -> List[float]:
-    """The weight of each part a sum file names (1 each unless it says ``"weights"``)."""
-    return _spec(path)["weights"]
 
 
 def mean_spec(part_files: Sequence[str]) -> dict:

@@ -273,7 +273,7 @@ def write_sum(entry: Dict[str, object], models_dir: str = MODELS_DIR) -> Dict[st
 
     mean = bool(entry.get("mean_of"))
     parts = [str(p) for p in entry["mean_of" if mean else "sum_of"]]
-    files = [member_file(_entry(p), models_dir) if mean else model_file(p, models_dir) for p in parts]
+    files = [member_file(_entry(p), models_dir) for p in parts]  # packages, or (a mean of sums) sum files
     missing = [p for p, f in zip(parts, files) if not os.path.exists(f)]
     if missing:
         raise E3DError(f"{entry['id']}: {'averages' if mean else 'sums'} {', '.join(missing)}, not trained yet: "

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .cards import MODEL_SUFFIXES, default_model_path, read_card
-from .composite import SUM_SUFFIX, SumOfModels, model_files, part_paths, part_weights
+from .composite import SUM_SUFFIX, SumOfModels, model_files, read_sum
 from .errors import ModelError
 
 def pick_device(device: Optional[str] = None) -> torch.device:
@@ -236,8 +236,8 @@ def load_model(path: Optional[str] = None, device: Optional[str] = None, dtype: 
         raise ModelError(f"{path} is not a model file: give a .nequip.zip, .ckpt, .nequip.pt2 or {SUM_SUFFIX} file")
     if path.endswith(SUM_SUFFIX):
         model_files(path)  # refuses sum files that name each other in a circle
-        return sum_of([load_model(p, device=device, dtype=dtype) for p in part_paths(path)], path, read_card(path),
-                      part_weights(path))
+        paths, weights = read_sum(path)
+        return sum_of([load_model(p, device=device, dtype=dtype) for p in paths], path, read_card(path), weights)
     dev = pick_device(device)
     if path.endswith(".pt2"):
         return load_compiled(path, dev)

@@ -50,6 +50,7 @@ def model_labeller(model_path: str):
     its μ_t by element (the isolated atoms it was trained against)."""
     from ..calculator import E3DCalculator
     from ..model import load_model
+    from ..pairs import frame_bond_types
 
     model = load_model(model_path, device="cpu")
     if model.card.get("level_of_theory") != xtb.METHOD or not model.shifts_are_isolated_atoms:
@@ -60,8 +61,6 @@ def model_labeller(model_path: str):
     def label(atoms):
         """The model's energy and forces; a frame with bond types the model never saw is refused: its
         errors there are extrapolation, not a correction a Δ model should learn."""
-        from ..pairs import frame_bond_types
-
         unseen = model.unseen_bond_types(frame_bond_types(atoms) or {})
         if unseen:
             raise E3DError(f"bond type(s) {', '.join(unseen)} outside {model.name}'s training domain")
