@@ -143,7 +143,7 @@ def live_pairs(molblock: str, name: str, charge: int, multiplicity: int, model_i
     mol = from_molblock(molblock, charge, multiplicity, name)
     loaded = model(model_id)
     (result,) = e3d.edge_energies(loaded, [mol], max_atoms=MAX_UPLOAD_ATOMS)
-    pairs = e3d.pairs.with_parts(e3d.pair_table(result), loaded, [mol], max_atoms=MAX_UPLOAD_ATOMS)  # a sum's parts
+    pairs = e3d.pairs.with_seed_sd(e3d.pair_table(result), loaded)  # a sum's parts come with it; a mean's σ
     return pairs, result.total_energy, result.residual
 
 

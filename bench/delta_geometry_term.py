@@ -16,9 +16,9 @@ import pandas as pd
 
 from e3d.bde import model_geometry
 from e3d.cards import MODELS_DIR, REPO_ROOT
-from e3d.edges import edge_energies, part_energies
+from e3d.edges import edge_energies
 from e3d.model import load_model
-from e3d.pairs import pair_table, part_column, with_part_columns
+from e3d.pairs import pair_table, part_column
 from e3d.references import ReferenceCache
 
 
@@ -36,7 +36,7 @@ def main() -> None:
     for smiles, group in rows.groupby("parent_smiles"):
         mol, _ = model_geometry(model, smiles, ReferenceCache())  # the sum's minimum, as `e3d bde` finds it
         (result,) = edge_energies(model, [mol])
-        pairs = with_part_columns(pair_table(result), part_energies(model, [mol])).set_index(["i", "j"])
+        pairs = pair_table(result).set_index(["i", "j"])  # a sum's table carries its parts' D_ij
         for row in group.itertuples():
             i, j = sorted((int(row.atom_i), int(row.atom_j)))
             term.append(pairs.loc[(i, j), column] - parent[row.label])

@@ -1,23 +1,22 @@
 """Mean signed energy error per frame kind (eq, thermal, stretch, radical), in and out of sample.
 
-    python bench/kind_bias.py MODEL SET.extxyz [SET.extxyz ...] [--limit N]
+    python bench/kind_bias.py MODEL SET.extxyz [SET.extxyz ...] [--limit N] [--species N]
 
-For each labelled set (with its provenance JSON): the model's mean signed error E_model − E_label per frame and
-its MAE, by kind, in kcal/mol, on the frames whose bond types the model saw (frames of other types — hydrogen
-fluoride for a QM9-trained model — are counted and left out: extrapolation, not fit).  A bond dissociation energy
-is radicals minus parent, so a radical bias below an eq bias lowers every BDE the model computes from its energies.
+For each labelled set: the model's mean signed error E_model − E_label per frame and its MAE, by kind, in kcal/mol,
+on the frames whose bond types the model saw (frames of other types — hydrogen fluoride for a QM9-trained model — are
+counted and left out: extrapolation, not fit).  A bond dissociation energy is radicals minus parent, so a radical
+bias below an eq bias lowers every BDE the model computes from its energies.  ``--species N`` also lists, per set,
+the N species (frame SMILES and kind) with the largest mean |error|.
 """
 
 import argparse
 import os
-import shutil
-import tempfile
 
 from _common import machine
 
 import ase.io
 
-from e3d.evaluate import evaluate
+from e3d.evaluate import frame_errors
 from e3d.model import load_model
 from e3d.pairs import frame_bond_types
 from e3d.units import KCAL_PER_EV
@@ -34,22 +33,25 @@ def main():
     ap.add_argument("model")
     ap.add_argument("sets", nargs="+")
     ap.add_argument("--limit", type=int, default=None, help="first N frames of each set")
+    ap.add_argument("--species", type=int, default=0, help="list the N species with the largest mean |error|")
     args = ap.parse_args()
     model = load_model(args.model, device="cpu")
     print(f"# kind_bias: {machine()}; model {model.name} ({model.card.get('level_of_theory')})")
     print("# mean signed error / MAE per frame (kcal/mol), frames of bond types the model saw")
     print(f"{'set':<55} {'frames':>6} {'left out':>8} " + " ".join(f"{k:>15}" for k in KINDS))
-    with tempfile.TemporaryDirectory() as tmp:
-        for path in args.sets:
-            frames = list(ase.io.iread(path, index=f":{args.limit or ''}"))
-            kept = [a for a in frames if in_domain(model, a)]
-            sub = os.path.join(tmp, os.path.basename(path))
-            ase.io.write(sub, kept, format="extxyz")
-            shutil.copy(path + ".json", sub + ".json")
-            r = evaluate(model, sub)
-            cells = [f"{r[f'{k}_energy_bias'] * KCAL_PER_EV:+7.1f} / {r[f'{k}_energy_mae'] * KCAL_PER_EV:5.1f}"
-                     if f"{k}_energy_bias" in r else f"{'–':>15}" for k in KINDS]
-            print(f"{os.path.basename(path):<55} {r['n_frames']:6d} {len(frames) - len(kept):8d} " + " ".join(cells))
+    for path in args.sets:
+        frames = list(ase.io.iread(path, index=f":{args.limit or ''}"))
+        errors, _ = frame_errors(model, [a for a in frames if in_domain(model, a)])
+        errors["error"] = errors["energy_error"] * KCAL_PER_EV
+        by_kind = errors.groupby("kind")["error"]
+        cells = [f"{by_kind.mean()[k]:+7.1f} / {by_kind.apply(lambda e: e.abs().mean())[k]:5.1f}"
+                 if k in by_kind.groups else f"{'–':>15}" for k in KINDS]
+        print(f"{os.path.basename(path):<55} {len(errors):6d} {len(frames) - len(errors):8d} " + " ".join(cells))
+        if args.species:
+            per = errors.groupby(["smiles", "kind"])["error"].agg(["mean", "count"])
+            worst = per.reindex(per["mean"].abs().sort_values(ascending=False).index).head(args.species)
+            for (smiles, kind), row in worst.iterrows():
+                print(f"    {smiles:<30} {kind:<8} {row['mean']:+7.1f} kcal/mol over {int(row['count'])} frame(s)")
 
 
 if __name__ == "__main__":

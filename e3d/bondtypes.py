@@ -19,8 +19,8 @@ import pandas as pd
 from .metrics import parity_metrics
 from .edges import edge_energies
 from .model import E3DModel
-from .molecule import Molecule, frame_smiles, from_smiles
-from .pairs import decomposability, pair_table, with_parts
+from .molecule import Molecule, from_smiles
+from .pairs import decomposability, pair_table, with_seed_sd
 from .units import KCAL_PER_EV, KJ_PER_KCAL
 
 RESOURCES = os.path.join(os.path.dirname(__file__), "resources")
@@ -41,7 +41,7 @@ def corpus_molecules(corpus: Sequence[Tuple[str, str]], elements: Optional[Itera
 
 def corpus_pairs(model: E3DModel, molecules: Sequence[Molecule]) -> pd.DataFrame:
     """All pairs of all molecules (one batched pass), tagged with molecule and f_bond; for a sum of models
-    also each part's D_ij, for a seed mean the seeds' σ (:func:`e3d.pairs.with_parts`)."""
+    also each part's D_ij, for a seed mean the seeds' σ (:func:`e3d.pairs.with_seed_sd`)."""
     frames = []
     for k, r in enumerate(edge_energies(model, molecules)):
         pairs = pair_table(r)
@@ -49,7 +49,7 @@ def corpus_pairs(model: E3DModel, molecules: Sequence[Molecule]) -> pd.DataFrame
         pairs.insert(1, "smiles", r.molecule.smiles)
         pairs["f_bond"] = decomposability(pairs)
         frames.append(pairs)
-    return with_parts(pd.concat(frames, ignore_index=True), model, molecules)
+    return with_seed_sd(pd.concat(frames, ignore_index=True), model)
 
 
 def shannon_entropy(values: Iterable[float], bin_width: float = DEFAULT_BIN_WIDTH,
@@ -169,10 +169,9 @@ def baseline_from_dataset(path: str, max_molecules: Optional[int] = None) -> Tup
     rms_residual_kcal_mol, n_bonds per type).
     """
     import ase.io
-    from rdkit import Chem
 
     from .provenance import load_provenance
-    from .pairs import bond_type_label
+    from .pairs import frame_bond_types
 
     prov = load_provenance(path) or {}
     mu = prov.get("isolated_atom_energies_eV")
@@ -182,16 +181,9 @@ def baseline_from_dataset(path: str, max_molecules: Optional[int] = None) -> Tup
     for atoms in ase.io.iread(path):
         if atoms.info.get("kind", "eq") != "eq":
             continue
-        mol = Chem.MolFromSmiles(frame_smiles(atoms) or "")
-        if mol is None:
+        counts = frame_bond_types(atoms)
+        if counts is None:
             continue
-        mol = Chem.AddHs(mol)
-        if mol.GetNumAtoms() != len(atoms):
-            continue
-        counts: Dict[str, int] = {}
-        for bond in mol.GetBonds():
-            label = bond_type_label(bond)
-            counts[label] = counts.get(label, 0) + 1
         rows.append(counts)
         e_atoms = sum(mu[s] for s in atoms.get_chemical_symbols())
         target.append((e_atoms - atoms.get_potential_energy()) * KCAL_PER_EV)

@@ -56,7 +56,7 @@ def cmd_bonds(args) -> int:
     from .geometry import graph_changes
     from .model import load_model
     from .molecule import charge_note, load_input, validate
-    from .pairs import bonds_weakest_first, pairs_for_molecules, part_headers, with_parts
+    from .pairs import bonds_weakest_first, pairs_for_molecules, part_headers, with_seed_sd
 
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     mols = load_input(args.input, charge=args.charge, multiplicity=args.multiplicity, max_atoms=args.max_atoms)
@@ -82,7 +82,7 @@ def cmd_bonds(args) -> int:
         if note:
             print(f"warning: {note}", file=sys.stderr)
     table = pairs_for_molecules(results, bonded_only=args.bonded_only)
-    table = with_parts(table, model, mols, max_atoms=args.max_atoms)  # a sum of models: each part's D_ij beside
+    table = with_seed_sd(table, model)  # a sum of models carries each part's D_ij; a seed mean also their σ
     if args.output:
         write_table(table, args.output)
         worst = max(abs(r.residual) for r in results)
@@ -268,9 +268,16 @@ def cmd_family(args) -> int:
 
 def cmd_precompute(args) -> int:
     from .precompute import precompute
+    from .references import REFERENCE_METHODS
+
+    unknown = [m for m in args.additivity_gap or () if m not in REFERENCE_METHODS]
+    if unknown:
+        raise E3DError(f"--additivity-gap: unknown labelling method {', '.join(unknown)} (known: "
+                       f"{', '.join(REFERENCE_METHODS)})")
 
     manifest = precompute(out_dir=args.out, model_ids=args.models, progress=sys.stderr.isatty(),
-                          cache_dir=None if args.no_cache else os.path.join("runs", "precompute_cache"))
+                          cache_dir=None if args.no_cache else os.path.join("runs", "precompute_cache"),
+                          gap_methods=args.additivity_gap or ())
     print(f"precomputed {len(manifest['models'])} model(s) into {args.out}: "
           + ", ".join(f"{k} ({v} rows)" for k, v in manifest["tables"].items()))
     return 0
@@ -339,7 +346,7 @@ def cmd_bde(args) -> int:
 
     import numpy as np
 
-    from .additivity import METHOD as ADDITIVITY_METHOD, sum_rule_metrics, with_additivity_gap
+    from .additivity import ON_DEMAND_METHODS, sum_rule_metrics, with_additivity_gap
     from .bde import bde_metrics, bde_table, error_budget, flat_metrics, headline_mask, with_additive_fit
     from .bondtypes import baseline_per_type
     from .model import load_model
@@ -369,8 +376,10 @@ def cmd_bde(args) -> int:
                     cache=cache)
     # the labels' bond-additive fit, where one ships for the model's training set (the verdict's "partly" bar)
     out = with_additive_fit(out, baseline_per_type(read_table(DEFAULT_OUT, "baseline"), model.card.get("dataset")))
-    if out["reference_method"].eq(ADDITIVITY_METHOD).any():  # GFN2-xTB labels: each parent's additivity gap
-        out = with_additivity_gap(out, cache, progress=sys.stderr.isatty())
+    if out["reference_method"].notna().any():  # each parent's additivity gap (DFT: the shipped energies, or computed)
+        out = with_additivity_gap(out, cache, progress=sys.stderr.isatty(),
+                                  compute=(*ON_DEMAND_METHODS, *out["reference_method"].dropna().unique())
+                                  if args.additivity_gap else ON_DEMAND_METHODS)
     out = out.assign(headline=headline_mask(out, model))  # the rows the metrics below are taken on
     write_table(out, args.output)
     ok = out["error"].isna()
@@ -525,6 +534,10 @@ def _bde_parser(sub) -> None:
     p.add_argument("--no-reference", action="store_true", help="skip the labelling method's own BDEs")
     p.add_argument("--no-thermal", action="store_true",
                    help="skip the ZPE/thermal correction (GFN2-xTB harmonic frequencies) and the *_298 columns")
+    p.add_argument("--additivity-gap", action="store_true",
+                   help="compute each parent's additivity gap also when the labels are DFT (two PySCF single points "
+                        "for every bond not in the shipped reference energies: seconds to minutes per parent); "
+                        "without it DFT gaps come from the shipped energies only, GFN2-xTB gaps are always computed")
     p.set_defaults(func=cmd_bde)
 
 
@@ -614,6 +627,10 @@ def _precompute_parser(sub) -> None:
                    help="recompute every model (default: reuse runs/precompute_cache/ for unchanged models; "
                         "labelling-method energies are always reused from OUT/reference_energies.json — "
                         "delete it to recompute them, ~1 h)")
+    p.add_argument("--additivity-gap", nargs="+", metavar="METHOD",
+                   help="also compute the additivity gaps (every bond's rigid and relaxed BDE of each parent) with "
+                        "these DFT labelling methods where OUT/reference_energies.json lacks them (PySCF, seconds to "
+                        "a minute per bond; saved as they come), e.g. B3LYP/def2-SVP. GFN2-xTB gaps are always computed")
     p.set_defaults(func=cmd_precompute)
 
 

@@ -13,7 +13,9 @@ the physical edge energies add edge by edge; the sum rule holds with μ_t = Σ_m
 
 (paths relative to the file; a part may itself be a sum; weights 1 when not given), with a model card
 ``NAME.card.json`` beside it like any model.  The wrapped module outputs physical edge energies, so the
-sum's own edge factor is 1; :func:`e3d.model.load_model` loads a sum file like any model.
+sum's own edge factor is 1; :func:`e3d.model.load_model` loads a sum file like any model.  Each part's own
+physical edge energies (unweighted) come out of the same pass under :data:`PART_EDGE_ENERGY_KEY`, one column
+per part: the parts' D_ij beside the sum's without running them again (:mod:`e3d.pairs`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 from .errors import ModelError
 
 SUM_SUFFIX = ".sum.json"
+PART_EDGE_ENERGY_KEY = "e3d_part_edge_energy"  # (edges, parts): part m's physical e_{i→j}, before its weight
 
 
 class SumOfModels(torch.nn.Module):
@@ -54,9 +57,10 @@ class SumOfModels(torch.nn.Module):
             else:  # never one part's share passed off as the sum
                 out.pop(key, None)
         src_types = data[AtomicDataDict.ATOM_TYPE_KEY][data[AtomicDataDict.EDGE_INDEX_KEY][0]]
-        out[AtomicDataDict.EDGE_ENERGY_KEY] = sum(
-            self.weights[k] * self.edge_factors[k][src_types] * o[AtomicDataDict.EDGE_ENERGY_KEY].reshape(-1).double()
-            for k, o in enumerate(outs))
+        parts = torch.stack([self.edge_factors[k][src_types] * o[AtomicDataDict.EDGE_ENERGY_KEY].reshape(-1).double()
+                             for k, o in enumerate(outs)], dim=1)
+        out[AtomicDataDict.EDGE_ENERGY_KEY] = parts @ parts.new_tensor(self.weights)
+        out[PART_EDGE_ENERGY_KEY] = parts  # replaces a nested sum's own: these are this sum's parts
         return out
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,9 @@ class EdgeEnergies:
     """One molecule's directed edge energies and its energy bookkeeping (all eV).
 
     ``i``, ``j``, ``e``: arrays of the directed edges i→j (local atom indices, sorted by i
-    then j) and their physical energies; ``edges`` is the same as a DataFrame.
+    then j) and their physical energies; ``edges`` is the same as a DataFrame.  For a sum of models
+    (e3d/composite.py) ``part_e`` holds each part's own physical energies of the same edges, one column
+    per name in ``part_names`` (``e`` is their weighted sum); for a single model it is None.
     """
 
     molecule: Molecule
@@ -48,6 +50,8 @@ class EdgeEnergies:
     total_energy: float
     shift_sum: float
     residual: float  # E_total − (Σ e + Σ μ)
+    part_names: Tuple[str, ...] = ()
+    part_e: Optional[np.ndarray] = None  # (edges, parts)
 
     @property
     def edge_sum(self) -> float:
@@ -155,8 +159,11 @@ def pack_batches(molecules: Sequence[Molecule], max_batch_atoms: int) -> Iterato
 
 
 def forward_batch(model: E3DModel, molecules: Sequence[Molecule]):
-    """One batched forward pass → (edge_index, raw edge readout, total energies, atom offsets)."""
+    """One batched forward pass → (edge_index, raw edge readout, total energies, atom offsets, the parts'
+    physical edge energies of a sum of models or None)."""
     from nequip.data import AtomicDataDict
+
+    from .composite import PART_EDGE_ENERGY_KEY
 
     n = len(molecules)
     # AOTInductor graphs are traced for ≥ 2 frames (torch's 0/1 specialisation): pad a lone molecule
@@ -169,15 +176,19 @@ def forward_batch(model: E3DModel, molecules: Sequence[Molecule]):
     energy = out[AtomicDataDict.TOTAL_ENERGY_KEY].detach().double().cpu().numpy().reshape(-1)[:n]
     offsets = np.concatenate([[0], np.cumsum([m.n_atoms for m in molecules])])
     keep = edge_index[0] < offsets[-1]
-    return edge_index[:, keep], raw[keep], energy, offsets
+    parts = out.get(PART_EDGE_ENERGY_KEY)
+    parts = None if parts is None else parts.detach().double().cpu().numpy()[keep]
+    return edge_index[:, keep], raw[keep], energy, offsets, parts
 
 
-def _split_results(model: E3DModel, molecules: Sequence[Molecule], edge_index, raw, energy, offsets
+def _split_results(model: E3DModel, molecules: Sequence[Molecule], edge_index, raw, energy, offsets, parts
                    ) -> List[EdgeEnergies]:
     types = np.concatenate([model.type_index(m.symbols) for m in molecules])
     e = model.edge_factor[types[edge_index[0]]] * raw
     order = np.lexsort((edge_index[1], edge_index[0]))  # by global i: molecules come out contiguous
     src, dst, e = edge_index[0, order], edge_index[1, order], e[order]
+    parts = None if parts is None else parts[order]
+    names = tuple(model.part_names) if parts is not None else ()
     bounds = np.searchsorted(src, offsets)
     shifts = model.shifts[types]
     results = []
@@ -187,7 +198,8 @@ def _split_results(model: E3DModel, molecules: Sequence[Molecule], edge_index, r
         shift_sum = float(shifts[offsets[k]:offsets[k + 1]].sum())
         residual = float(energy[k] - (e_k.sum() + shift_sum))
         results.append(EdgeEnergies(mol, model.name, src[lo:hi] - offsets[k], dst[lo:hi] - offsets[k], e_k,
-                                    float(energy[k]), shift_sum, residual))
+                                    float(energy[k]), shift_sum, residual,
+                                    names, None if parts is None else parts[lo:hi]))
     return results
 
 
@@ -230,10 +242,3 @@ def edge_energies(model: E3DModel, molecules: Iterable[Molecule], max_atoms: int
             check_sum_rule(r, model, None if tolerance == "auto" else tolerance)
     return results
 
-
-def part_energies(model: E3DModel, molecules: Sequence[Molecule], max_atoms: int = DEFAULT_MAX_ATOMS
-                  ) -> Dict[str, List[EdgeEnergies]]:
-    """For a sum of models (e3d/composite.py): each part's edge energies of the molecules, by part name
-    (:attr:`E3DModel.part_names`); {} for a single model.  The sum's own were checked against the sum rule."""
-    return {name: edge_energies(part, molecules, max_atoms=max_atoms, tolerance=None)
-            for name, part in zip(model.part_names, model.parts)}

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -25,9 +26,6 @@ from .model import E3DModel
 def evaluate(model: E3DModel, path: str, batch_size: int = 32, limit: Optional[int] = None,
              progress: bool = False, every: int = 1) -> Dict[str, float]:
     """Errors on the frames of ``path`` (the first ``limit``, every ``every``-th of them)."""
-    import ase.io
-    from nequip.data import AtomicDataDict
-
     if every < 1:
         raise E3DError(f"every must be ≥ 1 (got {every})")
     frames = _labelled_frames(path, f":{limit or ''}:{every}")
@@ -38,27 +36,9 @@ def evaluate(model: E3DModel, path: str, batch_size: int = 32, limit: Optional[i
     if not frames:
         raise E3DError(f"{path}: every frame has an element the model does not know ({', '.join(unknown)}; "
                        f"it knows {', '.join(model.usable_type_names)})")
-    e_err, e_err_atom, f_err, kinds = [], [], [], []
-    for start in tqdm(range(0, len(frames), batch_size), disable=not progress, desc="evaluate"):
-        batch = frames[start:start + batch_size]
-        data = batch_to_data([(a.get_chemical_symbols(), a.positions) for a in batch], model)
-        with torch.enable_grad():  # forces come from autograd
-            out = model.module(AtomicDataDict.to_(data, model.device))
-        energy = out[AtomicDataDict.TOTAL_ENERGY_KEY].detach().double().cpu().numpy().reshape(-1)
-        has_forces = AtomicDataDict.FORCE_KEY in out
-        forces = out[AtomicDataDict.FORCE_KEY].detach().double().cpu().numpy() if has_forces else None
-        offset = 0
-        for k, atoms in enumerate(batch):
-            n = len(atoms)
-            ref = atoms.get_potential_energy()
-            e_err.append(energy[k] - ref)
-            e_err_atom.append((energy[k] - ref) / n)
-            kinds.append(atoms.info.get("kind"))
-            ref_f = atoms.calc.results.get("forces") if atoms.calc is not None else None
-            if forces is not None and ref_f is not None:
-                f_err.append(forces[offset:offset + n] - ref_f)
-            offset += n
-    e_err, e_err_atom = np.array(e_err), np.array(e_err_atom)
+    per_frame, f_err = frame_errors(model, frames, batch_size, progress)
+    e_err = per_frame["energy_error"].to_numpy()
+    e_err_atom = e_err / per_frame["n_atoms"].to_numpy()
     result = {
         "n_frames": len(e_err),
         "n_frames_skipped": n_read - len(e_err),  # elements the model does not know
@@ -66,8 +46,8 @@ def evaluate(model: E3DModel, path: str, batch_size: int = 32, limit: Optional[i
         "total_energy_rmse": float(np.sqrt((e_err**2).mean())),
         "per_atom_energy_mae": float(np.abs(e_err_atom).mean()),
     }
-    kinds = np.array(kinds, dtype=object)
-    for kind in sorted({k for k in kinds if k is not None}):
+    kinds = per_frame["kind"].to_numpy(dtype=object)
+    for kind in sorted({k for k in kinds if isinstance(k, str)}):
         result[f"{kind}_energy_bias"] = float(e_err[kinds == kind].mean())
         result[f"{kind}_energy_mae"] = float(np.abs(e_err[kinds == kind]).mean())
     if f_err:
@@ -75,6 +55,35 @@ def evaluate(model: E3DModel, path: str, batch_size: int = 32, limit: Optional[i
         result["forces_mae"] = float(np.abs(f).mean())
         result["forces_rmse"] = float(np.sqrt((f**2).mean()))
     return result
+
+
+def frame_errors(model: E3DModel, frames: list, batch_size: int = 32, progress: bool = False
+                 ) -> Tuple[pd.DataFrame, List[np.ndarray]]:
+    """The model on labelled frames, in batches with forces: one row per frame (``n_atoms``, ``kind``, ``smiles``,
+    ``energy_error`` = E_model − E_label, eV) and each frame's force errors (eV/Å; frames with force labels)."""
+    from nequip.data import AtomicDataDict
+
+    from .molecule import frame_smiles
+
+    rows, f_err = [], []
+    for start in tqdm(range(0, len(frames), batch_size), disable=not progress, desc="evaluate"):
+        batch = frames[start:start + batch_size]
+        data = batch_to_data([(a.get_chemical_symbols(), a.positions) for a in batch], model)
+        with torch.enable_grad():  # forces come from autograd
+            out = model.module(AtomicDataDict.to_(data, model.device))
+        energy = out[AtomicDataDict.TOTAL_ENERGY_KEY].detach().double().cpu().numpy().reshape(-1)
+        forces = (out[AtomicDataDict.FORCE_KEY].detach().double().cpu().numpy()
+                  if AtomicDataDict.FORCE_KEY in out else None)
+        offset = 0
+        for k, atoms in enumerate(batch):
+            n = len(atoms)
+            rows.append({"n_atoms": n, "kind": atoms.info.get("kind"), "smiles": frame_smiles(atoms),
+                         "energy_error": energy[k] - atoms.get_potential_energy()})
+            ref_f = atoms.calc.results.get("forces") if atoms.calc is not None else None
+            if forces is not None and ref_f is not None:
+                f_err.append(forces[offset:offset + n] - ref_f)
+            offset += n
+    return pd.DataFrame(rows, columns=["n_atoms", "kind", "smiles", "energy_error"]), f_err
 
 
 def _labelled_frames(path: str, index: str) -> list:

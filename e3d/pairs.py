@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem
 
-from .edges import EdgeEnergies, part_energies
+from .edges import EdgeEnergies
 from .model import E3DModel
 from .errors import InputError
-from .molecule import DEFAULT_MAX_ATOMS, Molecule, atoms_of, bonds_of, frame_smiles, parse_smiles
+from .molecule import atoms_of, bonds_of, frame_smiles, parse_smiles
 from .units import KCAL_PER_EV
 
 BOND_SYMBOL = {1.0: "-", 2.0: "=", 3.0: "#", 1.5: ":"}
@@ -67,14 +67,16 @@ def bond_type_counts(rdmol: Chem.Mol) -> Dict[str, int]:
 
 def frame_bond_types(atoms) -> Optional[Dict[str, int]]:
     """The bond types of a labelled extxyz frame, from the SMILES it carries (:func:`e3d.molecule.frame_smiles`);
-    None when it carries none or RDKit cannot read it (some aromatic radicals): unknown, not empty."""
+    None when it carries none, RDKit cannot read it (some aromatic radicals) or its molecule has other atoms than
+    the frame (RDKit's hydrogens differ): unknown, not empty."""
     smiles = frame_smiles(atoms)
     if not smiles:
         return None
     try:
-        return bond_type_counts(parse_smiles(smiles))
+        rdmol = parse_smiles(smiles)
     except InputError:
         return None
+    return bond_type_counts(rdmol) if rdmol.GetNumAtoms() == len(atoms) else None
 
 
 def bond_arrays(mol) -> Dict[str, np.ndarray]:
@@ -102,10 +104,28 @@ def bond_arrays(mol) -> Dict[str, np.ndarray]:
     return out
 
 
+def part_column(part: str) -> str:
+    """The pair-table column of a sum's part's D_ij (kcal/mol): ``D_ij[PART]``."""
+    return f"D_ij[{part}]"
+
+
+def part_columns(table: pd.DataFrame) -> Dict[str, str]:
+    """{column: part name} of the part columns of a pair table that hold values (a table of several models
+    carries every sum's parts; a single model's rows leave theirs empty)."""
+    return {c: c[len("D_ij["):-1] for c in table.columns
+            if c.startswith("D_ij[") and c.endswith("]") and table[c].notna().any()}
+
+
 def pair_arrays(results: Sequence[EdgeEnergies]) -> Dict[str, np.ndarray]:
     """Columns of the pair tables (PAIR_COLUMNS) of many molecules at once, plus ``molecule_id`` (the
-    position in ``results``): vectorised over molecules, rows by molecule, then i, then j."""
+    position in ``results``): vectorised over molecules, rows by molecule, then i, then j.  For a sum of models
+    also ``D_ij[PART]`` (kcal/mol, :func:`part_column`) per part, from the parts' edge energies of the same pass:
+    they add up to ``D_ij`` with the sum's weights — for a GFN2-xTB model plus a Δ model the xTB partition and
+    the DFT correction bond by bond, for a seed mean each seed's D_ij."""
     results = list(results)
+    parts = results[0].part_names if results else ()
+    if any(r.part_names != parts for r in results):
+        raise ValueError("pair_arrays: results of models with different parts cannot share one table")
     offsets = np.concatenate([[0], np.cumsum([r.molecule.n_atoms for r in results])]).astype(np.int64)
     n = int(offsets[-1]) or 1
     i = np.concatenate([r.i + o for r, o in zip(results, offsets)]).astype(np.int64)
@@ -130,13 +150,16 @@ def pair_arrays(results: Sequence[EdgeEnergies]) -> Dict[str, np.ndarray]:
                               ("label", "", object)):
         columns[name] = np.full(len(keys), fill, dtype=dtype)
         columns[name][b_at] = np.concatenate([b[name] for b in bonds])
+    part_d = {part_column(name): -np.bincount(at, weights=np.concatenate([r.part_e[:, k] for r in results]),
+                                              minlength=len(keys)) * KCAL_PER_EV
+              for k, name in enumerate(parts)}
     return {
         "molecule_id": molecule_id, "i": pi - offsets[molecule_id], "j": pj - offsets[molecule_id],
         "element_i": symbols[pi], "element_j": symbols[pj],
         "distance": np.linalg.norm(positions[pi] - positions[pj], axis=1),
         "e_ij": e_low_to_high, "e_ji": eps - e_low_to_high, "eps_ij": eps, "D_ij": -eps * KCAL_PER_EV,
         "bonded": bonded, "bond_order": columns["order"], "aromatic": columns["aromatic"],
-        "bond_type": columns["type"], "bond_label": columns["label"],
+        "bond_type": columns["type"], "bond_label": columns["label"], **part_d,
     }
 
 
@@ -144,9 +167,9 @@ def pair_table(result: EdgeEnergies) -> pd.DataFrame:
     """One row per atom pair i<j that is bonded or inside the cutoff.
 
     e_ij, e_ji: the directed edge energies i→j and j→i (eV); ε_ij = e_ij + e_ji (eV);
-    D_ij = −ε_ij (kcal/mol).
+    D_ij = −ε_ij (kcal/mol); for a sum of models each part's ``D_ij[PART]`` after them.
     """
-    return pd.DataFrame(pair_arrays([result]), columns=PAIR_COLUMNS)
+    return pd.DataFrame(pair_arrays([result]), columns=PAIR_COLUMNS + [part_column(n) for n in result.part_names])
 
 
 def bond_table(result: EdgeEnergies) -> pd.DataFrame:
@@ -183,54 +206,24 @@ def pairs_for_molecules(results, bonded_only: bool = False) -> pd.DataFrame:
     columns["model"] = pd.Categorical(np.repeat(np.array([r.model_name for r in results], dtype=object), counts))
     columns["total_energy_eV"] = np.repeat([r.total_energy for r in results], counts)
     columns["sum_rule_residual_eV"] = np.repeat([r.residual for r in results], counts)
+    columns.update({part_column(n): arrays[part_column(n)] for n in results[0].part_names})
     return pd.DataFrame(columns)
-
-
-def part_column(part: str) -> str:
-    """The pair-table column of a sum's part's D_ij (kcal/mol): ``D_ij[PART]``."""
-    return f"D_ij[{part}]"
-
-
-def part_columns(table: pd.DataFrame) -> Dict[str, str]:
-    """{column: part name} of the part columns of a pair table that hold values (a table of several models
-    carries every sum's parts; a single model's rows leave theirs empty)."""
-    return {c: c[len("D_ij["):-1] for c in table.columns
-            if c.startswith("D_ij[") and c.endswith("]") and table[c].notna().any()}
-
-
-def with_part_columns(table: pd.DataFrame, part_results: Dict[str, Sequence[EdgeEnergies]]) -> pd.DataFrame:
-    """A sum of models' pair table (e3d/composite.py) with each part's own D_ij beside the sum's: column
-    ``D_ij[PART]`` (kcal/mol) per part (:func:`e3d.edges.part_energies`), matched by molecule (``molecule_id``,
-    else the ``molecule`` label; a table without either is one molecule) and pair.  The parts' columns add up to
-    ``D_ij`` (the sum's edges are its parts' edges, added): for a GFN2-xTB model plus a Δ model, the xTB
-    partition and the DFT correction, bond by bond."""
-    out = table.copy()
-    key = [c for c in ("molecule_id", "molecule") if c in out][:1] + ["i", "j"]
-    as_str = {"molecule": str} if "molecule" in key else {}  # labels: categorical on one side, text on the other
-    left = out[key].astype(as_str)
-    for name, results in part_results.items():
-        right = pairs_for_molecules(results)[key + ["D_ij"]].astype(as_str)
-        out[part_column(name)] = left.merge(right, on=key, how="left", validate="many_to_one")["D_ij"].to_numpy()
-    return out
 
 
 SEED_SD = "D_ij_seed_sd"  # a seed mean's pair tables: σ of D_ij over its seeds (kcal/mol)
 
 
-def with_parts(table: pd.DataFrame, model: E3DModel, molecules: Sequence[Molecule],
-               max_atoms: int = DEFAULT_MAX_ATOMS) -> pd.DataFrame:
-    """``table`` (pairs of ``molecules`` under ``model``) with, for a sum of models, each part's D_ij
-    (:func:`with_part_columns`); for a seed mean (card ``mean_of``) the parts are its seeds, and ``D_ij_seed_sd``
-    is their sample standard deviation pair by pair — how far one seed's D_ij can be trusted.  A single model's
-    table is returned as it is."""
-    out = with_part_columns(table, part_energies(model, molecules, max_atoms=max_atoms))
-    if model.card.get("mean_of"):
-        out[SEED_SD] = out[list(part_columns(out))].std(axis=1, ddof=1)
-    return out
+def with_seed_sd(table: pd.DataFrame, model: E3DModel) -> pd.DataFrame:
+    """``table`` (pairs under ``model``) with, for a seed mean (card ``mean_of``: its parts are its seeds),
+    ``D_ij_seed_sd``, the seeds' sample standard deviation of D_ij pair by pair — how far one seed's D_ij can be
+    trusted; any other model's table is returned as it is."""
+    if not model.card.get("mean_of"):
+        return table
+    return table.assign(**{SEED_SD: table[list(part_columns(table))].std(axis=1, ddof=1)})
 
 
 def part_headers(table: pd.DataFrame) -> Dict[str, str]:
-    """{column: header} of a pair table's part columns (:func:`with_parts`), in order: "of which PART (kcal/mol)"
+    """{column: header} of a pair table's part columns (:func:`pair_arrays`, :func:`with_seed_sd`), in order: "of which PART (kcal/mol)"
     for a sum's parts, "seed PART (kcal/mol)" and the seeds' σ for a seed mean; {} for a single model."""
     mean = SEED_SD in table and table[SEED_SD].notna().any()
     heads = {c: f"{'seed' if mean else 'of which'} {name} (kcal/mol)" for c, name in part_columns(table).items()}

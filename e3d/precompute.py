@@ -26,7 +26,7 @@ import pandas as pd
 from rdkit import Chem
 from tqdm.auto import tqdm
 
-from .additivity import sum_rule_metrics, with_additivity_gap
+from .additivity import ON_DEMAND_METHODS, sum_rule_metrics, with_additivity_gap
 from .metrics import parity_metrics
 from .bde import (BDE_COLUMNS, bde_metrics, bde_table, error_budget, flat_metrics, headline_mask, with_additive_fit,
                   in_training_domain, model_quantity, reference_column, with_298k, with_bond_types_seen)
@@ -178,11 +178,14 @@ def model_summary(model_id: str, model: E3DModel, stats: pd.DataFrame, pairs: pd
 def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = None,
                models_dir: str = MODELS_DIR, bde_path: str = BDE_REFERENCE,
                corpus: Optional[List[Tuple[str, str]]] = None, progress: bool = True,
-               cache_dir: Optional[str] = None) -> Dict[str, object]:
+               cache_dir: Optional[str] = None, gap_methods: Sequence[str] = ()) -> Dict[str, object]:
     """Run every analysis for every model in the index (or ``model_ids``); write tables + manifest.
 
     ``cache_dir`` keeps each model's tables keyed by the model file's hash, so adding one model
-    to the family recomputes only that model (the CLI uses runs/precompute_cache/).
+    to the family recomputes only that model (the CLI uses runs/precompute_cache/).  ``gap_methods``: labelling
+    methods besides GFN2-xTB whose additivity gaps are computed where the reference energies lack them (DFT: two
+    PySCF single points per bond, saved into OUT/reference_energies.json parent by parent); other DFT gaps come
+    from that file only.
     """
     index = read_index(models_dir)
     known = [m["id"] for m in index["models"]]
@@ -220,7 +223,8 @@ def precompute(out_dir: str = DEFAULT_OUT, model_ids: Optional[Sequence[str]] = 
         quantity = model_quantity(model)
         cached["bde"] = with_additivity_gap(with_298k(with_additive_fit(
             with_bond_types_seen(cached["bde"], model).assign(quantity=quantity), fit), quantity, bde_caches),
-            bde_caches, progress=False)
+            bde_caches, progress=progress and bool(gap_methods), compute=(*ON_DEMAND_METHODS, *gap_methods),
+            save=(lambda c: save_reference_caches(ref_path, c, scan_refs)) if gap_methods else None)
         for name in ("pairs", "bondtypes", "bde", "scans"):
             df = cached[name]
             if len(df):

@@ -157,12 +157,17 @@ def reference_bde(parent_smiles: str, fragment_a: str, fragment_b: str, method: 
     return (fragments - species_energy(parent_smiles, method, cache)) * KCAL_PER_EV
 
 
+def rigid_key(parent_smiles: str, fragment_a: str, fragment_b: str) -> str:
+    """The cache key of a rigid-fragment BDE: "parent>A>B" (fragments sorted; symmetry-equivalent bonds share it)."""
+    return ">".join([parent_smiles, *sorted([fragment_a, fragment_b])])
+
+
 def rigid_reference_bde(parent_smiles: str, fragment_a: str, fragment_b: str, method: str,
                         cache: ReferenceCache) -> float:
     """The labeller's BDE (kcal/mol) with both fragments frozen at the parent's GFN2-xTB minimum
     (two single points more per bond: seconds to a minute each with DFT on a CPU, cached)."""
     rigid = cache.rigid.setdefault(method, {})
-    key = ">".join([parent_smiles, *sorted([fragment_a, fragment_b])])
+    key = rigid_key(parent_smiles, fragment_a, fragment_b)
     if key not in rigid:
         parent = xtb_minimum(parent_smiles, cache)
         i, j = locate_bond(parent, fragment_a, fragment_b)

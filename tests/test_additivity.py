@@ -62,7 +62,7 @@ def test_gap_columns_and_sum_rule_metrics(cache):
     out = with_additivity_gap(bde, cache, progress=False)
     ch4 = additivity_gap("C", cache)["gap_rigid_per_bond_kcal_mol"]
     assert out[GAP_COLUMNS["rigid"]].iloc[0] == pytest.approx(ch4) and np.isnan(out[GAP_COLUMNS["rigid"]].iloc[3])
-    # the gap is GFN2-xTB's: rows measured against another labeller's BDEs get none
+    # each row's gap is its own labeller's; a DFT gap comes from the cache only (none here), GFN2-xTB's is computed
     other = with_additivity_gap(bde.assign(reference_method=["GFN2-xTB", "B3LYP/def2-SVP", None, "GFN2-xTB"]),
                                 cache, progress=False)
     assert other[GAP_COLUMNS["rigid"]].iloc[0] == pytest.approx(ch4) and other[GAP_COLUMNS["rigid"]].iloc[1:3].isna().all()
@@ -78,3 +78,34 @@ def test_gap_columns_and_sum_rule_metrics(cache):
     assert m["additivity_gap_mean_abs"] == pytest.approx(6.0)
     assert m["d_plus_gap_vs_rigid_mae"] == pytest.approx(0.0) and m["d_plus_gap_vs_rigid_rho"] == pytest.approx(1.0)
     assert m["sum_rule_d_vs_rigid_mae"] == pytest.approx(6.0)  # D_ij itself on the same rows
+    assert m["d_plus_relaxed_gap_vs_exp298_n"] == 0 and np.isnan(m["d_plus_relaxed_gap_vs_exp298_mae"])  # no experiment
+    # against experiment (a relaxed BDE) the relaxed gap: a D_ij(298 K) that misses it by exactly −G_relaxed/n
+    t = t.assign(**{GAP_COLUMNS["relaxed"]: [4.0, 1.0, 3.0, 2.0], "bde_kcal_mol": [90.0, 100.0, 80.0, 95.0]})
+    t["e3d_bde_298_kcal_mol"] = t["bde_kcal_mol"] - t[GAP_COLUMNS["relaxed"]]
+    m = sum_rule_metrics(t)
+    assert m["d_plus_relaxed_gap_vs_exp298_n"] == 4 and m["d_plus_relaxed_gap_vs_exp298_mae"] == pytest.approx(0.0)
+    assert m["d_plus_relaxed_gap_vs_exp298_rho"] == pytest.approx(1.0)
+
+
+DFT = "B3LYP/def2-SVP"
+
+
+def test_dft_gap_computed_once_then_read_from_the_cache():
+    """A DFT additivity gap (real PySCF single points): H₂'s one bond is its atomization energy (G = 0, so the
+    isolated atoms and the fragments share one reference); methane's four C–H BDEs exceed it.  Without ``compute``
+    a gap comes only from energies already in the cache — all of a parent's bonds there, or NaN."""
+    cache = ReferenceCache()
+    assert additivity_gap("[HH]", cache, DFT)["gap_rigid_per_bond_kcal_mol"] == pytest.approx(0, abs=1e-6)
+    ch4 = additivity_gap("C", cache, DFT)
+    assert ch4["gap_rigid_per_bond_kcal_mol"] > ch4["gap_relaxed_per_bond_kcal_mol"] > 0
+    bde = pd.DataFrame({"parent_smiles": ["C", "CC"], "reference_method": DFT, "error": [None, None]})
+    shipped = ReferenceCache.from_json(cache.to_json())  # what a saved reference file gives a new process
+    out = with_additivity_gap(bde, shipped, progress=False)
+    assert out[GAP_COLUMNS["rigid"]].iloc[0] == pytest.approx(ch4["gap_rigid_per_bond_kcal_mol"])
+    assert np.isnan(out[GAP_COLUMNS["rigid"]].iloc[1])  # ethane's bonds were never computed: no single point run
+    assert "CC" not in shipped.energies.get(DFT, {})
+    partial = ReferenceCache.from_json(cache.to_json())
+    partial.rigid[DFT].pop(next(k for k in partial.rigid[DFT] if k.startswith("C>")))
+    gap = additivity_gap("C", partial, DFT, compute=False)
+    assert np.isnan(gap["gap_rigid_per_bond_kcal_mol"])  # one bond missing: no rigid gap …
+    assert gap["gap_relaxed_per_bond_kcal_mol"] == pytest.approx(ch4["gap_relaxed_per_bond_kcal_mol"])  # … relaxed kept

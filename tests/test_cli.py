@@ -147,6 +147,9 @@ def test_precompute_names_unknown_model_ids(tmp_path):
     proc = run_cli("precompute", "--models", "nothere", "xtb-radicals", "--out", str(tmp_path))
     assert proc.returncode == 2 and "not in the model index" in proc.stderr and "nothere" in proc.stderr
     assert "xtb-radicals" not in proc.stderr.split("index")[1] and not os.listdir(tmp_path)
+    proc = run_cli("precompute", "--additivity-gap", "B3LYP/nowhere", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "unknown labelling method B3LYP/nowhere" in proc.stderr and "B3LYP/def2-SVP" in proc.stderr
+    assert "Traceback" not in proc.stderr and not os.listdir(tmp_path)
 
 
 def test_missing_model_is_a_clean_error(tmp_path):

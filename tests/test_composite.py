@@ -158,12 +158,11 @@ def test_bonds_of_a_sum_show_each_parts_share(twice, tmp_path, capsys):
 
 def test_corpus_and_one_molecule_pair_tables_carry_the_parts(twice):
     """The precomputed pair table (bondtypes.corpus_pairs) and a single molecule's (the app's live table) of a sum
-    carry each part's D_ij, matched by molecule and pair; a single model's tables gain nothing."""
+    carry each part's D_ij from the sum's own pass, equal to the part's D_ij run alone; a single model's tables
+    gain nothing."""
     import e3d
     from e3d.bondtypes import corpus_pairs
-    from e3d.edges import part_energies
     from e3d.model import load_model
-    from e3d.pairs import with_part_columns
 
     both = load_model(twice)
     mols = [e3d.from_smiles("CCO"), e3d.from_smiles("CC=O")]
@@ -171,8 +170,10 @@ def test_corpus_and_one_molecule_pair_tables_carry_the_parts(twice):
     cols = [f"D_ij[{n}]" for n in both.part_names]
     np.testing.assert_allclose(table[cols].sum(axis=1), table["D_ij"], atol=1e-6)
     (one,) = e3d.edge_energies(both, mols[1:])
-    single = with_part_columns(e3d.pair_table(one), part_energies(both, mols[1:]))
+    single = e3d.pair_table(one)
     np.testing.assert_allclose(single[cols[0]], table.loc[table["molecule"] == mols[1].label, cols[0]], atol=1e-9)
+    (alone,) = e3d.edge_energies(both.parts[0], mols[1:])  # the part run by itself: the same D_ij
+    np.testing.assert_allclose(single[cols[0]], e3d.pair_table(alone)["D_ij"], atol=1e-6)
     assert not any(c.startswith("D_ij[") for c in corpus_pairs(both.parts[0], mols).columns)
 
 
@@ -195,7 +196,7 @@ def test_seed_mean_is_the_seeds_average_edge_by_edge(tmp_path):
     import e3d
     from e3d.calculator import E3DCalculator
     from e3d.model import load_model
-    from e3d.pairs import SEED_SD, part_headers, with_parts
+    from e3d.pairs import SEED_SD, part_headers, with_seed_sd
 
     mean = load_model(_seed_mean(tmp_path))
     a, b = mean.parts
@@ -213,9 +214,12 @@ def test_seed_mean_is_the_seeds_average_edge_by_edge(tmp_path):
         forces.append(atoms.get_forces())
     np.testing.assert_allclose(forces[0], (forces[1] + forces[2]) / 2, atol=1e-4)
     (one,) = e3d.edge_energies(mean, mols[:1])
-    table = with_parts(e3d.pair_table(one), mean, mols[:1])
+    table = with_seed_sd(e3d.pair_table(one), mean)
     seeds = [f"D_ij[{n}]" for n in mean.part_names]
     np.testing.assert_allclose(table[seeds].mean(axis=1), table["D_ij"], atol=1e-4)
+    np.testing.assert_allclose(table[seeds[1]], e3d.pair_table(y_alone := e3d.edge_energies(b, mols[:1])[0])["D_ij"],
+                               atol=1e-4)  # a seed's column is that seed's own D_ij
+    assert y_alone.part_names == () and with_seed_sd(e3d.pair_table(y_alone), b).equals(e3d.pair_table(y_alone))
     np.testing.assert_allclose(table[SEED_SD], (table[seeds[0]] - table[seeds[1]]).abs() / np.sqrt(2), atol=1e-9)
     assert list(part_headers(table).values()) == ["seed xtb-emergence-4k (kcal/mol)",
                                                   "seed xtb-emergence-4k-seed2 (kcal/mol)", "σ over the seeds (kcal/mol)"]
@@ -232,7 +236,7 @@ def test_a_sum_and_its_parts_share_one_lock(tmp_path):
     import e3d
     from e3d.calculator import E3DCalculator
     from e3d.model import load_model
-    from e3d.pairs import with_parts
+    from e3d.pairs import with_seed_sd
 
     mean = load_model(_seed_mean(tmp_path))
     assert all(p.lock is mean.lock for p in mean.parts)
@@ -242,9 +246,9 @@ def test_a_sum_and_its_parts_share_one_lock(tmp_path):
     def work(k):
         try:
             for _ in range(5):
-                if k % 2:
-                    (r,) = e3d.edge_energies(mean, [mol])
-                    with_parts(e3d.pair_table(r), mean, [mol])
+                if k % 2:  # the mean's pairs with its seeds' columns, or one seed alone
+                    (r,) = e3d.edge_energies(mean if k % 4 == 1 else mean.parts[0], [mol])
+                    with_seed_sd(e3d.pair_table(r), mean if k % 4 == 1 else mean.parts[0])
                 else:  # forces (the calculator's pass needs the derivatives the others switch off)
                     atoms = mol.to_ase()
                     atoms.calc = E3DCalculator(mean)

@@ -157,3 +157,17 @@ def test_frame_smiles_survives_ases_boolean_reading(tmp_path):
     back = list(ase.io.iread(path))
     assert [frame_smiles(a) for a in back] == ["F", "C"]
     assert training_domain(str(path))["bond_types"] == {"C-H": 4, "F-H": 1}
+
+
+def test_frame_bond_types_refuses_a_smiles_of_other_atoms():
+    """A frame's bond types come from its SMILES only when that molecule has the frame's atoms (hydrogens included):
+    methane's five atoms read as ethane, or an unreadable SMILES, are unknown (None), not wrong counts."""
+    import ase
+
+    from e3d.pairs import frame_bond_types
+
+    methane = ase.Atoms("CH4", positions=[[0, 0, 0], [0.63, 0.63, 0.63], [-0.63, -0.63, 0.63], [-0.63, 0.63, -0.63],
+                                          [0.63, -0.63, -0.63]])
+    for smiles, expected in (("C", {"C-H": 4}), ("CC", None), ("C1CC", None), (None, None)):
+        methane.info["smiles"] = smiles
+        assert frame_bond_types(methane) == expected, smiles
