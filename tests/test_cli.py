@@ -380,3 +380,19 @@ def test_readme_results_block_is_the_current_report():
     text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
     block = text.split(REPORT_BEGIN + "\n")[1].split(REPORT_END)[0]
     assert block.strip() == results_markdown(os.path.join(ROOT, "precomputed")).strip()
+
+
+@pytest.mark.slow
+def test_bde_additivity_gap_of_dft_labels_is_computed_only_when_asked(tmp_path):
+    """A DFT-labelled model on a parent outside the shipped reference energies (NH₂F): its B3LYP additivity gap is
+    NaN by default (no PySCF run for every bond) and computed with --additivity-gap (real PySCF single points)."""
+    (tmp_path / "t.csv").write_text("label,parent_smiles,fragment_a,fragment_b\nH2N-F,NF,[NH2],[F]\n")
+    model = os.path.join(ROOT, "precomputed", "models", "dft-radicals.nequip.zip")
+    gaps = []
+    for flag in ([], ["--additivity-gap"]):
+        proc = run_cli("bde", str(tmp_path / "t.csv"), "--no-thermal", *flag, "-o", str(tmp_path / "o.csv"), model=model)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        out = pd.read_csv(tmp_path / "o.csv")
+        assert (out["reference_method"] == "B3LYP/def2-SVP").all() and out["rigid_reference_bde_kcal_mol"].notna().all()
+        gaps.append(out["additivity_gap_rigid_kcal_mol"].iloc[0])
+    assert pd.isna(gaps[0]) and pd.notna(gaps[1]) and abs(gaps[1]) < 60
