@@ -43,9 +43,9 @@ def main():
         frames = list(ase.io.iread(path, index=f":{args.limit or ''}"))
         errors, _ = frame_errors(model, [a for a in frames if in_domain(model, a)])
         errors["error"] = errors["energy_error"] * KCAL_PER_EV
-        by_kind = errors.groupby("kind")["error"]
-        cells = [f"{by_kind.mean()[k]:+7.1f} / {by_kind.apply(lambda e: e.abs().mean())[k]:5.1f}"
-                 if k in by_kind.groups else f"{'–':>15}" for k in KINDS]
+        bias = errors.groupby("kind")["error"].mean()
+        mae = errors["error"].abs().groupby(errors["kind"]).mean()
+        cells = [f"{bias[k]:+7.1f} / {mae[k]:5.1f}" if k in bias else f"{'–':>15}" for k in KINDS]
         print(f"{os.path.basename(path):<55} {len(errors):6d} {len(frames) - len(errors):8d} " + " ".join(cells))
         if args.species:
             per = errors.groupby(["smiles", "kind"])["error"].agg(["mean", "count"])
