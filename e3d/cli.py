@@ -408,9 +408,10 @@ def cmd_bde(args) -> int:
               "locality {budget_locality_mae:.1f} (at the radical centres {budget_locality_at_centres_mae:.1f}, "
               "elsewhere {budget_locality_beyond_mae:.1f}), partition {budget_partition_mae:.1f}".format(**budget))
     if rule["sum_rule_n"]:
+        labeller = ", ".join(out.loc[headline, "reference_method"].dropna().unique())
         print(f"sum rule (n={rule['sum_rule_n']}, acyclic parents): mean D_ij − rigid labels "
               f"{rule['d_vs_rigid_mean_error']:+.1f}; the parents' additivity gap alone makes it "
-              f"{rule['sum_rule_mean_offset']:+.1f} (mean −G/n_bonds, GFN2-xTB; the model's own G/n_bonds "
+              f"{rule['sum_rule_mean_offset']:+.1f} (mean −G/n_bonds, {labeller}; the model's own G/n_bonds "
               f"{rule['model_additivity_gap_mean']:+.1f}), r = {rule['sum_rule_r']:.2f} row by row; "
               f"D_ij + G/n_bonds vs rigid labels (a diagnostic): MAE {rule['d_plus_gap_vs_rigid_mae']:.1f}, "
               f"ρ {rule['d_plus_gap_vs_rigid_rho']:.2f}")

@@ -385,8 +385,9 @@ def test_readme_results_block_is_the_current_report():
 @pytest.mark.slow
 def test_bde_additivity_gap_of_dft_labels_is_computed_only_when_asked(tmp_path):
     """A DFT-labelled model on a parent outside the shipped reference energies (NH₂F): its B3LYP additivity gap is
-    NaN by default (no PySCF run for every bond) and computed with --additivity-gap (real PySCF single points)."""
-    (tmp_path / "t.csv").write_text("label,parent_smiles,fragment_a,fragment_b\nH2N-F,NF,[NH2],[F]\n")
+    NaN by default (no PySCF run for every bond) and computed with --additivity-gap (real PySCF single points).
+    Methane's gap is in the shipped energies: the printed sum rule names the model's labeller."""
+    (tmp_path / "t.csv").write_text("label,parent_smiles,fragment_a,fragment_b\nH2N-F,NF,[NH2],[F]\nH3C-H,C,[CH3],[H]\n")
     model = os.path.join(ROOT, "precomputed", "models", "dft-radicals.nequip.zip")
     gaps = []
     for flag in ([], ["--additivity-gap"]):
@@ -395,4 +396,6 @@ def test_bde_additivity_gap_of_dft_labels_is_computed_only_when_asked(tmp_path):
         out = pd.read_csv(tmp_path / "o.csv")
         assert (out["reference_method"] == "B3LYP/def2-SVP").all() and out["rigid_reference_bde_kcal_mol"].notna().all()
         gaps.append(out["additivity_gap_rigid_kcal_mol"].iloc[0])
+        assert out["additivity_gap_rigid_kcal_mol"].iloc[1] > 0
+        assert "(mean −G/n_bonds, B3LYP/def2-SVP; the model's own" in proc.stdout, proc.stdout
     assert pd.isna(gaps[0]) and pd.notna(gaps[1]) and abs(gaps[1]) < 60
