@@ -92,15 +92,21 @@ def read_sum(path: str) -> Tuple[List[str], List[float]]:
     return [p if os.path.isabs(p) else os.path.join(folder, p) for p in spec["parts"]], spec["weights"]
 
 
+def sum_chain(path: str, chain: Sequence[str] = ()) -> Tuple[str, ...]:
+    """``chain`` (the sum files being read, outermost first) with ``path`` appended; a sum file already in it (sum
+    files that name each other in a circle) is refused."""
+    here = os.path.abspath(path)
+    if here in chain:
+        loop = " → ".join(os.path.basename(p) for p in (*chain[list(chain).index(here):], here))
+        raise ModelError(f"{path}: sum files name each other in a circle ({loop})")
+    return (*chain, here)
+
+
 def model_files(path: str, _chain: Sequence[str] = ()) -> List[str]:
     """Every file a sum file's model reads, parts of parts included (a seed mean of Δ sums: its sums and theirs);
     sum files that name each other in a circle are refused."""
-    here = os.path.abspath(path)
-    if here in _chain:
-        loop = " → ".join(os.path.basename(p) for p in (*_chain[list(_chain).index(here):], here))
-        raise ModelError(f"{path}: sum files name each other in a circle ({loop})")
-    return [f for p in read_sum(path)[0]
-            for f in ([p, *model_files(p, (*_chain, here))] if is_sum_path(p) else [p])]
+    chain = sum_chain(path, _chain)
+    return [f for p in read_sum(path)[0] for f in ([p, *model_files(p, chain)] if is_sum_path(p) else [p])]
 
 
 def mean_spec(part_files: Sequence[str]) -> dict:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .cards import MODEL_SUFFIXES, default_model_path, read_card
-from .composite import SUM_SUFFIX, SumOfModels, model_files, read_sum
+from .composite import SUM_SUFFIX, SumOfModels, read_sum, sum_chain
 from .errors import ModelError
 
 def pick_device(device: Optional[str] = None) -> torch.device:
@@ -222,10 +222,12 @@ def _edge_constants(module: torch.nn.Module, n_types: int):
     return scales, shifts, avg_nn, extra
 
 
-def load_model(path: Optional[str] = None, device: Optional[str] = None, dtype: Optional[str] = None) -> E3DModel:
+def load_model(path: Optional[str] = None, device: Optional[str] = None, dtype: Optional[str] = None,
+               _chain: Sequence[str] = ()) -> E3DModel:
     """Load a ``.nequip.zip`` package, a training ``.ckpt`` or an AOTInductor ``.nequip.pt2``.
 
     ``dtype`` runs the model in another precision than it was trained in (see :func:`rebuilt_in`).
+    ``_chain``: the sum files a part is being loaded for (:func:`~e3d.composite.sum_chain`).
     """
     path = path or default_model_path()
     if str(path).startswith("nequip.net:"):
@@ -235,9 +237,10 @@ def load_model(path: Optional[str] = None, device: Optional[str] = None, dtype: 
     if not str(path).endswith(MODEL_SUFFIXES):
         raise ModelError(f"{path} is not a model file: give a .nequip.zip, .ckpt, .nequip.pt2 or {SUM_SUFFIX} file")
     if path.endswith(SUM_SUFFIX):
-        model_files(path)  # refuses sum files that name each other in a circle
+        chain = sum_chain(path, _chain)  # refuses sum files that name each other in a circle
         paths, weights = read_sum(path)
-        return sum_of([load_model(p, device=device, dtype=dtype) for p in paths], path, read_card(path), weights)
+        return sum_of([load_model(p, device=device, dtype=dtype, _chain=chain) for p in paths], path,
+                      read_card(path), weights)
     dev = pick_device(device)
     if path.endswith(".pt2"):
         return load_compiled(path, dev)
