@@ -141,7 +141,7 @@ def sum_rule_metrics(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> Dic
     ``bde_kcal_mol`` and an ``e3d_bde_298_kcal_mol``)."""
     rows = bde["error"].isna() if rows is None else rows
     col = GAP_COLUMNS["rigid"]
-    if col not in bde:  # no GFN2-xTB gaps (other labels, or none asked for): no row to measure
+    if col not in bde:  # no gaps in the table (none asked for): no row to measure
         bde = bde.assign(**{col: np.nan})
     sub = bde[rows].dropna(subset=[col, "e3d_bde_kcal_mol", "rigid_reference_bde_kcal_mol"])
     miss = sub["e3d_bde_kcal_mol"] - sub["rigid_reference_bde_kcal_mol"]
