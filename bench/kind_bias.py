@@ -6,7 +6,9 @@ For each labelled set: the model's mean signed error E_model − E_label per fra
 on the frames whose bond types the model saw (frames of other types — hydrogen fluoride for a QM9-trained model — are
 counted and left out: extrapolation, not fit).  A bond dissociation energy is radicals minus parent, so a radical
 bias below an eq bias lowers every BDE the model computes from its energies.  ``--species N`` also lists, per set,
-the N species (frame SMILES and kind) with the largest mean |error|.
+the N species (frame SMILES and kind) with the largest mean |error|.  The model's own training file (its card's
+config and overrides, nequip's random train/validation split) is reported as its two sides: frames it trained on
+and frames it was validated on.
 """
 
 import argparse
@@ -19,6 +21,7 @@ import ase.io
 from e3d.evaluate import frame_errors
 from e3d.model import load_model
 from e3d.pairs import frame_bond_types
+from e3d.train import training_split
 from e3d.units import KCAL_PER_EV
 
 KINDS = ("eq", "thermal", "stretch", "radical")
@@ -41,17 +44,29 @@ def main():
     print(f"{'set':<55} {'frames':>6} {'left out':>8} " + " ".join(f"{k:>15}" for k in KINDS))
     for path in args.sets:
         frames = list(ase.io.iread(path, index=f":{args.limit or ''}"))
-        errors, _ = frame_errors(model, [a for a in frames if in_domain(model, a)])
-        errors["error"] = errors["energy_error"] * KCAL_PER_EV
-        bias = errors.groupby("kind")["error"].mean()
-        mae = errors["error"].abs().groupby(errors["kind"]).mean()
-        cells = [f"{bias[k]:+7.1f} / {mae[k]:5.1f}" if k in bias else f"{'–':>15}" for k in KINDS]
-        print(f"{os.path.basename(path):<55} {len(errors):6d} {len(frames) - len(errors):8d} " + " ".join(cells))
-        if args.species:
-            per = errors.groupby(["smiles", "kind"])["error"].agg(["mean", "count"])
-            worst = per.reindex(per["mean"].abs().sort_values(ascending=False).index).head(args.species)
-            for (smiles, kind), row in worst.iterrows():
-                print(f"    {smiles:<30} {kind:<8} {row['mean']:+7.1f} kcal/mol over {int(row['count'])} frame(s)")
+        for name, part in split_parts(model, path, frames, args.limit):
+            seen = [i for i in part if in_domain(model, frames[i])]
+            errors, _ = frame_errors(model, [frames[i] for i in seen])
+            errors["error"] = errors["energy_error"] * KCAL_PER_EV
+            bias = errors.groupby("kind")["error"].mean()
+            mae = errors["error"].abs().groupby(errors["kind"]).mean()
+            cells = [f"{bias[k]:+7.1f} / {mae[k]:5.1f}" if k in bias else f"{'–':>15}" for k in KINDS]
+            print(f"{name:<55} {len(errors):6d} {len(part) - len(errors):8d} " + " ".join(cells))
+            if args.species:
+                per = errors.groupby(["smiles", "kind"])["error"].agg(["mean", "count"])
+                worst = per.reindex(per["mean"].abs().sort_values(ascending=False).index).head(args.species)
+                for (smiles, kind), row in worst.iterrows():
+                    print(f"    {smiles:<30} {kind:<8} {row['mean']:+7.1f} kcal/mol over {int(row['count'])} frame(s)")
+
+
+def split_parts(model, path, frames, limit):
+    """(row name, frame indices): the model's own training file as its train and validation frames (nequip's
+    seeded split, ``e3d.train.training_split``: "in sample" is only the train side), any other set whole."""
+    name = os.path.basename(path)
+    split = None if limit else training_split(model.card, len(frames))
+    if split and os.path.abspath(split[0]) == os.path.abspath(path):
+        return [(f"{name} [{side}]", sorted(split[1][side])) for side in split[1]]
+    return [(name, range(len(frames)))]
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def wall_time(text: str) -> str:
 def load_config(config_path: str, overrides: Optional[List[str]] = None) -> Dict[str, object]:
     """The composed Hydra config (defaults and overrides applied) as a plain dict, without running anything.
 
-    Top-level file paths (``trainval_file``, ``test_file``) come back resolved.
+    Top-level file paths (``trainval_file``, ``test_file``) and ``data.seed`` come back resolved.
     """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -69,9 +69,11 @@ def load_config(config_path: str, overrides: Optional[List[str]] = None) -> Dict
     out = OmegaConf.to_container(cfg, resolve=False)
     if not isinstance(out.get("training_module"), dict) or "model" not in out["training_module"]:
         raise E3DError(f"{config_path}: not a nequip training config (no training_module.model)")
-    for key in ("trainval_file", "test_file"):
-        if key in out:
-            out[key] = OmegaConf.select(cfg, key)
+    for key in ("trainval_file", "test_file", "data.seed"):
+        parent, _, leaf = key.rpartition(".")
+        where = out.get(parent) if parent else out
+        if isinstance(where, dict) and leaf in where:
+            where[leaf] = OmegaConf.select(cfg, key)
     model = out["training_module"]["model"]
     for key in model:  # resolve what is static (seed, r_max, …); data statistics stay symbolic
         try:
@@ -88,6 +90,28 @@ def configured_shifts(model_cfg: Dict[str, object]) -> Tuple[object, bool]:
         if m.get("modifier") == "modify_PerTypeScaleShift" and m.get("shifts") is not None:
             return m["shifts"], bool(m.get("shifts_trainable", False))
     return model_cfg.get("per_type_energy_shifts"), bool(model_cfg.get("per_type_energy_shifts_trainable", False))
+
+
+def training_split(card: Dict[str, object], n_frames: int) -> Optional[Tuple[str, Dict[str, List[int]]]]:
+    """Which frames of a model's training file nequip trained on and which it validated on: its seeded random
+    split (``data.split_dataset`` of ``trainval_file``, nequip's own ``RandomSplitAndIndexDataset``) redone from
+    the card's config and overrides, as (the file, {"train": indices, "val": indices, …}) for a file of
+    ``n_frames`` frames.  None where the card has no config here or the run had no such split (the study's
+    parent split writes separate files, each side measured on its own)."""
+    from nequip.data.dataset.utils import RandomSplitAndIndexDataset
+
+    config_path = card.get("config")
+    if not config_path or not os.path.exists(str(config_path)):
+        return None
+    config = load_config(str(config_path), card.get("overrides"))
+    data = config.get("data") or {}
+    split = data.get("split_dataset")
+    if not isinstance(split, dict) or split.get("file_path") != "${trainval_file}" or data.get("seed") is None:
+        return None
+    fractions = {k: v for k, v in split.items() if k != "file_path"}
+    return config["trainval_file"], {name: list(RandomSplitAndIndexDataset(range(n_frames), fractions, name,
+                                                                           int(data["seed"])).indices)
+                                     for name in fractions}
 
 
 def finetuned_from(model_cfg: Dict[str, object]) -> Optional[str]:

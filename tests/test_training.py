@@ -3,6 +3,7 @@
 import json
 import os
 
+import ase.io
 import pytest
 
 from e3d.cli import main
@@ -329,6 +330,33 @@ def test_cached_dataset_gives_nequips_frames_and_keeps_them(tmp_path):
     for subset in (module.train_dataset[0], module.val_dataset[0]):
         assert isinstance(subset.dataset, CachedASEDataset)
     assert isinstance(module.test_dataset[0], CachedASEDataset)
+
+
+def test_training_split_is_nequips_own(tmp_path, monkeypatch):
+    """The train/validation frames a model's card implies (config, overrides, seed) are those nequip's data module
+    draws for that run; a run without a random split (no card config) has none."""
+    from nequip.data.transforms import ChemicalSpeciesToAtomTypeMapper
+
+    from e3d.cards import read_card
+    from e3d.data.cached import CachedASEDataModule
+    from e3d.train import load_config, training_split
+
+    monkeypatch.chdir(ROOT)  # the card names its config relative to the repository
+    path = str(tmp_path / "d.extxyz")
+    build_xtb_dataset([("ethanol", "CCO"), ("methylamine", "CN")], path, variant="radicals", seed=5,
+                      n_thermal=4, n_stretch=2, n_radical_bonds=1, progress=False)
+    n = len(ase.io.read(path, index=":"))
+    card = {**read_card(os.path.join(ROOT, "tests", "models", "tiny_allegro.nequip.zip")), "overrides": ["seed=3", f"trainval_file={path}"]}
+    file_path, sides = training_split(card, n)
+    assert file_path == path and sorted(sides["train"] + sides["val"]) == list(range(n)) and 0 < len(sides["val"]) < n
+    split = load_config(card["config"], card["overrides"])["data"]["split_dataset"]
+    names = ["H", "C", "N", "O"]
+    module = CachedASEDataModule(seed=3, split_dataset={**split, "file_path": path}, transforms=[
+        ChemicalSpeciesToAtomTypeMapper(model_type_names=names, chemical_species_to_atom_type_map={n: n for n in names})])
+    module.setup("fit")
+    assert list(module.train_dataset[0].indices) == sides["train"] and list(module.val_dataset[0].indices) == sides["val"]
+    assert training_split({**card, "overrides": ["seed=4", f"trainval_file={path}"]}, n)[1]["val"] != sides["val"]
+    assert training_split({"id": "no-config"}, n) is None
 
 
 def test_edge_prior_targets_non_bonded_edges_only(tmp_path):
