@@ -39,12 +39,18 @@ def main():
     ap.add_argument("--species", type=int, default=0, help="list the N species with the largest mean |error|")
     args = ap.parse_args()
     model = load_model(args.model, device="cpu")
-    print(f"# kind_bias: {machine()}; model {model.name} ({model.card.get('level_of_theory')})")
-    print("# mean signed error / MAE per frame (kcal/mol), frames of bond types the model saw")
+    print(f"# kind_bias: {machine()}")
+    report(model, args.sets, args.limit, args.species)
+
+
+def report(model, sets, limit=None, species=0):
+    """Print the model's mean signed error / MAE per frame kind on each set (its own training file: per side)."""
+    print(f"# model {model.name} ({model.card.get('level_of_theory')}): mean signed error / MAE per frame "
+          "(kcal/mol), frames of bond types the model saw")
     print(f"{'set':<55} {'frames':>6} {'left out':>8} " + " ".join(f"{k:>15}" for k in KINDS))
-    for path in args.sets:
-        frames = list(ase.io.iread(path, index=f":{args.limit or ''}"))
-        for name, part in split_parts(model, path, frames, args.limit):
+    for path in sets:
+        frames = list(ase.io.iread(path, index=f":{limit or ''}"))
+        for name, part in split_parts(model, path, frames, limit):
             seen = [i for i in part if in_domain(model, frames[i])]
             errors, _ = frame_errors(model, [frames[i] for i in seen])
             errors["error"] = errors["energy_error"] * KCAL_PER_EV
@@ -52,9 +58,9 @@ def main():
             mae = errors["error"].abs().groupby(errors["kind"]).mean()
             cells = [f"{bias[k]:+7.1f} / {mae[k]:5.1f}" if k in bias else f"{'–':>15}" for k in KINDS]
             print(f"{name:<55} {len(errors):6d} {len(part) - len(errors):8d} " + " ".join(cells))
-            if args.species:
+            if species:
                 per = errors.groupby(["smiles", "kind"])["error"].agg(["mean", "count"])
-                worst = per.reindex(per["mean"].abs().sort_values(ascending=False).index).head(args.species)
+                worst = per.reindex(per["mean"].abs().sort_values(ascending=False).index).head(species)
                 for (smiles, kind), row in worst.iterrows():
                     print(f"    {smiles:<30} {kind:<8} {row['mean']:+7.1f} kcal/mol over {int(row['count'])} frame(s)")
 

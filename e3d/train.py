@@ -101,7 +101,9 @@ def training_split(card: Dict[str, object], n_frames: int) -> Optional[Tuple[str
     from nequip.data.dataset.utils import RandomSplitAndIndexDataset
 
     config_path = card.get("config")
-    if not config_path or not os.path.exists(str(config_path)):
+    if config_path and not os.path.exists(str(config_path)):  # cards name it relative to where training ran
+        config_path = os.path.join(REPO_ROOT, str(config_path))
+    if not config_path or not os.path.exists(config_path):
         return None
     config = load_config(str(config_path), card.get("overrides"))
     data = config.get("data") or {}
