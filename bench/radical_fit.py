@@ -14,7 +14,6 @@ A run whose model exists is not trained again.  One thread; ~10 min a run for 57
 import argparse
 import json
 import os
-import shutil
 
 from _common import ROOT, machine
 

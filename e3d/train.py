@@ -96,24 +96,23 @@ def training_split(card: Dict[str, object], n_frames: int) -> Optional[Tuple[str
     """Which frames of a model's training file nequip trained on and which it validated on: its seeded random
     split (``data.split_dataset`` of ``trainval_file``, nequip's own ``RandomSplitAndIndexDataset``) redone from
     the card's config and overrides, as (the file, {"train": indices, "val": indices, …}) for a file of
-    ``n_frames`` frames.  None where the card has no config here or the run had no such split (the study's
+    ``n_frames`` frames (relative paths in a card are relative to the repository, as in
+    :func:`~e3d.cards.parent_path`).  None where the card has no config here or the run had no such split (the study's
     parent split writes separate files, each side measured on its own)."""
     from nequip.data.dataset.utils import RandomSplitAndIndexDataset
 
-    config_path = card.get("config")
-    if config_path and not os.path.exists(str(config_path)):  # cards name it relative to where training ran
-        config_path = os.path.join(REPO_ROOT, str(config_path))
+    config_path = card.get("config") and os.path.join(REPO_ROOT, card["config"])
     if not config_path or not os.path.exists(config_path):
         return None
-    config = load_config(str(config_path), card.get("overrides"))
+    config = load_config(config_path, card.get("overrides"))
     data = config.get("data") or {}
     split = data.get("split_dataset")
     if not isinstance(split, dict) or split.get("file_path") != "${trainval_file}" or data.get("seed") is None:
         return None
     fractions = {k: v for k, v in split.items() if k != "file_path"}
-    return config["trainval_file"], {name: list(RandomSplitAndIndexDataset(range(n_frames), fractions, name,
-                                                                           int(data["seed"])).indices)
-                                     for name in fractions}
+    sides = {name: list(RandomSplitAndIndexDataset(range(n_frames), fractions, name, int(data["seed"])).indices)
+             for name in fractions}
+    return os.path.join(REPO_ROOT, str(config["trainval_file"])), sides  # an absolute path stays as it is
 
 
 def finetuned_from(model_cfg: Dict[str, object]) -> Optional[str]:

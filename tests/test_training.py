@@ -341,15 +341,16 @@ def test_training_split_is_nequips_own(tmp_path, monkeypatch):
     from e3d.data.cached import CachedASEDataModule
     from e3d.train import load_config, training_split
 
-    monkeypatch.chdir(ROOT)  # the card names its config relative to the repository
+    monkeypatch.chdir(tmp_path)  # the card names its config relative to the repository, wherever this runs
     path = str(tmp_path / "d.extxyz")
     build_xtb_dataset([("ethanol", "CCO"), ("methylamine", "CN")], path, variant="radicals", seed=5,
                       n_thermal=4, n_stretch=2, n_radical_bonds=1, progress=False)
     n = len(ase.io.read(path, index=":"))
-    card = {**read_card(os.path.join(ROOT, "tests", "models", "tiny_allegro.nequip.zip")), "overrides": ["seed=3", f"trainval_file={path}"]}
+    card = {**read_card(os.path.join(ROOT, "tests", "models", "tiny_allegro.nequip.zip")),
+            "overrides": ["seed=3", f"trainval_file={path}"]}
     file_path, sides = training_split(card, n)
     assert file_path == path and sorted(sides["train"] + sides["val"]) == list(range(n)) and 0 < len(sides["val"]) < n
-    split = load_config(card["config"], card["overrides"])["data"]["split_dataset"]
+    split = load_config(os.path.join(ROOT, card["config"]), card["overrides"])["data"]["split_dataset"]
     names = ["H", "C", "N", "O"]
     module = CachedASEDataModule(seed=3, split_dataset={**split, "file_path": path}, transforms=[
         ChemicalSpeciesToAtomTypeMapper(model_type_names=names, chemical_species_to_atom_type_map={n: n for n in names})])
