@@ -257,6 +257,14 @@ def cmd_family(args) -> int:
         card = ship_run(args.only[0], args.run_dir)
         print(f"shipped {args.only[0]} (epochs {card['metrics'].get('epochs')}; test {card['metrics'].get('test')})")
         return 0
+    if args.action == "domains":
+        from .family import refresh_training_domains
+
+        status = refresh_training_domains()
+        for state in ("updated", "unchanged", "no training file here"):
+            ids = [k for k, v in status.items() if v == state]
+            print(f"{state}: {len(ids)}" + (f" ({', '.join(ids)})" if ids and state != "unchanged" else ""))
+        return 0
     if args.action == "index":
         index = write_index()
         print(f"indexed {len(index['models'])} model(s); main: {index['main']}")
@@ -519,8 +527,9 @@ def _study_parser(sub) -> None:
 
 def _family_parser(sub) -> None:
     p = sub.add_parser("family", help="train the shipped model family (configs/family.yaml) or rebuild its index")
-    p.add_argument("action", choices=["train", "index", "ship"],
-                   help="train missing models; rebuild the index; ship an existing run (--only ID --run-dir DIR)")
+    p.add_argument("action", choices=["train", "index", "ship", "domains"],
+                   help="train missing models; rebuild the index; ship an existing run (--only ID --run-dir DIR); "
+                        "recompute the cards' training domains from the training files here")
     p.add_argument("--run-dir", help="ship: the training run folder holding best.ckpt")
     p.add_argument("--only", nargs="+", help="model ids to train (default: every missing one)")
     p.add_argument("--retrain", action="store_true", help="train even if the model file exists")

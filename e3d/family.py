@@ -121,53 +121,33 @@ def prepare_data(entry: Dict[str, object]) -> None:
             build_qm9_datasets(os.path.join(XTB_DATA, "qm9"), target="H298")
 
 
-def training_parents(dataset: str) -> Optional[List[str]]:
-    """SMILES of the equilibrium parents of a shipped training file, from how it was built (its name)."""
-    from .corpus import CORPORA
+def refresh_training_domains(models_dir: str = MODELS_DIR) -> Dict[str, str]:
+    """Recompute each shipped card's ``training_domain`` from its training file where that file is here (cards
+    written before :func:`e3d.pairs.frame_bond_types` refused frames whose SMILES has other atoms), then the sums'
+    and seed means' from their parts (:func:`e3d.cards.common_domain`).  Returns {model id: "updated",
+    "unchanged" or "no training file here"}."""
+    from .cards import common_domain
+    from .train import training_domain, training_file, write_card
 
-    if dataset.startswith("qm9_"):
-        from .data.qm9 import read_qm9, splits
-
-        n = int(dataset.rsplit("train", 1)[1].split(".")[0])
-        df = read_qm9()
-        return [str(df.iloc[int(k)]["SMILES"]) for k in splits(len(df))["pool"][:n]]
-    if "+" in dataset:  # a union of corpora (``{labeller}_radicals_{a+b}_{split}``): each one's parents
-        names = dataset.split("_radicals_", 1)[-1].rsplit("_", 1)[0].split("+")
-        return [smi for name in names for _, smi in CORPORA[name]()]
-    for name, corpus in (("train-small", "train-small"), ("extended", "train-extended"), ("", "train")):
-        if name in dataset:
-            return [smi for _, smi in CORPORA[corpus]()]
-    return None
-
-
-def backfill_bond_types(models_dir: str = MODELS_DIR) -> List[str]:
-    """Add the bond types each shipped model saw (card ``training_domain.bond_types``), from its
-    training corpus: cards written before the cards recorded them."""
-    from .molecule import parse_smiles
-    from .pairs import bond_type_counts
-    from .train import write_card
-
-    done = []
-    for card_file in sorted(os.listdir(models_dir)):
-        if not card_file.endswith(".card.json"):
-            continue
-        path = os.path.join(models_dir, card_file.replace(".card.json", ".nequip.zip"))
+    status: Dict[str, str] = {}
+    family = load_family()
+    members = [e for e in family["models"] if os.path.exists(member_file(e, models_dir))]
+    for entry in sorted(members, key=lambda e: bool(e.get("sum_of") or e.get("mean_of"))):  # parts first
+        path = member_file(entry, models_dir)
         card = read_card(path)
-        domain = card.setdefault("training_domain", {}) or {}
-        if domain.get("bond_types") or not card.get("dataset"):
+        parts = entry.get("mean_of") or entry.get("sum_of")
+        if parts:
+            domain = common_domain([read_card(member_file(_entry(str(p)), models_dir)) for p in parts])
+        else:
+            file = training_file(card)
+            domain = training_domain(file) if file else None
+        if domain is None:
+            status[str(entry["id"])] = "no training file here"
             continue
-        parents = training_parents(str(card["dataset"]))
-        if parents is None:
-            continue
-        types: Dict[str, int] = {}
-        for smi in parents:
-            for t, n in bond_type_counts(parse_smiles(smi)).items():
-                types[t] = types.get(t, 0) + n
-        domain["bond_types"] = dict(sorted(types.items()))
-        card["training_domain"] = domain
-        write_card(path, card)
-        done.append(card["id"])
-    return done
+        status[str(entry["id"])] = "unchanged" if domain == card.get("training_domain") else "updated"
+        if domain != card.get("training_domain"):
+            write_card(path, {**card, "training_domain": domain})
+    return status
 
 
 def _entry(model_id: str) -> Dict[str, object]:

@@ -101,10 +101,9 @@ def training_split(card: Dict[str, object], n_frames: int) -> Optional[Tuple[str
     parent split writes separate files, each side measured on its own)."""
     from nequip.data.dataset.utils import RandomSplitAndIndexDataset
 
-    config_path = card.get("config") and os.path.join(REPO_ROOT, card["config"])
-    if not config_path or not os.path.exists(config_path):
+    config = card_config(card)
+    if config is None:
         return None
-    config = load_config(config_path, card.get("overrides"))
     data = config.get("data") or {}
     split = data.get("split_dataset")
     if not isinstance(split, dict) or split.get("file_path") != "${trainval_file}" or data.get("seed") is None:
@@ -112,7 +111,24 @@ def training_split(card: Dict[str, object], n_frames: int) -> Optional[Tuple[str
     fractions = {k: v for k, v in split.items() if k != "file_path"}
     sides = {name: list(RandomSplitAndIndexDataset(range(n_frames), fractions, name, int(data["seed"])).indices)
              for name in fractions}
-    return os.path.join(REPO_ROOT, str(config["trainval_file"])), sides  # an absolute path stays as it is
+    return training_file(card, config), sides
+
+
+def card_config(card: Dict[str, object]) -> Optional[Dict[str, object]]:
+    """The training config a model's card names, composed with its overrides; None where it is not here."""
+    config_path = card.get("config") and os.path.join(REPO_ROOT, card["config"])
+    if not config_path or not os.path.exists(config_path):
+        return None
+    return load_config(config_path, card.get("overrides"))
+
+
+def training_file(card: Dict[str, object], config: Optional[Dict[str, object]] = None) -> Optional[str]:
+    """The training file (``trainval_file``) a model's card names, as an absolute path (a relative one is relative
+    to the repository); None where the card has no config here."""
+    config = config if config is not None else card_config(card)
+    if config is None or not config.get("trainval_file"):
+        return None
+    return os.path.join(REPO_ROOT, str(config["trainval_file"]))  # an absolute path stays as it is
 
 
 def finetuned_from(model_cfg: Dict[str, object]) -> Optional[str]:
