@@ -260,7 +260,7 @@ def cmd_family(args) -> int:
     if args.action == "domains":
         from .family import refresh_training_domains
 
-        status = refresh_training_domains()
+        status = refresh_training_domains(only=args.only)
         for state in ("updated", "unchanged", "no training file here"):
             ids = [k for k, v in status.items() if v == state]
             print(f"{state}: {len(ids)}" + (f" ({', '.join(ids)})" if ids and state != "unchanged" else ""))
@@ -531,7 +531,8 @@ def _family_parser(sub) -> None:
                    help="train missing models; rebuild the index; ship an existing run (--only ID --run-dir DIR); "
                         "recompute the cards' training domains from the training files here")
     p.add_argument("--run-dir", help="ship: the training run folder holding best.ckpt")
-    p.add_argument("--only", nargs="+", help="model ids to train (default: every missing one)")
+    p.add_argument("--only", nargs="+", help="model ids to train (default: every missing one) or whose domains to "
+                                             "recompute (default: all)")
     p.add_argument("--retrain", action="store_true", help="train even if the model file exists")
     p.set_defaults(func=cmd_family)
 

@@ -121,17 +121,17 @@ def prepare_data(entry: Dict[str, object]) -> None:
             build_qm9_datasets(os.path.join(XTB_DATA, "qm9"), target="H298")
 
 
-def refresh_training_domains(models_dir: str = MODELS_DIR) -> Dict[str, str]:
+def refresh_training_domains(models_dir: str = MODELS_DIR, only: Optional[List[str]] = None) -> Dict[str, str]:
     """Recompute each shipped card's ``training_domain`` from its training file where that file is here (cards
     written before :func:`e3d.pairs.frame_bond_types` refused frames whose SMILES has other atoms), then the sums'
-    and seed means' from their parts (:func:`e3d.cards.common_domain`).  Returns {model id: "updated",
-    "unchanged" or "no training file here"}."""
+    and seed means' from their parts (:func:`e3d.cards.common_domain`); ``only``: these members.  Returns {model id:
+    "updated", "unchanged" or "no training file here"}."""
     from .cards import common_domain
     from .train import training_domain, training_file, write_card
 
     status: Dict[str, str] = {}
-    family = load_family()
-    members = [e for e in family["models"] if os.path.exists(member_file(e, models_dir))]
+    members = [_entry(m) for m in only] if only else load_family()["models"]  # (an unknown id is refused)
+    members = [e for e in members if os.path.exists(member_file(e, models_dir))]
     for entry in sorted(members, key=lambda e: bool(e.get("sum_of") or e.get("mean_of"))):  # parts first
         path = member_file(entry, models_dir)
         card = read_card(path)

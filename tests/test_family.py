@@ -202,6 +202,7 @@ def test_refresh_training_domains_reads_the_training_files(tmp_path, tiny_model_
     """``family domains``: a card's stale domain is recomputed from the training file its config names, a sum's from
     its parts (what both saw); a card without its training file here is left as it is; a second pass changes nothing."""
     from e3d.cards import read_card
+    from e3d.errors import E3DError
     from e3d.family import refresh_training_domains
     from e3d.train import training_domain
 
@@ -227,3 +228,6 @@ def test_refresh_training_domains_reads_the_training_files(tmp_path, tiny_model_
     assert read_card(paths["dft-delta"])["training_domain"]["bond_types"] == base["bond_types"]  # C–N: only Δ saw it
     assert read_card(paths["xtb-emergence-4k-seed2"])["training_domain"] == stale
     assert set(refresh_training_domains(str(models)).values()) == {"unchanged", "no training file here"}
+    assert refresh_training_domains(str(models), only=["dft-delta"]) == {"dft-delta": "unchanged"}
+    with pytest.raises(E3DError, match="unknown model id nope"):
+        refresh_training_domains(str(models), only=["nope"])
