@@ -129,11 +129,13 @@ def refresh_training_domains(models_dir: str = MODELS_DIR, only: Optional[List[s
     from .cards import common_domain
     from .train import training_domain, training_file, write_card
 
+    for model_id in only or []:
+        _entry(model_id)  # an unknown id is refused
     status: Dict[str, str] = {}
-    members = [_entry(m) for m in only] if only else load_family()["models"]  # (an unknown id is refused)
-    members = [e for e in members if os.path.exists(member_file(e, models_dir))]
-    for entry in sorted(members, key=lambda e: bool(e.get("sum_of") or e.get("mean_of"))):  # parts first
+    for entry in load_family()["models"]:  # the family lists a sum's or mean's parts before it
         path = member_file(entry, models_dir)
+        if (only and entry["id"] not in only) or not os.path.exists(path):
+            continue
         card = read_card(path)
         parts = entry.get("mean_of") or entry.get("sum_of")
         if parts:
@@ -144,8 +146,9 @@ def refresh_training_domains(models_dir: str = MODELS_DIR, only: Optional[List[s
         if domain is None:
             status[str(entry["id"])] = "no training file here"
             continue
-        status[str(entry["id"])] = "unchanged" if domain == card.get("training_domain") else "updated"
-        if domain != card.get("training_domain"):
+        changed = domain != card.get("training_domain")
+        status[str(entry["id"])] = "updated" if changed else "unchanged"
+        if changed:
             write_card(path, {**card, "training_domain": domain})
     return status
 

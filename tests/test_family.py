@@ -180,7 +180,7 @@ def test_a_member_trains_on_the_union_of_two_shipped_sets(tmp_path, monkeypatch)
 
 
 def test_sums_name_trained_parts_and_delta_members_are_parts(tmp_path):
-    """A ``sum_of`` member is listed after its parts, refuses to be written before they are trained, and its
+    """A ``sum_of`` member (and a ``mean_of`` one) is listed after its parts, refuses to be written before they are trained, and its
     Δ part is not a model of the index (role delta) while the sum is."""
     from e3d.errors import E3DError
     from e3d.family import PART_ROLE, member_file, train_family
@@ -189,6 +189,8 @@ def test_sums_name_trained_parts_and_delta_members_are_parts(tmp_path):
     ids = [m["id"] for m in members]
     sums = [m for m in members if m.get("sum_of")]
     assert sums and all(ids.index(p) < ids.index(m["id"]) for m in sums for p in m["sum_of"])
+    means = [m for m in members if m.get("mean_of")]  # (family domains refreshes parts first by this order)
+    assert means and all(ids.index(p) < ids.index(m["id"]) for m in means for p in m["mean_of"])
     assert all(next(x for x in members if x["id"] == m["sum_of"][-1])["role"] == PART_ROLE for m in sums)
     assert member_file(sums[0], str(tmp_path)).endswith(f"{sums[0]['id']}.sum.json")
     with pytest.raises(E3DError, match=f"{sums[0]['id']}: sums .*not trained yet"):
