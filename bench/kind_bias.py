@@ -1,6 +1,6 @@
 """Mean signed energy error per frame kind (eq, thermal, stretch, radical), in and out of sample.
 
-    python bench/kind_bias.py MODEL SET.extxyz [SET.extxyz ...] [--limit N] [--species N]
+    python bench/kind_bias.py MODEL SET.extxyz [SET.extxyz ...] [--limit N] [--species N] [--stretch]
 
 For each labelled set: the model's mean signed error E_model − E_label per frame and its MAE, by kind, in kcal/mol,
 on the frames whose bond types the model saw (frames of other types — hydrogen fluoride for a QM9-trained model — are
@@ -8,16 +8,22 @@ counted and left out: extrapolation, not fit).  A bond dissociation energy is ra
 bias below an eq bias lowers every BDE the model computes from its energies.  ``--species N`` also lists, per set,
 the N species (frame SMILES and kind) with the largest mean |error|.  The model's own training file (its card's
 config and overrides, nequip's random train/validation split) is reported as its two sides: frames it trained on
-and frames it was validated on.
+and frames it was validated on.  ``--stretch`` also splits the stretched frames, acyclic and ring bonds apart, by their
+stretched bond's length as a fraction of the model's cutoff (the bond found against the parent's eq frame in the
+same set, ``e3d.data.frames.stretched_bond``): near and beyond r_max the model sees two radicals.
 """
 
 import argparse
 import os
 
+import numpy as np
+import pandas as pd
+
 from _common import machine
 
 import ase.io
 
+from e3d.data.frames import stretched_bond
 from e3d.evaluate import frame_errors
 from e3d.model import load_model
 from e3d.pairs import frame_bond_types
@@ -25,6 +31,7 @@ from e3d.train import training_split
 from e3d.units import KCAL_PER_EV
 
 KINDS = ("eq", "thermal", "stretch", "radical")
+STRETCH_BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.5)  # stretched bond length / r_max
 
 
 def in_domain(model, atoms) -> bool:
@@ -37,13 +44,36 @@ def main():
     ap.add_argument("sets", nargs="+")
     ap.add_argument("--limit", type=int, default=None, help="first N frames of each set")
     ap.add_argument("--species", type=int, default=0, help="list the N species with the largest mean |error|")
+    ap.add_argument("--stretch", action="store_true",
+                    help="stretched frames by the stretched bond's length / the model's r_max")
     args = ap.parse_args()
     model = load_model(args.model, device="cpu")
     print(f"# kind_bias: {machine()}")
-    report(model, args.sets, args.limit, args.species)
+    report(model, args.sets, args.limit, args.species, args.stretch)
 
 
-def report(model, sets, limit=None, species=0):
+def stretched_frames(frames, indices, r_max: float) -> pd.DataFrame:
+    """Per frame: its stretched bond's length / r_max and whether the bond is in a ring (NaN / None where it is no
+    stretched frame or its parent has no eq frame in the set).  A ring bond is stretched by moving its one atom
+    alone (``e3d.geometry.moving_side``), away from that atom's own hydrogens: the only case where one atom with
+    other bonds moves."""
+    from ase.neighborlist import natural_cutoffs, neighbor_list
+
+    eq = {a.info.get("parent"): a for a in frames if a.info.get("kind") == "eq"}
+    rows = []
+    for i in indices:
+        frame, parent = frames[i], eq.get(frames[i].info.get("parent"))
+        if frame.info.get("kind") != "stretch" or parent is None or len(parent) != len(frame):
+            rows.append((np.nan, None))
+            continue
+        a, b = stretched_bond(frame.numbers, parent.positions, frame.positions)
+        moved = np.flatnonzero(np.linalg.norm(frame.positions - parent.positions, axis=1) > 1e-6)
+        degree = np.bincount(neighbor_list("i", parent, natural_cutoffs(parent, mult=1.2)), minlength=len(parent))
+        rows.append((frame.get_distance(a, b) / r_max, len(moved) == 1 and degree[moved[0]] >= 2))
+    return pd.DataFrame(rows, columns=["fraction", "ring"])
+
+
+def report(model, sets, limit=None, species=0, stretch=False):
     """Print the model's mean signed error / MAE per frame kind on each set (its own training file: per side)."""
     print(f"# model {model.name} ({model.card.get('level_of_theory')}): mean signed error / MAE per frame "
           "(kcal/mol), frames of bond types the model saw")
@@ -58,6 +88,15 @@ def report(model, sets, limit=None, species=0):
             mae = errors["error"].abs().groupby(errors["kind"]).mean()
             cells = [f"{bias[k]:+7.1f} / {mae[k]:5.1f}" if k in bias else f"{'–':>15}" for k in KINDS]
             print(f"{name:<55} {len(errors):6d} {len(part) - len(errors):8d} " + " ".join(cells))
+            if stretch:
+                st = stretched_frames(frames, seen, model.r_max)
+                for ring, label in ((False, "acyclic"), (True, "ring")):
+                    mask = (st["ring"] == ring).to_numpy()
+                    by = pd.cut(st["fraction"][mask], STRETCH_BINS, right=False)
+                    rows = errors["error"][mask].groupby(by.to_numpy(), observed=True).agg(["mean", "count"])
+                    print(f"    stretched {label} bond / r_max ({model.r_max:g} Å): " + (", ".join(
+                        f"[{b.left:g}, {b.right:g}) {r['mean']:+.1f} ({int(r['count'])})" for b, r in rows.iterrows())
+                        or "none"))
             if species:
                 per = errors.groupby(["smiles", "kind"])["error"].agg(["mean", "count"])
                 worst = per.reindex(per["mean"].abs().sort_values(ascending=False).index).head(species)

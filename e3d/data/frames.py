@@ -38,6 +38,19 @@ def stretched(mol: Molecule, rng: np.random.Generator, n: int, factor_range=(0.8
     return out
 
 
+def stretched_bond(numbers, parent_positions: np.ndarray, positions: np.ndarray) -> tuple:
+    """(i, j) of the bond :func:`stretched` moved: of the parent's bonded pairs (within 1.2× the covalent radii),
+    the one whose length changed most (one side moves rigidly along that bond's axis, so it changes most)."""
+    from ase.data import covalent_radii
+
+    radii = covalent_radii[np.asarray(numbers)]
+    before = np.linalg.norm(parent_positions[:, None] - parent_positions[None], axis=-1)
+    after = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
+    bonded = np.triu(before < 1.2 * (radii[:, None] + radii[None]), k=1)
+    i, j = np.unravel_index(np.argmax(np.where(bonded, np.abs(after - before), -1.0)), before.shape)
+    return int(i), int(j)
+
+
 def rigid_radical_fragments(mol: Molecule, rng: np.random.Generator, n_bonds: int) -> List[Molecule]:
     """Rigid fragments (:func:`split_at_bond`) of up to ``n_bonds`` random acyclic single bonds (≥ 2 atoms each)."""
     candidates = [b for b in mol.rdmol.GetBonds() if not b.IsInRing() and b.GetBondType() == Chem.BondType.SINGLE]
