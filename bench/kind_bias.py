@@ -1,6 +1,6 @@
 """Mean signed energy error per frame kind (eq, thermal, stretch, radical), in and out of sample.
 
-    python bench/kind_bias.py MODEL SET.extxyz [SET.extxyz ...] [--limit N] [--species N] [--stretch]
+    python bench/kind_bias.py MODEL SET.extxyz [SET.extxyz ...] [--limit N] [--species N] [--stretch] [--radicals]
 
 For each labelled set: the model's mean signed error E_model − E_label per frame and its MAE, by kind, in kcal/mol,
 on the frames whose bond types the model saw (frames of other types — hydrogen fluoride for a QM9-trained model — are
@@ -10,7 +10,9 @@ the N species (frame SMILES and kind) with the largest mean |error|.  The model'
 config and overrides, nequip's random train/validation split) is reported as its two sides: frames it trained on
 and frames it was validated on.  ``--stretch`` also splits the stretched frames, acyclic and ring bonds apart, by their
 stretched bond's length as a fraction of the model's cutoff (the bond found against the parent's eq frame in the
-same set, ``e3d.data.frames.stretched_bond``): near and beyond r_max the model sees two radicals.
+same set, ``e3d.data.frames.stretched_bond``): near and beyond r_max the model sees two radicals.  ``--radicals``
+splits the radical frames by their radical centre (element; alkyl, next to N/O/S, next to a π bond, or a σ radical
+on an sp² / aromatic / sp atom).
 """
 
 import argparse
@@ -22,6 +24,8 @@ import pandas as pd
 from _common import machine
 
 import ase.io
+
+from rdkit import Chem, RDLogger
 
 from e3d.data.frames import stretched_bond
 from e3d.evaluate import frame_errors
@@ -46,10 +50,29 @@ def main():
     ap.add_argument("--species", type=int, default=0, help="list the N species with the largest mean |error|")
     ap.add_argument("--stretch", action="store_true",
                     help="stretched frames by the stretched bond's length / the model's r_max")
+    ap.add_argument("--radicals", action="store_true", help="radical frames by their radical centre")
     args = ap.parse_args()
     model = load_model(args.model, device="cpu")
     print(f"# kind_bias: {machine()}")
-    report(model, args.sets, args.limit, args.species, args.stretch)
+    report(model, args.sets, args.limit, args.species, args.stretch, args.radicals)
+
+
+def radical_centre(smiles: str) -> str:
+    """The class of a radical's (first) radical centre, e.g. "C alkyl", "N π-conjugated", "C σ (sp2)"."""
+    RDLogger.DisableLog("rdApp.*")
+    mol = Chem.MolFromSmiles(smiles or "")
+    atom = next((a for a in mol.GetAtoms() if a.GetNumRadicalElectrons()), None) if mol else None
+    if atom is None:
+        return "unknown"
+    orders = {b.GetBondType() for b in atom.GetBonds()}
+    if atom.GetIsAromatic() or orders & {Chem.BondType.DOUBLE, Chem.BondType.TRIPLE}:
+        return f"{atom.GetSymbol()} σ ({'sp' if Chem.BondType.TRIPLE in orders else 'sp2'})"
+    if any(n.GetIsAromatic() or any(b.GetBondType() in (Chem.BondType.DOUBLE, Chem.BondType.TRIPLE)
+                                   for b in n.GetBonds()) for n in atom.GetNeighbors()):
+        return f"{atom.GetSymbol()} π-conjugated"
+    if any(n.GetSymbol() in ("N", "O", "S") for n in atom.GetNeighbors()):
+        return f"{atom.GetSymbol()} next to N/O/S"
+    return f"{atom.GetSymbol()} alkyl"
 
 
 def stretched_frames(frames, indices, r_max: float) -> pd.DataFrame:
@@ -73,7 +96,7 @@ def stretched_frames(frames, indices, r_max: float) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["fraction", "ring"])
 
 
-def report(model, sets, limit=None, species=0, stretch=False):
+def report(model, sets, limit=None, species=0, stretch=False, radicals=False):
     """Print the model's mean signed error / MAE per frame kind on each set (its own training file: per side)."""
     print(f"# model {model.name} ({model.card.get('level_of_theory')}): mean signed error / MAE per frame "
           "(kcal/mol), frames of bond types the model saw")
@@ -97,6 +120,12 @@ def report(model, sets, limit=None, species=0, stretch=False):
                     print(f"    stretched {label} bond / r_max ({model.r_max:g} Å): " + (", ".join(
                         f"[{b.left:g}, {b.right:g}) {r['mean']:+.1f} ({int(r['count'])})" for b, r in rows.iterrows())
                         or "none"))
+            if radicals:
+                rad = errors[errors["kind"] == "radical"]
+                per = rad["error"].groupby(rad["smiles"].map(radical_centre)).agg(["mean", "count"])
+                print("    radical frames by centre: " + ", ".join(
+                    f"{c} {r['mean']:+.1f} ({int(r['count'])})" for c, r in per.sort_values("count", ascending=False)
+                    .iterrows()))
             if species:
                 per = errors.groupby(["smiles", "kind"])["error"].agg(["mean", "count"])
                 worst = per.reindex(per["mean"].abs().sort_values(ascending=False).index).head(species)
