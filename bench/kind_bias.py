@@ -63,7 +63,7 @@ def radical_centre(smiles: str) -> str:
     mol = Chem.MolFromSmiles(smiles or "")
     atom = next((a for a in mol.GetAtoms() if a.GetNumRadicalElectrons()), None) if mol else None
     if atom is None:
-        return "unknown"
+        return "SMILES RDKit cannot parse"
     orders = {b.GetBondType() for b in atom.GetBonds()}
     if atom.GetIsAromatic() or orders & {Chem.BondType.DOUBLE, Chem.BondType.TRIPLE}:
         return f"{atom.GetSymbol()} σ ({'sp' if Chem.BondType.TRIPLE in orders else 'sp2'})"
