@@ -61,9 +61,11 @@ def radical_centre(smiles: str) -> str:
     """The class of a radical's (first) radical centre, e.g. "C alkyl", "N π-conjugated", "C σ (sp2)"."""
     RDLogger.DisableLog("rdApp.*")
     mol = Chem.MolFromSmiles(smiles or "")
-    atom = next((a for a in mol.GetAtoms() if a.GetNumRadicalElectrons()), None) if mol else None
-    if atom is None:
+    if mol is None:
         return "SMILES RDKit cannot parse"
+    atom = next((a for a in mol.GetAtoms() if a.GetNumRadicalElectrons()), None)
+    if atom is None:
+        return "no radical atom in its SMILES"
     orders = {b.GetBondType() for b in atom.GetBonds()}
     if atom.GetIsAromatic() or orders & {Chem.BondType.DOUBLE, Chem.BondType.TRIPLE}:
         return f"{atom.GetSymbol()} σ ({'sp' if Chem.BondType.TRIPLE in orders else 'sp2'})"
