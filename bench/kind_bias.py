@@ -12,7 +12,7 @@ and frames it was validated on.  ``--stretch`` also splits the stretched frames,
 stretched bond's length as a fraction of the model's cutoff (the bond found against the parent's eq frame in the
 same set, ``e3d.data.frames.stretched_bond``): near and beyond r_max the model sees two radicals.  ``--radicals``
 splits the radical frames by their radical centre (element; alkyl, next to N/O/S, next to a π bond, or a σ radical
-on an sp² / aromatic / sp atom).
+on an sp² / aromatic / sp atom), QM9 parents (rigid fragments) and the curated corpus (relaxed radicals) apart.
 """
 
 import argparse
@@ -123,11 +123,14 @@ def report(model, sets, limit=None, species=0, stretch=False, radicals=False):
                         f"[{b.left:g}, {b.right:g}) {r['mean']:+.1f} ({int(r['count'])})" for b, r in rows.iterrows())
                         or "none"))
             if radicals:
-                rad = errors[errors["kind"] == "radical"]
-                per = rad["error"].groupby(rad["smiles"].map(radical_centre)).agg(["mean", "count"])
-                print("    radical frames by centre: " + ", ".join(
-                    f"{c} {r['mean']:+.1f} ({int(r['count'])})" for c, r in per.sort_values("count", ascending=False)
-                    .iterrows()))
+                source = pd.Series(["QM9 parents" if str(frames[i].info.get("parent", "")).startswith("qm9-")
+                                    else "curated corpus" for i in seen], index=errors.index)
+                for src in sorted(set(source)):  # QM9's rigid radicals and the corpus's relaxed ones apart
+                    rad = errors[(errors["kind"] == "radical") & (source == src)]
+                    per = rad["error"].groupby(rad["smiles"].map(radical_centre)).agg(["mean", "count"])
+                    print(f"    radical frames by centre, {src}: " + (", ".join(
+                        f"{c} {r['mean']:+.1f} ({int(r['count'])})"
+                        for c, r in per.sort_values("count", ascending=False).iterrows()) or "none"))
             if species:
                 per = errors.groupby(["smiles", "kind"])["error"].agg(["mean", "count"])
                 worst = per.reindex(per["mean"].abs().sort_values(ascending=False).index).head(species)
