@@ -27,8 +27,10 @@ import ase.io
 
 from rdkit import Chem, RDLogger
 
+from e3d.data.build import is_curated
 from e3d.data.frames import stretched_bond
 from e3d.evaluate import frame_errors
+from e3d.geometry import BOND_FACTOR, covalent_ratio
 from e3d.model import load_model
 from e3d.pairs import frame_bond_types
 from e3d.train import training_split
@@ -82,19 +84,20 @@ def stretched_frames(frames, indices, r_max: float) -> pd.DataFrame:
     stretched frame or its parent has no eq frame in the set).  A ring bond is stretched by moving its one atom
     alone (``e3d.geometry.moving_side``), away from that atom's own hydrogens: the only case where one atom with
     other bonds moves."""
-    from ase.neighborlist import natural_cutoffs, neighbor_list
-
     eq = {a.info.get("parent"): a for a in frames if a.info.get("kind") == "eq"}
+    degree = {}  # bonded neighbours of each parent's atoms, computed once a parent
     rows = []
     for i in indices:
-        frame, parent = frames[i], eq.get(frames[i].info.get("parent"))
+        frame, name = frames[i], frames[i].info.get("parent")
+        parent = eq.get(name)
         if frame.info.get("kind") != "stretch" or parent is None or len(parent) != len(frame):
             rows.append((np.nan, None))
             continue
+        if name not in degree:
+            degree[name] = (covalent_ratio(parent.numbers, parent.positions) < BOND_FACTOR).sum(axis=1) - 1
         a, b = stretched_bond(frame.numbers, parent.positions, frame.positions)
         moved = np.flatnonzero(np.linalg.norm(frame.positions - parent.positions, axis=1) > 1e-6)
-        degree = np.bincount(neighbor_list("i", parent, natural_cutoffs(parent, mult=1.2)), minlength=len(parent))
-        rows.append((frame.get_distance(a, b) / r_max, len(moved) == 1 and degree[moved[0]] >= 2))
+        rows.append((frame.get_distance(a, b) / r_max, len(moved) == 1 and degree[name][moved[0]] >= 2))
     return pd.DataFrame(rows, columns=["fraction", "ring"])
 
 
@@ -123,8 +126,8 @@ def report(model, sets, limit=None, species=0, stretch=False, radicals=False):
                         f"[{b.left:g}, {b.right:g}) {r['mean']:+.1f} ({int(r['count'])})" for b, r in rows.iterrows())
                         or "none"))
             if radicals:
-                source = pd.Series(["QM9 parents" if str(frames[i].info.get("parent", "")).startswith("qm9-")
-                                    else "curated corpus" for i in seen], index=errors.index)
+                source = pd.Series(["curated corpus" if is_curated(str(frames[i].info.get("parent", "")))
+                                    else "QM9 parents" for i in seen], index=errors.index)
                 for src in sorted(set(source)):  # QM9's rigid radicals and the corpus's relaxed ones apart
                     rad = errors[(errors["kind"] == "radical") & (source == src)]
                     per = rad["error"].groupby(rad["smiles"].map(radical_centre)).agg(["mean", "count"])

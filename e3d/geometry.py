@@ -38,16 +38,23 @@ def relax(mol: Molecule, calculator, fmax: float = RELAX_FMAX, steps: int = 200,
     return mol.with_positions(atoms.positions)
 
 
+BOND_FACTOR = 1.2  # bonded at a geometry: r_ij < BOND_FACTOR · (r_cov,i + r_cov,j), ASE's covalent radii
+
+
+def covalent_ratio(numbers, positions: np.ndarray) -> np.ndarray:
+    """Every pair's distance over the sum of the two atoms' covalent radii (ASE's): (n, n), 0 on the diagonal."""
+    from ase.data import covalent_radii
+
+    radii = covalent_radii[np.asarray(numbers)]
+    return np.linalg.norm(positions[:, None] - positions[None], axis=-1) / (radii[:, None] + radii[None])
+
+
 def graph_changes(mol: Molecule, broken: float = 1.5, fused: float = 1.0) -> List[Tuple[int, int]]:
     """Atom pairs (i < j) where the geometry contradicts the molecule's bond graph: bonded in the graph but
     farther apart than ``broken`` × the sum of their covalent radii (ASE's), or not bonded but closer than
     ``fused`` × that sum.  Empty for a sound geometry; a relaxation that collapsed or split the molecule
     lists the pairs."""
-    from ase.data import covalent_radii
-
-    pos = mol.positions
-    radii = covalent_radii[np.asarray(mol.numbers)]
-    dist = np.linalg.norm(pos[:, None] - pos[None], axis=-1) / (radii[:, None] + radii[None])
+    dist = covalent_ratio(mol.numbers, mol.positions)
     graph = np.zeros(dist.shape, dtype=bool)
     for b in mol.rdmol.GetBonds():
         graph[b.GetBeginAtomIdx(), b.GetEndAtomIdx()] = graph[b.GetEndAtomIdx(), b.GetBeginAtomIdx()] = True

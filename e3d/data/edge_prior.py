@@ -20,7 +20,7 @@ import torch
 from ase.data import atomic_numbers, covalent_radii
 from nequip.data import AtomicDataDict
 
-BOND_FACTOR = 1.2
+from ..geometry import BOND_FACTOR
 
 
 def covalent_radii_of(type_names: List[str]) -> torch.Tensor:

@@ -14,7 +14,7 @@ import numpy as np
 from rdkit import Chem
 
 from ..fragments import homolytic_fragments, split_at_bond
-from ..geometry import stretch_bond
+from ..geometry import BOND_FACTOR, covalent_ratio, stretch_bond
 from ..molecule import Molecule, from_smiles
 
 
@@ -39,14 +39,11 @@ def stretched(mol: Molecule, rng: np.random.Generator, n: int, factor_range=(0.8
 
 
 def stretched_bond(numbers, parent_positions: np.ndarray, positions: np.ndarray) -> tuple:
-    """(i, j) of the bond :func:`stretched` moved: of the parent's bonded pairs (within 1.2× the covalent radii),
-    the one whose length changed most (one side moves rigidly along that bond's axis, so it changes most)."""
-    from ase.data import covalent_radii
-
-    radii = covalent_radii[np.asarray(numbers)]
+    """(i, j) of the bond :func:`stretched` moved: of the parent's bonded pairs (``geometry.BOND_FACTOR``), the
+    one whose length changed most (one side moves rigidly along that bond's axis, so it changes most)."""
     before = np.linalg.norm(parent_positions[:, None] - parent_positions[None], axis=-1)
     after = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
-    bonded = np.triu(before < 1.2 * (radii[:, None] + radii[None]), k=1)
+    bonded = np.triu(covalent_ratio(numbers, parent_positions) < BOND_FACTOR, k=1)
     i, j = np.unravel_index(np.argmax(np.where(bonded, np.abs(after - before), -1.0)), before.shape)
     return int(i), int(j)
 
