@@ -3,11 +3,11 @@
     python bench/radical_fit.py SET.extxyz --test TEST.extxyz [--parents ethane,ethene,…] [--seeds 1 2 3]
         [--steps 20000] [--patience 80] [--lr 0.0012] [--tag NAME] [--out runs/probe] [HYDRA_OVERRIDE …]
 
-Trains configs/emergence.yaml (energy weight 50 : 1, Adam at ``--lr``, ReduceLROnPlateau with ``--patience``) on SET — or on
-the frames of some of its parent molecules (``--parents``: their ``parent`` names; the subset is written to OUT with
-its provenance) — once per seed, then prints each model's mean signed energy error by frame kind on the frames it
-trained on, the frames it was validated on (nequip's seeded split) and TEST (``bench/kind_bias.py``).  Extra
-arguments are Hydra overrides for every run (``training_module.model.radial_chemical_embed.num_splines=16``).
+Trains configs/emergence.yaml (energy weight 50 : 1, Adam at ``--lr``, ReduceLROnPlateau with ``--patience``) on SET —
+or on the frames of some of its parent molecules (``--parents``: their ``parent`` names; the subset is written to OUT
+with its provenance) — once per seed, then prints each model's mean signed energy error by frame kind on the frames it
+trained on, the frames it was validated on (nequip's seeded split) and TEST (``bench/kind_bias.py``). Extra arguments
+are Hydra overrides for every run (``training_module.model.radial_chemical_embed.num_splines=16``).
 A run whose model exists is not trained again.  One thread; ~10 min a run for 571 frames, ~13 min for 132.
 """
 
@@ -54,15 +54,15 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--steps", type=int, default=20000)
     ap.add_argument("--patience", type=int, default=80, help="ReduceLROnPlateau patience, validations")
-    ap.add_argument("--lr", type=float, default=0.0012,
-                    help="Adam learning rate (the recipe's fine-tunes: 1.2e-3; configs/emergence.yaml from scratch: 2e-3)")
+    ap.add_argument("--lr", type=float, default=0.0012, help="Adam learning rate (the recipe's fine-tunes: 1.2e-3; "
+                    "configs/emergence.yaml from scratch: 2e-3)")
     ap.add_argument("--tag", default="radfit", help="model ids: TAG-sSEED")
     ap.add_argument("--out", default=os.path.join(ROOT, "runs", "probe"))
     args, overrides = ap.parse_known_args()
     os.makedirs(args.out, exist_ok=True)
     trainval = subset(args.set, args.parents.split(","), args.out) if args.parents else os.path.abspath(args.set)
-    print(f"# radical_fit: {machine()}; {os.path.basename(trainval)}, {args.steps} steps, lr {args.lr:g}, patience {args.patience}, "
-          f"overrides {' '.join(overrides) or 'none'}")
+    print(f"# radical_fit: {machine()}; {os.path.basename(trainval)}, {args.steps} steps, lr {args.lr:g}, "
+          f"patience {args.patience}, overrides {' '.join(overrides) or 'none'}")
     for seed in args.seeds:
         model_id = f"{args.tag}-s{seed}"
         out = os.path.join(args.out, f"{model_id}.nequip.zip")
