@@ -43,6 +43,19 @@ def converged(curve: pd.DataFrame, window: int = 10, min_decays: int = 2,
     return bool((best[-window - 1] - best[-1]) / best[-window - 1] < rel_change)
 
 
+def lr_integral(curve: pd.DataFrame) -> float:
+    """Σ learning rate × steps over a run's curve (the optimiser's "distance": Adam's steps scale with the rate):
+    each epoch's steps at the rate in force during them, the one recorded at the validation before (the CSV log
+    records the rate after the scheduler's step; the first epoch ran at the first rate recorded)."""
+    if "learning_rate" not in curve or curve["learning_rate"].isna().all() or not len(curve):
+        return float("nan")
+    curve = curve.sort_values("step")
+    lr = curve["learning_rate"].ffill().bfill().to_numpy()
+    steps = curve["step"].to_numpy(dtype=float)
+    in_force = pd.Series(lr).shift(1, fill_value=lr[0]).to_numpy()
+    return float((in_force * pd.Series(steps).diff().fillna(steps[0]).to_numpy()).sum())
+
+
 def gain_after_cut(curve: pd.DataFrame, cut: int = 2, window: int = 10) -> float:
     """How much the ``cut``-th learning-rate cut bought: the best validation loss over the ``window``
     validations from the cut on, relative to the best before it (0.01 = 1 % lower); NaN when the curve has

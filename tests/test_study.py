@@ -332,6 +332,16 @@ def test_gain_after_cut_compares_the_best_losses_around_a_cut():
     assert np.isnan(gain_after_cut(curve, cut=3))  # no third cut
 
 
+def test_lr_integral_weights_each_epochs_steps_by_the_rate_in_force():
+    from e3d.convergence import lr_integral
+
+    # validations every 10 steps; the rate recorded at step 20 (after the scheduler's cut) applies from step 21 on
+    curve = pd.DataFrame({"epoch": range(4), "step": [10, 20, 30, 40], "learning_rate": [0.002, 0.001, 0.001, np.nan]})
+    assert lr_integral(curve) == pytest.approx(10 * 0.002 + 10 * 0.002 + 10 * 0.001 + 10 * 0.001)
+    assert lr_integral(curve.iloc[::-1]) == pytest.approx(lr_integral(curve))  # order of the rows does not matter
+    assert np.isnan(lr_integral(curve.assign(learning_rate=np.nan)))  # no rate logged: unknown, not 0
+
+
 def test_accuracy_vs_energy_error_fits_the_runs():
     from e3d.study import accuracy_vs_energy_error
 
