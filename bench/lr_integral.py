@@ -19,6 +19,10 @@ from e3d.convergence import lr_integral  # noqa: E402
 from e3d.study import read_curve  # noqa: E402
 
 
+HEADER = (f"{'run':<34} {'epochs':>6} {'steps':>9} {'first lr':>9} {'last lr':>9} {'Σ lr·step':>9}   "
+          "learning-rate cuts at step")
+
+
 def describe(name: str, curve: pd.DataFrame) -> str:
     if not len(curve):
         return f"{name:<34} no validations logged (not a run folder / not in the study's curves)"
@@ -41,8 +45,7 @@ def main():
     missing = [d for d in args.run_dirs if not os.path.isdir(d)]
     if missing:
         raise SystemExit(f"no such run folder: {', '.join(missing)}")
-    print(f"{'run':<34} {'epochs':>6} {'steps':>9} {'first lr':>9} {'last lr':>9} {'Σ lr·step':>9}   "
-          "learning-rate cuts at step")
+    print(HEADER)
     for run_dir in args.run_dirs:
         print(describe(os.path.basename(os.path.normpath(run_dir)), read_curve(run_dir)))
     if args.study:

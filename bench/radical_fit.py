@@ -6,7 +6,8 @@
 Trains configs/emergence.yaml (energy weight 50 : 1, Adam at ``--lr``, ReduceLROnPlateau with ``--patience``) on SET —
 or on the frames of some of its parent molecules (``--parents``: their ``parent`` names; the subset is written to OUT
 with its provenance) — once per seed, then prints each model's mean signed energy error by frame kind on the frames it
-trained on, the frames it was validated on (nequip's seeded split) and TEST (``bench/kind_bias.py``). Extra arguments
+trained on, the frames it was validated on (nequip's seeded split) and TEST (``bench/kind_bias.py``), and how far
+its optimiser went (epochs, steps, learning-rate cuts, Σ lr·step: ``bench/lr_integral.py``). Extra arguments
 are Hydra overrides for every run (``training_module.model.radial_chemical_embed.num_splines=16``).
 A run whose model exists is not trained again.  One thread; ~10 min a run for 571 frames, ~13 min for 132.
 """
@@ -22,8 +23,10 @@ os.environ.setdefault("E3D_WORKERS", "1")
 import ase.io  # noqa: E402
 
 from kind_bias import report  # noqa: E402
+from lr_integral import HEADER, describe  # noqa: E402
 
 from e3d.model import load_model  # noqa: E402
+from e3d.study import read_curve  # noqa: E402
 from e3d.train import train  # noqa: E402
 
 RECIPE = ["training_module.loss.coeffs.total_energy=50", "training_module.val_metrics.coeffs.per_atom_energy_mae=10"]
@@ -72,6 +75,7 @@ def main():
                    f"++trainer.max_steps={args.steps}", *RECIPE, f"training_module.optimizer.lr={args.lr}",
                    f"training_module.lr_scheduler.scheduler.patience={args.patience}", *overrides])
         report(load_model(out, device="cpu"), [trainval, args.test])
+        print(HEADER, describe(model_id, read_curve(os.path.join(args.out, model_id))), sep="\n")
 
 
 if __name__ == "__main__":
