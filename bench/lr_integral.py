@@ -24,6 +24,7 @@ HEADER = (f"{'run':<34} {'epochs':>6} {'steps':>9} {'first lr':>9} {'last lr':>9
 
 
 def describe(name: str, curve: pd.DataFrame) -> str:
+    """One line under HEADER for a run's validation curve (e3d.study.read_curve's columns)."""
     if not len(curve):
         return f"{name:<34} no validations logged (not a run folder / not in the study's curves)"
     curve = curve.sort_values("step")
