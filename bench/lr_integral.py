@@ -11,12 +11,12 @@ run's sessions joined). Reads logs only; seconds.
 import argparse
 import os
 
-from _common import ROOT
+import _common  # noqa: F401  (one thread)
 
 import pandas as pd  # noqa: E402
 
 from e3d.convergence import lr_integral  # noqa: E402
-from e3d.study import read_curve  # noqa: E402
+from e3d.study import STUDY_DIR, read_curve  # noqa: E402
 
 
 HEADER = (f"{'run':<34} {'epochs':>6} {'steps':>9} {'first lr':>9} {'last lr':>9} {'Σ lr·step':>9}   "
@@ -50,7 +50,7 @@ def main():
     for run_dir in args.run_dirs:
         print(describe(os.path.basename(os.path.normpath(run_dir)), read_curve(run_dir)))
     if args.study:
-        curves = pd.read_parquet(os.path.join(ROOT, "precomputed", "study", "curves.parquet"))
+        curves = pd.read_parquet(os.path.join(STUDY_DIR, "curves.parquet"))
         for run_id in args.study:
             print(describe(run_id, curves[curves["run_id"] == run_id]))
 

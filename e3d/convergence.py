@@ -50,10 +50,9 @@ def lr_integral(curve: pd.DataFrame) -> float:
     if "learning_rate" not in curve or curve["learning_rate"].isna().all() or not len(curve):
         return float("nan")
     curve = curve.sort_values("step")
-    lr = curve["learning_rate"].ffill().bfill().to_numpy()
-    steps = curve["step"].to_numpy(dtype=float)
-    in_force = pd.Series(lr).shift(1, fill_value=lr[0]).to_numpy()
-    return float((in_force * pd.Series(steps).diff().fillna(steps[0]).to_numpy()).sum())
+    lr = curve["learning_rate"].ffill().bfill()
+    steps = curve["step"].astype(float)
+    return float((lr.shift(1, fill_value=lr.iloc[0]) * steps.diff().fillna(steps.iloc[0])).sum())
 
 
 def gain_after_cut(curve: pd.DataFrame, cut: int = 2, window: int = 10) -> float:
