@@ -202,7 +202,7 @@ def cmd_data(args) -> int:
     labeller = dft_labeller(args.level) if args.labeller == "dft" else xtb_labeller()
     prov = build_dataset(corpus, out, labeller, variant=args.variant, seed=args.seed, n_thermal=args.n_thermal,
                          n_stretch=args.n_stretch, n_radical_bonds=args.n_radical_bonds, workers=args.workers,
-                         resume=args.resume)
+                         resume=args.resume, kinds=args.kinds, cleave=args.cleave)
     print(f"wrote {prov['n_frames']} frames of {prov['n_molecules']} molecules to {out} "
           f"({prov['frames_by_kind']}); provenance in {out}.json; {len(prov['failures'])} failure(s)")
     return 0
@@ -585,6 +585,12 @@ def _data_parser(sub) -> None:
     p.add_argument("--n-thermal", type=COUNT, default=8, help="displaced frames per molecule")
     p.add_argument("--n-stretch", type=COUNT, default=4, help="bond-stretched frames per molecule")
     p.add_argument("--n-radical-bonds", type=COUNT, default=2, help="bonds broken per molecule for radicals")
+    p.add_argument("--cleave", nargs="+", metavar="BOND_TYPE",
+                   help="xtb/dft: radicals from every acyclic bond of these types (O-H, C=C, C#C, C=O) instead of "
+                        "--n-radical-bonds random single bonds; multiple bonds give triplet/quartet fragments")
+    p.add_argument("--kinds", nargs="+", choices=("eq", "thermal", "stretch", "radical"),
+                   help="xtb/dft: label only frames of these kinds (e.g. radical: extra radicals for a set built "
+                        "before, to join with it)")
     p.add_argument("--workers", type=POSITIVE, default=1,
                    help="xtb/dft: label over N processes (same output for any N; geometries stay sequential)")
     p.add_argument("--resume", action="store_true",

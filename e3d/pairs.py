@@ -56,6 +56,19 @@ def _label(tag_a: str, tag_b: str, sym_a: str, sym_b: str, order: float) -> str:
     return f"{tag_a}{BOND_SYMBOL.get(order, '~')}{tag_b}"
 
 
+def check_bond_type(label: str) -> str:
+    """``label`` if it is a bond type as :func:`bond_type_label` writes it (``O-H``, ``C=C``, ``C#N``), else an
+    :class:`InputError` naming the spelling it expects."""
+    for order, symbol in BOND_SYMBOL.items():
+        a, sep, b = label.partition(symbol)
+        if sep and a in _LABEL_ORDER and b in _LABEL_ORDER:
+            expected = _label(a, b, a, b, order)
+            if expected == label:
+                return label
+            raise InputError(f"bond type {label!r}: write it {expected!r} (carbon first, hydrogen last)")
+    raise InputError(f"bond type {label!r} is not ELEMENT-ELEMENT with '-', '=', '#' or ':' (e.g. O-H, C=C, C#C)")
+
+
 def bond_type_counts(rdmol: Chem.Mol) -> Dict[str, int]:
     """How many bonds of each type (``C-H``, ``C=O``, ``C:C``) a molecular graph has."""
     out: Dict[str, int] = {}

@@ -33,7 +33,7 @@ ELEMENTS = ("H", "C", "N", "O", "F", "S", "Cl")
 
 def _frames_for(mol: Molecule, variant: str, rng: np.random.Generator, calc_factory,
                 n_thermal: int, n_stretch: int, n_radical_bonds: int,
-                at_given_geometry: bool = False) -> List[Tuple[str, Molecule]]:
+                at_given_geometry: bool = False, cleave: Optional[Sequence[str]] = None) -> List[Tuple[str, Molecule]]:
     """The frames one parent teaches.  ``at_given_geometry``: the parent's geometry is already a
     minimum of a better method (QM9's B3LYP) — it is used as is, and its radicals are the rigid
     fragments at that geometry (no relaxation: ~10× cheaper, and the very species of the rigid BDE)."""
@@ -49,7 +49,7 @@ def _frames_for(mol: Molecule, variant: str, rng: np.random.Generator, calc_fact
             out.append(("radical", frag))
             out += [("radical", m) for m in frames.thermal(frag, rng, max(1, n_thermal // 4))]
     elif level >= 3:
-        for frag in frames.radical_fragments(eq, rng, n_radical_bonds):
+        for frag in frames.radical_fragments(eq, rng, n_radical_bonds, cleave):
             frag_eq = relax(frag, calc_factory(frag))
             out.append(("radical", frag_eq))
             out += [("radical", m) for m in frames.thermal(frag_eq, rng, max(1, n_thermal // 3))]
@@ -117,7 +117,8 @@ def build_xtb_dataset(corpus: Sequence[Tuple[str, str]], out_path: str, **kwargs
 
 
 def generate_frames(corpus: Sequence[Union[Tuple[str, str], Molecule]], variant: str = "radicals", seed: int = 0, n_thermal: int = 8,
-                    n_stretch: int = 4, n_radical_bonds: int = 2, progress: bool = True
+                    n_stretch: int = 4, n_radical_bonds: int = 2, progress: bool = True,
+                    cleave: Optional[Sequence[str]] = None
                     ) -> Tuple[List[Tuple[str, str, Molecule]], List[Dict[str, str]]]:
     """Phase 1 (GFN2-xTB, cheap, sequential so one seed fixes every geometry): [(parent, kind, Molecule)], failures.
 
@@ -134,7 +135,7 @@ def generate_frames(corpus: Sequence[Union[Tuple[str, str], Molecule]], variant:
         try:
             mol = item if given else from_smiles(smi, name=name, seed=int(rng.integers(2**31)))
             out += [(name, kind, m) for kind, m in
-                    _frames_for(mol, variant, rng, calc_factory, n_thermal, n_stretch, n_radical_bonds, given)]
+                    _frames_for(mol, variant, rng, calc_factory, n_thermal, n_stretch, n_radical_bonds, given, cleave)]
         except Exception as exc:  # keep going: one odd molecule must not lose the dataset
             failures.append({"name": name, "smiles": smi, "error": str(exc)})
     return out, failures
@@ -210,9 +211,12 @@ def env_workers() -> int:
 def build_dataset(corpus: Sequence[Union[Tuple[str, str], Molecule]], out_path: str, labeller: Labeller, variant: str = "radicals",
                   seed: int = 0, n_thermal: int = 8, n_stretch: int = 4, n_radical_bonds: int = 2,
                   elements: Sequence[str] = ELEMENTS, progress: bool = True, workers: int = 1,
-                  resume: bool = False, kinds: Optional[Sequence[str]] = None) -> Dict[str, object]:
+                  resume: bool = False, kinds: Optional[Sequence[str]] = None,
+                  cleave: Optional[Sequence[str]] = None) -> Dict[str, object]:
     """Label ``corpus`` ([(name, smiles)]); write ``out_path`` (.extxyz) and its provenance.
     ``kinds``: label only frames of these kinds (e.g. extra radicals for a set built before).
+    ``cleave``: radicals from every acyclic bond of these types (``O-H``, ``C=C``) instead of
+    ``n_radical_bonds`` random single bonds (:func:`e3d.data.frames.radical_fragments`; SMILES parents only).
 
     Geometries come from GFN2-xTB (phase 1, sequential and seeded); phase 2 labels them, over
     ``workers`` processes, appending each frame as it is done.  ``resume`` continues an
@@ -223,7 +227,21 @@ def build_dataset(corpus: Sequence[Union[Tuple[str, str], Molecule]], out_path: 
     import ase.io
     from ase.calculators.singlepoint import SinglePointCalculator
 
-    geometries, failures = generate_frames(corpus, variant, seed, n_thermal, n_stretch, n_radical_bonds, progress)
+    has = VARIANT_KINDS.get(variant, ())
+    missing = sorted(set(kinds or ()) - set(has))
+    if cleave is not None and "radical" not in has:
+        missing = sorted(set(missing) | {"radical"})
+    if missing:
+        raise E3DError(f"variant {variant!r} makes no {', '.join(missing)} frames "
+                       f"(it makes {', '.join(has) or 'none'})")
+    if cleave is not None:
+        from ..pairs import check_bond_type
+
+        cleave = [check_bond_type(t) for t in cleave]
+        if any(isinstance(item, Molecule) for item in corpus):
+            raise E3DError("cleave needs SMILES parents; QM9 parents get rigid radicals of random single bonds")
+    geometries, failures = generate_frames(corpus, variant, seed, n_thermal, n_stretch, n_radical_bonds, progress,
+                                           cleave)
     if kinds is not None:
         geometries = [g for g in geometries if g[1] in kinds]
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
@@ -255,7 +273,8 @@ def build_dataset(corpus: Sequence[Union[Tuple[str, str], Molecule]], out_path: 
         failures += [json.loads(line) for line in fail_fh if line.strip()]
     prov = _provenance(out_path, corpus, written, failures, labeller, variant, seed, elements,
                        {"n_thermal": n_thermal, "n_stretch": n_stretch, "n_radical_bonds": n_radical_bonds,
-                        **({"kinds": sorted(kinds)} if kinds is not None else {})})
+                        **({"kinds": sorted(kinds)} if kinds is not None else {}),
+                        **({"cleave": sorted(cleave)} if cleave is not None else {})})
     with open(out_path + ".json", "w") as fh:
         json.dump(prov, fh, indent=1)
     return prov

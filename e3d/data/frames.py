@@ -8,7 +8,7 @@ equilibrium at the labelling level of theory).
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional, Sequence
 
 import numpy as np
 from rdkit import Chem
@@ -59,13 +59,23 @@ def rigid_radical_fragments(mol: Molecule, rng: np.random.Generator, n_bonds: in
     return out
 
 
-def radical_fragments(mol: Molecule, rng: np.random.Generator, n_bonds: int) -> List[Molecule]:
-    """3D radical fragments of up to ``n_bonds`` randomly chosen acyclic single bonds (≥ 2 atoms each)."""
-    candidates = [b.GetIdx() for b in mol.rdmol.GetBonds()
-                  if not b.IsInRing() and b.GetBondType() == Chem.BondType.SINGLE]
-    rng.shuffle(candidates)
+def radical_fragments(mol: Molecule, rng: np.random.Generator, n_bonds: int,
+                      cleave: Optional[Sequence[str]] = None) -> List[Molecule]:
+    """3D radical fragments (≥ 2 atoms each) of up to ``n_bonds`` randomly chosen acyclic single bonds, or with
+    ``cleave`` (bond types: ``O-H``, ``C=C``, ``C#C``) of every acyclic bond of those types — multiple bonds give
+    fragments with two or three unpaired electrons (triplet CH2, quartet CH: the graph's multiplicity)."""
+    if cleave is not None:
+        from ..pairs import bond_type_label  # the one bond-type naming (pairs pulls in the model layer: lazy)
+
+        wanted = set(cleave)
+        candidates = [b.GetIdx() for b in mol.rdmol.GetBonds() if not b.IsInRing() and bond_type_label(b) in wanted]
+    else:
+        candidates = [b.GetIdx() for b in mol.rdmol.GetBonds()
+                      if not b.IsInRing() and b.GetBondType() == Chem.BondType.SINGLE]
+        rng.shuffle(candidates)
+        candidates = candidates[:n_bonds]
     out, seen = [], set()
-    for idx in candidates[:n_bonds]:
+    for idx in candidates:
         try:
             frags = homolytic_fragments(mol.rdmol, idx)
         except Exception:
