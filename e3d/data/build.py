@@ -126,6 +126,12 @@ def generate_frames(corpus: Sequence[Union[Tuple[str, str], Molecule]], variant:
     geometry is used as given (QM9's B3LYP minima; see :func:`_frames_for`)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    if cleave is not None:  # checked here, where it is used: every caller gets the refusal, not a silent no-op
+        from ..pairs import check_bond_type
+
+        cleave = [check_bond_type(t) for t in cleave]
+        if any(isinstance(item, Molecule) for item in corpus):
+            raise E3DError("cleave needs SMILES parents; QM9 parents get rigid radicals of random single bonds")
     rng = np.random.default_rng(seed)
     calc_factory = lambda m: xtb.xtb_calculator(m.charge, m.multiplicity)  # noqa: E731
     out, failures = [], []
@@ -228,18 +234,11 @@ def build_dataset(corpus: Sequence[Union[Tuple[str, str], Molecule]], out_path: 
     from ase.calculators.singlepoint import SinglePointCalculator
 
     has = VARIANT_KINDS.get(variant, ())
-    missing = sorted(set(kinds or ()) - set(has))
-    if cleave is not None and "radical" not in has:
-        missing = sorted(set(missing) | {"radical"})
+    wanted = set(kinds or ()) | ({"radical"} if cleave is not None else set())
+    missing = sorted(wanted - set(has))
     if missing:
         raise E3DError(f"variant {variant!r} makes no {', '.join(missing)} frames "
                        f"(it makes {', '.join(has) or 'none'})")
-    if cleave is not None:
-        from ..pairs import check_bond_type
-
-        cleave = [check_bond_type(t) for t in cleave]
-        if any(isinstance(item, Molecule) for item in corpus):
-            raise E3DError("cleave needs SMILES parents; QM9 parents get rigid radicals of random single bonds")
     geometries, failures = generate_frames(corpus, variant, seed, n_thermal, n_stretch, n_radical_bonds, progress,
                                            cleave)
     if kinds is not None:
