@@ -106,8 +106,10 @@ def test_inheritance_compares_a_fine_tune_with_its_parent_row_by_row():
     one = bde[bde["model_id"] == "dft-emergence"]
     shuffled = pd.concat([one.assign(model_id="self"), one.sample(frac=1.0, random_state=0)])
     r = inheritance_table(shuffled, {"self": "dft-emergence"}).iloc[0]
-    assert r["n"] == int(one["headline"].sum()) and r["d_vs_parent_d_mae"] == 0 and r["d_vs_parent_d_rho"] == pytest.approx(1)
-    assert r["d_vs_parent_labels_rigid_rho"] == r["d_vs_own_labels_rigid_rho"] == r["parent_d_vs_parent_labels_rigid_rho"]
+    assert r["n"] == int(one["headline"].sum()) and r["d_vs_parent_d_mae"] == 0
+    assert r["d_vs_parent_d_rho"] == pytest.approx(1)
+    assert (r["d_vs_parent_labels_rigid_rho"] == r["d_vs_own_labels_rigid_rho"]
+            == r["parent_d_vs_parent_labels_rigid_rho"])
     assert r["own_labels_vs_parent_labels_rigid_rho"] == pytest.approx(1) and r["d_shift_vs_labels_shift_mae"] == 0
     # the DFT fine-tune against its xTB parent: a different labeller, and its energies follow its own labels
     tuned = table.loc["dft-emergence"]
@@ -121,3 +123,28 @@ def test_inheritance_compares_a_fine_tune_with_its_parent_row_by_row():
         delta, tune = table.loc[f"dft-delta{seed}"], table.loc[f"dft-emergence-heavy4{seed}"]
         assert delta["parent_id"] == tune["parent_id"] and delta["n"] == tune["n"]
         assert delta["d_shift_vs_labels_shift_mae"] < tune["d_shift_vs_labels_shift_mae"] - 2
+
+
+def test_delta_shift_bench_prints_the_library_numbers():
+    """bench/delta_shift.py (the study log's Δ tables) prints e3d.inheritance's comparisons for a shipped sum, and
+    per bond type the mean signed misses of the shift, of the own rigid BDE and of D_ij against the labels."""
+    import re
+    import subprocess
+    import sys
+
+    from e3d.inheritance import inheritance_table
+
+    bde = pd.read_parquet(os.path.join(os.path.dirname(MODELS_DIR), "bde.parquet"))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "bench/delta_shift.py", "dft-locdelta", "--by-type"], cwd=root,
+                         capture_output=True, text=True, check=True).stdout
+    r = inheritance_table(bde, {"dft-locdelta": "xtb-emergence-4k"}).iloc[0]
+    assert f"own rigid BDE vs own labels (rigid) {r['own_rigid_vs_own_labels_rigid_mae']:.1f}" in out
+    assert f"D_ij vs own labels (rigid) {r['d_vs_own_labels_rigid_mae']:.1f}" in out
+    rows = bde[(bde["model_id"] == "dft-locdelta") & bde["headline"].eq(True)]
+    ch = rows[rows["bond_type"] == "C-H"]
+    line = next(line for line in out.splitlines() if line.startswith("C-H "))
+    own, d_ij, n = (float(x) for x in re.split(r"\s+", line.strip())[2:5])
+    assert own == pytest.approx((ch["model_rigid_bde_kcal_mol"] - ch["rigid_reference_bde_kcal_mol"]).mean(), abs=0.05)
+    assert d_ij == pytest.approx((ch["e3d_bde_kcal_mol"] - ch["rigid_reference_bde_kcal_mol"]).mean(), abs=0.05)
+    assert n == len(ch)
