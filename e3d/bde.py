@@ -115,11 +115,17 @@ def with_additive_fit(bde: pd.DataFrame, per_type: pd.Series) -> pd.DataFrame:
 
 
 def in_training_domain(model: E3DModel, parent_smiles: pd.Series) -> pd.Series:
-    """True where the parent has no more heavy atoms than the model's largest training molecule."""
+    """True where the parent has no more heavy atoms than the model's largest training molecule (False where
+    it is not a valid SMILES: that row carries its ``error``, the others still count)."""
     from .molecule import parse_smiles
 
-    heavy = parent_smiles.map(lambda smi: parse_smiles(smi).GetNumHeavyAtoms())
-    return heavy <= (model.max_heavy_atoms or np.inf)
+    def heavy_atoms(smi) -> float:
+        try:
+            return parse_smiles(smi).GetNumHeavyAtoms()
+        except E3DError:
+            return np.inf
+
+    return parent_smiles.map(heavy_atoms) <= (model.max_heavy_atoms or np.inf)
 
 
 def trained_on_forces(model: E3DModel) -> bool:

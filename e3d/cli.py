@@ -392,6 +392,11 @@ def cmd_bde(args) -> int:
     write_table(out, args.output)
     ok = out["error"].isna()
     print(f"wrote {len(out)} rows to {args.output} ({int((~ok).sum())} with errors); model: {_model_line(model)}")
+    for k in np.flatnonzero(~ok)[:5]:  # which rows, and why (all of them are in the table's error column)
+        name = f" ({out['label'].iloc[k]})" if "label" in out else ""
+        print(f"  row {k + 1}{name}: {out['error'].iloc[k]}")
+    if (~ok).sum() > 5:
+        print(f"  … and {int((~ok).sum()) - 5} more (column error of {args.output})")
     print(f"quantity: {out['quantity'].iloc[0] if len(out) else ''}")
     if not len(out):
         return 0
