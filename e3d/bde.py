@@ -241,6 +241,9 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
                    cut.locality_at_centres, ref_bde, rigid_ref, reference, geometry)
 
 
+SMILES_COLUMNS = ("parent_smiles", "fragment_a", "fragment_b")  # a BDE table's input: one bond per row
+
+
 def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "auto",
               progress: bool = True, cache: Optional[ReferenceCache] = None, thermal: bool = False
               ) -> pd.DataFrame:
@@ -249,9 +252,11 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
     ``cache`` may be shared between calls: reference-method energies do not depend on the model.
     ``thermal`` adds the ZPE/thermal correction and 298 K columns (:func:`with_298k`).
     """
-    for col in ("parent_smiles", "fragment_a", "fragment_b"):
+    for col in SMILES_COLUMNS:
         if col not in table.columns:
             raise InputError(f"BDE table needs columns parent_smiles, fragment_a, fragment_b (missing {col})")
+    if not len(table):
+        raise InputError("BDE table has no rows (only a header)")
     if "bde_kcal_mol" in table.columns:  # checked before any model work: the metrics compare with it
         values = pd.to_numeric(table["bde_kcal_mol"], errors="coerce")
         bad = values.isna() & table["bde_kcal_mol"].notna()
@@ -268,6 +273,9 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
         out = dict.fromkeys(BDE_COLUMNS)
         out.update(reference_method=reference, quantity=model_quantity(model))
         try:
+            empty = [col for col in SMILES_COLUMNS if not isinstance(row[col], str) or not row[col].strip()]
+            if empty:  # an empty cell: say which column, not "empty SMILES string"
+                raise InputError(f"empty {' and '.join(empty)}")
             b = bond_bde(model, row["parent_smiles"], row["fragment_a"], row["fragment_b"], reference, cache)
             out.update(atom_i=b.atom_i, atom_j=b.atom_j, bond_type=b.bond_type, bond_label=b.bond_label,
                        common_organic=is_common_organic(b.bond_type), e3d_bde_kcal_mol=b.e3d_bde,

@@ -133,7 +133,7 @@ def _from_rdmol_with_conformer(rdmol: Chem.Mol, name: str, source: str,
 
 def parse_smiles(smiles: str) -> Chem.Mol:
     """SMILES → sanitised RDKit Mol with explicit H (no coordinates)."""
-    text = (smiles or "").strip()
+    text = smiles.strip() if isinstance(smiles, str) else ""  # an empty table cell reads as NaN
     if not text:
         raise InputError("empty SMILES string")
     mol = Chem.MolFromSmiles(text)

@@ -232,17 +232,21 @@ def test_bde_without_anything_to_compare_with_writes_its_rows_and_says_so(tiny_m
     parent SMILES is one bad row too (it used to abort the whole table after the model work), and the summary names
     each bad row with its error."""
     (tmp_path / "t.csv").write_text("label,parent_smiles,fragment_a,fragment_b\nx,CC,[CH3],[CH3]\n"
-                                    "y,CO,[CH3],[OH]\nz,CC,[CH3],[OH]\nw,CXC,[CH3],[H]\n")
+                                    "y,CO,[CH3],[OH]\nz,CC,[CH3],[OH]\nw,CXC,[CH3],[H]\nv,,[CH3],[H]\n")
     proc = run_cli("bde", str(tmp_path / "t.csv"), "--no-reference", "--no-thermal", "-o", str(tmp_path / "o.csv"),
                    model=tiny_model_path)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
-    assert "wrote 4 rows" in proc.stdout and "(2 with errors)" in proc.stdout and "no metrics: they need" in proc.stdout
+    assert "wrote 5 rows" in proc.stdout and "(3 with errors)" in proc.stdout and "no metrics: they need" in proc.stdout
     assert "row 3 (z): no bond of CC breaks" in proc.stdout and "row 4 (w): invalid SMILES: 'CXC'" in proc.stdout
+    assert "row 5 (v): empty parent_smiles" in proc.stdout  # an empty cell (NaN) was an AttributeError traceback
     import pandas as pd
 
     out = pd.read_csv(tmp_path / "o.csv").set_index("label")
     assert out.loc[["x", "y"], "e3d_bde_kcal_mol"].notna().all() and "no bond of CC breaks" in out.loc["z", "error"]
-    assert "invalid SMILES" in out.loc["w", "error"] and not out.loc[["z", "w"], "headline"].any()
+    assert "invalid SMILES" in out.loc["w", "error"] and not out.loc[["z", "w", "v"], "headline"].any()
+    (tmp_path / "h.csv").write_text("label,parent_smiles,fragment_a,fragment_b\n")  # a header only: refused
+    proc = run_cli("bde", str(tmp_path / "h.csv"), "-o", str(tmp_path / "h_out.csv"), model=tiny_model_path)
+    assert proc.returncode == 2 and "has no rows" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_bde_refuses_a_non_number_in_bde_kcal_mol_before_any_model_work(tiny_model_path, tmp_path):
