@@ -98,6 +98,9 @@ def cmd_bonds(args) -> int:
                   f"charge {r.molecule.charge}, multiplicity {r.molecule.multiplicity})")
             print(f"# model: {_model_line(model)}")
             print(f"# E_total = {r.total_energy:.6f} eV; sum rule E_total − (Σe + Σμ) = {r.residual:.1e} eV")
+            if bonds.empty:
+                print("(no bonds in this molecule)\n")
+                continue
             parts = part_headers(table)  # a sum's parts, a seed mean's seeds
             cols = ["bond", "D_ij", *parts, "eps_ij", "distance", "bond_type", "bond_label", "i", "j"]
             print(bonds[cols].rename(columns={  # the app's headers; i, j are 0-based, as in the output files

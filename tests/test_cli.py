@@ -59,6 +59,8 @@ def test_bonds_prints_table(tiny_model_path):
     proc = run_cli("bonds", "CC#N", model=tiny_model_path)
     assert proc.returncode == 0, proc.stderr
     assert "C#N" in proc.stdout and "D_ij (kcal/mol)" in proc.stdout and "sum rule" in proc.stdout
+    proc = run_cli("bonds", "[H]", model=tiny_model_path)  # one atom: said so, not pandas' empty-frame repr
+    assert proc.returncode == 0 and "(no bonds in this molecule)" in proc.stdout and "Index: []" not in proc.stdout
 
 
 def test_bonds_from_files(tiny_model_path, tmp_path):
