@@ -147,6 +147,7 @@ def run_batch(input_path: str, model_path: str, out_path: str, shard_size: int =
         raise InputError(f"{len(entries)} molecule(s) in shards of {shard_size} make {n_shards} shard(s) for "
                          f"{processes} processes, and each process needs one: {fix} --devices/--num-nodes")
     strategy = "ddp" if processes > 1 else "auto"
+    _quiet_lightning()
     try:
         trainer = lightning.Trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
                                     logger=False, enable_progress_bar=progress, enable_checkpointing=False,
@@ -167,8 +168,20 @@ def run_batch(input_path: str, model_path: str, out_path: str, shard_size: int =
     frames = [pd.read_parquet(shard_path(parts_dir, k)) for k in range(dataset.n_shards)]
     table = pd.concat([f for f in frames if len(f)], ignore_index=True) if frames else pd.DataFrame()
     table.to_parquet(out_path, index=False)
-    n_err = int(table["error"].notna().sum()) if "error" in table.columns else 0
-    return {"molecules": len(entries), "shards": dataset.n_shards, "rows": len(table), "errors": n_err}
+    failed = table.loc[table["error"].notna(), ERROR_COLUMNS] if "error" in table.columns else pd.DataFrame()
+    return {"molecules": len(entries), "shards": dataset.n_shards, "rows": len(table), "errors": len(failed),
+            "failed": failed}
+
+
+def _quiet_lightning() -> None:
+    """Keep Lightning's banner (GPU/TPU available, logger tips) and a deprecation warning of its own code out of
+    the command's output; its warnings about the run itself still show."""
+    import logging
+    import warnings
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=Warning)
 
 
 def _check_manifest(parts_dir: str, input_path: str, model_path: str, shard_size: int, n: int,

@@ -303,8 +303,12 @@ def cmd_batch(args) -> int:
                         num_workers=args.workers, max_atoms=args.max_atoms, progress=sys.stderr.isatty(),
                         dtype=args.dtype)
     if summary:
-        print(f"wrote {summary['rows']} rows for {summary['molecules']} molecules ({summary['shards']} shards, "
-              f"{summary['errors']} molecule errors) to {args.output}")
+        print(f"wrote {summary['rows']} rows for {summary['molecules']} molecule(s) ({summary['shards']} shard(s), "
+              f"{summary['errors']} with an error) to {args.output}")
+        for _, row in summary["failed"].head(5).iterrows():  # which ones, and why (all in the table's error column)
+            print(f"  {row['molecule']}: {row['error']}")
+        if summary["errors"] > 5:
+            print(f"  … and {summary['errors'] - 5} more (column error of {args.output})")
     return 0
 
 

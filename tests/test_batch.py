@@ -23,7 +23,11 @@ def smiles_csv(tmp_path):
 
 def test_batch_equals_bonds(tiny_model_path, smiles_csv, tmp_path, capsys):
     out = str(tmp_path / "b.parquet")
+    capsys.readouterr()
     assert main(["batch", smiles_csv, "--model", tiny_model_path, "-o", out, "--shard-size", "2"]) == 0
+    printed = capsys.readouterr()
+    assert "(5 shard(s), 2 with an error)" in printed.out and "  m2: invalid SMILES" in printed.out
+    assert "m3: " in printed.out and "GPU available" not in printed.err + printed.out  # no Lightning banner
     batch = pd.read_parquet(out)
     errors = batch[batch["error"].notna()]
     assert sorted(errors["molecule"]) == ["m2", "m3"]  # invalid SMILES and Br, as rows with a message
