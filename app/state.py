@@ -19,7 +19,9 @@ from e3d.precompute import read_table
 
 PRECOMPUTED = os.path.join(REPO_ROOT, "precomputed")
 MAX_UPLOAD_ATOMS = 120  # live CPU computation in the app
+MAX_UPLOAD_BONDS = 25  # rows of an uploaded BDE table (each: parent and fragments relaxed with the model)
 UPLOADS_KEY = "uploads"
+BDE_UPLOAD_KEY = "bde_upload"
 
 
 @st.cache_data(show_spinner=False)
@@ -106,6 +108,30 @@ def error_message(exc: Exception) -> str:
         return (f"{exc} — the app computes molecules of up to {MAX_UPLOAD_ATOMS} atoms live; "
                 "`e3d bonds` on your own machine takes larger ones")
     return str(exc)
+
+
+def bde_rows_shown(bde: pd.DataFrame, labels: Optional[Dict[str, str]] = None) -> pd.DataFrame:
+    """A BDE table's rows for display: the columns with a value, under human headers with units (``labels``
+    overrides some), rounded to 0.1 kcal/mol."""
+    from e3d.additivity import GAP_COLUMNS
+
+    headers = {"label": "bond", "parent_smiles": "parent", "fragment_a": "fragment A", "fragment_b": "fragment B",
+               "bond_label": "bond type", "bde_kcal_mol": "experiment, 298 K (kcal/mol)",
+               "e3d_bde_kcal_mol": "E3D D_ij (kcal/mol)", "e3d_bde_298_kcal_mol": "E3D D_ij, 298 K (kcal/mol)",
+               "e3d_cut_bde_kcal_mol": "fragment cut (kcal/mol)",
+               "e3d_relaxed_estimate_kcal_mol": "relaxed estimate (kcal/mol)",
+               "model_fragment_bde_kcal_mol": "model fragments (kcal/mol)",
+               "reference_bde_kcal_mol": "labelling method, relaxed (kcal/mol)",
+               "rigid_reference_bde_kcal_mol": "labelling method, rigid (kcal/mol)",
+               "locality_at_centres_kcal_mol": "locality at radical centres (kcal/mol)",
+               GAP_COLUMNS["rigid"]: "additivity gap G/n, rigid (kcal/mol)",
+               GAP_COLUMNS["relaxed"]: "additivity gap G/n, relaxed (kcal/mol)",
+               "model_additivity_gap_kcal_mol": "the model's own G/n, rigid (kcal/mol)",
+               "thermal_correction_kcal_mol": "ΔH₂₉₈ − ΔE_e (kcal/mol)", "bond_type_seen": "type seen in training",
+               "headline": "in the metrics", "geometry": "geometry", "source": "source", "error": "error",
+               **(labels or {})}
+    cols = [c for c in headers if c in bde and bde[c].notna().any()]
+    return bde[cols].rename(columns=headers).round(1)
 
 
 def card(model_id: str) -> Dict[str, object]:

@@ -361,14 +361,10 @@ def cmd_bde(args) -> int:
 
     import numpy as np
 
-    from .additivity import ON_DEMAND_METHODS, sum_rule_metrics, with_additivity_gap
-    from .bde import bde_metrics, bde_table, error_budget, flat_metrics, headline_mask, with_additive_fit
-    from .bondtypes import baseline_per_type
+    from .additivity import sum_rule_metrics
+    from .bde import bde_metrics, error_budget, flat_metrics
+    from .bde_check import check_bde_table, read_bde_csv
     from .model import load_model
-    from .molecule import decode_text
-    from .corpus import REFERENCE_ENERGIES
-    from .precompute import DEFAULT_OUT, read_table
-    from .references import ReferenceCache
     from .verdict import findings
     from .within_type import COMPARISON_NAMES as WITHIN_NAMES, COMPARISONS as WITHIN_COMPARISONS
     from .within_type import sentence as within_sentence, type_offset_split
@@ -376,26 +372,10 @@ def cmd_bde(args) -> int:
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     if not os.path.exists(args.table):
         raise E3DError(f"file not found: {args.table}")
-    import io
-
     with open(args.table, "rb") as fh:
-        text = decode_text(fh.read(), args.table)
-    try:
-        table = pd.read_csv(io.StringIO(text))
-    except Exception as exc:
-        raise E3DError(f"{args.table}: not a readable CSV ({exc})") from None
-    reference = None if args.no_reference else "auto"
-    # the labelling methods' energies and ZPE/thermal terms of known species ship with the package
-    cache = ReferenceCache.load(os.path.join(DEFAULT_OUT, REFERENCE_ENERGIES))
-    out = bde_table(model, table, reference=reference, progress=sys.stderr.isatty(), thermal=not args.no_thermal,
-                    cache=cache)
-    # the labels' bond-additive fit, where one ships for the model's training set (the verdict's "partly" bar)
-    out = with_additive_fit(out, baseline_per_type(read_table(DEFAULT_OUT, "baseline"), model.card.get("dataset")))
-    if out["reference_method"].notna().any():  # each parent's additivity gap (DFT: the shipped energies, or computed)
-        out = with_additivity_gap(out, cache, progress=sys.stderr.isatty(),
-                                  compute=(*ON_DEMAND_METHODS, *out["reference_method"].dropna().unique())
-                                  if args.additivity_gap else ON_DEMAND_METHODS)
-    out = out.assign(headline=headline_mask(out, model))  # the rows the metrics below are taken on
+        table = read_bde_csv(fh.read(), args.table)
+    out = check_bde_table(model, table, reference=None if args.no_reference else "auto", thermal=not args.no_thermal,
+                          additivity_gap=args.additivity_gap, progress=sys.stderr.isatty())
     write_table(out, args.output)
     ok = out["error"].isna()
     print(f"wrote {len(out)} rows to {args.output} ({int((~ok).sum())} with errors); model: {_model_line(model)}")

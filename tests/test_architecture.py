@@ -18,7 +18,7 @@ LAYERS = [
     {"pairs"},
     {"references", "bde", "additivity", "thermo", "bondtypes", "scan", "ensemble", "scaling", "calculator", "evaluate", "export",
      "throughput", "convergence", "verdict", "inheritance", "fresh_readout", "within_type"},
-    {"precompute", "report", "study", "batch", "family", "train", "compiled",
+    {"precompute", "report", "study", "batch", "family", "train", "compiled", "bde_check",
      "data.frames", "data.build", "data.delta", "data.qm9", "data.spice", "data.atct", "data.cached", "data.edge_prior",
      "data.locality"},
     {"cli", "__main__", ""},

@@ -189,17 +189,4 @@ with st.expander("Within a bond type: what a bond energy knows beyond its type")
                    "the reference values of the type's other rows. " + state.provenance(model_id))
 
 with st.expander("All rows"):
-    cols = {"label": "bond", "parent_smiles": "parent", "fragment_a": "fragment A", "fragment_b": "fragment B",
-            "bond_label": "bond type", "bde_kcal_mol": "experiment, 298 K (kcal/mol)",
-            "e3d_bde_kcal_mol": "E3D D_ij (kcal/mol)", "e3d_cut_bde_kcal_mol": "fragment cut (kcal/mol)",
-            "e3d_relaxed_estimate_kcal_mol": "relaxed estimate (kcal/mol)",
-            "model_fragment_bde_kcal_mol": "model fragments (kcal/mol)",
-            "reference_bde_kcal_mol": "labelling method, relaxed (kcal/mol)",
-            "rigid_reference_bde_kcal_mol": "labelling method, rigid (kcal/mol)",
-            "locality_at_centres_kcal_mol": "locality at radical centres (kcal/mol)",
-            GAP_COLUMNS["rigid"]: "additivity gap G/n, rigid (kcal/mol)",
-            GAP_COLUMNS["relaxed"]: "additivity gap G/n, relaxed (kcal/mol)",
-            "model_additivity_gap_kcal_mol": "the model's own G/n, rigid (kcal/mol)",
-            "thermal_correction_kcal_mol": "ΔH₂₉₈ − ΔE_e (kcal/mol)", "bond_type_seen": "type seen in training",
-            "geometry": "geometry", "source": "source"}
-    st.dataframe(data[[c for c in cols if c in data]].rename(columns=cols).round(1), hide_index=True, width="stretch")
+    st.dataframe(state.bde_rows_shown(data), hide_index=True, width="stretch")

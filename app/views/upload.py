@@ -1,11 +1,15 @@
-"""Upload: SMILES or molecule files, computed live on the CPU with the selected model."""
+"""Upload: molecules (SMILES, files) and a table of bonds with BDEs, computed live on the CPU with the model."""
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 import e3d
 from app import state
-from e3d.errors import E3DError
+from e3d.bde import bde_metrics
+from e3d.bde_check import check_bde_table, read_bde_csv
+from e3d.errors import E3DError, InputError
+from e3d.references import live_reference_for
 from e3d.export import sdf_with_energies
 from e3d.molecule import MOLECULE_FILE_TYPES, TABLE_FILE_TYPES
 
@@ -89,3 +93,70 @@ if ups:
         st.session_state[state.UPLOADS_KEY] = [u for u in state.uploads() if u["model_id"] != model_id]
         st.rerun()
     st.page_link("views/explorer.py", label="Open in the Molecule explorer")
+
+st.divider()
+st.subheader("Your own bonds: learned BDEs against your values")
+live_ref = live_reference_for(model)
+st.caption(f"A CSV with columns label, parent_smiles, fragment_a, fragment_b and, optionally, bde_kcal_mol (your "
+           f"298 K values, e.g. experiment); at most {state.MAX_UPLOAD_BONDS} rows, each computed live "
+           "(parent and fragments relaxed with the model; ZPE/thermal terms from GFN2-xTB). "
+           + (f"The labelling method's own BDEs ({live_ref}) are computed beside them." if live_ref else
+              f"The labelling method ({model.card.get('level_of_theory', '?')}) is too slow to run live: "
+              "`python -m e3d bde TABLE.csv -o OUT.csv` adds its BDEs."))
+with st.form("bde_upload_form"):
+    bde_file = st.file_uploader("BDE table (.csv)", key="bde_file",
+                                help="e.g. ethane C-C,CC,[CH3],[CH3],90.1 — fragments as radical SMILES")
+    bde_submitted = st.form_submit_button("Compute learned BDEs", type="primary")
+
+if bde_submitted:
+    if bde_file is None:
+        st.warning("Nothing to compute: choose a CSV file.")
+    else:
+        try:
+            table = read_bde_csv(bde_file.getvalue(), bde_file.name)
+            if len(table) > state.MAX_UPLOAD_BONDS:
+                raise InputError(f"{bde_file.name}: {len(table)} rows, more than the {state.MAX_UPLOAD_BONDS} the "
+                                 "app computes live — `python -m e3d bde` on your own machine takes any number")
+            with st.spinner(f"Computing {len(table)} bond(s) with {model_id}…"):
+                checked = check_bde_table(model, table, reference=live_ref)
+            st.session_state[state.BDE_UPLOAD_KEY] = {"model_id": model_id, "name": bde_file.name, "rows": checked}
+        except E3DError as exc:
+            st.session_state.pop(state.BDE_UPLOAD_KEY, None)  # not the previous table's results under this message
+            st.error(state.error_message(exc))
+
+done = st.session_state.get(state.BDE_UPLOAD_KEY)
+if done and done["model_id"] == model_id:
+    rows = done["rows"]
+    for _, row in rows[rows["error"].notna()].iterrows():
+        st.error(f"{done['name']}, {row.get('label', row['parent_smiles'])}: {row['error']}")
+    quantity = rows["quantity"].iloc[0]
+    metrics = bde_metrics(rows, quantity, rows["headline"])
+    has_values = "bde_kcal_mol" in rows and rows["bde_kcal_mol"].notna().any()
+    if has_values and rows["headline"].sum() >= 2:
+        d = rows[rows["headline"]].dropna(subset=["bde_kcal_mol", "e3d_bde_298_kcal_mol"])
+        lo, hi = float(d[["bde_kcal_mol", "e3d_bde_298_kcal_mol"]].min().min()) - 10, \
+            float(d[["bde_kcal_mol", "e3d_bde_298_kcal_mol"]].max().max()) + 10
+        fig = go.Figure()
+        fig.add_scatter(x=d["bde_kcal_mol"], y=d["e3d_bde_298_kcal_mol"], mode="markers", name="E3D D_ij (298 K)",
+                        customdata=d[["label", "parent_smiles"]].to_numpy() if "label" in d else None,
+                        hovertemplate="%{customdata[0]} (%{customdata[1]})<br>your value %{x:.1f} kcal/mol<br>"
+                                      "D_ij %{y:.1f} kcal/mol<extra></extra>" if "label" in d else None)
+        fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(dash="dash", color="grey"), name="y = x")
+        fig.update_layout(xaxis=dict(title="your BDE, 298 K (kcal/mol)", range=[lo, hi]),
+                          yaxis=dict(title="E3D D_ij + ZPE/thermal term, 298 K (kcal/mol)", range=[lo, hi]),
+                          height=460, legend=dict(orientation="h", y=-0.2))
+        st.plotly_chart(fig, width="stretch")
+    if len(metrics):
+        st.markdown(f"**Metrics** (kcal/mol) on the {int(rows['headline'].sum())} headline row(s): common organic "
+                    "bond types the model saw, parents within its training domain")
+        st.dataframe(metrics.round(2).rename(columns={"against": "against", "series": "series", "mae": "MAE",
+                                                      "rmse": "RMSE", "r2": "R²", "spearman": "Spearman ρ"}),
+                     hide_index=True, width="stretch")
+    elif not rows["error"].all():
+        st.info("No metrics: they need ≥ 2 headline rows with a value to compare with (a bde_kcal_mol column"
+                + (", or the labelling method's BDEs" if live_ref else "") + ").")
+    st.dataframe(state.bde_rows_shown(rows, {"bde_kcal_mol": "your value, 298 K (kcal/mol)"}), hide_index=True,
+                 width="stretch")
+    st.caption(f"Model bond energies as learned: {quantity}; against your values (298 K) with the GFN2-xTB "
+               "ZPE/thermal term added (docs/E3D_METHOD.md §9). " + state.provenance(model_id))
+    st.download_button("Download learned BDEs (CSV)", rows.to_csv(index=False), "e3d_bde.csv", "text/csv")
