@@ -177,3 +177,29 @@ def seed_sigma_by_group(spread: pd.DataFrame) -> pd.DataFrame:
     worst = sigma.loc[sigma.groupby("group")["median_std"].idxmax()].set_index("group")
     return pd.DataFrame({"worst_type": worst["bond_type"], "worst": worst["median_std"],
                          "median": sigma.groupby("group")["median_std"].median(), "n_seeds": worst["n_seeds"]})
+
+
+def part_medians_by_type(pairs: pd.DataFrame, members: List[str]) -> pd.DataFrame:
+    """Where the seeds' per-type bond energies part: per bond type, each member's median D_ij over its bonds in the
+    pair table, of the model (``part`` "model") and of each of its parts (a Δ sum's GFN2-xTB model and Δ model,
+    the table's ``D_ij[part]`` columns, in column order, named by the first member's: "part 1 (xtb-…)" …), and
+    their s.d. over the members (ddof = 1; kcal/mol).  Columns: bond_type, n (bonds of the first member), part,
+    one column per member, std."""
+    rows, names = [], {}
+    for member in members:
+        bonds = pairs[(pairs["model_id"] == member) & pairs["bonded"]]
+        part_cols = [c for c in bonds.columns if c.startswith("D_ij[") and bonds[c].notna().any()]
+        for p, col in enumerate(part_cols):
+            names.setdefault(p, f"part {p + 1} ({col[len('D_ij['):-1]})")
+        for name, col in [("model", "D_ij"), *((names[p], c) for p, c in enumerate(part_cols))]:
+            g = bonds.groupby("bond_type", observed=True)[col]
+            rows += [{"bond_type": t, "part": name, "member": member, "median": v, "n": n}
+                     for (t, v), n in zip(g.median().items(), g.size())]
+    long = pd.DataFrame(rows)
+    if long.empty:
+        return long
+    wide = long.pivot_table(index=["bond_type", "part"], columns="member", values="median", observed=True)
+    wide = wide.reindex(columns=members)
+    n = long[long["member"] == members[0]].groupby(["bond_type", "part"])["n"].first()
+    out = wide.assign(std=wide.std(axis=1, ddof=1), n=n.reindex(wide.index)).reset_index()
+    return out[["bond_type", "n", "part", *members, "std"]]

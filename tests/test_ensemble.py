@@ -148,3 +148,27 @@ def test_delta_shift_bench_prints_the_library_numbers():
     assert own == pytest.approx((ch["model_rigid_bde_kcal_mol"] - ch["rigid_reference_bde_kcal_mol"]).mean(), abs=0.05)
     assert d_ij == pytest.approx((ch["e3d_bde_kcal_mol"] - ch["rigid_reference_bde_kcal_mol"]).mean(), abs=0.05)
     assert n == len(ch)
+
+
+def test_part_medians_by_type_of_a_shipped_sum_ensemble():
+    """Per bond type, each seed's median D_ij of the sum and of its parts (the pair table's D_ij[part] columns),
+    with their s.d. over the seeds: the numbers are the pair table's, the parts named by the first seed's."""
+    from e3d.ensemble import part_medians_by_type
+
+    pairs = pd.read_parquet(os.path.join(os.path.dirname(MODELS_DIR), "pairs.parquet"))
+    members = ["dft-locdelta", "dft-locdelta-seed2", "dft-locdelta-seed3"]
+    table = part_medians_by_type(pairs, members).set_index(["bond_type", "part"])
+    parts = ["model", "part 1 (xtb-emergence-4k)", "part 2 (delta-heavy4-locality)"]
+    assert set(table.loc["C-H"].index) == set(parts)
+    seed2 = pairs[(pairs["model_id"] == members[1]) & pairs["bonded"] & (pairs["bond_type"] == "C-C")]
+    assert table.loc[("C-C", "model"), members[1]] == pytest.approx(seed2["D_ij"].median())
+    assert table.loc[("C-C", parts[1]), members[1]] == pytest.approx(seed2["D_ij[xtb-emergence-4k-seed2]"].median())
+    row = table.loc[("C-C", parts[2]), members]
+    assert table.loc[("C-C", parts[2]), "std"] == pytest.approx(row.std(ddof=1))
+    assert table.loc[("C-C", "model"), "n"] == len(pairs[(pairs["model_id"] == members[0]) & pairs["bonded"]
+                                                          & (pairs["bond_type"] == "C-C")])
+    # each bond's D_ij is its parts' sum (weights 1): the model's seed spread is the parts' spreads combined
+    bonds = pairs[(pairs["model_id"] == members[0]) & pairs["bonded"]]
+    assert np.allclose(bonds["D_ij"], bonds["D_ij[xtb-emergence-4k]"] + bonds["D_ij[delta-heavy4-locality]"],
+                       atol=1e-6)
+    assert part_medians_by_type(pairs, ["no-such-model"]).empty
