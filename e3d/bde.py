@@ -255,8 +255,6 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
     for col in SMILES_COLUMNS:
         if col not in table.columns:
             raise InputError(f"BDE table needs columns parent_smiles, fragment_a, fragment_b (missing {col})")
-    if not len(table):
-        raise InputError("BDE table has no rows (only a header)")
     if "bde_kcal_mol" in table.columns:  # checked before any model work: the metrics compare with it
         values = pd.to_numeric(table["bde_kcal_mol"], errors="coerce")
         bad = values.isna() & table["bde_kcal_mol"].notna()

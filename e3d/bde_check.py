@@ -38,6 +38,8 @@ def check_bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[st
     """``table``'s rows with the model's and the labelling method's BDEs (``reference=None``: the model's only),
     the 298 K columns (``thermal``), the additive fit, the additivity gaps (``additivity_gap``: computed for DFT
     labels too, two PySCF single points per bond not shipped) and ``headline``; bad rows carry an ``error``."""
+    if not len(table):  # a user's table (an internal caller's empty selection still gets an empty table back)
+        raise InputError("BDE table has no rows (only a header)")
     cache = ReferenceCache.load(os.path.join(DEFAULT_OUT, REFERENCE_ENERGIES))  # known species' energies ship
     out = bde_table(model, table, reference=reference, progress=progress, thermal=thermal, cache=cache)
     out = with_additive_fit(out, baseline_per_type(read_table(DEFAULT_OUT, "baseline"), model.card.get("dataset")))
