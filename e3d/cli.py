@@ -305,11 +305,18 @@ def cmd_batch(args) -> int:
     if summary:
         print(f"wrote {summary['rows']} rows for {summary['molecules']} molecule(s) ({summary['shards']} shard(s), "
               f"{summary['errors']} with an error) to {args.output}")
-        for _, row in summary["failed"].head(5).iterrows():  # which ones, and why (all in the table's error column)
-            print(f"  {row['molecule']}: {row['error']}")
-        if summary["errors"] > 5:
-            print(f"  … and {summary['errors'] - 5} more (column error of {args.output})")
+        failed = summary["failed"]
+        _print_failures([f"{name}: {error}" for name, error in zip(failed["molecule"], failed["error"])], args.output)
     return 0
+
+
+def _print_failures(lines: List[str], output: str, shown: int = 5) -> None:
+    """The first ``shown`` failed inputs, one line each (name and why); all of them are in ``output``'s error
+    column."""
+    for line in lines[:shown]:
+        print(f"  {line}")
+    if len(lines) > shown:
+        print(f"  … and {len(lines) - shown} more (column error of {output})")
 
 
 def cmd_evaluate(args) -> int:
@@ -379,11 +386,8 @@ def cmd_bde(args) -> int:
     write_table(out, args.output)
     ok = out["error"].isna()
     print(f"wrote {len(out)} rows to {args.output} ({int((~ok).sum())} with errors); model: {_model_line(model)}")
-    for k in np.flatnonzero(~ok)[:5]:  # which rows, and why (all of them are in the table's error column)
-        name = f" ({out['label'].iloc[k]})" if "label" in out else ""
-        print(f"  row {k + 1}{name}: {out['error'].iloc[k]}")
-    if (~ok).sum() > 5:
-        print(f"  … and {int((~ok).sum()) - 5} more (column error of {args.output})")
+    _print_failures([f"row {k + 1}" + (f" ({out['label'].iloc[k]})" if "label" in out else "")
+                     + f": {out['error'].iloc[k]}" for k in np.flatnonzero(~ok)], args.output)
     print(f"quantity: {out['quantity'].iloc[0] if len(out) else ''}")
     if not len(out):
         return 0
