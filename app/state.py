@@ -110,6 +110,9 @@ def error_message(exc: Exception) -> str:
     return str(exc)
 
 
+METRIC_HEADERS = {"mae": "MAE", "rmse": "RMSE", "r2": "R²", "spearman": "Spearman ρ"}  # e3d.bde.bde_metrics' columns
+
+
 def bde_rows_shown(bde: pd.DataFrame, labels: Optional[Dict[str, str]] = None) -> pd.DataFrame:
     """A BDE table's rows for display: the columns with a value, under human headers with units (``labels``
     overrides some), rounded to 0.1 kcal/mol."""

@@ -90,9 +90,7 @@ if outside:
 st.markdown("**Metrics** (kcal/mol; the rows shown above)")
 metrics = bde_metrics(data, quantity, data["error"].isna())
 metrics = metrics[metrics["against"] == target].drop(columns="against").round(2)
-st.dataframe(metrics.rename(columns={"series": "series", "mae": "MAE", "rmse": "RMSE", "r2": "R²",
-                                     "intercept": "intercept", "spearman": "Spearman ρ"}),
-             hide_index=True, width="stretch")
+st.dataframe(metrics.rename(columns=state.METRIC_HEADERS), hide_index=True, width="stretch")
 unseen = sorted(set(bde.loc[bde["bond_type_seen"].map(lambda v: v is False), "bond_type"]))
 st.caption(f"Model bond energies as learned: {quantity}. "
            + ("Against experiment (298 K enthalpies) the model's and the labelling method's electronic BDEs carry "

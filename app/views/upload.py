@@ -149,9 +149,7 @@ if done and done["model_id"] == model_id:
     if len(metrics):
         st.markdown(f"**Metrics** (kcal/mol) on the {int(rows['headline'].sum())} headline row(s): common organic "
                     "bond types the model saw, parents within its training domain")
-        st.dataframe(metrics.round(2).rename(columns={"against": "against", "series": "series", "mae": "MAE",
-                                                      "rmse": "RMSE", "r2": "R²", "spearman": "Spearman ρ"}),
-                     hide_index=True, width="stretch")
+        st.dataframe(metrics.round(2).rename(columns=state.METRIC_HEADERS), hide_index=True, width="stretch")
     elif not rows["error"].all():
         st.info("No metrics: they need ≥ 2 headline rows with a value to compare with (a bde_kcal_mol column"
                 + (", or the labelling method's BDEs" if live_ref else "") + ").")
