@@ -172,3 +172,33 @@ def test_part_medians_by_type_of_a_shipped_sum_ensemble():
     assert np.allclose(bonds["D_ij"], bonds["D_ij[xtb-emergence-4k]"] + bonds["D_ij[delta-heavy4-locality]"],
                        atol=1e-6)
     assert part_medians_by_type(pairs, ["no-such-model"]).empty
+
+
+@pytest.mark.slow
+def test_part_spread_bench_live_sums_reproduce_the_shipped_tables():
+    """bench/part_spread.py --sum (study runs' parents with Δ models, not shipped as sums) computes the pairs on the
+    evaluation corpus as precompute does: for the parts of two shipped dft-locdelta seeds its per-seed medians and R²
+    lines equal those it prints from precomputed/pairs.parquet."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def run(*args):
+        out = subprocess.run([sys.executable, "bench/part_spread.py", *args, "--types", "C-C", "C-N"], cwd=root,
+                             capture_output=True, text=True, check=True).stdout
+        lines = [line.split() for line in out.splitlines() if line.startswith(("C-C ", "C-N "))]
+        fits = [line.split(": ", 1)[1] for line in out.splitlines() if "vs mean bond enthalpies" in line]
+        return [r[-3:] for r in lines if r[2] == "model"], [r[3:5] for r in lines if r[2] == "model"], fits
+
+    shipped = run("dft-locdelta")
+    m = os.path.relpath(MODELS_DIR, root)
+    live = run("--sum", f"{m}/xtb-emergence-4k.nequip.zip", f"{m}/delta-heavy4-locality.nequip.zip",
+               "--sum", f"{m}/xtb-emergence-4k-seed2.nequip.zip", f"{m}/delta-heavy4-locality-seed2.nequip.zip")
+    assert [r[0] for r in live[1]] == [r[0] for r in shipped[1]]  # seed 1's medians (C-C, C-N)
+    assert [r[1] for r in live[1]] == [r[1] for r in shipped[1]]  # seed 2's
+    assert [r[1:] for r in live[0]] == [r[1:] for r in shipped[0]]  # mean bond enthalpy, labels' fit
+    assert live[2] == shipped[2][:2]  # the per-seed R² lines
+    bad = subprocess.run([sys.executable, "bench/part_spread.py", "--sum", f"{m}/xtb-emergence-4k.nequip.zip"],
+                         cwd=root, capture_output=True, text=True)
+    assert bad.returncode != 0 and "once per seed" in bad.stderr
