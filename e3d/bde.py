@@ -49,14 +49,15 @@ from .units import KCAL_PER_EV
 BDE_COLUMNS = ["atom_i", "atom_j", "bond_type", "bond_label", "bond_type_seen", "common_organic", "e3d_bde_kcal_mol", "e3d_cut_bde_kcal_mol",
                "e3d_relaxed_estimate_kcal_mol", "model_fragment_bde_kcal_mol", "model_rigid_bde_kcal_mol",
                "locality_at_centres_kcal_mol", "reference_bde_kcal_mol",
-               "rigid_reference_bde_kcal_mol", "reference_method", "quantity", "geometry", "error",
-               "model_additivity_gap_kcal_mol"]
+               "rigid_reference_bde_kcal_mol", "reference_method", "quantity", "geometry", "error", "note",
+               "model_additivity_gap_kcal_mol"]  # note: a row's caveats (values left empty and why), error: it failed
 # the common organic bond types (element pairs, any order) the headline BDE metrics are taken on
 COMMON_ORGANIC_PAIRS = frozenset(frozenset(p.split("-")) for p in
                                  ("C-H", "C-C", "C-O", "C-N", "O-H", "N-H", "C-F", "C-Cl", "S-H", "C-S"))
 MODEL_MINIMUM = "model minimum"
 XTB_MINIMUM = "GFN2-xTB minimum (model trained without forces)"
 XTB_FALLBACK = "GFN2-xTB minimum (relaxing with the model broke the molecule)"
+FALLS_APART = "falls apart when relaxed (with the model and with GFN2-xTB)"
 ELECTRONIC = "electronic BDE (no ZPE/thermal terms), kcal/mol"
 ENTHALPY_298 = "298 K bond enthalpy (the model learned H298), kcal/mol"
 ZERO_POINT = "0 K BDE incl. ZPE (the model learned U0), kcal/mol"
@@ -76,17 +77,29 @@ def model_quantity(model: E3DModel) -> str:
 
 def with_298k(bde: pd.DataFrame, quantity: str, cache: Optional[ReferenceCache] = None,
               progress: bool = False) -> pd.DataFrame:
-    """Add the thermal correction and the 298 K columns to a :func:`bde_table` result."""
+    """Add the thermal correction and the 298 K columns to a :func:`bde_table` result; a row without an error and
+    without a thermal term (its 298 K columns stay empty, out of the 298 K metrics) says why in ``note``."""
     cache = ReferenceCache() if cache is None else cache
     out = bde.copy()
-    corr = []
-    for _, row in tqdm(out.iterrows(), total=len(out), desc="ZPE/thermal", disable=not progress):
-        try:
-            corr.append(np.nan if isinstance(row.get("error"), str)
-                        else thermal_correction(row["parent_smiles"], row["fragment_a"], row["fragment_b"], cache))
-        except E3DError:
-            corr.append(np.nan)
+    corr, notes = [], []
+    old_notes = out["note"] if "note" in out else pd.Series(None, index=out.index, dtype=object)
+    for (_, row), old_note in tqdm(zip(out.iterrows(), old_notes), total=len(out), desc="ZPE/thermal",
+                                   disable=not progress):
+        species = (row["parent_smiles"], row["fragment_a"], row["fragment_b"])
+        value, note = np.nan, ""
+        if not isinstance(row.get("error"), str):
+            try:
+                value = thermal_correction(*species, cache)
+            except E3DError as exc:
+                note = str(exc)
+            if not note and not np.isfinite(value):
+                broken = [s for s in dict.fromkeys(species) if not np.isfinite(cache.thermal.get(s, np.nan))]
+                note = f"{', '.join(broken)} falls apart when relaxed with GFN2-xTB"
+            note = f"no ZPE/thermal term ({note})" if note else ""
+        corr.append(value)
+        notes.append("; ".join(n for n in (old_note, note) if isinstance(n, str) and n) or None)
     out["thermal_correction_kcal_mol"] = corr
+    out["note"] = notes
     for col in ("e3d_bde", "e3d_cut_bde", "e3d_relaxed_estimate", "model_fragment_bde", ADDITIVE_FIT):
         if f"{col}_kcal_mol" in out:
             out[f"{col}_298_kcal_mol"] = out[f"{col}_kcal_mol"] + _thermal_shift(out, quantity)
@@ -178,6 +191,7 @@ class BondBDE:
     rigid_reference_bde: float
     reference_method: Optional[str]
     geometry: str = MODEL_MINIMUM
+    note: str = ""  # why some values are left empty (a fragment with no minimum)
 
 
 @dataclasses.dataclass
@@ -225,20 +239,29 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
     """Learned, model-fragment and reference-method BDEs (kcal/mol) of one bond."""
     cache = cache if cache is not None else ReferenceCache()
     parent, geometry = model_geometry(model, parent_smiles, cache)  # several rows share a parent: once
+    if not sound_minimum(parent):
+        raise E3DError(f"{parent_smiles} {FALLS_APART}: no geometry of this molecule to read its bonds at")
     i, j = locate_bond(parent, fragment_a, fragment_b)
     cut = bond_cut_response(model, parent, i, j)
     bond = parent.rdmol.GetBondBetweenAtoms(i, j)
     bond_type, label = bond_type_label(bond), bond_type_label(bond, with_hybridisation=True)
-    e_frag = sum(model_energy(model_geometry(model, s, cache)[0], model) for s in (fragment_a, fragment_b))
-    model_frag_bde = (e_frag - cut.parent_energy) * KCAL_PER_EV
-    relaxed_estimate = cut.d_cut - (cut.rigid_energy - e_frag) * KCAL_PER_EV
+    fragments = {s: model_geometry(model, s, cache)[0] for s in (fragment_a, fragment_b)}
+    broken = [s for s, m in fragments.items() if not sound_minimum(m)]
+    note = ""
+    if broken:  # its energy would be another species': no relaxed fragment energy to take
+        model_frag_bde = relaxed_estimate = float("nan")
+        note = f"{', '.join(broken)} {FALLS_APART}: no model fragment BDE or relaxed estimate"
+    else:
+        e_frag = sum(model_energy(fragments[s], model) for s in (fragment_a, fragment_b))
+        model_frag_bde = (e_frag - cut.parent_energy) * KCAL_PER_EV
+        relaxed_estimate = cut.d_cut - (cut.rigid_energy - e_frag) * KCAL_PER_EV
 
     ref_bde = rigid_ref = float("nan")
     if reference is not None:
         ref_bde = reference_bde(parent_smiles, fragment_a, fragment_b, reference, cache)
         rigid_ref = rigid_reference_bde(parent_smiles, fragment_a, fragment_b, reference, cache)
     return BondBDE(i, j, bond_type, label, cut.d_ij, cut.d_cut, relaxed_estimate, model_frag_bde, cut.model_rigid_bde,
-                   cut.locality_at_centres, ref_bde, rigid_ref, reference, geometry)
+                   cut.locality_at_centres, ref_bde, rigid_ref, reference, geometry, note)
 
 
 SMILES_COLUMNS = ("parent_smiles", "fragment_a", "fragment_b")  # a BDE table's input: one bond per row
@@ -281,7 +304,7 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
                        model_fragment_bde_kcal_mol=b.model_fragment_bde, model_rigid_bde_kcal_mol=b.model_rigid_bde,
                        locality_at_centres_kcal_mol=b.locality_at_centres,
                        reference_bde_kcal_mol=b.reference_bde,
-                       rigid_reference_bde_kcal_mol=b.rigid_reference_bde, geometry=b.geometry)
+                       rigid_reference_bde_kcal_mol=b.rigid_reference_bde, geometry=b.geometry, note=b.note or None)
         except E3DError as exc:
             out["error"] = str(exc)
         rows.append(out)

@@ -310,13 +310,13 @@ def cmd_batch(args) -> int:
     return 0
 
 
-def _print_failures(lines: List[str], output: str, shown: int = 5) -> None:
-    """The first ``shown`` failed inputs, one line each (name and why); all of them are in ``output``'s error
-    column."""
+def _print_failures(lines: List[str], output: str, shown: int = 5, column: str = "error") -> None:
+    """The first ``shown`` failed inputs, one line each (name and why); all of them are in ``output``'s
+    ``column``."""
     for line in lines[:shown]:
         print(f"  {line}")
     if len(lines) > shown:
-        print(f"  … and {len(lines) - shown} more (column error of {output})")
+        print(f"  … and {len(lines) - shown} more (column {column} of {output})")
 
 
 def cmd_evaluate(args) -> int:
@@ -386,8 +386,15 @@ def cmd_bde(args) -> int:
     write_table(out, args.output)
     ok = out["error"].isna()
     print(f"wrote {len(out)} rows to {args.output} ({int((~ok).sum())} with errors); model: {_model_line(model)}")
-    _print_failures([f"row {k + 1}" + (f" ({out['label'].iloc[k]})" if "label" in out else "")
-                     + f": {out['error'].iloc[k]}" for k in np.flatnonzero(~ok)], args.output)
+
+    def named(k: int, why: str) -> str:
+        return f"row {k + 1}" + (f" ({out['label'].iloc[k]})" if "label" in out else "") + f": {why}"
+
+    _print_failures([named(k, out["error"].iloc[k]) for k in np.flatnonzero(~ok)], args.output)
+    noted = np.flatnonzero(out["note"].fillna("").astype(bool)) if "note" in out else []
+    if len(noted):
+        print(f"{len(noted)} row(s) with values left empty (and out of the metrics that need them):")
+        _print_failures([named(k, out["note"].iloc[k]) for k in noted], args.output, column="note")
     print(f"quantity: {out['quantity'].iloc[0] if len(out) else ''}")
     if not len(out):
         return 0

@@ -142,6 +142,9 @@ def thermal_correction(parent_smiles: str, fragment_a: str, fragment_b: str, cac
 
     for smiles in (parent_smiles, fragment_a, fragment_b):
         if smiles not in cache.thermal:
-            geom = xtb_minimum(smiles, cache)
-            cache.thermal[smiles] = xtb_enthalpy_correction(geom) if sound_minimum(geom) else float("nan")
+            try:
+                geom = xtb_minimum(smiles, cache)
+                cache.thermal[smiles] = xtb_enthalpy_correction(geom) if sound_minimum(geom) else float("nan")
+            except E3DError as exc:
+                raise E3DError(f"{smiles}: {exc}") from None
     return bde_correction_kcal_mol(*(cache.thermal[s] for s in (parent_smiles, fragment_a, fragment_b)))

@@ -522,23 +522,29 @@ def test_datasets_page_shows_what_each_fine_tune_keeps_of_its_parent():
 def test_upload_a_bde_table_scores_it_live_and_names_bad_rows():
     """A user's BDE table on the upload page: learned BDEs against the user's values and (GFN2-xTB model) the
     labelling method's, computed live with the library's check (e3d.bde_check); a bad row is named with its error,
-    the others computed; too many rows or a file that is not a CSV are refused with one message."""
+    the others computed; a row GFN2-xTB gives no thermal term for (it takes HCOO• apart) is computed and says why;
+    too many rows or a file that is not a CSV are refused with one message."""
     at = AppTest.from_file(MAIN, default_timeout=240)
     at.session_state["model_id"] = "xtb-emergence-4k"
     at.switch_page("views/upload.py").run()
     table = ("label,parent_smiles,fragment_a,fragment_b,bde_kcal_mol\nethane C-C,CC,[CH3],[CH3],90.1\n"
-             "methanol C-O,CO,[CH3],[OH],92.1\nmethane C-H,C,[CH3],[H],105.0\nbroken,CXC,[CH3],[H],100\n")
+             "methanol C-O,CO,[CH3],[OH],92.1\nmethane C-H,C,[CH3],[H],105.0\nbroken,CXC,[CH3],[H],100\n"
+             "methyl formate C-O,COC=O,[CH3],[O]C=O,97.0\n")
     at.file_uploader(key="bde_file").set_value([("mine.csv", table.encode(), "text/csv")])
     at.button[1].click().run()
     assert not at.exception
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "broken" in errors[0] and "invalid SMILES: 'CXC'" in errors[0], errors
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1 and "methyl formate C-O: no ZPE/thermal term ([O]C=O falls apart" in warnings[0]
     rows = at.session_state["bde_upload"]["rows"]
     assert rows["e3d_bde_298_kcal_mol"].notna().sum() == 3 and rows["reference_bde_kcal_mol"].notna().sum() == 3
+    assert rows["e3d_bde_kcal_mol"].notna().sum() == 4  # the formate's D_ij is there, at 0 K
     metrics = next(d.value for d in at.dataframe if "MAE" in d.value.columns)
     assert {"experiment (298 K)", "labelling method, rigid"} <= set(metrics["against"])
     shown = next(d.value for d in at.dataframe if "your value, 298 K (kcal/mol)" in d.value.columns)
-    assert len(shown) == 4 and "error" in shown.columns and len(at.get("download_button")) == 1
+    assert len(shown) == 5 and {"error", "note (values left empty)"} <= set(shown.columns)
+    assert len(at.get("download_button")) == 1
     assert any("GFN2-xTB" in c.value for c in at.caption)  # provenance next to the numbers
     many = "label,parent_smiles,fragment_a,fragment_b\n" + "x,CC,[CH3],[CH3]\n" * 26
     at.file_uploader(key="bde_file").set_value([("many.csv", many.encode(), "text/csv")])

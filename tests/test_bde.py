@@ -172,6 +172,30 @@ def test_a_species_the_labeller_takes_apart_has_no_reference_energy():
     assert 80 < rigid_reference_bde("COC=O", "[CH3]", "[O]C=O", "GFN2-xTB", cache) < 200
 
 
+def test_a_fragment_with_no_minimum_leaves_its_values_empty_and_says_why(tmp_path, capsys):
+    """A model trained without forces is evaluated at GFN2-xTB minima, and GFN2-xTB takes HCOO• apart (H + CO2):
+    its model fragment BDE and relaxed estimate would be another species' — empty, with a note (the ZPE/thermal
+    term too: no frequencies of that species); D_ij, read at the parent, stays.  The CLI names the row."""
+    from e3d.bde import with_298k
+    from e3d.model import load_model
+
+    path = os.path.join(ROOT, "precomputed", "models", "qm9-h298-1k.nequip.zip")
+    rows = pd.DataFrame({"label": ["CH3-OC=O", "CH3-H"], "parent_smiles": ["COC=O", "C"],
+                         "fragment_a": ["[CH3]", "[CH3]"], "fragment_b": ["[O]C=O", "[H]"]})
+    out = with_298k(bde_table(load_model(path), rows, reference=None, progress=False), "electronic")
+    bad, good = out.iloc[0], out.iloc[1]
+    assert np.isnan(bad["model_fragment_bde_kcal_mol"]) and np.isnan(bad["e3d_relaxed_estimate_kcal_mol"])
+    assert np.isfinite(bad["e3d_bde_kcal_mol"]) and pd.isna(bad["error"])
+    assert "[O]C=O falls apart" in bad["note"] and "no ZPE/thermal term ([O]C=O falls apart" in bad["note"]
+    assert np.isfinite(good["model_fragment_bde_kcal_mol"]) and np.isfinite(good["thermal_correction_kcal_mol"])
+    assert pd.isna(good["note"])
+    table = tmp_path / "t.csv"
+    rows.to_csv(table, index=False)
+    assert main(["bde", str(table), "--model", path, "--no-reference", "-o", str(tmp_path / "o.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "1 row(s) with values left empty" in printed and "row 1 (CH3-OC=O): [O]C=O falls apart" in printed
+
+
 def test_a_collapsed_model_minimum_falls_back_to_the_labellers():
     """A shipped DFT fine-tune relaxes methanediol into a collapsed cluster (O···O 0.84 Å): not the species,
     so the row is evaluated at the GFN2-xTB minimum and says so."""

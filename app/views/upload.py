@@ -129,6 +129,8 @@ if done and done["model_id"] == model_id:
     rows = done["rows"]
     for _, row in rows[rows["error"].notna()].iterrows():
         st.error(f"{done['name']}, {row.get('label', row['parent_smiles'])}: {row['error']}")
+    for _, row in rows[rows["note"].notna()].iterrows() if "note" in rows else ():
+        st.warning(f"{done['name']}, {row.get('label', row['parent_smiles'])}: {row['note']}")
     quantity = rows["quantity"].iloc[0]
     metrics = bde_metrics(rows, quantity, rows["headline"])
     has_values = "bde_kcal_mol" in rows and rows["bde_kcal_mol"].notna().any()
