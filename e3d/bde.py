@@ -57,7 +57,6 @@ COMMON_ORGANIC_PAIRS = frozenset(frozenset(p.split("-")) for p in
 MODEL_MINIMUM = "model minimum"
 XTB_MINIMUM = "GFN2-xTB minimum (model trained without forces)"
 XTB_FALLBACK = "GFN2-xTB minimum (relaxing with the model broke the molecule)"
-FALLS_APART = "falls apart when relaxed (with the model and with GFN2-xTB)"
 ELECTRONIC = "electronic BDE (no ZPE/thermal terms), kcal/mol"
 ENTHALPY_298 = "298 K bond enthalpy (the model learned H298), kcal/mol"
 ZERO_POINT = "0 K BDE incl. ZPE (the model learned U0), kcal/mol"
@@ -240,19 +239,19 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
     cache = cache if cache is not None else ReferenceCache()
     parent, geometry = model_geometry(model, parent_smiles, cache)  # several rows share a parent: once
     if not sound_minimum(parent):
-        raise E3DError(f"{parent_smiles} {FALLS_APART}: no geometry of this molecule to read its bonds at")
+        raise E3DError(f"{_falls_apart([parent_smiles], geometry)}: no geometry of this molecule to read its bonds at")
     i, j = locate_bond(parent, fragment_a, fragment_b)
     cut = bond_cut_response(model, parent, i, j)
     bond = parent.rdmol.GetBondBetweenAtoms(i, j)
     bond_type, label = bond_type_label(bond), bond_type_label(bond, with_hybridisation=True)
-    fragments = {s: model_geometry(model, s, cache)[0] for s in (fragment_a, fragment_b)}
-    broken = [s for s, m in fragments.items() if not sound_minimum(m)]
+    fragments = {s: model_geometry(model, s, cache) for s in (fragment_a, fragment_b)}
+    broken = [s for s, (m, _) in fragments.items() if not sound_minimum(m)]
     note = ""
     if broken:  # its energy would be another species': no relaxed fragment energy to take
         model_frag_bde = relaxed_estimate = float("nan")
-        note = f"{', '.join(broken)} {FALLS_APART}: no model fragment BDE or relaxed estimate"
+        note = (f"{_falls_apart(broken, fragments[broken[0]][1])}: no model fragment BDE or relaxed estimate")
     else:
-        e_frag = sum(model_energy(fragments[s], model) for s in (fragment_a, fragment_b))
+        e_frag = sum(model_energy(fragments[s][0], model) for s in (fragment_a, fragment_b))
         model_frag_bde = (e_frag - cut.parent_energy) * KCAL_PER_EV
         relaxed_estimate = cut.d_cut - (cut.rigid_energy - e_frag) * KCAL_PER_EV
 
@@ -262,6 +261,12 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
         rigid_ref = rigid_reference_bde(parent_smiles, fragment_a, fragment_b, reference, cache)
     return BondBDE(i, j, bond_type, label, cut.d_ij, cut.d_cut, relaxed_estimate, model_frag_bde, cut.model_rigid_bde,
                    cut.locality_at_centres, ref_bde, rigid_ref, reference, geometry, note)
+
+
+def _falls_apart(species, geometry: str) -> str:
+    """What a note or error says of species with no minimum where the model is read (``geometry``)."""
+    how = "with GFN2-xTB" if geometry == XTB_MINIMUM else "with the model and with GFN2-xTB"
+    return f"{', '.join(species)} {'falls' if len(species) == 1 else 'fall'} apart when relaxed {how}"
 
 
 SMILES_COLUMNS = ("parent_smiles", "fragment_a", "fragment_b")  # a BDE table's input: one bond per row

@@ -311,8 +311,8 @@ def cmd_batch(args) -> int:
 
 
 def _print_failures(lines: List[str], output: str, shown: int = 5, column: str = "error") -> None:
-    """The first ``shown`` failed inputs, one line each (name and why); all of them are in ``output``'s
-    ``column``."""
+    """The first ``shown`` of ``lines`` (an input's name and what went wrong with it); all of them are in
+    ``output``'s ``column``."""
     for line in lines[:shown]:
         print(f"  {line}")
     if len(lines) > shown:

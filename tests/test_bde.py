@@ -180,13 +180,16 @@ def test_a_fragment_with_no_minimum_leaves_its_values_empty_and_says_why(tmp_pat
     from e3d.model import load_model
 
     path = os.path.join(ROOT, "precomputed", "models", "qm9-h298-1k.nequip.zip")
-    rows = pd.DataFrame({"label": ["CH3-OC=O", "CH3-H"], "parent_smiles": ["COC=O", "C"],
-                         "fragment_a": ["[CH3]", "[CH3]"], "fragment_b": ["[O]C=O", "[H]"]})
+    rows = pd.DataFrame({"label": ["CH3-OC=O", "CH3-H", "H-CO2"], "parent_smiles": ["COC=O", "C", "[O]C=O"],
+                         "fragment_a": ["[CH3]", "[CH3]", "[O][C]=O"], "fragment_b": ["[O]C=O", "[H]", "[H]"]})
     out = with_298k(bde_table(load_model(path), rows, reference=None, progress=False), "electronic")
     bad, good = out.iloc[0], out.iloc[1]
+    assert out.loc[2, "error"] == ("[O]C=O falls apart when relaxed with GFN2-xTB: no geometry of this molecule to "
+                                   "read its bonds at")  # a parent with no minimum: nothing to read
     assert np.isnan(bad["model_fragment_bde_kcal_mol"]) and np.isnan(bad["e3d_relaxed_estimate_kcal_mol"])
     assert np.isfinite(bad["e3d_bde_kcal_mol"]) and pd.isna(bad["error"])
-    assert "[O]C=O falls apart" in bad["note"] and "no ZPE/thermal term ([O]C=O falls apart" in bad["note"]
+    assert bad["note"] == ("[O]C=O falls apart when relaxed with GFN2-xTB: no model fragment BDE or relaxed estimate; "
+                           "no ZPE/thermal term ([O]C=O falls apart when relaxed with GFN2-xTB)")
     assert np.isfinite(good["model_fragment_bde_kcal_mol"]) and np.isfinite(good["thermal_correction_kcal_mol"])
     assert pd.isna(good["note"])
     table = tmp_path / "t.csv"
@@ -194,6 +197,7 @@ def test_a_fragment_with_no_minimum_leaves_its_values_empty_and_says_why(tmp_pat
     assert main(["bde", str(table), "--model", path, "--no-reference", "-o", str(tmp_path / "o.csv")]) == 0
     printed = capsys.readouterr().out
     assert "1 row(s) with values left empty" in printed and "row 1 (CH3-OC=O): [O]C=O falls apart" in printed
+    assert "row 3 (H-CO2): [O]C=O falls apart" in printed  # the error, named as errors are
 
 
 def test_a_collapsed_model_minimum_falls_back_to_the_labellers():
