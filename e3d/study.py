@@ -403,6 +403,15 @@ def _kept_curve(card: Dict[str, object]) -> pd.DataFrame:
     return pd.DataFrame(card.get("study", {}).get("curve") or [])
 
 
+def packaged_curve(card: Dict[str, object], run_dir: str) -> pd.DataFrame:
+    """The validation curve of a packaged study model: the card's copy merged with the run folder's log, up to the
+    model's ``steps_done`` — a run stopped by hand after it was packaged has logged epochs that are not this model's."""
+    log, steps = read_curve(run_dir), int(card.get("study", {}).get("steps_done", 0))
+    if steps and "step" in log:  # cut before merging: a resumed epoch's later validation must not replace the card's
+        log = log[log["step"] <= steps]
+    return merge_curves(_kept_curve(card), log).reset_index(drop=True)
+
+
 def run_config(study: Dict[str, object], run: Dict[str, object]) -> str:
     """The training config of a run: its own ``config`` (e.g. the edge prior's) or the study's ``base_config``."""
     return os.path.join(REPO_ROOT, run.get("config", study["base_config"]))
@@ -695,7 +704,7 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
     for run in tqdm(done, desc="study models", disable=not progress):
         path = model_path(run["id"], study_dir)
         card = read_card(path)
-        curve = merge_curves(_kept_curve(card), read_curve(os.path.join(RUNS_DIR, run["id"])))
+        curve = packaged_curve(card, os.path.join(RUNS_DIR, run["id"]))
         dataset = os.path.basename(dataset_path(study, int(run["n_qm9"])))
         baseline = baseline_per_type(baselines, dataset)
         sample = training_sample(os.path.join(REPO_ROOT, trained_frames(study, run)))

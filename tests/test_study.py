@@ -498,3 +498,21 @@ def test_in_sample_errors_are_kept_only_for_the_same_weights():
     assert out["train_energy_mae_meV_atom"][2] == 9.0  # measured now: kept as measured
     assert np.isnan(out["train_energy_mae_meV_atom"][3])  # new run
     pd.testing.assert_frame_equal(kept_in_sample(table, None), table)
+
+
+def test_packaged_curve_stops_at_the_packaged_model(tmp_path):
+    """A run stopped by hand after it was packaged has logged epochs beyond the packaged model: the study row and
+    curve read only the epochs up to the model's steps_done (the card's copy merged with the run folder's log)."""
+    from e3d.study import packaged_curve
+
+    log = tmp_path / "csv" / "version_0"
+    log.mkdir(parents=True)
+    rows = [{"epoch": e, "step": 10 * (e + 1), "val0_epoch/weighted_sum": 1.0 / (e + 1)} for e in range(5)]
+    pd.DataFrame(rows).to_csv(log / "metrics.csv", index=False)
+    kept = [{"epoch": e, "step": 10 * (e + 1), "weighted_sum": 1.0 / (e + 1)} for e in range(4)]
+    kept[3]["step"] = 31  # the packaged model's last epoch; resumed, the run logged epoch 3 again at step 40
+    card = {"study": {"steps_done": 31, "curve": kept}}
+    curve = packaged_curve(card, str(tmp_path))
+    assert curve["epoch"].tolist() == [0, 1, 2, 3] and curve["step"].tolist() == [10, 20, 30, 31]
+    assert len(packaged_curve({"study": {"curve": kept}}, str(tmp_path))) == 5  # no steps recorded: all of it
+    assert packaged_curve(card, str(tmp_path / "gone"))["epoch"].tolist() == [0, 1, 2, 3]  # runs/ gone: the card's
