@@ -22,7 +22,7 @@ from typing import List, Sequence, Tuple
 import pandas as pd
 
 from e3d.bondtypes import baseline_per_type, compare_per_type, corpus_molecules, corpus_pairs, mean_bond_enthalpies
-from e3d.cards import MODELS_DIR, REPO_ROOT, file_id
+from e3d.cards import MODELS_DIR, REPO_ROOT, file_id, read_card
 from e3d.corpus import evaluation_corpus
 from e3d.ensemble import ensemble_members, part_medians_by_type
 from e3d.family import read_index
@@ -58,8 +58,8 @@ def main() -> None:
     members = ensemble_members(index).get(args.ensemble)
     if not members:
         raise SystemExit(f"error: {args.ensemble} is not a shipped seed ensemble")
-    with open(os.path.join(MODELS_DIR, f"{members[0]}.card.json")) as fh:
-        dataset = args.fit or json.load(fh).get("dataset")
+    first = next(m for m in index["models"] if m["id"] == members[0])
+    dataset = args.fit or read_card(os.path.join(MODELS_DIR, first["file"])).get("dataset")
     if args.sums:
         if len(args.sums) < 2 or any(len(s) < 2 for s in args.sums):
             raise SystemExit("error: give --sum once per seed (≥ 2), each with ≥ 2 model files")

@@ -249,7 +249,7 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
     note = ""
     if broken:  # its energy would be another species': no relaxed fragment energy to take
         model_frag_bde = relaxed_estimate = float("nan")
-        note = (f"{_falls_apart(broken, fragments[broken[0]][1])}: no model fragment BDE or relaxed estimate")
+        note = f"{_falls_apart(broken, fragments[broken[0]][1])}: no model fragment BDE or relaxed estimate"
     else:
         e_frag = sum(model_energy(fragments[s][0], model) for s in (fragment_a, fragment_b))
         model_frag_bde = (e_frag - cut.parent_energy) * KCAL_PER_EV

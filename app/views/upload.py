@@ -127,10 +127,9 @@ if bde_submitted:
 done = st.session_state.get(state.BDE_UPLOAD_KEY)
 if done and done["model_id"] == model_id:
     rows = done["rows"]
-    for _, row in rows[rows["error"].notna()].iterrows():
-        st.error(f"{done['name']}, {row.get('label', row['parent_smiles'])}: {row['error']}")
-    for _, row in rows[rows["note"].notna()].iterrows() if "note" in rows else ():
-        st.warning(f"{done['name']}, {row.get('label', row['parent_smiles'])}: {row['note']}")
+    for column, show in (("error", st.error), ("note", st.warning)):  # failed rows; rows with values left empty
+        for _, row in rows[rows[column].notna()].iterrows() if column in rows else ():
+            show(f"{done['name']}, {row.get('label', row['parent_smiles'])}: {row[column]}")
     quantity = rows["quantity"].iloc[0]
     metrics = bde_metrics(rows, quantity, rows["headline"])
     has_values = "bde_kcal_mol" in rows and rows["bde_kcal_mol"].notna().any()
