@@ -46,6 +46,9 @@ from .references import (ReferenceCache, reference_bde, reference_method_for, ri
 from .thermo import thermal_correction
 from .units import KCAL_PER_EV
 
+# bump when bde_table's values change for the same inputs: the precompute and study caches key on it and BDE_COLUMNS
+# (2: session 38, a relaxation that forms a bond at its usual length or falls into a hole is no model minimum)
+BDE_VERSION = 2
 BDE_COLUMNS = ["atom_i", "atom_j", "bond_type", "bond_label", "bond_type_seen", "common_organic", "e3d_bde_kcal_mol", "e3d_cut_bde_kcal_mol",
                "e3d_relaxed_estimate_kcal_mol", "model_fragment_bde_kcal_mol", "model_rigid_bde_kcal_mol",
                "locality_at_centres_kcal_mol", "reference_bde_kcal_mol",
@@ -57,6 +60,10 @@ COMMON_ORGANIC_PAIRS = frozenset(frozenset(p.split("-")) for p in
 MODEL_MINIMUM = "model minimum"
 XTB_MINIMUM = "GFN2-xTB minimum (model trained without forces)"
 XTB_FALLBACK = "GFN2-xTB minimum (relaxing with the model broke the molecule)"
+MODEL_HOLE = "GFN2-xTB minimum (relaxing with the model fell into a hole in its energy surface)"
+# eV: a model minimum this far below the model's own energy at the species' GFN2-xTB minimum is a hole in the model's
+# surface, not the species (session 38, `python bench/model_holes.py`: sound relaxations drop ≤ 0.3 eV)
+HOLE_EV = 1.0
 ELECTRONIC = "electronic BDE (no ZPE/thermal terms), kcal/mol"
 ENTHALPY_298 = "298 K bond enthalpy (the model learned H298), kcal/mol"
 ZERO_POINT = "0 K BDE incl. ZPE (the model learned U0), kcal/mol"
@@ -153,18 +160,28 @@ def model_geometry(model: E3DModel, smiles: str, cache: ReferenceCache) -> Tuple
         source = XTB_MINIMUM
         if trained_on_forces(model):
             relaxed = relax_with_model(from_smiles(smiles), model)
-            try:
-                validate(relaxed, model.usable_type_names)
-                sound = sound_minimum(relaxed)  # else collapsed or split: not the species
-            except InputError:
-                sound = False
-            if sound:
+            source = minimum_problem(model, relaxed, xtb_minimum(smiles, cache)) or MODEL_MINIMUM
+            if source == MODEL_MINIMUM:
                 cache.model_minima[key] = (relaxed, MODEL_MINIMUM)
-            else:
-                source = XTB_FALLBACK
         if key not in cache.model_minima:
             cache.model_minima[key] = (xtb_minimum(smiles, cache), source)
     return cache.model_minima[key]
+
+
+def minimum_problem(model: E3DModel, relaxed: Molecule, labeller_minimum: Molecule) -> str:
+    """Why a geometry the model relaxed is not the species' minimum ("" if it is): its bonds changed (collapsed,
+    split: :data:`XTB_FALLBACK`) or it lies more than :data:`HOLE_EV` below the model's own energy at the species'
+    sound GFN2-xTB minimum (:data:`MODEL_HOLE`: a region of the surface no training frame pinned)."""
+    try:
+        validate(relaxed, model.usable_type_names)
+    except InputError:
+        return XTB_FALLBACK
+    if not sound_minimum(relaxed):
+        return XTB_FALLBACK
+    if sound_minimum(labeller_minimum) and (model_energy(relaxed, model)
+                                            < model_energy(labeller_minimum, model) - HOLE_EV):
+        return MODEL_HOLE
+    return ""
 
 
 def is_common_organic(bond_type: str) -> bool:
@@ -265,7 +282,7 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
 
 def _falls_apart(species, geometry: str) -> str:
     """What a note or error says of species with no minimum where the model is read (``geometry``)."""
-    how = "with GFN2-xTB" if geometry == XTB_MINIMUM else "with the model and with GFN2-xTB"
+    how = "with the model and with GFN2-xTB" if geometry == XTB_FALLBACK else "with GFN2-xTB"
     return f"{', '.join(species)} {'falls' if len(species) == 1 else 'fall'} apart when relaxed {how}"
 
 

@@ -51,12 +51,14 @@ def _model_line(model) -> str:
 
 
 def cmd_bonds(args) -> int:
+    from .bde import HOLE_EV, MODEL_HOLE, minimum_problem
     from .calculator import relax_with_model
     from .edges import edge_energies
     from .geometry import graph_changes
     from .model import load_model
     from .molecule import charge_note, load_input, validate
     from .pairs import bonds_weakest_first, pairs_for_molecules, part_headers, with_seed_sd
+    from .references import xtb_relaxed
 
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     mols = load_input(args.input, charge=args.charge, multiplicity=args.multiplicity, max_atoms=args.max_atoms)
@@ -65,13 +67,18 @@ def cmd_bonds(args) -> int:
         if charge_note(m.label, m.charge):
             print(f"warning: {charge_note(m.label, m.charge)}", file=sys.stderr)
     if args.relax:
-        mols = [relax_with_model(m, model) for m in mols]
-        for m in mols:
+        relaxed = [relax_with_model(m, model) for m in mols]
+        for start, m in zip(mols, relaxed):
             changed = graph_changes(m)
             if changed:
                 pairs = ", ".join(f"{m.symbols[i]}{i + 1}–{m.symbols[j]}{j + 1}" for i, j in changed[:3])
                 print(f"warning: {m.label}: relaxing with the model changed its bonds ({pairs}): the model's "
                       "minimum is not this molecule; its edge energies are shown at that geometry", file=sys.stderr)
+            elif minimum_problem(model, m, xtb_relaxed(start)) == MODEL_HOLE:
+                print(f"warning: {m.label}: relaxing with the model went more than {HOLE_EV} eV below the model's "
+                      "energy at the GFN2-xTB minimum, into a hole in its energy surface: the model's minimum is not "
+                      "this molecule; its edge energies are shown at that geometry", file=sys.stderr)
+        mols = relaxed
     bar = _progress(len(mols), "edge energies")
     results = edge_energies(model, mols, max_atoms=args.max_atoms, progress=bar.update,
                             tolerance="auto" if args.tolerance is None else None if args.tolerance < 0
@@ -492,7 +499,9 @@ def _bonds_parser(sub) -> None:
     p.add_argument("--bonded-only", action="store_true", help="only bonded pairs in the output file")
     p.add_argument("--charge", type=int, default=None, help="total charge (default: from the graph; 0 for xyz)")
     p.add_argument("--multiplicity", type=POSITIVE, default=None, help="spin multiplicity (default: from the graph)")
-    p.add_argument("--relax", action="store_true", help="relax each molecule with the model first")
+    p.add_argument("--relax", action="store_true",
+                   help="relax each molecule with the model first (warns when its minimum has other bonds, or lies "
+                        "more than 1 eV below the model's energy at the GFN2-xTB minimum)")
     p.add_argument("--max-atoms", type=POSITIVE, default=DEFAULT_MAX_ATOMS,
                    help=f"refuse larger molecules (default {DEFAULT_MAX_ATOMS})")
     p.add_argument("--tolerance", type=float, default=None,

@@ -28,8 +28,9 @@ from tqdm.auto import tqdm
 
 from .additivity import ON_DEMAND_METHODS, sum_rule_metrics, with_additivity_gap
 from .metrics import parity_metrics
-from .bde import (BDE_COLUMNS, bde_metrics, bde_table, error_budget, flat_metrics, headline_mask, with_additive_fit,
-                  in_training_domain, model_quantity, reference_column, with_298k, with_bond_types_seen)
+from .bde import (BDE_COLUMNS, BDE_VERSION, bde_metrics, bde_table, error_budget, flat_metrics, headline_mask,
+                  with_additive_fit, in_training_domain, model_quantity, reference_column, with_298k,
+                  with_bond_types_seen)
 from .fragments import locate_bond
 from .references import ReferenceCache, reference_method_for
 from .bondtypes import (DEFAULT_BIN_WIDTH, ENTROPY_RANGE, baseline_per_type, baseline_table, bond_type_stats,
@@ -331,9 +332,10 @@ def save_reference_caches(path: str, bde_caches: ReferenceCache, scan_refs: Dict
 
 
 def _cache_folder(cache_dir: str, model_id: str, model_path: str, bde_path: str, corpus) -> str:
-    # a new BDE column or a TABLES_VERSION bump invalidates the cached tables; a sum of models is its parts' files
+    # a new BDE column, a BDE_VERSION or TABLES_VERSION bump invalidates the cached tables; a sum of models is its
+    # parts' files
     parts = model_files(model_path) if is_sum_path(model_path) else []
-    key = content_key([model_path, *parts, bde_path], corpus, SCAN_POINTS, BDE_COLUMNS, TABLES_VERSION,
+    key = content_key([model_path, *parts, bde_path], corpus, SCAN_POINTS, BDE_COLUMNS, BDE_VERSION, TABLES_VERSION,
                       *(["pairs with the parts' D_ij"] if parts else []))  # sums' pair tables gained columns
     return os.path.join(cache_dir, f"{model_id}-{key}")
 

@@ -683,7 +683,7 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
     from .corpus import evaluation_corpus
     from .ensemble import bde_spread, bond_spread, seed_mean_parity, spread_by_quantity, spread_by_type
     from .cards import read_card
-    from .bde import BDE_COLUMNS
+    from .bde import BDE_COLUMNS, BDE_VERSION
     from .cache import content_key
     from .corpus import BDE_REFERENCE, REFERENCE_ENERGIES
     from .references import ReferenceCache
@@ -696,7 +696,8 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
     molecules = corpus_molecules(corpus)
     test, test_qm9 = study["data"].get("test"), study["data"].get("test_qm9")
     # what every run is evaluated on, hashed once (the held-out sets are MBs)
-    shared_key = (content_key([bde_path, reference_path, test, test_qm9], corpus, BDE_COLUMNS, EVALUATION_VERSION)
+    shared_key = (content_key([bde_path, reference_path, test, test_qm9], corpus, BDE_COLUMNS, BDE_VERSION,
+                              EVALUATION_VERSION)
                   if cache_dir else "")
     rows, curves, all_pairs, all_bde = [], [], [], []
     done = [r for r in study["runs"] if os.path.exists(model_path(r["id"], study_dir))]

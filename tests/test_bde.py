@@ -159,6 +159,9 @@ def test_graph_changes_lists_broken_and_fused_pairs():
     pos = water.positions.copy()
     pos[2] = pos[1] + 0.3 * (pos[2] - pos[1]) / np.linalg.norm(pos[2] - pos[1])  # the two H 0.3 Å apart
     assert (1, 2) in graph_changes(water.with_positions(pos))
+    # a new bond at its usual length, not closer than the covalent radii (ratio 1.13; H2's is 1.19): a bond
+    pos[2] = pos[1] + 0.70 * (pos[2] - pos[1]) / np.linalg.norm(pos[2] - pos[1])
+    assert (1, 2) in graph_changes(water.with_positions(pos))
 
 
 def test_a_species_the_labeller_takes_apart_has_no_reference_energy():
@@ -200,17 +203,23 @@ def test_a_fragment_with_no_minimum_leaves_its_values_empty_and_says_why(tmp_pat
     assert "row 3 (H-CO2): [O]C=O falls apart" in printed  # the error, named as errors are
 
 
-def test_a_collapsed_model_minimum_falls_back_to_the_labellers():
-    """A shipped DFT fine-tune relaxes methanediol into a collapsed cluster (O···O 0.84 Å): not the species,
-    so the row is evaluated at the GFN2-xTB minimum and says so."""
-    from e3d.bde import XTB_FALLBACK, model_geometry
+@pytest.mark.parametrize("model_id, smiles, why", [
+    ("dft-emergence-seed3", "OCO", "bonds"),  # methanediol into a collapsed cluster: O···O 0.84 Å
+    ("dft-emergence-heavy4-seed3", "OCCO", "bonds"),  # ethylene glycol's hydroxyl H bridging both O at 0.99–1.01 Å
+    ("dft-locality", "OCCF", "hole"),  # bonds kept, 10.2 eV below the model's energy at the GFN2-xTB minimum
+])
+def test_a_collapsed_model_minimum_falls_back_to_the_labellers(model_id, smiles, why):
+    """Shipped DFT fine-tunes relax these parents into clusters that are not the species (ethylene glycol's
+    27 eV below the start, D_cut 690 kcal/mol until session 38), so the rows are evaluated at the GFN2-xTB
+    minimum and say so."""
+    from e3d.bde import MODEL_HOLE, XTB_FALLBACK, model_geometry
     from e3d.geometry import graph_changes
     from e3d.model import load_model
     from e3d.references import ReferenceCache
 
-    model = load_model(os.path.join(ROOT, "precomputed", "models", "dft-emergence-seed3.nequip.zip"))
-    geom, source = model_geometry(model, "OCO", ReferenceCache())
-    assert source == XTB_FALLBACK and graph_changes(geom) == []
+    model = load_model(os.path.join(ROOT, "precomputed", "models", f"{model_id}.nequip.zip"))
+    geom, source = model_geometry(model, smiles, ReferenceCache())
+    assert source == {"bonds": XTB_FALLBACK, "hole": MODEL_HOLE}[why] and graph_changes(geom) == []
 
 
 def test_models_trained_with_forces_are_relaxed_with_themselves(tiny_model):

@@ -205,12 +205,17 @@ def test_bonds_validates_before_relaxing_and_warns_on_charges(tiny_model_path):
 
 def test_bonds_relax_warns_when_the_models_minimum_is_not_the_molecule():
     """A shipped DFT fine-tune collapses methanediol when relaxing it: the table still comes, with a warning
-    naming the pairs whose bonding changed; a sound relaxation (ethanol) warns nothing."""
+    naming the pairs whose bonding changed; another relaxes 2-fluoroethanol into a hole (bonds kept): warned too;
+    a sound relaxation (ethanol) warns nothing."""
     model = os.path.join(ROOT, "precomputed", "models", "dft-emergence-seed3.nequip.zip")
     proc = run_cli("bonds", "OCO", "--relax", model=model)
     assert proc.returncode == 0 and "changed its bonds (" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_cli("bonds", "CCO", "--relax", model=model)
-    assert proc.returncode == 0 and "changed its bonds" not in proc.stderr
+    assert proc.returncode == 0 and "changed its bonds" not in proc.stderr and "hole" not in proc.stderr
+    # bonds kept, 10.2 eV below the model's energy at the GFN2-xTB minimum: a hole, said so
+    proc = run_cli("bonds", "OCCF", "--relax", model=os.path.join(ROOT, "precomputed", "models",
+                                                                 "dft-locality.nequip.zip"))
+    assert proc.returncode == 0 and "into a hole in its energy surface" in proc.stderr and "O-H" in proc.stdout
 
 
 def test_bde_check_contract_without_reference(tmp_path):
