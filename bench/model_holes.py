@@ -20,9 +20,19 @@ from e3d.bde import HOLE_EV, MODEL_HOLE, XTB_FALLBACK, minimum_problem
 from e3d.calculator import model_energy, relax_with_model
 from e3d.corpus import BDE_REFERENCE
 from e3d.errors import E3DError
+from e3d.geometry import BOND_FACTOR, covalent_ratio
 from e3d.model import load_model
 from e3d.molecule import from_smiles, validate
 from e3d.references import ReferenceCache, sound_minimum, xtb_minimum
+
+
+def nonbonded_closest(geom) -> float:
+    """The smallest distance / (r_cov,i + r_cov,j) over the atom pairs the molecule's graph does not bond."""
+    ratio = covalent_ratio(geom.numbers, geom.positions)
+    for b in geom.rdmol.GetBonds():
+        ratio[b.GetBeginAtomIdx(), b.GetEndAtomIdx()] = ratio[b.GetEndAtomIdx(), b.GetBeginAtomIdx()] = np.inf
+    np.fill_diagonal(ratio, np.inf)
+    return float(ratio.min())
 
 
 def drops(model, species, cache):
@@ -50,6 +60,10 @@ def main():
     print(machine())
     print(f"{len(species)} species of {args.table}; hole: more than {HOLE_EV} eV below the GFN2-xTB minimum")
     cache = ReferenceCache()
+    minima = {smi: xtb_minimum(smi, cache) for smi in species}
+    closest = min((nonbonded_closest(g), smi) for smi, g in minima.items() if sound_minimum(g))
+    print(f"closest non-bonded pair at the sound GFN2-xTB minima: {closest[0]:.2f} × the sum of covalent radii "
+          f"({closest[1]}); e3d.geometry.graph_changes calls a pair closer than {BOND_FACTOR} × a new bond")
     for path in args.models:
         d = drops(load_model(path), species, cache)
         sound = d[d.problem != XTB_FALLBACK].drop_eV.dropna()
