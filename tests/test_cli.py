@@ -233,6 +233,19 @@ def test_bde_check_contract_without_reference(tmp_path):
     assert out["rigid_reference_bde_kcal_mol"].isna().all() and "vs experiment" in proc.stdout
 
 
+def test_bde_names_rows_whose_parent_is_read_at_the_labellers_minimum(tmp_path):
+    """A shipped model relaxes 2-fluoroethanol into a hole of its surface: the row is computed at the GFN2-xTB
+    minimum, and the summary says which rows were (a sound parent, ethane, is not listed)."""
+    (tmp_path / "t.csv").write_text("label,parent_smiles,fragment_a,fragment_b\nCH2CO-F,OCCF,[CH2]CO,[F]\n"
+                                    "H3C-CH3,CC,[CH3],[CH3]\n")
+    proc = run_cli("bde", str(tmp_path / "t.csv"), "--no-reference", "--no-thermal", "-o", str(tmp_path / "o.csv"),
+                   model=os.path.join(ROOT, "precomputed", "models", "dft-locality.nequip.zip"))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "1 row(s) whose parent is read at its GFN2-xTB minimum" in proc.stdout
+    assert "row 1 (CH2CO-F): GFN2-xTB minimum (relaxing with the model fell into a hole" in proc.stdout
+    assert "row 2 (H3C-CH3)" not in proc.stdout
+
+
 def test_bde_without_anything_to_compare_with_writes_its_rows_and_says_so(tiny_model_path, tmp_path):
     """No bde_kcal_mol column and --no-reference: the rows are written (a bad one with its error) and the
     summary says why there are no metrics — it used to end in a KeyError traceback after writing. An unparsable
