@@ -184,6 +184,14 @@ def minimum_problem(model: E3DModel, relaxed: Molecule, labeller_minimum: Molecu
     return ""
 
 
+def read_at_labeller_minimum(bde: pd.DataFrame) -> pd.Series:
+    """Rows whose parent the model could not relax into itself (its minimum collapsed, split or a hole: column
+    ``geometry``), so that are read at the parent's GFN2-xTB minimum instead."""
+    if "geometry" not in bde:
+        return pd.Series(False, index=bde.index)
+    return bde["geometry"].isin([XTB_FALLBACK, MODEL_HOLE])
+
+
 def is_common_organic(bond_type: str) -> bool:
     """True for bond types (``C-H``, ``C=O``) of the common organic element pairs."""
     import re

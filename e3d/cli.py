@@ -382,7 +382,7 @@ def cmd_bde(args) -> int:
     import numpy as np
 
     from .additivity import sum_rule_metrics
-    from .bde import MODEL_HOLE, XTB_FALLBACK, bde_metrics, error_budget, flat_metrics
+    from .bde import bde_metrics, error_budget, flat_metrics, read_at_labeller_minimum
     from .bde_check import check_bde_table, read_bde_csv
     from .model import load_model
     from .verdict import findings
@@ -408,7 +408,7 @@ def cmd_bde(args) -> int:
     if len(noted):
         print(f"{len(noted)} row(s) with values left empty (and out of the metrics that need them):")
         _print_failures([named(k, out["note"].iloc[k]) for k in noted], args.output, column="note")
-    fallback = np.flatnonzero(out["geometry"].isin([XTB_FALLBACK, MODEL_HOLE])) if "geometry" in out else []
+    fallback = np.flatnonzero(read_at_labeller_minimum(out))
     if len(fallback):
         print(f"{len(fallback)} row(s) whose parent is read at its GFN2-xTB minimum, the model's own minimum not "
               "being that molecule:")

@@ -523,13 +523,14 @@ def test_upload_a_bde_table_scores_it_live_and_names_bad_rows():
     """A user's BDE table on the upload page: learned BDEs against the user's values and (GFN2-xTB model) the
     labelling method's, computed live with the library's check (e3d.bde_check); a bad row is named with its error,
     the others computed; a row GFN2-xTB gives no thermal term for (it takes HCOO• apart) is computed and says why;
-    too many rows or a file that is not a CSV are refused with one message."""
+    a row whose parent the model relaxes into a hole is read at the GFN2-xTB minimum and says so; too many rows or a
+    file that is not a CSV are refused with one message."""
     at = AppTest.from_file(MAIN, default_timeout=240)
     at.session_state["model_id"] = "xtb-emergence-4k"
     at.switch_page("views/upload.py").run()
     table = ("label,parent_smiles,fragment_a,fragment_b,bde_kcal_mol\nethane C-C,CC,[CH3],[CH3],90.1\n"
              "methanol C-O,CO,[CH3],[OH],92.1\nmethane C-H,C,[CH3],[H],105.0\nbroken,CXC,[CH3],[H],100\n"
-             "methyl formate C-O,COC=O,[CH3],[O]C=O,97.0\n")
+             "methyl formate C-O,COC=O,[CH3],[O]C=O,97.0\nmethyl hydroperoxide O-O,COO,C[O],[OH],45.0\n")
     at.file_uploader(key="bde_file").set_value([("mine.csv", table.encode(), "text/csv")])
     at.button[1].click().run()
     assert not at.exception
@@ -537,13 +538,16 @@ def test_upload_a_bde_table_scores_it_live_and_names_bad_rows():
     assert len(errors) == 1 and "broken" in errors[0] and "invalid SMILES: 'CXC'" in errors[0], errors
     warnings = [w.value for w in at.warning]
     assert len(warnings) == 1 and "methyl formate C-O: no ZPE/thermal term ([O]C=O falls apart" in warnings[0]
+    infos = [i.value for i in at.info]  # the model relaxes CH3OOH into a hole of its surface (session 38)
+    assert any("methyl hydroperoxide O-O: GFN2-xTB minimum (relaxing with the model fell into a hole" in i
+               for i in infos), infos
     rows = at.session_state["bde_upload"]["rows"]
-    assert rows["e3d_bde_298_kcal_mol"].notna().sum() == 3 and rows["reference_bde_kcal_mol"].notna().sum() == 3
-    assert rows["e3d_bde_kcal_mol"].notna().sum() == 4  # the formate's D_ij is there, at 0 K
+    assert rows["e3d_bde_298_kcal_mol"].notna().sum() == 4 and rows["reference_bde_kcal_mol"].notna().sum() == 4
+    assert rows["e3d_bde_kcal_mol"].notna().sum() == 5  # the formate's D_ij is there, at 0 K
     metrics = next(d.value for d in at.dataframe if "MAE" in d.value.columns)
     assert {"experiment (298 K)", "labelling method, rigid"} <= set(metrics["against"])
     shown = next(d.value for d in at.dataframe if "your value, 298 K (kcal/mol)" in d.value.columns)
-    assert len(shown) == 5 and {"error", "note (values left empty)"} <= set(shown.columns)
+    assert len(shown) == 6 and {"error", "note (values left empty)"} <= set(shown.columns)
     assert len(at.get("download_button")) == 1
     assert any("GFN2-xTB" in c.value for c in at.caption)  # provenance next to the numbers
     many = "label,parent_smiles,fragment_a,fragment_b\n" + "x,CC,[CH3],[CH3]\n" * 26

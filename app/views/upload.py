@@ -6,7 +6,7 @@ import streamlit as st
 
 import e3d
 from app import state
-from e3d.bde import bde_metrics
+from e3d.bde import bde_metrics, read_at_labeller_minimum
 from e3d.bde_check import check_bde_table, read_bde_csv
 from e3d.errors import E3DError, InputError
 from e3d.references import live_reference_for
@@ -127,8 +127,12 @@ if bde_submitted:
 done = st.session_state.get(state.BDE_UPLOAD_KEY)
 if done and done["model_id"] == model_id:
     rows = done["rows"]
-    for column, show in (("error", st.error), ("note", st.warning)):  # failed rows; rows with values left empty
-        for _, row in rows[rows[column].notna()].iterrows() if column in rows else ():
+    # failed rows; rows with values left empty; rows whose parent is read at the GFN2-xTB minimum
+    for column, show in (("error", st.error), ("note", st.warning), ("geometry", st.info)):
+        if column not in rows:
+            continue
+        picked = read_at_labeller_minimum(rows) if column == "geometry" else rows[column].notna()
+        for _, row in rows[picked].iterrows():
             show(f"{done['name']}, {row.get('label', row['parent_smiles'])}: {row[column]}")
     quantity = rows["quantity"].iloc[0]
     metrics = bde_metrics(rows, quantity, rows["headline"])
