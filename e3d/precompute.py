@@ -267,8 +267,9 @@ def _manifest(entries, written: Dict[str, int], corpus_source: str, n_molecules:
         "tables": written,
         "corpus": corpus_source, "n_corpus_molecules": n_molecules, "bde_table": os.path.relpath(bde_path, REPO_ROOT),
         "entropy": {"bin_width_kcal_mol": DEFAULT_BIN_WIDTH, "range_kcal_mol": list(ENTROPY_RANGE)},
-        "geometry": "corpus: RDKit ETKDG + MMFF94; BDE parents relaxed with each model; scans on "
-                    "the reference method's minimum",
+        "geometry": "corpus: RDKit ETKDG + MMFF94; BDE parents relaxed with each model (at the GFN2-xTB minimum "
+                    "where the model's minimum is not the molecule: column geometry); scans on the reference "
+                    "method's minimum",
         "versions": {p: importlib.metadata.version(p) for p in ("torch", "nequip", "nequip-allegro", "rdkit", "tblite")},
         "command": "python -m e3d precompute " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["precompute"] else "",
         "date": datetime.date.today().isoformat(),
