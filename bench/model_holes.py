@@ -13,6 +13,7 @@ import argparse
 
 import numpy as np
 import pandas as pd
+from rdkit import Chem
 
 from _common import machine
 
@@ -26,13 +27,17 @@ from e3d.molecule import from_smiles, validate
 from e3d.references import ReferenceCache, sound_minimum, xtb_minimum
 
 
-def nonbonded_closest(geom) -> float:
-    """The smallest distance / (r_cov,i + r_cov,j) over the atom pairs the molecule's graph does not bond."""
+def nonbonded_closest(geom):
+    """The atom pair the molecule's graph does not bond that is closest relative to its covalent radii: its ratio
+    distance / (r_cov,i + r_cov,j) and "ratio (A1···B2 d Å)"."""
     ratio = covalent_ratio(geom.numbers, geom.positions)
-    for b in geom.rdmol.GetBonds():
-        ratio[b.GetBeginAtomIdx(), b.GetEndAtomIdx()] = ratio[b.GetEndAtomIdx(), b.GetBeginAtomIdx()] = np.inf
+    ratio[Chem.GetAdjacencyMatrix(geom.rdmol).astype(bool)] = np.inf
     np.fill_diagonal(ratio, np.inf)
-    return float(ratio.min())
+    if not np.isfinite(ratio).any():
+        return np.inf, "inf (no non-bonded pair)"
+    i, j = np.unravel_index(np.argmin(ratio), ratio.shape)
+    d = np.linalg.norm(geom.positions[i] - geom.positions[j])
+    return ratio[i, j], f"{ratio[i, j]:.2f} ({geom.symbols[i]}{i + 1}···{geom.symbols[j]}{j + 1} {d:.2f} Å)"
 
 
 def drops(model, species, cache):
@@ -44,7 +49,8 @@ def drops(model, species, cache):
             continue  # an element the model has no type for
         relaxed, labeller = relax_with_model(from_smiles(smi), model), xtb_minimum(smi, cache)
         drop = model_energy(relaxed, model) - model_energy(labeller, model) if sound_minimum(labeller) else np.nan
-        rows.append({"species": smi, "drop_eV": drop, "problem": minimum_problem(model, relaxed, labeller)})
+        rows.append({"species": smi, "drop_eV": drop, "problem": minimum_problem(model, relaxed, labeller),
+                     "closest": nonbonded_closest(relaxed)[1]})
     return pd.DataFrame(rows)
 
 
@@ -62,8 +68,8 @@ def main():
     cache = ReferenceCache()
     minima = {smi: xtb_minimum(smi, cache) for smi in species}
     closest = min((nonbonded_closest(g), smi) for smi, g in minima.items() if sound_minimum(g))
-    print(f"closest non-bonded pair at the sound GFN2-xTB minima: {closest[0]:.2f} × the sum of covalent radii "
-          f"({closest[1]}); e3d.geometry.graph_changes calls a pair closer than {BOND_FACTOR} × a new bond")
+    print(f"closest non-bonded pair at the sound GFN2-xTB minima: {closest[0][1]} in {closest[1]}; "
+          f"e3d.geometry.graph_changes calls a pair closer than {BOND_FACTOR} × the sum of covalent radii a new bond")
     for path in args.models:
         d = drops(load_model(path), species, cache)
         sound = d[d.problem != XTB_FALLBACK].drop_eV.dropna()
@@ -72,9 +78,9 @@ def main():
         broke = d[d.problem == XTB_FALLBACK]
         print(f"\n{path}: {len(d)} species; ΔE (eV) over {len(sound)} with their bonds kept: median {q[0]:+.3f}, "
               f"90th pct {q[1]:+.3f}, 99th pct {q[2]:+.3f}, lowest {sound.min():+.2f}")
-        print(f"  bonds changed: {len(broke)}" + (f" ({', '.join(broke.species[:8])})" if len(broke) else ""))
-        print(f"  holes (ΔE < −{HOLE_EV}): {len(holes)}"
-              + "".join(f"\n    {r.species:20s} {r.drop_eV:+7.2f} eV" for r in holes.itertuples()))
+        for name, rows in ((f"bonds changed: {len(broke)}", broke), (f"holes (ΔE < −{HOLE_EV}): {len(holes)}", holes)):
+            print(f"  {name}" + "".join(f"\n    {r.species:20s} {r.drop_eV:+7.2f} eV, closest non-bonded pair "
+                                        f"{r.closest}" for r in rows.itertuples()))
         between = d[(d.problem == "") & (d.drop_eV < -0.3)].sort_values("drop_eV")
         listed = ", ".join(f"{r.species} {r.drop_eV:+.2f}" for r in between.itertuples())
         print(f"  kept, between −0.3 and −{HOLE_EV} eV: {len(between)}" + (f" ({listed})" if listed else ""))

@@ -54,7 +54,7 @@ def graph_changes(mol: Molecule, broken: float = 1.5, fused: float = BOND_FACTOR
     farther apart than ``broken`` × the sum of their covalent radii (ASE's), or not bonded but closer than
     ``fused`` × that sum — by default a bond by :data:`BOND_FACTOR`, so a new bond at its usual length counts
     (session 38: a shipped model relaxed ethylene glycol into a cluster whose hydroxyl H atoms bridge both O at
-    1.01 Å, ratio 1.04, 27 eV below the start; at GFN2-xTB minima of the BDE table's species no non-bonded
+    1.01 Å, ratio 1.04, 27 eV below its GFN2-xTB minimum; at GFN2-xTB minima of the BDE table's species no non-bonded
     pair comes closer than 1.50).  Empty for a sound geometry; a relaxation that collapsed or split the
     molecule lists the pairs."""
     dist = covalent_ratio(mol.numbers, mol.positions)

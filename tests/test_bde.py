@@ -205,12 +205,12 @@ def test_a_fragment_with_no_minimum_leaves_its_values_empty_and_says_why(tmp_pat
 
 @pytest.mark.parametrize("model_id, smiles, why", [
     ("dft-emergence-seed3", "OCO", "bonds"),  # methanediol into a collapsed cluster: O···O 0.84 Å
-    ("dft-emergence-heavy4-seed3", "OCCO", "bonds"),  # ethylene glycol's hydroxyl H bridging both O at 0.99–1.01 Å
+    ("dft-emergence-heavy4-seed3", "OCCO", "bonds"),  # ethylene glycol's hydroxyl H bridging both O (O···H 1.01 Å)
     ("dft-locality", "OCCF", "hole"),  # bonds kept, 10.2 eV below the model's energy at the GFN2-xTB minimum
 ])
 def test_a_collapsed_model_minimum_falls_back_to_the_labellers(model_id, smiles, why):
     """Shipped DFT fine-tunes relax these parents into clusters that are not the species (ethylene glycol's
-    27 eV below the start, D_cut 690 kcal/mol until session 38), so the rows are evaluated at the GFN2-xTB
+    27 eV below its GFN2-xTB minimum, D_cut 695 kcal/mol until session 38), so the rows are evaluated at the GFN2-xTB
     minimum and say so."""
     from e3d.bde import MODEL_HOLE, XTB_FALLBACK, model_geometry
     from e3d.geometry import graph_changes
