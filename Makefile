@@ -21,7 +21,7 @@ app: install
 	$(VENV)/bin/streamlit run app/main.py
 
 test: install
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile tests   # two processes, one per core, a file each
 
 # refresh the README's screenshots from the real-browser test
 screenshots: install

@@ -38,3 +38,47 @@ def test_gpu_run_rehearsal_on_cpu(tmp_path):
     for heading in ("Correctness", "Throughput", "Batch", "Training"):
         assert heading in summary
     assert len(os.listdir(out)) <= 8  # what the device tool brings back
+
+
+def _git(cwd, *args):
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+def test_slim_tree_hides_what_the_gpu_run_does_not_read_and_restores_it(tmp_path):
+    """bench/gpu/slim_tree.py on a small repo laid out like ours: the main model's closure (a sum of a package
+    and a sum) and molecules.parquet stay; other models, tables and checkpoints leave the index and come back."""
+    repo = tmp_path / "repo"
+    models = repo / "precomputed" / "models"
+    models.mkdir(parents=True)
+    (repo / "bench" / "gpu").mkdir(parents=True)
+    (repo / "bench" / "gpu" / "slim_tree.py").write_text(open(os.path.join(ROOT, "bench/gpu/slim_tree.py")).read())
+    files = {"index.json": json.dumps({"main": "m.sum.json"}), "m.sum.json": json.dumps({"parts": ["a.nequip.zip",
+             "b.sum.json"]}), "b.sum.json": json.dumps({"parts": ["c.nequip.zip"]}), "m.card.json": "{}",
+             "a.nequip.zip": "a", "a.card.json": "{}", "c.nequip.zip": "c", "other.nequip.zip": "o",
+             "other.card.json": "{}"}
+    for name, text in files.items():
+        (models / name).write_text(text)
+    (repo / "precomputed" / "molecules.parquet").write_text("m")
+    (repo / "precomputed" / "pairs.parquet").write_text("p")
+    (repo / "precomputed" / "study").mkdir()
+    (repo / "precomputed" / "study" / "r.ckpt").write_text("r")
+    (repo / ".gitignore").write_text("/.gpu_hidden/\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    tree_before = sorted(_git(repo, "ls-files").split())
+
+    def slim(verb):
+        return subprocess.run([sys.executable, "bench/gpu/slim_tree.py", verb], cwd=repo, capture_output=True, text=True)
+
+    assert slim("hide").returncode == 0
+    kept = sorted(_git(repo, "ls-files", "precomputed").split())
+    assert kept == sorted(["precomputed/molecules.parquet"] + [f"precomputed/models/{n}" for n in (
+        "index.json", "m.sum.json", "m.card.json", "a.nequip.zip", "a.card.json", "b.sum.json", "c.nequip.zip")])
+    assert not (models / "other.nequip.zip").exists() and not (repo / "precomputed" / "pairs.parquet").exists()
+    assert _git(repo, "ls-files", "-o", "--exclude-standard") == ""  # nothing hidden travels as untracked
+    assert "restore` first" in slim("hide").stderr  # a second hide would lose the first's record
+    assert slim("restore").returncode == 0
+    assert sorted(_git(repo, "ls-files").split()) == tree_before
+    assert _git(repo, "status", "--porcelain") == ""
+    assert "nothing to restore" in slim("restore").stderr
