@@ -132,7 +132,7 @@ def bde_rows_shown(bde: pd.DataFrame, labels: Optional[Dict[str, str]] = None) -
                "model_additivity_gap_kcal_mol": "the model's own G/n, rigid (kcal/mol)",
                "thermal_correction_kcal_mol": "ΔH₂₉₈ − ΔE_e (kcal/mol)", "bond_type_seen": "type seen in training",
                "headline": "in the metrics", "geometry": "geometry", "source": "source", "error": "error",
-               "note": "note (values left empty)",
+               "note": "note (values left empty, species read elsewhere)",
                **(labels or {})}
     cols = [c for c in headers if c in bde and bde[c].notna().any()]
     return bde[cols].rename(columns=headers).round(1)

@@ -10,7 +10,8 @@ For a row (parent SMILES, radical fragments A and B):
 - ``model_fragment_bde``: E_model(A•) + E_model(B•) − E_model(AB), all relaxed with the model;
 - ``geometry``: where D_ij was taken.  A model trained without forces (QM9 energies) has no
   trustworthy gradients — relaxing with it can fuse atoms — so it is evaluated at the GFN2-xTB
-  minimum instead; so is any model whose relaxation ends in a broken geometry (flagged);
+  minimum instead; so is any species whose relaxation with the model breaks it or falls into a hole
+  (the parent: ``geometry`` says so; a fragment: ``note`` names it);
 - ``reference_bde``: the same with the labelling method (GFN2-xTB for xTB-trained models;
   relaxed, spin-polarised fragments).
 - ``rigid_reference_bde``: the labelling method's BDE with both fragments frozen at the parent's
@@ -47,8 +48,9 @@ from .thermo import thermal_correction
 from .units import KCAL_PER_EV
 
 # bump when bde_table's values change for the same inputs: the precompute and study caches key on it and BDE_COLUMNS
-# (2: session 38, a relaxation that forms a bond at its usual length or falls into a hole is no model minimum)
-BDE_VERSION = 2
+# (2: session 38, a relaxation that forms a bond at its usual length or falls into a hole is no model minimum;
+#  3: session 39, a fragment read at its GFN2-xTB minimum for that reason is named in `note`)
+BDE_VERSION = 3
 BDE_COLUMNS = ["atom_i", "atom_j", "bond_type", "bond_label", "bond_type_seen", "common_organic", "e3d_bde_kcal_mol", "e3d_cut_bde_kcal_mol",
                "e3d_relaxed_estimate_kcal_mol", "model_fragment_bde_kcal_mol", "model_rigid_bde_kcal_mol",
                "locality_at_centres_kcal_mol", "reference_bde_kcal_mol",
@@ -61,6 +63,7 @@ MODEL_MINIMUM = "model minimum"
 XTB_MINIMUM = "GFN2-xTB minimum (model trained without forces)"
 XTB_FALLBACK = "GFN2-xTB minimum (relaxing with the model broke the molecule)"
 MODEL_HOLE = "GFN2-xTB minimum (relaxing with the model fell into a hole in its energy surface)"
+LABELLER_FALLBACKS = (XTB_FALLBACK, MODEL_HOLE)  # a model that trained on forces, read at GFN2-xTB minima
 # eV: a model minimum this far below the model's own energy at the species' GFN2-xTB minimum is a hole in the model's
 # surface, not the species (session 38, `python bench/model_holes.py`: sound relaxations drop a median 0.02–0.15 eV)
 HOLE_EV = 1.0
@@ -189,7 +192,7 @@ def read_at_labeller_minimum(bde: pd.DataFrame) -> pd.Series:
     ``geometry``), so that are read at the parent's GFN2-xTB minimum instead."""
     if "geometry" not in bde:
         return pd.Series(False, index=bde.index)
-    return bde["geometry"].isin([XTB_FALLBACK, MODEL_HOLE])
+    return bde["geometry"].isin(LABELLER_FALLBACKS)
 
 
 def is_common_organic(bond_type: str) -> bool:
@@ -215,7 +218,7 @@ class BondBDE:
     rigid_reference_bde: float
     reference_method: Optional[str]
     geometry: str = MODEL_MINIMUM
-    note: str = ""  # why some values are left empty (a fragment with no minimum)
+    note: str = ""  # a fragment with no minimum (values left empty) or read at its GFN2-xTB minimum
 
 
 @dataclasses.dataclass
@@ -279,6 +282,9 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
         e_frag = sum(model_energy(fragments[s][0], model) for s in (fragment_a, fragment_b))
         model_frag_bde = (e_frag - cut.parent_energy) * KCAL_PER_EV
         relaxed_estimate = cut.d_cut - (cut.rigid_energy - e_frag) * KCAL_PER_EV
+    # a fragment the model could not relax into itself is read at its GFN2-xTB minimum (as a parent would be)
+    held = [f"{s} read at its {g}" for s, (_, g) in fragments.items() if s not in broken and g in LABELLER_FALLBACKS]
+    note = "; ".join(n for n in [note] + held if n)
 
     ref_bde = rigid_ref = float("nan")
     if reference is not None:

@@ -406,7 +406,8 @@ def cmd_bde(args) -> int:
     _print_failures([named(k, out["error"].iloc[k]) for k in np.flatnonzero(~ok)], args.output)
     noted = np.flatnonzero(out["note"].fillna("").astype(bool)) if "note" in out else []
     if len(noted):
-        print(f"{len(noted)} row(s) with values left empty (and out of the metrics that need them):")
+        print(f"{len(noted)} row(s) with a note (values left empty, out of the metrics that need them; or a fragment "
+              "read at its GFN2-xTB minimum):")
         _print_failures([named(k, out["note"].iloc[k]) for k in noted], args.output, column="note")
     fallback = np.flatnonzero(read_at_labeller_minimum(out))
     if len(fallback):

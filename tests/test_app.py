@@ -547,7 +547,7 @@ def test_upload_a_bde_table_scores_it_live_and_names_bad_rows():
     metrics = next(d.value for d in at.dataframe if "MAE" in d.value.columns)
     assert {"experiment (298 K)", "labelling method, rigid"} <= set(metrics["against"])
     shown = next(d.value for d in at.dataframe if "your value, 298 K (kcal/mol)" in d.value.columns)
-    assert len(shown) == 6 and {"error", "note (values left empty)"} <= set(shown.columns)
+    assert len(shown) == 6 and {"error", "note (values left empty, species read elsewhere)"} <= set(shown.columns)
     assert len(at.get("download_button")) == 1
     assert any("GFN2-xTB" in c.value for c in at.caption)  # provenance next to the numbers
     many = "label,parent_smiles,fragment_a,fragment_b\n" + "x,CC,[CH3],[CH3]\n" * 26

@@ -199,7 +199,7 @@ def test_a_fragment_with_no_minimum_leaves_its_values_empty_and_says_why(tmp_pat
     rows.to_csv(table, index=False)
     assert main(["bde", str(table), "--model", path, "--no-reference", "-o", str(tmp_path / "o.csv")]) == 0
     printed = capsys.readouterr().out
-    assert "1 row(s) with values left empty" in printed and "row 1 (CH3-OC=O): [O]C=O falls apart" in printed
+    assert "1 row(s) with a note (values left empty" in printed and "row 1 (CH3-OC=O): [O]C=O falls apart" in printed
     assert "row 3 (H-CO2): [O]C=O falls apart" in printed  # the error, named as errors are
 
 
@@ -220,6 +220,21 @@ def test_a_collapsed_model_minimum_falls_back_to_the_labellers(model_id, smiles,
     model = load_model(os.path.join(ROOT, "precomputed", "models", f"{model_id}.nequip.zip"))
     geom, source = model_geometry(model, smiles, ReferenceCache())
     assert source == {"bonds": XTB_FALLBACK, "hole": MODEL_HOLE}[why] and graph_changes(geom) == []
+
+
+def test_a_fragment_read_at_its_labellers_minimum_is_named_in_the_note():
+    """dft-locality relaxes hydroxylamine soundly but its fragment H2NO into a hole (1.7 eV below the model's energy
+    at the GFN2-xTB minimum): the row keeps its values, with the fragment's energy at its GFN2-xTB minimum, and the
+    note names it (the row's ``geometry`` is the parent's)."""
+    from e3d.bde import MODEL_HOLE, MODEL_MINIMUM
+    from e3d.model import load_model
+
+    model = load_model(os.path.join(ROOT, "precomputed", "models", "dft-locality.nequip.zip"))
+    rows = pd.DataFrame({"label": ["NO-H"], "parent_smiles": ["NO"], "fragment_a": ["N[O]"], "fragment_b": ["[H]"]})
+    row = bde_table(model, rows, reference=None, progress=False).iloc[0]
+    assert row["geometry"] == MODEL_MINIMUM and pd.isna(row["error"])
+    assert row["note"] == f"N[O] read at its {MODEL_HOLE}"
+    assert np.isfinite(row["model_fragment_bde_kcal_mol"]) and np.isfinite(row["e3d_relaxed_estimate_kcal_mol"])
 
 
 def test_models_trained_with_forces_are_relaxed_with_themselves(tiny_model):

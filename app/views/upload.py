@@ -127,7 +127,8 @@ if bde_submitted:
 done = st.session_state.get(state.BDE_UPLOAD_KEY)
 if done and done["model_id"] == model_id:
     rows = done["rows"]
-    # failed rows; rows with values left empty; rows whose parent is read at the GFN2-xTB minimum
+    # failed rows; rows with a note (values left empty, a fragment read at its GFN2-xTB minimum); rows whose
+    # parent is read at the GFN2-xTB minimum
     for column, show in (("error", st.error), ("note", st.warning), ("geometry", st.info)):
         if column not in rows:
             continue
