@@ -60,6 +60,10 @@ def main():
     ap.add_argument("--table", default=BDE_REFERENCE)
     ap.add_argument("--limit", type=int, default=0, help="first N species only (0: all)")
     args = ap.parse_args()
+    try:  # every model first: a wrong path is named before minutes of relaxations
+        models = {path: load_model(path) for path in args.models}
+    except E3DError as exc:
+        ap.error(str(exc))
     table = pd.read_csv(args.table)
     species = sorted(set(table.parent_smiles) | set(table.fragment_a) | set(table.fragment_b))
     species = species[:args.limit] if args.limit else species
@@ -70,8 +74,8 @@ def main():
     closest = min((nonbonded_closest(g), smi) for smi, g in minima.items() if sound_minimum(g))
     print(f"closest non-bonded pair at the sound GFN2-xTB minima: {closest[0][1]} in {closest[1]}; "
           f"e3d.geometry.graph_changes calls a pair closer than {BOND_FACTOR} × the sum of covalent radii a new bond")
-    for path in args.models:
-        d = drops(load_model(path), species, cache)
+    for path, model in models.items():
+        d = drops(model, species, cache)
         sound = d[d.problem != XTB_FALLBACK].drop_eV.dropna()
         q = np.percentile(sound, [50, 90, 99]) if len(sound) else [np.nan] * 3
         holes = d[d.problem == MODEL_HOLE].sort_values("drop_eV")
