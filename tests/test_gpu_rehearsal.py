@@ -69,7 +69,8 @@ def test_slim_tree_hides_what_the_gpu_run_does_not_read_and_restores_it(tmp_path
     tree_before = sorted(_git(repo, "ls-files").split())
 
     def slim(verb):
-        return subprocess.run([sys.executable, "bench/gpu/slim_tree.py", verb], cwd=repo, capture_output=True, text=True)
+        return subprocess.run([sys.executable, "bench/gpu/slim_tree.py", verb], cwd=repo, capture_output=True,
+                              text=True)
 
     assert slim("hide").returncode == 0
     kept = sorted(_git(repo, "ls-files", "precomputed").split())

@@ -28,4 +28,7 @@ PYTHONPATH=. $PY bench/gpu/run.py --export-inputs .gpu_inputs --n-train "$N"
 total=$( (git ls-files -co --exclude-standard -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1; du -sb .whl .gpu_inputs | cut -f1) \
         | awk '{s += $1} END {print s}')
 echo "carried in all: $((total / 1048576)) MiB of 64"
-[ "$total" -le 67108864 ] || { echo "error: over the device tool's 64 MiB: run 'python bench/gpu/slim_tree.py hide' (or use a smaller N_TRAIN)"; exit 1; }
+[ "$total" -le 67108864 ] || {
+  echo "error: over the device tool's 64 MiB: run 'python bench/gpu/slim_tree.py hide' (or use a smaller N_TRAIN)"
+  exit 1
+}
