@@ -283,8 +283,9 @@ def bond_bde(model: E3DModel, parent_smiles: str, fragment_a: str, fragment_b: s
         model_frag_bde = (e_frag - cut.parent_energy) * KCAL_PER_EV
         relaxed_estimate = cut.d_cut - (cut.rigid_energy - e_frag) * KCAL_PER_EV
     # a fragment the model could not relax into itself is read at its GFN2-xTB minimum (as a parent would be)
-    held = [f"{s} read at its {g}" for s, (_, g) in fragments.items() if s not in broken and g in LABELLER_FALLBACKS]
-    note = "; ".join(n for n in [note] + held if n)
+    elsewhere = [f"{s} read at its {g}" for s, (_, g) in fragments.items()
+                 if s not in broken and g in LABELLER_FALLBACKS]
+    note = "; ".join(n for n in [note] + elsewhere if n)
 
     ref_bde = rigid_ref = float("nan")
     if reference is not None:
