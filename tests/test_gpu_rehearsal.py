@@ -22,7 +22,7 @@ def test_gpu_run_rehearsal_on_cpu(tmp_path):
     subprocess.run([sys.executable, "bench/gpu/run.py", "--export-inputs", str(inputs), "--n-train", "12"],
                    cwd=ROOT, env=env, check=True)
     proc = subprocess.run(["bash", "bench/gpu/run.sh", "--cpu", "--quick"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=400)
+                          capture_output=True, text=True, timeout=540)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     steps = results["steps"]

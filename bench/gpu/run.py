@@ -31,7 +31,7 @@ LIBRARY = "qm9_library.sdf.gz"       # throughput / batch molecules (QM9 test sp
 TRAIN_PARENTS = "qm9_train.sdf.gz"   # training parents (QM9 pool, held-out molecules excluded)
 # (name, seconds on the device, seconds in a --quick rehearsal); train takes what is left
 STEPS = (("correctness", 60, 120), ("throughput", 150, 120), ("batch", 150, 150), ("train", None, None))
-TOTAL_S, QUICK_TOTAL_S = 540, 180
+TOTAL_S, QUICK_TOTAL_S = 540, 420  # the rehearsal shares the CPU with a second test process in CI: room to be slow
 SIZES = {  # full run / --quick rehearsal
     "n_sweep": (20_000, 300), "batch_atoms": ((4096, 16384, 65536), (2048,)), "n_batch": (50_000, 400),
     "n_train": (1_500, 12), "train_batch": (64, 8), "n_check": (256, 8),
@@ -218,6 +218,8 @@ def step_train(args) -> dict:
     left = deadline - time.time() - (120 if not args.quick else 45)
     if left < 30:
         return {"frames": prov["n_frames"], "labelling_s": t_label, "trained": False, "why": "no time left"}
+    if args.quick:
+        left = min(left, 60)  # the rehearsal proves the path, not the model: a minute of training
     hh, rem = divmod(int(left), 3600)
     mm, ss = divmod(rem, 60)
     check = os.path.join(args.work, "check.extxyz")
