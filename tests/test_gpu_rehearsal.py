@@ -53,8 +53,9 @@ def test_slim_tree_hides_what_the_gpu_run_does_not_read_and_restores_it(tmp_path
     (repo / "bench" / "gpu").mkdir(parents=True)
     (repo / "bench" / "gpu" / "slim_tree.py").write_text(open(os.path.join(ROOT, "bench/gpu/slim_tree.py")).read())
     files = {"index.json": json.dumps({"main": "m.sum.json"}), "m.sum.json": json.dumps({"parts": ["a.nequip.zip",
-             "b.sum.json"]}), "b.sum.json": json.dumps({"parts": ["c.nequip.zip"]}), "m.card.json": "{}",
-             "a.nequip.zip": "a", "a.card.json": "{}", "c.nequip.zip": "c", "other.nequip.zip": "o",
+             "b.sum.json"]}), "b.sum.json": json.dumps({"parts": ["c.nequip.zip", "d.nequip.zip"]}),
+             "m.card.json": "{}", "a.nequip.zip": "a", "a.card.json": "{}", "c.nequip.zip": "c", "d.nequip.zip": "d",
+             "other.nequip.zip": "o",
              "other.card.json": "{}"}
     for name, text in files.items():
         (models / name).write_text(text)
@@ -75,7 +76,8 @@ def test_slim_tree_hides_what_the_gpu_run_does_not_read_and_restores_it(tmp_path
     assert slim("hide").returncode == 0
     kept = sorted(_git(repo, "ls-files", "precomputed").split())
     assert kept == sorted(["precomputed/molecules.parquet"] + [f"precomputed/models/{n}" for n in (
-        "index.json", "m.sum.json", "m.card.json", "a.nequip.zip", "a.card.json", "b.sum.json", "c.nequip.zip")])
+        "index.json", "m.sum.json", "m.card.json", "a.nequip.zip", "a.card.json", "b.sum.json", "c.nequip.zip",
+        "d.nequip.zip")])
     assert not (models / "other.nequip.zip").exists() and not (repo / "precomputed" / "pairs.parquet").exists()
     assert _git(repo, "ls-files", "-o", "--exclude-standard") == ""  # nothing hidden travels as untracked
     assert "restore` first" in slim("hide").stderr  # a second hide would lose the first's record

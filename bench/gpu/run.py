@@ -227,7 +227,7 @@ def step_train(args) -> dict:
     overrides = [f"trainval_file={data}", f"test_file={check}", "run=[train]",
                  f"trainer.max_time=00:{hh:02d}:{mm:02d}:{ss:02d}", "trainer.enable_progress_bar=false",
                  f"data.train_dataloader.batch_size={size('train_batch', args.quick)}"]
-    if args.quick or left < 600:
+    if left < 600:  # a --quick rehearsal too (its minute of training above)
         # torch.compile costs minutes before the first step: on 2026-12-04 no step had finished 193 s after
         # TRAIN RUN START (316 s box, 3,000 parents), so a short box trains eager (same model, same maths)
         overrides += ["training_module.model.compile_mode=eager"]

@@ -25,16 +25,13 @@ KEEP_TABLES = {os.path.join("precomputed", "molecules.parquet")}
 
 def main_model_files() -> set[str]:
     """index.json and the main model's closure: sum files, their parts and the cards beside them."""
-    index = json.load(open(os.path.join(ROOT, MODELS, "index.json")))
-    keep, todo = {os.path.join(MODELS, "index.json")}, [index["main"]]
-    while todo:
-        name = todo.pop()
-        keep.add(os.path.join(MODELS, name))
-        stem = name.split(".")[0]
-        keep.add(os.path.join(MODELS, stem + ".card.json"))
-        if name.endswith(".sum.json"):
-            todo += json.load(open(os.path.join(ROOT, MODELS, name)))["parts"]
-    return keep
+    from e3d.cards import card_path
+    from e3d.composite import is_sum_path, model_files
+
+    index = os.path.join(ROOT, MODELS, "index.json")
+    main = os.path.join(ROOT, MODELS, json.load(open(index))["main"])
+    files = [main] + (model_files(main) if is_sum_path(main) else [])
+    return {os.path.relpath(f, ROOT) for f in [index, *files, *map(card_path, files)]}
 
 
 def hidden_paths() -> list[str]:
