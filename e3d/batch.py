@@ -1,7 +1,8 @@
 """Library-scale E3D: Lightning ``Trainer.predict`` over shards of molecules → Parquet.
 
-The input (SMILES .smi/.csv, or an SDF) is cut into shards of ``shard_size`` molecules in
-input order.  Each shard is one predict step: 3D embedding (in the DataLoader workers),
+The input (SMILES .smi/.csv, or an SDF cut into its records) is cut into shards of ``shard_size``
+molecules in input order.  Each shard is one predict step: reading the molecules — 3D embedding of
+SMILES, parsing of SDF records, each molecule's SMILES and bond arrays — in the DataLoader workers,
 then the batched edge-energy computation of :mod:`e3d.edges`, then one Parquet file
 ``OUT.parts/shard-NNNNNN.parquet``.  Shards already on disk are skipped, so an interrupted
 run resumes; with several devices or nodes (Lightning DDP) each rank takes its own shards.
@@ -11,6 +12,7 @@ At the end, rank 0 concatenates the shards in order into ``OUT`` — the same ro
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -20,23 +22,26 @@ import pandas as pd
 import torch
 
 from .errors import E3DError, InputError
-from .molecule import DEFAULT_MAX_ATOMS, Molecule, from_smiles, read_molecules, smiles_from_table_text
+from .molecule import (DEFAULT_MAX_ATOMS, Molecule, decode_text, from_smiles, molecule_from_sdf_record, sdf_record_name,
+                       sdf_records, smiles_from_table_text)
 
 ERROR_COLUMNS = ["molecule_id", "molecule", "smiles", "error"]
 
 
 def read_entries(path: str) -> List[Tuple[str, object]]:
-    """(name, SMILES or Molecule) per input record, in order."""
+    """(name, SMILES or a parser of one SDF record) per input record, in order."""
     ext = os.path.splitext(path.lower())[1]
     if not os.path.exists(path):
         raise InputError(f"file not found: {path}")
     if ext in (".smi", ".csv"):
         with open(path, "rb") as fh:
-            from .molecule import decode_text
-
             return smiles_from_table_text(decode_text(fh.read(), path), path)
-    if ext in (".sdf", ".mol"):
-        return [(m.label, m) for m in read_molecules(path)]
+    if ext in (".sdf", ".mol"):  # records parsed in the workers, each on its own: a malformed one is an error row
+        with open(path, "rb") as fh:
+            records = sdf_records(decode_text(fh.read(), path))
+        what = os.path.basename(path)
+        return [(sdf_record_name(r, k, what), functools.partial(molecule_from_sdf_record, r, k, what))
+                for k, r in enumerate(records)]
     raise InputError(f"{path}: batch input must be .smi, .csv (smiles column) or .sdf")
 
 
@@ -59,12 +64,22 @@ class ShardDataset(torch.utils.data.Dataset):
         for offset, (name, item) in enumerate(self.entries[start:start + self.shard_size]):
             mol_id = start + offset
             try:
-                mol = item if isinstance(item, Molecule) else from_smiles(item, name=name, max_atoms=self.max_atoms)
+                mol = from_smiles(item, name=name, max_atoms=self.max_atoms) if isinstance(item, str) else item()
+                warm_caches(mol)
                 molecules.append((mol_id, mol))
             except E3DError as exc:
                 errors.append({"molecule_id": mol_id, "molecule": name,
                                "smiles": item if isinstance(item, str) else "", "error": str(exc)})
         return {"shard": k, "molecules": molecules, "errors": errors, "done": False}
+
+
+def warm_caches(mol) -> None:
+    """Compute here (in a DataLoader worker) what the pair tables read of each molecule — its SMILES, symbols and
+    bond arrays, cached on it and pickled back with it — so the process that holds the model does not."""
+    from .pairs import bond_arrays
+
+    _ = mol.smiles, mol.symbols
+    bond_arrays(mol)
 
 
 def keep_list(items):
@@ -129,10 +144,12 @@ def _lightning_module(model_path: str, parts_dir: str, max_atoms: int, dtype: Op
 
 
 def run_batch(input_path: str, model_path: str, out_path: str, shard_size: int = 256, devices: int = 1,
-              num_nodes: int = 1, accelerator: str = "auto", num_workers: int = 0,
+              num_nodes: int = 1, accelerator: str = "auto", num_workers: Optional[int] = None,
               max_atoms: int = DEFAULT_MAX_ATOMS, progress: bool = True, dtype: Optional[str] = None
               ) -> Dict[str, object]:
-    """Compute pair tables for every molecule of INPUT with Lightning; write OUT (.parquet)."""
+    """Compute pair tables for every molecule of INPUT with Lightning; write OUT (.parquet).
+
+    ``num_workers``: DataLoader workers reading the molecules; None: :func:`default_workers`."""
     import lightning
 
     if not out_path.endswith(".parquet"):
@@ -156,6 +173,8 @@ def run_batch(input_path: str, model_path: str, out_path: str, shard_size: int =
         raise E3DError(f"--accelerator {accelerator} --devices {devices}: {exc}") from None
     os.makedirs(parts_dir, exist_ok=True)
     _check_manifest(parts_dir, input_path, model_path, shard_size, len(entries), dtype)
+    if num_workers is None:
+        num_workers = default_workers(trainer)
     loader = torch.utils.data.DataLoader(dataset, batch_size=1, shuffle=False, num_workers=num_workers,
                                          collate_fn=keep_list)
     trainer.predict(_lightning_module(model_path, parts_dir, max_atoms, dtype), dataloaders=loader, return_predictions=False)
@@ -171,6 +190,17 @@ def run_batch(input_path: str, model_path: str, out_path: str, shard_size: int =
     failed = table.loc[table["error"].notna(), ERROR_COLUMNS] if "error" in table.columns else pd.DataFrame()
     return {"molecules": len(entries), "shards": dataset.n_shards, "rows": len(table), "errors": len(failed),
             "failed": failed}
+
+
+def default_workers(trainer) -> int:
+    """0 on a CPU (the forward needs the cores: one process per core), else the cores but one, at most 8: on a GPU
+    the molecules' reading is most of the time (2026-12-04: 570–769 molecules/s in one process against a forward
+    of ~85,000, bench/gpu/results/)."""
+    from lightning.pytorch.accelerators import CPUAccelerator
+
+    if isinstance(trainer.accelerator, CPUAccelerator):
+        return 0
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
 def _quiet_lightning() -> None:

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import io
 import os
+import re
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -281,21 +282,44 @@ def molecules_from_xyz_text(text: str, what: str = "xyz", charge: int = 0,
     return out
 
 
+_SDF_RECORD_END = re.compile(r"^\$\$\$\$[^\n]*(?:\n|$)", re.M)
+
+
+def sdf_records(text: str) -> List[str]:
+    """The records of an SDF text, each with its ``$$$$`` line (a lone MOL block is one record); cheap, so a
+    library can be cut into records here and each parsed elsewhere (``e3d batch``'s DataLoader workers)."""
+    out, start = [], 0
+    for end in _SDF_RECORD_END.finditer(text):
+        out.append(text[start:end.end()])
+        start = end.end()
+    if text[start:].strip():
+        out.append(text[start:])
+    return [r for r in out if r.strip("$\r\n \t")]
+
+
+def sdf_record_name(record: str, k: int, what: str) -> str:
+    """Record ``k``'s (0-based) title line, or ``FILE_k+1`` where it has none."""
+    title = record.split("\n", 1)[0].strip()
+    return title or f"{os.path.splitext(what)[0]}_{k + 1}"
+
+
+def molecule_from_sdf_record(record: str, k: int, what: str = "sdf", charge: Optional[int] = None,
+                             multiplicity: Optional[int] = None) -> Molecule:
+    """Record ``k`` (0-based) of an SDF file → a Molecule; an InputError names the record."""
+    supplier = Chem.SDMolSupplier()
+    supplier.SetData(record, sanitize=True, removeHs=False)
+    rdmol = supplier[0] if len(supplier) else None
+    if rdmol is None:
+        raise InputError(f"{what}: record {k + 1} is malformed (RDKit could not parse it)")
+    mol = _from_rdmol_with_conformer(rdmol, sdf_record_name(record, k, what), "sdf", charge, multiplicity)
+    check_coordinates(mol.positions, mol.label)
+    return mol
+
+
 def molecules_from_sdf_text(text: str, what: str = "sdf", charge: Optional[int] = None,
                             multiplicity: Optional[int] = None) -> List[Molecule]:
     """SDF/MOL (multi-record) → molecules; each record must parse or the error names it."""
-    supplier = Chem.SDMolSupplier()
-    supplier.SetData(text, sanitize=True, removeHs=False)
-    out = []
-    for k in range(len(supplier)):
-        rdmol = supplier[k]
-        if rdmol is None:
-            raise InputError(f"{what}: record {k + 1} is malformed (RDKit could not parse it)")
-        name = rdmol.GetProp("_Name").strip() if rdmol.HasProp("_Name") else ""
-        mol = _from_rdmol_with_conformer(rdmol, name or f"{os.path.splitext(what)[0]}_{k + 1}",
-                                         "sdf", charge, multiplicity)
-        check_coordinates(mol.positions, mol.label)
-        out.append(mol)
+    out = [molecule_from_sdf_record(r, k, what, charge, multiplicity) for k, r in enumerate(sdf_records(text))]
     if not out:
         raise InputError(f"{what}: no molecule records found")
     return out

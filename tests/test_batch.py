@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -59,6 +60,41 @@ def test_batch_resumes_and_refuses_foreign_shards(tiny_model_path, smiles_csv, t
         from e3d.batch import run_batch
 
         run_batch(smiles_csv, tiny_model_path, out, shard_size=2, progress=False)
+
+
+def test_batch_sdf_record_errors_are_rows_and_workers_change_nothing(tiny_model_path, tmp_path, capsys):
+    """One malformed record used to refuse the whole SDF library; now it is an error row, the others are computed
+    (records parsed in DataLoader workers or in the process itself: the same table)."""
+    from rdkit import Chem
+
+    from e3d.molecule import from_smiles, read_molecules
+
+    blocks = []
+    for k, smi in enumerate(["CCO", "CC#N", "CC(=O)N"]):
+        mol = from_smiles(smi, name=f"m{k}")
+        mol.rdmol.SetProp("_Name", mol.name)
+        blocks.append(Chem.MolToMolBlock(mol.rdmol) + "$$$$\n")
+    good = tmp_path / "good.sdf"
+    good.write_text("".join(blocks))
+    lib = tmp_path / "lib.sdf"
+    lib.write_text(blocks[0] + "broken\n  not a counts line\n\nM  END\n$$$$\n" + blocks[1] + blocks[2])
+    tables = []
+    for workers in ("0", "1"):
+        out = str(tmp_path / f"w{workers}.parquet")
+        assert main(["batch", str(lib), "--model", tiny_model_path, "-o", out, "--shard-size", "2",
+                     "--workers", workers]) == 0
+        assert "(2 shard(s), 1 with an error)" in capsys.readouterr().out
+        tables.append(pd.read_parquet(out))
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+    errors = tables[0][tables[0]["error"].notna()]
+    assert list(errors["molecule"]) == ["broken"] and "record 2 is malformed" in errors["error"].iloc[0]
+    rows = tables[0][tables[0]["error"].isna()]
+    assert sorted(set(rows["molecule_id"])) == [0, 2, 3] and sorted(set(rows["molecule"])) == ["m0", "m1", "m2"]
+    from e3d import edge_energies, load_model
+    from e3d.pairs import pairs_for_molecules
+
+    direct = pairs_for_molecules(edge_energies(load_model(tiny_model_path), read_molecules(str(good))))
+    assert np.allclose(rows["D_ij"].to_numpy(), direct["D_ij"].to_numpy(), atol=1e-9)
 
 
 @pytest.mark.slow
