@@ -19,6 +19,9 @@ import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import torch
 
 from .errors import E3DError, InputError
@@ -126,6 +129,12 @@ def _lightning_module(model_path: str, parts_dir: str, max_atoms: int, dtype: Op
             super().__init__()
             self.e3d_model = None
 
+        def transfer_batch_to_device(self, batch, device, dataloader_idx):
+            # molecules, not tensors: e3d.edges moves each packed batch itself.  Lightning's own transfer walks
+            # every molecule as a collection and rebuilds it (a dataclass): ~0.2 ms a molecule, and the caches the
+            # workers filled (warm_caches) were lost
+            return batch
+
         def predict_step(self, batch, batch_idx):
             item = batch[0]
             if item["done"]:
@@ -144,12 +153,13 @@ def _lightning_module(model_path: str, parts_dir: str, max_atoms: int, dtype: Op
 
 
 def run_batch(input_path: str, model_path: str, out_path: str, shard_size: int = 256, devices: int = 1,
-              num_nodes: int = 1, accelerator: str = "auto", num_workers: Optional[int] = None,
+              num_nodes: int = 1, accelerator: str = "auto", num_workers: int = 0,
               max_atoms: int = DEFAULT_MAX_ATOMS, progress: bool = True, dtype: Optional[str] = None
               ) -> Dict[str, object]:
     """Compute pair tables for every molecule of INPUT with Lightning; write OUT (.parquet).
 
-    ``num_workers``: DataLoader workers reading the molecules; None: :func:`default_workers`."""
+    ``num_workers``: DataLoader workers reading the molecules (0: this process; on 2 CPU cores workers gain
+    nothing, `python bench/batch_throughput.py`; on a GPU not yet measured since the fix of session 40)."""
     import lightning
 
     if not out_path.endswith(".parquet"):
@@ -173,8 +183,6 @@ def run_batch(input_path: str, model_path: str, out_path: str, shard_size: int =
         raise E3DError(f"--accelerator {accelerator} --devices {devices}: {exc}") from None
     os.makedirs(parts_dir, exist_ok=True)
     _check_manifest(parts_dir, input_path, model_path, shard_size, len(entries), dtype)
-    if num_workers is None:
-        num_workers = default_workers(trainer)
     loader = torch.utils.data.DataLoader(dataset, batch_size=1, shuffle=False, num_workers=num_workers,
                                          collate_fn=keep_list)
     trainer.predict(_lightning_module(model_path, parts_dir, max_atoms, dtype), dataloaders=loader, return_predictions=False)
@@ -184,23 +192,44 @@ def run_batch(input_path: str, model_path: str, out_path: str, shard_size: int =
     missing = [k for k in range(dataset.n_shards) if not os.path.exists(shard_path(parts_dir, k))]
     if missing:
         raise E3DError(f"{len(missing)} shard(s) missing after the run (e.g. {missing[:3]}); run again to resume")
-    frames = [pd.read_parquet(shard_path(parts_dir, k)) for k in range(dataset.n_shards)]
-    table = pd.concat([f for f in frames if len(f)], ignore_index=True) if frames else pd.DataFrame()
-    table.to_parquet(out_path, index=False)
-    failed = table.loc[table["error"].notna(), ERROR_COLUMNS] if "error" in table.columns else pd.DataFrame()
-    return {"molecules": len(entries), "shards": dataset.n_shards, "rows": len(table), "errors": len(failed),
+    rows, failed = concatenate_shards([shard_path(parts_dir, k) for k in range(dataset.n_shards)], out_path)
+    return {"molecules": len(entries), "shards": dataset.n_shards, "rows": rows, "errors": len(failed),
             "failed": failed}
 
 
-def default_workers(trainer) -> int:
-    """0 on a CPU (the forward needs the cores: one process per core), else the cores but one, at most 8: on a GPU
-    the molecules' reading is most of the time (2026-12-04: 570–769 molecules/s in one process against a forward
-    of ~85,000, bench/gpu/results/)."""
-    from lightning.pytorch.accelerators import CPUAccelerator
+def shard_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
+    """One schema for every shard: a pair shard's columns first (then any other's), a column that is a dictionary
+    (pandas categorical) in one shard a dictionary with int32 indices in all, an empty column (``error`` in a shard
+    without errors) typed as where it holds values."""
+    fields: Dict[str, pa.DataType] = {}
+    for schema in sorted(schemas, key=lambda sc: "i" not in sc.names):
+        for f in schema.remove_metadata():
+            old = fields.get(f.name)
+            if pa.types.is_dictionary(f.type):
+                fields[f.name] = pa.dictionary(pa.int32(), f.type.value_type)
+            elif old is None or pa.types.is_null(old):
+                fields[f.name] = f.type
+    return pa.schema(list(fields.items()))
 
-    if isinstance(trainer.accelerator, CPUAccelerator):
-        return 0
-    return max(0, min(8, (os.cpu_count() or 1) - 1))
+
+def concatenate_shards(paths: Sequence[str], out_path: str) -> Tuple[int, pd.DataFrame]:
+    """The shards, in order, into one Parquet file, one row group each: a library's table is never whole in memory
+    (pandas' concat of 50,000 molecules' 3.7 million rows held them all, twice).  → (rows, the error rows)."""
+    schema = shard_schema([pq.read_schema(p) for p in paths]) if paths else pa.schema([])
+    rows, failed = 0, []
+    tmp = out_path + ".tmp"
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for path in paths:
+            table = pq.read_table(path)
+            table = pa.table([table[f.name].cast(f.type) if f.name in table.column_names
+                              else pa.nulls(len(table), f.type) for f in schema], schema=schema)
+            writer.write_table(table)
+            rows += len(table)
+            if "error" in schema.names:
+                failed.append(table.select(ERROR_COLUMNS).filter(pc.is_valid(table["error"])).to_pandas())
+    os.replace(tmp, out_path)
+    failed = pd.concat(failed, ignore_index=True) if failed else pd.DataFrame(columns=ERROR_COLUMNS)
+    return rows, failed
 
 
 def _quiet_lightning() -> None:

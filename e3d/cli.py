@@ -645,9 +645,9 @@ def _batch_parser(sub) -> None:
     p.add_argument("--num-nodes", type=POSITIVE, default=1, help="nodes (DDP; see README for SLURM)")
     p.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
     p.add_argument("--shard-size", type=POSITIVE, default=256, help="molecules per shard / predict step")
-    p.add_argument("--workers", type=COUNT, default=None,
-                   help="DataLoader workers reading the molecules (SMILES embedded in 3D, SDF records parsed); "
-                        "default: 0 on a CPU, the cores but one (at most 8) on a GPU")
+    p.add_argument("--workers", type=COUNT, default=0,
+                   help="DataLoader workers reading the molecules (SMILES embedded in 3D, SDF records parsed; "
+                        "default 0: in the main process)")
     p.add_argument("--max-atoms", type=POSITIVE, default=DEFAULT_MAX_ATOMS, help="refuse larger molecules")
     _dtype_arg(p)
     p.set_defaults(func=cmd_batch)
