@@ -110,6 +110,11 @@ def error_message(exc: Exception) -> str:
     return str(exc)
 
 
+def in_file(filename: str, message: str) -> str:
+    """``FILE, message`` — a message about one row or record of an uploaded file — unless it names the file already."""
+    return message if message.startswith(f"{filename}:") else f"{filename}, {message}"
+
+
 METRIC_HEADERS = {"mae": "MAE", "rmse": "RMSE", "r2": "R²", "spearman": "Spearman ρ"}  # e3d.bde.bde_metrics' columns
 
 

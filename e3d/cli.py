@@ -427,10 +427,11 @@ def cmd_bde(args) -> int:
     if metrics.empty:
         print("no metrics: they need ≥ 2 headline rows with a value to compare with (a bde_kcal_mol column, or the "
               "labelling method's BDEs without --no-reference)")
+    width = max((len(s) for s in metrics["series"]), default=0) if not metrics.empty else 0
     for against, group in metrics.groupby("against", sort=False):
         print(f"vs {against} (kcal/mol):")
         for _, m in group.iterrows():
-            print(f"  {m['series']:22s} n={m['n']:<4d} MAE={m['mae']:6.1f} RMSE={m['rmse']:6.1f} "
+            print(f"  {m['series']:{width}s} n={m['n']:<4d} MAE={m['mae']:6.1f} RMSE={m['rmse']:6.1f} "
                   f"R²={m['r2']:5.2f} slope={m['slope']:5.2f} ρ={m['spearman']:5.2f}")
     budget, rule = error_budget(out, headline), sum_rule_metrics(out, headline)
     if np.isfinite(budget["budget_accuracy_mae"]):

@@ -317,11 +317,20 @@ def molecule_from_sdf_record(record: str, k: int, what: str = "sdf", charge: Opt
 
 
 def molecules_from_sdf_text(text: str, what: str = "sdf", charge: Optional[int] = None,
-                            multiplicity: Optional[int] = None) -> List[Molecule]:
-    """SDF/MOL (multi-record) → molecules; each record must parse or the error names it."""
-    out = [molecule_from_sdf_record(r, k, what, charge, multiplicity) for k, r in enumerate(sdf_records(text))]
-    if not out:
+                            multiplicity: Optional[int] = None, on_error=None) -> List[Molecule]:
+    """SDF/MOL (multi-record) → molecules; a record that does not parse raises an error naming it, or with
+    ``on_error(name, error)`` is handed to it and the other records are kept."""
+    records = sdf_records(text)
+    if not records:
         raise InputError(f"{what}: no molecule records found")
+    out = []
+    for k, record in enumerate(records):
+        try:
+            out.append(molecule_from_sdf_record(record, k, what, charge, multiplicity))
+        except InputError as exc:
+            if on_error is None:
+                raise
+            on_error(sdf_record_name(record, k, what), exc)
     return out
 
 
@@ -369,15 +378,15 @@ def molecules_from_bytes(raw: bytes, filename: str, charge: Optional[int] = None
                          on_error=None) -> List[Molecule]:
     """Molecules from a file's bytes (the app's uploads and the CLI share this path).
 
-    ``on_error(name, error)``, when given, collects per-molecule SMILES failures in a batch instead of
-    raising, so one bad row does not lose the others; each error's message names its molecule once.
+    ``on_error(name, error)``, when given, collects per-molecule failures — a SMILES row, an SDF record — instead
+    of raising, so one bad row does not lose the others; each error's message names its molecule once.
     """
     ext = check_file_type(filename)
     text = decode_text(raw, filename)
     if ext == ".xyz":
         mols = molecules_from_xyz_text(text, filename, 0 if charge is None else charge, multiplicity)
     elif ext in (".sdf", ".mol"):
-        mols = molecules_from_sdf_text(text, filename, charge, multiplicity)
+        mols = molecules_from_sdf_text(text, filename, charge, multiplicity, on_error)
     elif ext == ".pdb":
         mols = molecules_from_pdb_text(text, filename, charge, multiplicity)
     else:

@@ -259,6 +259,20 @@ def test_upload_good_and_bad_files():
     assert len(at.get("download_button")) == 2
 
 
+def test_upload_sdf_keeps_the_records_around_a_malformed_one():
+    """One malformed record used to refuse the whole file; now it is named (with its file, once) and the others
+    are computed."""
+    two = _read("two.sdf").decode()
+    records = two.split("$$$$\n")
+    broken = records[0] + "$$$$\nbroken\n  not a counts line\n\nM  END\n$$$$\n" + records[1] + "$$$$\n"
+    at = page("views/upload.py")
+    at.file_uploader[0].set_value([("mixed.sdf", broken.encode(), "chemical/x-mdl-sdfile")])
+    at.button[0].click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["mixed.sdf: record 2 is malformed (RDKit could not parse it)"]
+    assert [u["name"] for u in at.session_state["uploads"]] == ["acetonitrile", "benzene"]
+
+
 # Every bad input a user might upload, with the words its one error message must contain.
 BAD_UPLOADS = [("empty.xyz", "empty"), ("truncated.xyz", "truncated"), ("binary.sdf", "binary"),
                ("nan.xyz", "NaN"), ("close_atoms.xyz", "closer than 0.5"), ("bad.sdf", "malformed"),

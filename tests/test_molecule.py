@@ -48,6 +48,25 @@ def test_multi_record_sdf(data_dir):
     assert mols[1].n_atoms == 12
 
 
+def test_sdf_records_and_a_malformed_record_kept_apart(data_dir):
+    """Records split on their ``$$$$`` lines (a MOL block without one is a record; blank tails are none); with
+    ``on_error`` a record that does not parse is handed over, named, and the others are read."""
+    from e3d.molecule import sdf_records
+
+    two = open(os.path.join(data_dir, "two.sdf")).read()
+    first, second = [r + "$$$$\n" for r in two.split("$$$$\n")[:2]]
+    assert sdf_records(two) == [first, second]
+    assert sdf_records(first + second[:-5] + "\n\n") == [first, second[:-5] + "\n\n"]  # last one without $$$$
+    assert sdf_records(first + "\n  \n") == [first]
+    text = (first + "broken\n  not a counts line\n\nM  END\n$$$$\n" + second).encode()
+    with pytest.raises(InputError, match="mixed.sdf: record 2 is malformed"):
+        molecules_from_bytes(text, "mixed.sdf")
+    errors = []
+    mols = molecules_from_bytes(text, "mixed.sdf", on_error=lambda name, exc: errors.append((name, str(exc))))
+    assert [m.name for m in mols] == ["acetonitrile", "benzene"]
+    assert errors == [("broken", "mixed.sdf: record 2 is malformed (RDKit could not parse it)")]
+
+
 def test_pdb(data_dir):
     (mol,) = read_molecules(os.path.join(data_dir, "acetic_acid.pdb"))
     assert mol.n_atoms == 8 and mol.rdmol.GetNumBonds() == 7

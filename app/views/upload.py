@@ -41,9 +41,9 @@ if submitted:
         mols += e3d.molecules_from_bytes(smiles_text.encode(), "typed.smi", **kwargs,
                                          on_error=lambda name, exc: errors.append(state.error_message(exc)))
     for f in files or []:
-        try:  # a bad row of a table file is named with its file
+        try:  # a bad row of a table file or a bad SDF record is named with its file (once), the others are kept
             mols += e3d.molecules_from_bytes(f.getvalue(), f.name, **kwargs, on_error=lambda name, exc, f=f: errors.append(
-                f"{f.name}, {state.error_message(exc)}"))
+                state.in_file(f.name, state.error_message(exc))))
         except E3DError as exc:
             errors.append(state.error_message(exc))
     added = 0
