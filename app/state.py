@@ -111,7 +111,7 @@ def error_message(exc: Exception) -> str:
 
 
 def in_file(filename: str, message: str) -> str:
-    """``FILE, message`` — a message about one row or record of an uploaded file — unless it names the file already."""
+    """``FILE, message`` for a message about one row or record of an uploaded file, unless it names the file."""
     return message if message.startswith(f"{filename}:") else f"{filename}, {message}"
 
 

@@ -159,7 +159,7 @@ def run_batch(input_path: str, model_path: str, out_path: str, shard_size: int =
     """Compute pair tables for every molecule of INPUT with Lightning; write OUT (.parquet).
 
     ``num_workers``: DataLoader workers reading the molecules (0: this process; on 2 CPU cores workers gain
-    nothing, `python bench/batch_throughput.py`; on a GPU not yet measured since the fix of session 40)."""
+    nothing, `python bench/batch_throughput.py`; on a GPU not measured yet: bench/gpu/run.py's batch step runs both)."""
     import lightning
 
     if not out_path.endswith(".parquet"):

@@ -197,8 +197,8 @@ def step_batch(args) -> dict:
         return time.perf_counter() - t0, pq.ParquetFile(out_path).metadata.num_rows
 
     wall, rows = run([])  # the default: everything in one process
-    out = {"molecules": n, "pair_rows": rows, "wall_s": wall, "molecules_per_s": n / wall,
-           "library_write_s": t_write, "command": " ".join(cmd[1:]), "target_met": (not args.quick) and n / wall >= 20_000}
+    out = {"molecules": n, "pair_rows": rows, "wall_s": wall, "molecules_per_s": n / wall, "library_write_s": t_write,
+           "command": " ".join(cmd[1:]), "target_met": (not args.quick) and n / wall >= 20_000}
     _save_partial(args.out, "batch", out)
     workers = 1 if args.quick else min(8, (os.cpu_count() or 2) - 1)
     if args.deadline - time.time() > 1.5 * wall:  # the molecules read in DataLoader workers: does it pay on a GPU?
