@@ -357,6 +357,8 @@ def smiles_from_table_text(text: str, what: str) -> List[tuple]:
         if "smiles" not in cols:
             raise InputError(f"{what}: needs a 'smiles' column (found: {', '.join(map(str, df.columns))})")
         smi = df[cols["smiles"]].astype(str).tolist()
+        if not smi:
+            raise InputError(f"{what}: no SMILES found (the 'smiles' column has no rows)")
         namecol = cols.get("name") or cols.get("id") or cols.get("label")
         names = df[namecol].astype(str).tolist() if namecol else [f"mol{i + 1}" for i in range(len(smi))]
         return list(zip(names, smi))

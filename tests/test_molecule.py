@@ -77,6 +77,13 @@ def test_csv_of_smiles(data_dir):
     assert [m.name for m in mols] == ["ethanol", "water", "methylamine"]
 
 
+@pytest.mark.parametrize("name, text", [("header.csv", "smiles,name\n"), ("blank.smi", "\n# a comment\n")])
+def test_a_table_without_smiles_says_so(name, text):
+    """A CSV with its header and no rows came back empty (and `e3d batch` then spoke of shards and processes)."""
+    with pytest.raises(InputError, match=f"{name}: no SMILES found"):
+        molecules_from_bytes(text.encode(), name)
+
+
 def test_batch_with_one_bad_row_keeps_the_others(data_dir):
     errors = []
     with open(os.path.join(data_dir, "bad_row.csv"), "rb") as fh:
