@@ -34,6 +34,7 @@ def test_gpu_run_rehearsal_on_cpu(tmp_path):
     assert steps["batch"]["pair_rows"] > steps["batch"]["molecules"]
     assert steps["train"]["trained"] and steps["train"]["epochs"] >= 1
     assert (out / "model.nequip.zip").exists() and (out / "model.card.json").exists() and (out / "curve.csv").exists()
+    assert (out / "last.ckpt").exists() and "with_workers" in steps["batch"]  # to go on from; workers measured
     summary = (out / "summary.md").read_text()
     for heading in ("Correctness", "Throughput", "Batch", "Training"):
         assert heading in summary
