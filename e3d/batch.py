@@ -77,11 +77,12 @@ class ShardDataset(torch.utils.data.Dataset):
 
 
 def warm_caches(mol) -> None:
-    """Compute here (in a DataLoader worker) what the pair tables read of each molecule — its SMILES, symbols and
-    bond arrays, cached on it and pickled back with it — so the process that holds the model does not."""
+    """Compute here (in a DataLoader worker) what the pair tables read of each molecule — its SMILES and bond
+    arrays (which fill its symbols), cached on it and pickled back with it — so the process that holds the model
+    does not."""
     from .pairs import bond_arrays
 
-    _ = mol.smiles, mol.symbols
+    _ = mol.smiles
     bond_arrays(mol)
 
 

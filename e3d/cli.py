@@ -427,7 +427,7 @@ def cmd_bde(args) -> int:
     if metrics.empty:
         print("no metrics: they need ≥ 2 headline rows with a value to compare with (a bde_kcal_mol column, or the "
               "labelling method's BDEs without --no-reference)")
-    width = max((len(s) for s in metrics["series"]), default=0) if not metrics.empty else 0
+    width = max(map(len, metrics["series"]), default=0)  # bde_metrics keeps its columns when empty
     for against, group in metrics.groupby("against", sort=False):
         print(f"vs {against} (kcal/mol):")
         for _, m in group.iterrows():
