@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,6 +40,23 @@ def test_gpu_run_rehearsal_on_cpu(tmp_path):
     for heading in ("Correctness", "Throughput", "Batch", "Training"):
         assert heading in summary
     assert len(os.listdir(out)) <= 8  # what the device tool brings back
+
+    # a later lent GPU goes on from this call's last checkpoint (the train step alone, a short second call)
+    again = tmp_path / "again"
+    again.mkdir()
+    proc = subprocess.run(["bash", "bench/gpu/run.sh", "--cpu", "--quick", "--only", "train",
+                           "--resume-from", str(out / "last.ckpt")], cwd=ROOT, env=dict(env, OUT=str(again)),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    train = json.loads((again / "results.json").read_text())["steps"]["train"]
+    assert train["status"] == "ok" and train["trained"], (again / "log.txt").read_text()[-3000:]
+    first = pd.read_csv(out / "curve.csv")
+    assert train["resumed"]["epoch"] >= first["epoch"].max() and train["resumed"]["step"] > 0
+    assert pd.read_csv(again / "curve.csv")["epoch"].min() >= first["epoch"].max() > 0  # epochs go on, not afresh
+    assert "went on from" in (again / "summary.md").read_text()
+    bad = subprocess.run(["bash", "bench/gpu/run.sh", "--cpu", "--quick", "--resume-from", str(tmp_path / "none.ckpt")],
+                         cwd=ROOT, env=dict(env, OUT=str(tmp_path)), capture_output=True, text=True)
+    assert bad.returncode == 2 and "no such checkpoint" in bad.stdout
 
 
 def _git(cwd, *args):

@@ -245,9 +245,10 @@ def step_train(args) -> dict:
         overrides += ["training_module.model.compile_mode=eager"]
     model = os.path.join(args.out, "model.nequip.zip")
     run_dir = os.path.join(args.work, "run")
+    resumed = resume_point(args.resume_from, run_dir) if args.resume_from else None
     t0 = time.perf_counter()
     card = train(os.path.join(ROOT, "configs", "emergence.yaml"), run_dir, model, model_id="gpu-emergence-qm9",
-                 overrides=overrides)
+                 overrides=overrides, resume=resumed is not None)
     from e3d.study import read_curve
 
     curve = read_curve(run_dir)
@@ -255,10 +256,28 @@ def step_train(args) -> dict:
     if os.path.exists(os.path.join(run_dir, "last.ckpt")):  # for a later lent GPU to go on from
         shutil.copy(os.path.join(run_dir, "last.ckpt"), os.path.join(args.out, "last.ckpt"))
     return {"frames": prov["n_frames"], "labelling_s": t_label, "workers": workers, "trained": True,
-            "train_wall_s": time.perf_counter() - t0, "epochs": int(len(curve)),
+            "resumed": resumed, "train_wall_s": time.perf_counter() - t0, "epochs": int(len(curve)),
             "validation": (card.get("metrics") or {}).get("validation"),
             "frames_per_s_last_epoch": float(curve["train_frames_per_s"].dropna().iloc[-1])
             if "train_frames_per_s" in curve and curve["train_frames_per_s"].notna().any() else None}
+
+
+def resume_point(checkpoint: str, run_dir: str) -> dict:
+    """Lay a previous lent GPU's ``last.ckpt`` into RUN_DIR to go on from (each lent GPU trains minutes: a model
+    worth shipping needs them added up).  Its Timer is reset, so that this call's ``max_time`` is this call's time;
+    it is also the fallback ``best.ckpt`` to package should no validation of this call beat the last one."""
+    import torch
+
+    from e3d.study import restart_timer
+
+    os.makedirs(run_dir, exist_ok=True)
+    last = os.path.join(run_dir, "last.ckpt")
+    shutil.copy(checkpoint, last)
+    restart_timer(last)
+    shutil.copy(last, os.path.join(run_dir, "best.ckpt"))
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)  # our own run's checkpoint, carried
+    return {"from": os.path.relpath(os.path.abspath(checkpoint), ROOT), "epoch": int(ckpt.get("epoch", 0)),
+            "step": int(ckpt.get("global_step", 0))}
 
 
 # --------------------------------------------------------------------------- orchestration
@@ -312,7 +331,10 @@ def summary_markdown(results: dict) -> str:
     val = tr.get("validation") or {}
     if tr.get("trained"):
         lines += ["## Training (emergence recipe)", "", f"{tr['frames']} GFN2-xTB frames labelled in {tr['labelling_s']:.0f} s "
-                  f"on {tr['workers']} CPU workers; trained {tr['epochs']} epochs in {tr['train_wall_s']:.0f} s "
+                  f"on {tr['workers']} CPU workers; "
+                  + (f"went on from `{tr['resumed']['from']}` (epoch {tr['resumed']['epoch']}, step "
+                     f"{tr['resumed']['step']}); " if tr.get("resumed") else "")
+                  + f"trained {tr['epochs']} epochs in {tr['train_wall_s']:.0f} s "
                   f"({tr.get('frames_per_s_last_epoch') or 0:.0f} frames/s); validation energy "
                   f"{1000 * val.get('per_atom_energy_mae', float('nan')):.1f} meV/atom, forces "
                   f"{val.get('forces_mae', float('nan')):.3f} eV/Å", ""]
@@ -349,6 +371,7 @@ def orchestrate(args) -> int:
             continue
         cmd = [sys.executable, os.path.abspath(__file__), "--step", name, "--out", args.out, "--work", work,
                "--deadline", str(time.time() + limit)] + (["--cpu"] if args.cpu else []) + (["--quick"] if args.quick else [])
+        cmd += ["--resume-from", os.path.abspath(args.resume_from)] if args.resume_from else []
         t0 = time.time()
         try:
             proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=limit, cwd=ROOT)
@@ -378,6 +401,8 @@ def main() -> int:
     ap.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
     ap.add_argument("--export-inputs", help="write the carried QM9 inputs into this folder (run here)")
     ap.add_argument("--n-train", type=int, default=SIZES["n_train"][0])
+    ap.add_argument("--resume-from", help="the train step goes on from this checkpoint (a previous lent GPU's "
+                    "last.ckpt, committed under bench/gpu/results/) instead of fresh weights")
     ap.add_argument("--only", type=lambda v: v.split(","), help="these steps only (comma-separated), e.g. a short "
                     "second call: --only batch")
     args = ap.parse_args()
@@ -388,6 +413,9 @@ def main() -> int:
         ap.error("--out (or $OUT) is required")
     if not os.path.exists(os.path.join(INPUTS, LIBRARY)):
         print(f"error: {INPUTS} is missing: run bench/gpu/prepare.sh first (and carry .gpu_inputs)")
+        return 2
+    if args.resume_from and not os.path.isfile(args.resume_from):
+        print(f"error: --resume-from {args.resume_from}: no such checkpoint")
         return 2
     if not args.step:
         return orchestrate(args)
