@@ -16,7 +16,7 @@ import pandas as pd
 from rdkit import Chem
 
 from .errors import InputError
-from .molecule import Molecule, canonical
+from .molecule import Molecule, canonical, graph_charge_and_multiplicity
 
 
 def bond_sides(rdmol: Chem.Mol, i: int, j: int) -> Tuple[List[int], List[int]]:
@@ -86,11 +86,10 @@ def split_at_bond(mol: Molecule, i: int, j: int) -> List[Molecule]:
     frags = Chem.GetMolFrags(broken, asMols=True, sanitizeFrags=False, fragsMolAtomMapping=mapping)
     out = []
     for frag, atom_ids in zip(frags, mapping):
-        unpaired = sum(a.GetNumRadicalElectrons() for a in frag.GetAtoms())
-        charge = sum(a.GetFormalCharge() for a in frag.GetAtoms())
+        charge, multiplicity = graph_charge_and_multiplicity(frag)
         out.append(Molecule(rdmol=frag, positions=mol.positions[list(atom_ids)],
                             name=f"{mol.label}:{Chem.MolToSmiles(Chem.RemoveHs(frag, sanitize=False))}",
-                            charge=charge, multiplicity=unpaired + 1, source="rigid fragment",
+                            charge=charge, multiplicity=multiplicity, source="rigid fragment",
                             parent_atoms=tuple(int(a) for a in atom_ids)))
     return out
 

@@ -107,9 +107,11 @@ def bonds_of(rdmol: Chem.Mol) -> List[Chem.Bond]:
     return [rdmol.GetBondWithIdx(k) for k in range(rdmol.GetNumBonds())]
 
 
-def _graph_charge_and_multiplicity(rdmol: Chem.Mol):
-    charge = sum(a.GetFormalCharge() for a in rdmol.GetAtoms())
-    unpaired = sum(a.GetNumRadicalElectrons() for a in rdmol.GetAtoms())
+def graph_charge_and_multiplicity(rdmol: Chem.Mol) -> Tuple[int, int]:
+    """(formal charge, 1 + unpaired electrons) of an RDKit graph."""
+    atoms = atoms_of(rdmol)
+    charge = sum(a.GetFormalCharge() for a in atoms)
+    unpaired = sum(a.GetNumRadicalElectrons() for a in atoms)
     return charge, unpaired + 1
 
 
@@ -117,7 +119,7 @@ def _from_rdmol_with_conformer(rdmol: Chem.Mol, name: str, source: str,
                                charge: Optional[int], multiplicity: Optional[int]) -> Molecule:
     if rdmol.GetNumConformers() == 0:
         raise InputError(f"{name or 'molecule'}: the record has no 3D coordinates")
-    graph_charge, graph_mult = _graph_charge_and_multiplicity(rdmol)
+    graph_charge, graph_mult = graph_charge_and_multiplicity(rdmol)
     pos = rdmol.GetConformer().GetPositions()
     return Molecule(
         rdmol=rdmol,
@@ -273,10 +275,7 @@ def molecules_from_xyz_text(text: str, what: str = "xyz", charge: int = 0,
             except Exception as exc:
                 raise InputError(f"{what}: could not perceive bonds in frame {k + 1}: {exc}") from None
         rdmol.UpdatePropertyCache(strict=False)
-        mult = multiplicity
-        if mult is None:
-            mult = 1 + sum(a.GetNumRadicalElectrons() for a in rdmol.GetAtoms())
-        out.append(_from_rdmol_with_conformer(rdmol, name, "xyz", charge, mult))
+        out.append(_from_rdmol_with_conformer(rdmol, name, "xyz", charge, multiplicity))
     if not out:
         raise InputError(f"{what}: no molecules found")
     return out
