@@ -35,8 +35,9 @@ TOTAL_S, QUICK_TOTAL_S = 540, 420  # the rehearsal shares the CPU with a second 
 SIZES = {  # full run / --quick rehearsal
     "n_sweep": (20_000, 300), "batch_atoms": ((4096, 16384, 65536), (2048,)), "n_batch": (50_000, 400),
     # train batch 64 on 2026-12-04 (2,148 frames/s, 45.7 meV/atom after 3 min 48 s); 256 next: does a fuller GPU
-    # learn faster per minute? (compare the curves at equal wall time)
-    "n_train": (1_500, 12), "train_batch": (256, 8), "n_check": (256, 8),
+    # learn faster per minute? (compare the curves at equal wall time).  Its learning rate scaled with the batch
+    # (0.002 x sqrt(256 / 32)): on the CPU, three seeds converged as well as batch 32 (docs/STUDY_LOG.md, session 41)
+    "n_train": (1_500, 12), "train_batch": (256, 8), "train_lr": (0.00566, 0.002), "n_check": (256, 8),
 }
 
 
@@ -238,7 +239,8 @@ def step_train(args) -> dict:
     ase.io.write(check, ase.io.read(data, index=f":{size('n_check', args.quick)}"))
     overrides = [f"trainval_file={data}", f"test_file={check}", "run=[train]",
                  f"trainer.max_time=00:{hh:02d}:{mm:02d}:{ss:02d}", "trainer.enable_progress_bar=false",
-                 f"data.train_dataloader.batch_size={size('train_batch', args.quick)}"]
+                 f"data.train_dataloader.batch_size={size('train_batch', args.quick)}",
+                 f"training_module.optimizer.lr={size('train_lr', args.quick)}"]
     if left < 600:  # a --quick rehearsal too (its minute of training above)
         # torch.compile costs minutes before the first step: on 2026-12-04 no step had finished 193 s after
         # TRAIN RUN START (316 s box, 3,000 parents), so a short box trains eager (same model, same maths)
