@@ -227,9 +227,10 @@ def checkpoint_path(run_id: str, study_dir: str = STUDY_DIR, which: str = "last"
     return os.path.join(study_dir, "checkpoints", f"{run_id}.{which}.ckpt")
 
 
-def restart_timer(checkpoint: str) -> None:
+def restart_timer(checkpoint: str) -> Dict[str, object]:
     """Forget the wall time a checkpoint has spent, so that ``max_time`` is a budget per call (Lightning
-    restores its Timer callback's elapsed time on resume and would stop a resumed run at once)."""
+    restores its Timer callback's elapsed time on resume and would stop a resumed run at once).  Returns the
+    checkpoint as it now is (epoch, global_step, … for whoever reports where the run goes on from)."""
     import torch
 
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)  # our own nequip-train checkpoint
@@ -239,6 +240,7 @@ def restart_timer(checkpoint: str) -> None:
         for k in timers:
             del callbacks[k]
         torch.save(ckpt, checkpoint)
+    return ckpt
 
 
 def steps_done(run_dir: str) -> int:

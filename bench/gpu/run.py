@@ -268,16 +268,13 @@ def resume_point(checkpoint: str, run_dir: str) -> dict:
     """Lay a previous lent GPU's ``last.ckpt`` into RUN_DIR to go on from (each lent GPU trains minutes: a model
     worth shipping needs them added up).  Its Timer is reset, so that this call's ``max_time`` is this call's time;
     it is also the fallback ``best.ckpt`` to package should no validation of this call beat the last one."""
-    import torch
-
     from e3d.study import restart_timer
 
     os.makedirs(run_dir, exist_ok=True)
     last = os.path.join(run_dir, "last.ckpt")
     shutil.copy(checkpoint, last)
-    restart_timer(last)
+    ckpt = restart_timer(last)
     shutil.copy(last, os.path.join(run_dir, "best.ckpt"))
-    ckpt = torch.load(last, map_location="cpu", weights_only=False)  # our own run's checkpoint, carried
     return {"from": os.path.relpath(os.path.abspath(checkpoint), ROOT), "epoch": int(ckpt.get("epoch", 0)),
             "step": int(ckpt.get("global_step", 0))}
 
