@@ -27,14 +27,14 @@ For a row (parent SMILES, radical fragments A and B):
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from .additivity import MODEL_GAP_COLUMN, model_additivity_gap
-from .calculator import model_energy, relax_with_model
+from .calculator import model_energy, relax_many_with_model
 from .edges import edge_energies
 from .errors import E3DError, InputError
 from .fragments import bond_sides, cut_energy, cut_response, locate_bond, split_at_bond
@@ -158,17 +158,30 @@ def trained_on_forces(model: E3DModel) -> bool:
 
 def model_geometry(model: E3DModel, smiles: str, cache: ReferenceCache) -> Tuple[Molecule, str]:
     """The species where the model is evaluated, and which minimum that is (cached per model)."""
-    key = (model.path, smiles)
-    if key not in cache.model_minima:
-        source = XTB_MINIMUM
-        if trained_on_forces(model):
-            relaxed = relax_with_model(from_smiles(smiles), model)
-            source = minimum_problem(model, relaxed, xtb_minimum(smiles, cache)) or MODEL_MINIMUM
-            if source == MODEL_MINIMUM:
-                cache.model_minima[key] = (relaxed, MODEL_MINIMUM)
-        if key not in cache.model_minima:
-            cache.model_minima[key] = (xtb_minimum(smiles, cache), source)
-    return cache.model_minima[key]
+    model_geometries(model, [smiles], cache)
+    if (model.path, smiles) not in cache.model_minima:
+        from_smiles(smiles)  # raises why it could not be read
+    return cache.model_minima[(model.path, smiles)]
+
+
+def model_geometries(model: E3DModel, smiles: Sequence[str], cache: ReferenceCache) -> None:
+    """:func:`model_geometry` of several species into ``cache``, the model's relaxations batched
+    (:func:`~e3d.calculator.relax_many_with_model`: the same minima, several times faster); a SMILES RDKit
+    cannot read or embed is left out (:func:`model_geometry` says why)."""
+    todo, mols = [], []
+    for s in dict.fromkeys(smiles):
+        if (model.path, s) not in cache.model_minima:
+            try:
+                mols.append(from_smiles(s))
+                todo.append(s)
+            except E3DError:
+                continue
+    relaxed = relax_many_with_model(mols, model) if trained_on_forces(model) else []
+    for k, s in enumerate(todo):
+        source = (minimum_problem(model, relaxed[k], xtb_minimum(s, cache)) or MODEL_MINIMUM
+                  if relaxed else XTB_MINIMUM)
+        cache.model_minima[(model.path, s)] = ((relaxed[k], source) if source == MODEL_MINIMUM
+                                               else (xtb_minimum(s, cache), source))
 
 
 def minimum_problem(model: E3DModel, relaxed: Molecule, labeller_minimum: Molecule) -> str:
@@ -326,6 +339,7 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
     if reference == "auto":
         reference = reference_method_for(model)
     cache = ReferenceCache() if cache is None else cache
+    model_geometries(model, table[list(SMILES_COLUMNS)].to_numpy().ravel(), cache)  # the relaxations batched
     rows = []
     for _, row in tqdm(table.iterrows(), total=len(table), desc="BDE", disable=not progress):
         out = dict.fromkeys(BDE_COLUMNS)
@@ -450,6 +464,24 @@ def error_budget(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> Dict[st
         out[f"budget_{term}_mean"] = float(diff.mean()) if len(diff) else float("nan")
         out[f"budget_{term}_mae"] = float(diff.abs().mean()) if len(diff) else float("nan")
     return out
+
+
+# the relaxed estimate's miss against the labels' relaxed BDE, likewise (kcal/mol):
+#   relaxed estimate − relaxed labels = (cut − rigid labels) + relaxation,
+#   relaxation = labels' relaxation energy (rigid − relaxed labels)
+#                − the model's own (model rigid − model fragments)
+RELAXATION_TERM = ("model_rigid_bde_kcal_mol", "model_fragment_bde_kcal_mol",
+                   "rigid_reference_bde_kcal_mol", "reference_bde_kcal_mol")
+
+
+def relaxation_term(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> Dict[str, float]:
+    """Mean (signed) and mean absolute :data:`RELAXATION_TERM` on ``rows``: how far the model relaxes the
+    fragments beyond (< 0) or short of (> 0) its labels, per bond (kcal/mol)."""
+    rows = bde["error"].isna() if rows is None else rows
+    model_rigid, model_relaxed, rigid, relaxed = (bde.loc[rows, c].astype(float) for c in RELAXATION_TERM)
+    diff = ((rigid - relaxed) - (model_rigid - model_relaxed)).dropna()
+    return {"relaxation_term_mean": float(diff.mean()) if len(diff) else float("nan"),
+            "relaxation_term_mae": float(diff.abs().mean()) if len(diff) else float("nan")}
 
 
 def error_budget_by_type(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> pd.DataFrame:

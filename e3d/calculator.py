@@ -6,6 +6,8 @@ the model's own minimum) and for bond-stretch scans.
 
 from __future__ import annotations
 
+from typing import List, Sequence, Tuple
+
 import numpy as np
 from nequip.data import AtomicDataDict
 from nequip.integrations.ase import NequIPCalculator
@@ -46,13 +48,69 @@ class E3DCalculator(NequIPCalculator):
 
 def relax_with_model(mol, model: E3DModel, fmax: float = 0.01, steps: int = 500):
     """The molecule at the model's local minimum (BFGS; same graph)."""
-    from .geometry import SYMMETRY_BREAK, relax
+    (relaxed,) = relax_many_with_model([mol], model, fmax=fmax, steps=steps)
+    return relaxed
 
-    return relax(mol, E3DCalculator(model), fmax=fmax, steps=steps, displace=SYMMETRY_BREAK)
+
+MAX_BATCH_ATOMS = 2000  # atoms per batched force call of relax_many_with_model
+
+
+def relax_many_with_model(mols: Sequence, model: E3DModel, fmax: float = 0.01, steps: int = 500) -> List:
+    """Each molecule at the model's local minimum from its own start (:data:`~e3d.geometry.SYMMETRY_BREAK`
+    displaced), one ASE BFGS per molecule as :func:`e3d.geometry.relax` runs it — but the force calls of every
+    molecule not yet converged are one batched model call per step (the molecules are separate graphs): on a CPU
+    a small molecule's call is mostly overhead, a sum of models' six networks' six times over."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.optimize import BFGS
+
+    from .edges import pack_batches
+    from .geometry import SYMMETRY_BREAK, displaced
+
+    if model.kind == "aotinductor":  # graphs traced for a batch shape: one molecule at a time
+        from .geometry import relax
+
+        return [relax(m, E3DCalculator(model), fmax=fmax, steps=steps, displace=SYMMETRY_BREAK) for m in mols]
+    atoms = [displaced(m, SYMMETRY_BREAK).to_ase() if m.n_atoms > 1 else m.to_ase() for m in mols]
+    optimizers = [BFGS(a, logfile=None) for a in atoms]
+    for optimizer in optimizers:
+        optimizer.fmax = fmax  # what BFGS.run sets
+    taken = [0] * len(mols)
+    active = [k for k, a in enumerate(atoms) if len(a) > 1]
+    while active:
+        for group in pack_batches([mols[k] for k in active], MAX_BATCH_ATOMS):
+            chosen = [active[g] for g in group]
+            for k, (energy, forces) in zip(chosen, model_energies_and_forces(model, [atoms[k] for k in chosen])):
+                atoms[k].calc = SinglePointCalculator(atoms[k], energy=energy, forces=forces)
+        still = []
+        for k in active:  # ASE's irun: stop when converged or the step budget is spent, else one step
+            if taken[k] < steps and not optimizers[k].gradient_converged(optimizers[k].optimizable.get_gradient()):
+                optimizers[k].step()
+                taken[k] += 1
+                still.append(k)
+        active = still
+    return [m.with_positions(a.positions) for m, a in zip(mols, atoms)]
+
+
+def model_energies_and_forces(model: E3DModel, frames: Sequence) -> List[Tuple[float, np.ndarray]]:
+    """Energy (eV) and forces (eV/Å) of each ASE frame, in one batched model call."""
+    import torch
+
+    from .edges import batch_to_data
+
+    data = AtomicDataDict.to_(batch_to_data([(a.get_chemical_symbols(), a.positions) for a in frames], model),
+                              model.device)
+    with model.lock, torch.enable_grad():
+        out = model.module(data)
+    energy = out[AtomicDataDict.TOTAL_ENERGY_KEY].detach().double().cpu().numpy().reshape(-1)
+    forces = out[AtomicDataDict.FORCE_KEY].detach().double().cpu().numpy()
+    bounds = np.cumsum([0] + [len(a) for a in frames])
+    return [(float(energy[k]), forces[bounds[k]:bounds[k + 1]]) for k in range(len(frames))]
 
 
 def model_energy(mol, model: E3DModel) -> float:
-    atoms = mol.to_ase()
-    atoms.calc = E3DCalculator(model)
-    return float(atoms.get_potential_energy())
+    """The model's energy of a molecule (eV): one forward pass with the force pass switched off."""
+    from .edges import edge_energies
+
+    (result,) = edge_energies(model, [mol], tolerance=None)
+    return result.total_energy
 

@@ -52,7 +52,7 @@ def _model_line(model) -> str:
 
 def cmd_bonds(args) -> int:
     from .bde import HOLE_EV, MODEL_HOLE, minimum_problem
-    from .calculator import relax_with_model
+    from .calculator import relax_many_with_model
     from .edges import edge_energies
     from .geometry import graph_changes
     from .model import load_model
@@ -67,7 +67,7 @@ def cmd_bonds(args) -> int:
         if charge_note(m.label, m.charge):
             print(f"warning: {charge_note(m.label, m.charge)}", file=sys.stderr)
     if args.relax:
-        relaxed = [relax_with_model(m, model) for m in mols]
+        relaxed = relax_many_with_model(mols, model)
         for start, m in zip(mols, relaxed):
             changed = graph_changes(m)
             shown = "the model's minimum is not this molecule; its edge energies are shown at that geometry"
@@ -169,8 +169,9 @@ def cmd_info(args) -> int:
 def cmd_data(args) -> int:
     from .data.build import build_dataset, corpus_items, dft_labeller, xtb_labeller
 
-    if args.on and args.labeller != "delta":
-        raise E3DError(f"--on MODEL is for `data delta` (residual Δ-labels), not `data {args.labeller}`")
+    if args.on and args.labeller not in ("delta", "minima"):
+        raise E3DError(f"--on MODEL is for `data delta` (residual Δ-labels) and `data minima`, "
+                       f"not `data {args.labeller}`")
     if args.labeller == "atct":
         from .data.atct import build_reference_table
         from .corpus import BDE_REFERENCE, EXP_BDE_TABLE
@@ -199,6 +200,17 @@ def cmd_data(args) -> int:
         prov = build_delta(args.input, out, progress=sys.stderr.isatty(), on_model=args.on)
         print(f"wrote {prov['n_frames']} frames with {prov['labels']['method']} labels to {out}; "
               f"provenance in {out}.json; {len(prov['failures'])} failure(s)")
+        return 0
+    if args.labeller == "minima":
+        from .data.model_minima import build_model_minima
+
+        if not args.input or not args.on:
+            raise E3DError("data minima needs --input SET.extxyz (a GFN2-xTB set with its provenance JSON) "
+                           "and --on MODEL")
+        out = args.out or args.input.removesuffix(".extxyz") + "_minima.extxyz"
+        prov = build_model_minima(args.input, args.on, out, progress=sys.stderr.isatty(), workers=args.workers)
+        print(f"wrote {prov['n_frames']} frames at {prov['settings']['relaxed_with']}'s minima of {args.input}'s "
+              f"species to {out}; provenance in {out}.json; {len(prov['failures'])} failure(s)")
         return 0
     if args.labeller == "qm9":
         from .data.qm9 import SCALING_SIZES, build_qm9_datasets
@@ -382,7 +394,7 @@ def cmd_bde(args) -> int:
     import numpy as np
 
     from .additivity import sum_rule_metrics
-    from .bde import bde_metrics, error_budget, flat_metrics, read_at_labeller_minimum
+    from .bde import bde_metrics, error_budget, flat_metrics, read_at_labeller_minimum, relaxation_term
     from .bde_check import check_bde_table, read_bde_csv
     from .model import load_model
     from .verdict import findings
@@ -438,6 +450,12 @@ def cmd_bde(args) -> int:
         print("error budget of D_ij − rigid labels, mean |term| (kcal/mol): accuracy {budget_accuracy_mae:.1f}, "
               "locality {budget_locality_mae:.1f} (at the radical centres {budget_locality_at_centres_mae:.1f}, "
               "elsewhere {budget_locality_beyond_mae:.1f}), partition {budget_partition_mae:.1f}".format(**budget))
+    relaxation = relaxation_term(out, headline)
+    if np.isfinite(relaxation["relaxation_term_mae"]):
+        print("relaxed estimate − relaxed labels = (cut − rigid labels) + relaxation term (labels' − the model's "
+              "own fragment relaxation energy): mean |term| {relaxation_term_mae:.1f}, "
+              "mean {relaxation_term_mean:+.1f} kcal/mol (< 0: the model relaxes the fragments too far)"
+              .format(**relaxation))
     if rule["sum_rule_n"]:
         labeller = ", ".join(out.loc[headline, "reference_method"].dropna().unique())
         print(f"sum rule (n={rule['sum_rule_n']}, acyclic parents): mean D_ij − rigid labels "
@@ -579,16 +597,18 @@ def _bde_parser(sub) -> None:
 
 def _data_parser(sub) -> None:
     p = sub.add_parser("data", help="build a labelled training set (extxyz + provenance JSON)")
-    p.add_argument("labeller", choices=["xtb", "dft", "delta", "qm9", "spice", "atct"],
+    p.add_argument("labeller", choices=["xtb", "dft", "delta", "minima", "qm9", "spice", "atct"],
                    help="GFN2-xTB or DFT (PySCF) labels on a corpus, (delta) a labelled set's labels minus GFN2-xTB's "
-                        "(or a GFN2-xTB model's, --on) on its geometries (Δ-learning), QM9 (DFT) subsets, a SPICE 2 HDF5 file you "
+                        "(or a GFN2-xTB model's, --on) on its geometries (Δ-learning), (minima) a GFN2-xTB set's "
+                        "parents and radicals where the model --on relaxes them (its minimum and half-way), labelled "
+                        "with GFN2-xTB, QM9 (DFT) subsets, a SPICE 2 HDF5 file you "
                         "have, or (atct) the experimental BDE table from ATcT heats of formation")
     p.add_argument("--level", default="B3LYP/def2-SVP",
                    help="dft: FUNCTIONAL/BASIS (default B3LYP/def2-SVP; UKS with stability analysis)")
-    p.add_argument("--input", help="spice: the SPICE HDF5 file; delta: the labelled .extxyz (with its .json)")
+    p.add_argument("--input", help="spice: the SPICE HDF5 file; delta, minima: the labelled .extxyz (with its .json)")
     p.add_argument("--on", metavar="MODEL",
                    help="delta: the labels minus this GFN2-xTB model's (a residual Δ set, for a Δ model summed with "
-                        "exactly that model) instead of minus GFN2-xTB's")
+                        "exactly that model) instead of minus GFN2-xTB's; minima: the model that relaxes the species")
     p.add_argument("--subset", nargs="+", help="spice: keep these subsets (substring match)")
     p.add_argument("--elements", nargs="+", help="spice: keep molecules made only of these elements")
     p.add_argument("--max-atoms", type=POSITIVE, help="spice: skip larger molecules")
@@ -603,8 +623,8 @@ def _data_parser(sub) -> None:
                         "qm9:N (the first N QM9 molecules at their B3LYP geometries, rigid radicals; "
                         "held-out molecules excluded), qm9-test:N (the first N of QM9's test split, a held-out QM9 set), "
                         "a .smi file, or several joined by '+'")
-    p.add_argument("--out", help="output .extxyz for xtb (default runs/data/xtb_VARIANT_CORPUS.extxyz), "
-                                 "folder for qm9 (default runs/data/qm9)")
+    p.add_argument("--out", help="output .extxyz for xtb (default runs/data/xtb_VARIANT_CORPUS.extxyz; minima: "
+                                 "INPUT_minima.extxyz), folder for qm9 (default runs/data/qm9)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=POSITIVE, help="first N molecules only (xtb corpus or QM9)")
     p.add_argument("--n-thermal", type=COUNT, default=8, help="displaced frames per molecule")
@@ -617,7 +637,7 @@ def _data_parser(sub) -> None:
                    help="xtb/dft: label only frames of these kinds (e.g. radical: extra radicals for a set built "
                         "before, to join with it)")
     p.add_argument("--workers", type=POSITIVE, default=1,
-                   help="xtb/dft: label over N processes (same output for any N; geometries stay sequential)")
+                   help="xtb/dft/minima: label over N processes (same output for any N; geometries stay sequential)")
     p.add_argument("--resume", action="store_true",
                    help="xtb/dft: continue an interrupted build with the same arguments (keeps the frames written)")
     p.set_defaults(func=cmd_data)

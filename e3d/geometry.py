@@ -26,16 +26,27 @@ def relax(mol: Molecule, calculator, fmax: float = RELAX_FMAX, steps: int = 200,
     a linear radical centre, a GFN2-xTB saddle 11.6 (HCO•), 11.1 (CH3CO•) and 2.6 (C2H3•) kcal/mol above
     the bent minimum; 0.01 Å suffices to reach it.
     """
-    from ase.optimize import BFGS
-
     if mol.n_atoms == 1:
         return mol
-    if displace:
-        mol = mol.with_positions(mol.positions + np.random.default_rng(0).normal(0.0, displace, mol.positions.shape))
-    atoms = mol.to_ase()
-    atoms.calc = calculator
-    BFGS(atoms, logfile=None).run(fmax=fmax, steps=steps)
+    atoms = relax_atoms(displaced(mol, displace).to_ase(), calculator, fmax=fmax, steps=steps)
     return mol.with_positions(atoms.positions)
+
+
+def displaced(mol: Molecule, displace: float) -> Molecule:
+    """``mol`` displaced at random (seeded: the same start every time), rms ``displace`` Å per coordinate."""
+    if not displace:
+        return mol
+    return mol.with_positions(mol.positions + np.random.default_rng(0).normal(0.0, displace, mol.positions.shape))
+
+
+def relax_atoms(atoms, calculator, fmax: float = RELAX_FMAX, steps: int = 200):
+    """:func:`relax` for ASE atoms (no bond graph needed): BFGS in place; returns ``atoms``."""
+    from ase.optimize import BFGS
+
+    if len(atoms) > 1:
+        atoms.calc = calculator
+        BFGS(atoms, logfile=None).run(fmax=fmax, steps=steps)
+    return atoms
 
 
 BOND_FACTOR = 1.2  # bonded at a geometry: r_ij < BOND_FACTOR · (r_cov,i + r_cov,j), ASE's covalent radii

@@ -32,7 +32,9 @@ Data: GFN2-xTB labels of the curated corpus without the BDE-table parents plus t
 molecules (``e3d data xtb --corpus train-heldout+qm9:N``; nested by construction), built on
 demand; smaller data kinds are frame-kind subsets of the same file; ``extra_radical_bonds: K`` adds
 the rigid radicals of K more broken bonds per QM9 parent (labelled once, the next seed picks the
-bonds; ``…_rad+K.extxyz``).  Train and validation frames are nequip's random 90/10 frame split, or, for a
+bonds; ``…_rad+K.extxyz``); ``model_minima: ID`` adds the run's parents and radicals at run ID's model
+minima and half-way there, labelled again (:mod:`e3d.data.model_minima`; ``…_min-ID.extxyz``).
+Train and validation frames are nequip's random 90/10 frame split, or, for a
 run with ``split: parent``, split by parent molecule (:func:`e3d.data.build.parent_split`; one validation set
 for every seed, drawn with the study's data seed), with ``curated_repeats: K`` the curated molecules' train
 frames K times.  A run with ``init_from: ID``
@@ -58,7 +60,7 @@ from .convergence import converged, merge_curves
 from .data.build import VARIANT_KINDS
 from .ensemble import seed_sigma_by_group
 from .errors import E3DError
-from .cards import REPO_ROOT
+from .cards import MODEL_SUFFIXES, REPO_ROOT
 from .verdict import TARGETS
 
 STUDY_DIR = os.path.join(REPO_ROOT, "precomputed", "study")
@@ -107,14 +109,23 @@ def _size_tag(n: int) -> str:
     return f"{n // 1000}k" if n % 1000 == 0 and n >= 1000 else str(n)
 
 
-def dataset_path(study: Dict[str, object], n_qm9: int, kinds: str = "radicals", extra_radical_bonds: int = 0) -> str:
+def dataset_path(study: Dict[str, object], n_qm9: int, kinds: str = "radicals", extra_radical_bonds: int = 0,
+                 model_minima: str = "") -> str:
     folder = study["data"].get("dir", os.path.join("runs", "data", "study"))
     suffix = ("" if kinds == "radicals" else f"_{kinds}") + (f"_rad+{extra_radical_bonds}" if extra_radical_bonds else "")
+    suffix += f"_min-{_model_tag(model_minima)}" if model_minima else ""
     return os.path.join(folder, f"xtb_radicals_heldout_qm9-{_size_tag(n_qm9)}{suffix}.extxyz")
 
 
+def _model_tag(ref: str) -> str:
+    """A study run id, or a model file's name without its folder and suffix (a file-name part)."""
+    name = os.path.basename(ref)
+    return next((name.removesuffix(s) for s in MODEL_SUFFIXES if name.endswith(s)), name)
+
+
 def run_dataset(study: Dict[str, object], run: Dict[str, object]) -> str:
-    return dataset_path(study, int(run["n_qm9"]), run.get("kinds", "radicals"), int(run.get("extra_radical_bonds", 0)))
+    return dataset_path(study, int(run["n_qm9"]), run.get("kinds", "radicals"), int(run.get("extra_radical_bonds", 0)),
+                        run.get("model_minima", ""))
 
 
 def prepare_data(study: Dict[str, object], run: Dict[str, object], progress: bool = True) -> str:
@@ -162,6 +173,16 @@ def _prepare_frames(study: Dict[str, object], run: Dict[str, object], progress: 
     out = run_dataset(study, run)
     if out == full or os.path.exists(out + ".json"):
         return out
+    if run.get("model_minima"):  # the run's frames without them + its species at another run's model minima
+        from .data.model_minima import build_model_minima
+
+        plain = _prepare_frames(study, {k: v for k, v in run.items() if k != "model_minima"}, progress)
+        minima = plain.replace(".extxyz", f"_minima-{_model_tag(run['model_minima'])}.extxyz")
+        if not os.path.exists(minima + ".json"):
+            build_model_minima(plain, study_model(run["model_minima"], f"run {run['id']}: model_minima"), minima,
+                               progress=progress, workers=env_workers())
+        combine_frames([plain, minima], out)
+        return out
     base = full if kinds == "radicals" else dataset_path(study, n, kinds)
     if base != full and not os.path.exists(base + ".json"):
         subset_frames(full, base, kinds=VARIANT_KINDS[kinds])
@@ -192,11 +213,14 @@ def run_overrides(study: Dict[str, object], run: Dict[str, object], trainval: st
 def init_model(run: Dict[str, object], study_dir: str = STUDY_DIR) -> Optional[str]:
     """The model a run fine-tunes (``init_from``: another run's id in the study, or a model file), or None."""
     parent = run.get("init_from")
-    if not parent:
-        return None
-    path = parent if os.path.exists(str(parent)) else model_path(str(parent), study_dir)
+    return study_model(str(parent), f"run {run['id']}: init_from", study_dir) if parent else None
+
+
+def study_model(ref: str, what: str, study_dir: str = STUDY_DIR) -> str:
+    """The model file ``ref`` names: a study run's model, or a model file (``what`` names the asker in the error)."""
+    path = ref if os.path.exists(ref) else model_path(ref, study_dir)
     if not os.path.exists(path):
-        raise E3DError(f"run {run['id']}: init_from {parent!r} is neither a study run with a model nor a model file")
+        raise E3DError(f"{what} {ref!r} is neither a study run with a model nor a model file")
     return path
 
 
@@ -423,6 +447,8 @@ def describe(run: Dict[str, object]) -> Dict[str, object]:
     """The configuration columns of a run."""
     extra = int(run.get("extra_radical_bonds", 0))
     kinds = run.get("kinds", "radicals") + (f" (+{extra} broken bonds per QM9 parent)" if extra else "")
+    if run.get("model_minima"):
+        kinds += f" (+ its species at {run['model_minima']}'s minima)"
     split, repeats = "frames", int(run.get("curated_repeats", 1))
     if run.get("split") == "parent":
         split = "by parent" + (f", curated ×{repeats}" if repeats > 1 else "")
@@ -489,7 +515,8 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
     medians of D against mean bond enthalpies and against ``baseline`` (the bond-additive fit to the
     run's own labels, kcal/mol per type)."""
     from .additivity import sum_rule_metrics, with_additivity_gap
-    from .bde import bde_metrics, bde_table, error_budget, flat_metrics, headline_mask, model_quantity, with_additive_fit
+    from .bde import (bde_metrics, bde_table, error_budget, flat_metrics, headline_mask, model_quantity,
+                      relaxation_term, with_additive_fit)
     from .bondtypes import bond_type_stats, corpus_pairs, type_energy_agreement, weighted_entropy
     from .model import load_model
     from .units import KCAL_PER_EV
@@ -526,10 +553,11 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
         **{f"test_bias_{k}_kcal_mol": KCAL_PER_EV * test.get(f"{k}_energy_bias", np.nan)
            for k in VARIANT_KINDS["radicals"]},
         **error_budget(bde, rows),
+        **relaxation_term(bde, rows),
         **sum_rule_metrics(bde, rows),
     }
     for key in ("d_vs_rigid", "d_vs_relaxed", "d_vs_exp298", "cut_vs_rigid", "cut_vs_relaxed", "cut_vs_exp298",
-                "relaxed_est_vs_relaxed", "relaxed_est_vs_exp298", "ref_vs_exp298", "fit_vs_rigid"):
+                "relaxed_est_vs_relaxed", "relaxed_est_vs_exp298", "frag_vs_relaxed", "ref_vs_exp298", "fit_vs_rigid"):
         out[f"{key}_mae"], out[f"{key}_rho"] = metrics.get(f"{key}_mae", np.nan), metrics.get(f"{key}_rho", np.nan)
     return {"out": out, "pairs": pairs, "bde": bde.assign(headline=rows)}
 
@@ -632,7 +660,7 @@ def scaling_table(table: pd.DataFrame, spread: pd.DataFrame, groups: Sequence[st
     return pd.DataFrame(rows).sort_values("n_qm9", ignore_index=True) if rows else pd.DataFrame()
 
 
-EVALUATION_VERSION = 1  # bump when evaluate_run's results change for the same inputs (invalidates cached runs)
+EVALUATION_VERSION = 2  # bump when evaluate_run's results change for the same inputs (invalidates cached runs)
 EVAL_CACHE = os.path.join("runs", "study_eval_cache")
 
 

@@ -82,6 +82,17 @@ def test_bde_table_with_xtb_reference_and_bad_rows(tiny_model):
         budget["budget_locality_mean"]) and np.isfinite(budget["budget_locality_at_centres_mae"])
     assert budget["budget_partition_mae"] == pytest.approx(
         (good["e3d_bde_kcal_mol"] - good["e3d_cut_bde_kcal_mol"]).abs().mean())
+    # the relaxed estimate's miss = the cut's miss against the rigid labels + the relaxation term
+    from e3d.bde import relaxation_term
+
+    relaxed_miss = good["e3d_relaxed_estimate_kcal_mol"] - good["reference_bde_kcal_mol"]
+    relaxation = ((good["rigid_reference_bde_kcal_mol"] - good["reference_bde_kcal_mol"])
+                  - (good["model_rigid_bde_kcal_mol"] - good["model_fragment_bde_kcal_mol"]))
+    np.testing.assert_allclose(relaxed_miss, good["e3d_cut_bde_kcal_mol"] - good["rigid_reference_bde_kcal_mol"]
+                               + relaxation, atol=1e-9)
+    term = relaxation_term(out)
+    assert term["relaxation_term_mean"] == pytest.approx(relaxation.mean())
+    assert term["relaxation_term_mae"] == pytest.approx(relaxation.abs().mean())
     # the model's rigid BDE is its own energies: fragments frozen at the parent geometry, minus the parent
     from e3d.calculator import model_energy
     from e3d.fragments import split_at_bond
@@ -243,6 +254,22 @@ def test_models_trained_with_forces_are_relaxed_with_themselves(tiny_model):
     rows = pd.DataFrame({"label": ["HO-H"], "parent_smiles": ["O"], "fragment_a": ["[OH]"], "fragment_b": ["[H]"]})
     out = bde_table(tiny_model, rows, reference=None, progress=False)
     assert out.loc[0, "geometry"] == MODEL_MINIMUM
+
+
+def test_batched_relaxations_reach_the_minima_one_by_one_does(tiny_model):
+    """relax_many_with_model: one BFGS per molecule, the force calls batched — the same geometries as ASE's BFGS run
+    on each molecule with the model's calculator (a lone atom stays put; a step budget is each molecule's own)."""
+    from e3d.calculator import E3DCalculator, relax_many_with_model
+    from e3d.geometry import SYMMETRY_BREAK, relax
+
+    mols = [from_smiles(s) for s in ("CCO", "[CH2]C", "[H]", "O", "C=C[CH2]", "CN")]
+    for steps in (500, 3):
+        alone = [relax(m, E3DCalculator(tiny_model), fmax=0.01, steps=steps, displace=SYMMETRY_BREAK) for m in mols]
+        batched = relax_many_with_model(mols, tiny_model, fmax=0.01, steps=steps)
+        for a, b in zip(alone, batched):
+            np.testing.assert_allclose(b.positions, a.positions, atol=1e-6)
+    assert np.array_equal(batched[2].positions, mols[2].positions)
+    assert not np.allclose(batched[0].positions, mols[0].positions, atol=1e-3)  # it moved
 
 
 def test_error_budget_by_type_adds_up():

@@ -100,6 +100,51 @@ def test_extra_radicals_are_labelled_once_and_combined(tmp_path, monkeypatch):
     assert prepare_data(study, run, progress=False) == out  # built once
 
 
+def test_model_minima_frames_are_the_species_where_a_model_relaxes_them(tmp_path, tiny_model_path):
+    """``model_minima``: the run's parents and radicals (first frame of each) relaxed with a model, its minimum and
+    the point half-way there labelled with GFN2-xTB, joined to the run's frames; a set of other labels is refused."""
+    import json
+
+    from e3d.calculator import E3DCalculator
+    from e3d.data import xtb
+    from e3d.data.model_minima import KIND, build_model_minima, start_frames
+    from e3d.model import load_model
+    from e3d.study import prepare_data, run_dataset
+
+    study = {"data": {"corpus": "", "dir": str(tmp_path), "n_thermal": 2, "n_stretch": 1, "n_radical_bonds": 1,
+                      "seed": 0}}
+    run = {"id": "m", "n_qm9": 3, "model_minima": tiny_model_path}
+    out = prepare_data(study, run, progress=False)
+    assert out == run_dataset(study, run) and out.endswith("qm9-3_min-tiny_allegro.extxyz")
+    plain = list(ase.io.iread(str(tmp_path / "xtb_radicals_heldout_qm9-3.extxyz")))
+    minima = list(ase.io.iread(str(tmp_path / "xtb_radicals_heldout_qm9-3_minima-tiny_allegro.extxyz")))
+    starts = start_frames(plain)
+    assert {a.info["kind"] for a in starts} == {"eq", "radical"} and len(minima) == 2 * len(starts)
+    assert {a.info["kind"] for a in minima} == {KIND} and len(list(ase.io.iread(out))) == len(plain) + len(minima)
+    calc = E3DCalculator(load_model(tiny_model_path, device="cpu"))
+    for start, half, end in zip(starts, minima[::2], minima[1::2]):
+        assert half.info["start_kind"] == start.info["kind"] and half.info["multiplicity"] == start.info["multiplicity"]
+        np.testing.assert_allclose(half.positions, (start.positions + end.positions) / 2, atol=1e-6)
+        energy = []
+        for atoms in (start, end):  # the end is where the model relaxes the species to: downhill
+            probe = atoms.copy()
+            probe.calc = calc
+            energy.append(probe.get_potential_energy())
+        assert energy[1] < energy[0]
+    e, f = xtb.energy_and_forces(end.numbers, end.positions, 0, end.info["multiplicity"])
+    assert end.get_potential_energy() == pytest.approx(e) and np.allclose(end.get_forces(), f)
+    prov = json.load(open(out + ".json"))
+    assert prov["frames_by_kind"][KIND] == len(minima) and prov["combined_from"][1]["settings"]["relaxed_with"]
+    assert prepare_data(study, run, progress=False) == out  # built once
+    dft = tmp_path / "dft.extxyz"
+    ase.io.write(dft, plain[:1])
+    json.dump({"labels": {"method": "B3LYP/def2-SVP"}}, open(str(dft) + ".json", "w"))
+    with pytest.raises(e3d.E3DError, match="labelled by 'B3LYP/def2-SVP'"):
+        build_model_minima(str(dft), tiny_model_path, str(tmp_path / "no.extxyz"), progress=False)
+    with pytest.raises(e3d.E3DError, match="model_minima 'no-such-run'"):
+        prepare_data(study, dict(run, model_minima="no-such-run"), progress=False)
+
+
 def test_parent_split_keeps_each_molecule_on_one_side_and_repeats_curated_train_frames(tmp_path):
     """``split: parent``: no parent on both sides, each source (curated, QM9) split alike, the curated
     molecules' train frames K times, validation never repeated; provenance counts the frames."""

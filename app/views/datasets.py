@@ -43,6 +43,9 @@ else:
         "cut_vs_rigid_mae": "cut vs rigid labels: MAE (kcal/mol)", "cut_vs_rigid_rho": "cut vs rigid: ρ",
         "relaxed_est_vs_relaxed_mae": "relaxed estimate vs relaxed labels: MAE (kcal/mol)",
         "relaxed_est_vs_relaxed_rho": "relaxed estimate vs relaxed: ρ",
+        "relaxation_term_mae": "relaxation term: mean |labels' − model's fragment relaxation energy| (kcal/mol)",
+        "relaxation_term_mean": "relaxation term, mean (< 0: the model relaxes fragments too far; kcal/mol)",
+        "frag_vs_relaxed_mae": "model fragments (the model's own relaxed BDE) vs relaxed labels: MAE (kcal/mol)",
         "d_vs_exp298_mae": "D_ij vs experiment 298 K: MAE (kcal/mol)", "d_vs_exp298_rho": "D_ij vs experiment: ρ",
         "budget_accuracy_mae": "error budget: mean |model rigid − labels' rigid| (kcal/mol)",
         "budget_locality_mae": "error budget: mean |cut − model rigid| (kcal/mol)",
@@ -73,7 +76,10 @@ else:
                "own pairs beside it. Sum rule: the edge energies add up to the atomization energy, a molecule's BDEs "
                "to more (by G, GFN2-xTB), so D_ij misses them by −G/n_bonds on average when the non-bonded pairs "
                "carry nothing; D_ij + G/n_bonds (the labels' G: a diagnostic) is what is left (docs/E3D_METHOD.md "
-               "§4d). Energy bias: mean signed model − label energy "
+               "§4d). Relaxation term: the labels' fragment relaxation energy minus the model's own, per bond — "
+               "the relaxed estimate misses the relaxed labels by the cut's miss against the rigid labels plus this "
+               "term (§4c). "
+               "Energy bias: mean signed model − label energy "
                "per held-out frame of that kind (evaluation corpus): a BDE is two radicals minus a parent, so a "
                "model that puts radicals low and parents high underbinds every bond.")
     fit = accuracy_vs_energy_error(study)
