@@ -56,28 +56,35 @@ MAX_BATCH_ATOMS = 2000  # atoms per batched force call of relax_many_with_model
 
 
 def relax_many_with_model(mols: Sequence, model: E3DModel, fmax: float = 0.01, steps: int = 500) -> List:
-    """Each molecule at the model's local minimum from its own start (:data:`~e3d.geometry.SYMMETRY_BREAK`
-    displaced), one ASE BFGS per molecule as :func:`e3d.geometry.relax` runs it — but the force calls of every
-    molecule not yet converged are one batched model call per step (the molecules are separate graphs): on a CPU
-    a small molecule's call is mostly overhead, a sum of models' six networks' six times over."""
+    """:func:`relax_with_model` of many molecules, each from its own start (:data:`~e3d.geometry.SYMMETRY_BREAK`
+    displaced, as :func:`e3d.geometry.relax` does), the force calls batched (:func:`relax_atoms_with_model`)."""
+    from .geometry import SYMMETRY_BREAK, displaced
+
+    atoms = [displaced(m, SYMMETRY_BREAK).to_ase() if m.n_atoms > 1 else m.to_ase() for m in mols]
+    relax_atoms_with_model(atoms, model, fmax=fmax, steps=steps)
+    return [m.with_positions(a.positions) for m, a in zip(mols, atoms)]
+
+
+def relax_atoms_with_model(atoms: Sequence, model: E3DModel, fmax: float = 0.01, steps: int = 500) -> Sequence:
+    """ASE atoms relaxed in place with the model: one ASE BFGS per molecule, run as
+    :func:`e3d.geometry.relax_atoms` runs it — but the force calls of every molecule not yet converged are one
+    batched model call per step (the molecules are separate graphs; on a CPU a small molecule's call is mostly
+    overhead, a sum of models' six networks' six times over).  Returns ``atoms``."""
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.optimize import BFGS
 
     from .edges import pack_batches
-    from .geometry import SYMMETRY_BREAK, displaced
+    from .geometry import relax_atoms
 
     if model.kind == "aotinductor":  # graphs traced for a batch shape: one molecule at a time
-        from .geometry import relax
-
-        return [relax(m, E3DCalculator(model), fmax=fmax, steps=steps, displace=SYMMETRY_BREAK) for m in mols]
-    atoms = [displaced(m, SYMMETRY_BREAK).to_ase() if m.n_atoms > 1 else m.to_ase() for m in mols]
+        return [relax_atoms(a, E3DCalculator(model), fmax=fmax, steps=steps) for a in atoms]
     optimizers = [BFGS(a, logfile=None) for a in atoms]
     for optimizer in optimizers:
         optimizer.fmax = fmax  # what BFGS.run sets
-    taken = [0] * len(mols)
+    taken = [0] * len(atoms)
     active = [k for k, a in enumerate(atoms) if len(a) > 1]
     while active:
-        for group in pack_batches([mols[k] for k in active], MAX_BATCH_ATOMS):
+        for group in pack_batches([atoms[k] for k in active], MAX_BATCH_ATOMS, size=len):
             chosen = [active[g] for g in group]
             for k, (energy, forces) in zip(chosen, model_energies_and_forces(model, [atoms[k] for k in chosen])):
                 atoms[k].calc = SinglePointCalculator(atoms[k], energy=energy, forces=forces)
@@ -88,7 +95,7 @@ def relax_many_with_model(mols: Sequence, model: E3DModel, fmax: float = 0.01, s
                 taken[k] += 1
                 still.append(k)
         active = still
-    return [m.with_positions(a.positions) for m, a in zip(mols, atoms)]
+    return atoms
 
 
 def model_energies_and_forces(model: E3DModel, frames: Sequence) -> List[Tuple[float, np.ndarray]]:

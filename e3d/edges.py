@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -145,15 +145,17 @@ def molecules_to_data(molecules: Sequence[Molecule], model: E3DModel):
     return batch_to_data([(m.symbols, m.positions) for m in molecules], model)
 
 
-def pack_batches(molecules: Sequence[Molecule], max_batch_atoms: int) -> Iterator[List[int]]:
-    """Consecutive index groups whose total atom count stays ≤ max_batch_atoms (order kept)."""
+def pack_batches(molecules: Sequence[Molecule], max_batch_atoms: int,
+                 size: Callable[[object], int] = lambda m: m.n_atoms) -> Iterator[List[int]]:
+    """Consecutive index groups whose total atom count (``size``: of a Molecule, or ``len`` of ASE atoms)
+    stays ≤ max_batch_atoms (order kept)."""
     group, atoms = [], 0
     for k, m in enumerate(molecules):
-        if group and atoms + m.n_atoms > max_batch_atoms:
+        if group and atoms + size(m) > max_batch_atoms:
             yield group
             group, atoms = [], 0
         group.append(k)
-        atoms += m.n_atoms
+        atoms += size(m)
     if group:
         yield group
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from types import SimpleNamespace
 from typing import Dict, List, Sequence
 
@@ -19,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import E3DError
-from ..geometry import RELAX_FMAX, relax_atoms
+from ..geometry import RELAX_FMAX
 from . import xtb
 
 KIND = "model_minimum"
@@ -39,11 +40,13 @@ def start_frames(frames: Sequence, kinds: Sequence[str] = START_KINDS) -> List:
     return out
 
 
-def path_geometries(atoms, calculator, fmax: float = RELAX_FMAX, steps: int = 200) -> List[np.ndarray]:
-    """Positions at :data:`PATH_FRACTIONS` of the way from ``atoms`` to its minimum under ``calculator``."""
-    start = atoms.positions.copy()
-    end = relax_atoms(atoms.copy(), calculator, fmax=fmax, steps=steps).positions
-    return [start + f * (end - start) for f in PATH_FRACTIONS]
+def path_geometries(frames: Sequence, model, fmax: float = RELAX_FMAX, steps: int = 200) -> List[List[np.ndarray]]:
+    """Per frame, the positions at :data:`PATH_FRACTIONS` of the way from it to its minimum under the model
+    (:func:`~e3d.calculator.relax_atoms_with_model`: all frames at once)."""
+    from ..calculator import relax_atoms_with_model
+
+    ends = relax_atoms_with_model([a.copy() for a in frames], model, fmax=fmax, steps=steps)
+    return [[a.positions + f * (end.positions - a.positions) for f in PATH_FRACTIONS] for a, end in zip(frames, ends)]
 
 
 def build_model_minima(in_path: str, model_path: str, out_path: str, progress: bool = True,
@@ -54,7 +57,6 @@ def build_model_minima(in_path: str, model_path: str, out_path: str, progress: b
     import ase.io
     from ase.calculators.singlepoint import SinglePointCalculator
 
-    from ..calculator import E3DCalculator
     from ..model import load_model
     from .build import _labelled, xtb_labeller
 
@@ -71,12 +73,13 @@ def build_model_minima(in_path: str, model_path: str, out_path: str, progress: b
                      - set(model.usable_type_names))
     if missing:
         raise E3DError(f"data minima: {model.name} has no type for {', '.join(missing)}")
-    calc = E3DCalculator(model)
     starts = start_frames(ase.io.iread(in_path))
+    if progress:
+        print(f"relaxing {len(starts)} species with {model.name} (batched)", file=sys.stderr)
     tasks, sources = [], []
-    for atoms in tqdm(starts, desc=f"relaxing with {model.name}", disable=not progress):
+    for atoms, path in zip(starts, path_geometries(starts, model)):
         info = atoms.info
-        for positions in path_geometries(atoms, calc):
+        for positions in path:
             species = SimpleNamespace(numbers=atoms.numbers, positions=positions,
                                       charge=int(info.get("charge", 0)), multiplicity=int(info.get("multiplicity", 1)))
             tasks.append((len(tasks), KIND, species))
