@@ -19,8 +19,8 @@ LAYERS = [
     {"references", "bde", "additivity", "thermo", "bondtypes", "scan", "ensemble", "scaling", "calculator", "evaluate", "export",
      "throughput", "convergence", "verdict", "inheritance", "fresh_readout", "within_type"},
     {"precompute", "report", "study", "batch", "family", "train", "compiled", "bde_check",
-     "data.frames", "data.build", "data.delta", "data.qm9", "data.spice", "data.atct", "data.cached", "data.edge_prior",
-     "data.locality"},
+     "data.frames", "data.build", "data.delta", "data.model_minima", "data.qm9", "data.spice", "data.atct", "data.cached",
+     "data.edge_prior", "data.locality"},
     {"cli", "__main__", ""},
 ]
 LAYER = {m: k for k, layer in enumerate(LAYERS) for m in layer}
