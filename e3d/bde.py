@@ -478,23 +478,30 @@ def relaxation_term(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> Dict
     """Mean (signed) and mean absolute :data:`RELAXATION_TERM` on ``rows``: how far the model relaxes the
     fragments beyond (< 0) or short of (> 0) its labels, per bond (kcal/mol)."""
     rows = bde["error"].isna() if rows is None else rows
-    model_rigid, model_relaxed, rigid, relaxed = (bde.loc[rows, c].astype(float) for c in RELAXATION_TERM)
-    diff = ((rigid - relaxed) - (model_rigid - model_relaxed)).dropna()
+    diff = _relaxation_per_row(bde[rows]).dropna()
     return {"relaxation_term_mean": float(diff.mean()) if len(diff) else float("nan"),
             "relaxation_term_mae": float(diff.abs().mean()) if len(diff) else float("nan")}
 
 
+def _relaxation_per_row(bde: pd.DataFrame) -> pd.Series:
+    """:data:`RELAXATION_TERM` of each row (NaN where a column is missing or empty)."""
+    model_rigid, model_relaxed, rigid, relaxed = (bde.get(c, pd.Series(np.nan, index=bde.index)).astype(float)
+                                                  for c in RELAXATION_TERM)
+    return (rigid - relaxed) - (model_rigid - model_relaxed)
+
+
 def error_budget_by_type(bde: pd.DataFrame, rows: Optional[pd.Series] = None) -> pd.DataFrame:
     """:data:`ERROR_BUDGET` per bond type: n, mean D_ij − rigid labels and the mean of each term
-    (signed, kcal/mol; the three terms add up to the total; the locality term's two parts beside it, and
-    ``sum_rule_offset``, the mean −G/n_bonds of the rows' parents where the table has the additivity gap),
-    bond types with the most rows first."""
+    (signed, kcal/mol; the three terms add up to the total; the locality term's two parts beside it,
+    ``sum_rule_offset``, the mean −G/n_bonds of the rows' parents where the table has the additivity gap, and
+    ``relaxation``, the relaxed estimate's :data:`RELAXATION_TERM`), bond types with the most rows first."""
     rows = bde["error"].isna() if rows is None else rows
     sub = bde[rows].dropna(subset=[c for pair in ERROR_BUDGET.values() for c in pair])
     terms = _budget_terms(sub).assign(bond_type=sub["bond_type"],
                                       total=sub["e3d_bde_kcal_mol"] - sub["rigid_reference_bde_kcal_mol"])
     gap = sub.get("additivity_gap_rigid_kcal_mol", pd.Series(np.nan, index=sub.index)).astype(float)
-    terms = terms.assign(sum_rule_offset=-gap)  # beside the terms, not one of them (docs/E3D_METHOD.md §4d)
-    out = terms.groupby("bond_type").agg(
-        n=("total", "size"), **{c: (c, "mean") for c in ["total", *ERROR_BUDGET, *LOCALITY_SPLIT, "sum_rule_offset"]})
+    # beside the terms, not of them: the sum rule's share (docs/E3D_METHOD.md §4d) and the relaxed estimate's own term
+    terms = terms.assign(sum_rule_offset=-gap, relaxation=_relaxation_per_row(sub))
+    out = terms.groupby("bond_type").agg(n=("total", "size"), **{
+        c: (c, "mean") for c in ["total", *ERROR_BUDGET, *LOCALITY_SPLIT, "sum_rule_offset", "relaxation"]})
     return out.sort_values("n", ascending=False).reset_index()

@@ -376,13 +376,15 @@ def budget_markdown(precomputed: str) -> str:
         out += (f"\n\nError budget of `{model_id}` on the common organic rows of bond types it saw (parents of every "
                 "size, also beyond its training domain; mean per bond type, kcal/mol): D_ij − rigid "
                 "labels = accuracy (model's rigid BDE − labels') + locality (cut − model's rigid BDE; its part on the "
-                "radical centres' own pairs beside it) + partition (D_ij − cut); last column: what the sum rule "
+                "radical centres' own pairs beside it) + partition (D_ij − cut); beside them: what the sum rule "
                 "alone makes D_ij − rigid labels, −G/n_bonds of the parents (acyclic parents, docs/E3D_METHOD.md "
-                "§4d):\n\n| bond type | n | D_ij − rigid labels | accuracy | locality | at radical centres "
-                "| partition | sum rule −G/n |\n|---|---|---|---|---|---|---|---|\n")
+                "§4d), and the relaxed estimate's relaxation term (labels' − the model's fragment relaxation "
+                "energy; < 0: relaxes too far; §4c):\n\n| bond type | n | D_ij − rigid labels | accuracy | locality "
+                "| at radical centres | partition | sum rule −G/n | relaxation term |\n"
+                "|---|---|---|---|---|---|---|---|---|\n")
         out += "".join(f"| {r.bond_type} | {r.n} | {_fmt(r.total)} | {_fmt(r.accuracy)} | {_fmt(r.locality)} | "
-                       f"{_fmt(r.locality_at_centres)} | {_fmt(r.partition)} | {_fmt(r.sum_rule_offset)} |\n"
-                       for r in table.itertuples())
+                       f"{_fmt(r.locality_at_centres)} | {_fmt(r.partition)} | {_fmt(r.sum_rule_offset)} | "
+                       f"{_fmt(r.relaxation)} |\n" for r in table.itertuples())
     return out
 
 

@@ -291,4 +291,8 @@ def test_error_budget_by_type_adds_up():
         (oh["e3d_cut_bde_kcal_mol"] - oh["model_rigid_bde_kcal_mol"]).mean())
     # the locality term's two parts: at the radical centres and beyond
     np.testing.assert_allclose(table[["locality_at_centres", "locality_beyond"]].sum(axis=1), table["locality"])
+    assert table["relaxation"].isna().all()  # no relaxed columns in this table: no relaxation term
+    bde = bde.assign(model_fragment_bde_kcal_mol=bde["model_rigid_bde_kcal_mol"] - 5.0,
+                     reference_bde_kcal_mol=bde["rigid_reference_bde_kcal_mol"] - 3.0)
+    assert error_budget_by_type(bde)["relaxation"].tolist() == pytest.approx([-2.0, -2.0])  # 3 − 5: relaxes too far
     assert table.loc["O-H", "locality_at_centres"] == pytest.approx(oh["locality_at_centres_kcal_mol"].mean())

@@ -148,13 +148,17 @@ if data["rigid_reference_bde_kcal_mol"].notna().any():
         st.dataframe(budget.rename(columns={
             "bond_type": "bond type", "total": "D_ij − rigid labels", "accuracy": "accuracy",
             "locality": "locality", "locality_at_centres": "locality at radical centres",
-            "locality_beyond": "locality elsewhere", "partition": "partition", "sum_rule_offset": "sum rule −G/n"}),
+            "locality_beyond": "locality elsewhere", "partition": "partition", "sum_rule_offset": "sum rule −G/n",
+            "relaxation": "relaxation term (relaxed estimate)"}),
             hide_index=True, width="stretch")
         st.caption("Mean per bond type, kcal/mol. D_ij − rigid labels = accuracy (the model's rigid BDE − the "
                    "labels') + locality (fragment cut − the model's rigid BDE: energy the fragments' own pairs take "
                    "when the bond goes, split into the radical centres' own pairs and the rest) + partition "
                    "(D_ij − cut). Beside them, not one of them: −G/n_bonds, the mean miss the sum rule forces on "
-                   "a molecule's bonds when the non-bonded pairs carry nothing (docs/E3D_METHOD.md §4c, §4d).")
+                   "a molecule's bonds when the non-bonded pairs carry nothing, and the relaxed estimate's "
+                   "relaxation term: the labels' fragment relaxation energy minus the model's own (< 0: the model "
+                   "relaxes the fragments too far; relaxed estimate − relaxed labels = cut − rigid labels + this "
+                   "term; docs/E3D_METHOD.md §4c, §4d).")
 
 with st.expander("Within a bond type: what a bond energy knows beyond its type"):
     within_series = st.selectbox("Series", names, key="bde_within_series",
