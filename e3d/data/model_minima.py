@@ -3,9 +3,10 @@
 Each species of a labelled set — the first frame of every equilibrium parent and every radical, i.e. the
 geometry the set was built from — is relaxed with the model; the model's minimum and the point half-way
 to it are labelled with GFN2-xTB (kind ``model_minimum``).  What it teaches: the study's models relax the
-BDE table's fragments by 7–9 kcal/mol per bond (median) where GFN2-xTB relaxes them by 5.4, and some
-fall into holes (docs/E3D_METHOD.md §9); the relaxed quantities (model fragment BDE, relaxed estimate)
-carry that error.  Frames at the places a model goes are the labels it lacks there.
+BDE table's fragments further than GFN2-xTB does (the relaxation term, docs/E3D_METHOD.md §4c: −2.6 kcal/mol
+per bond on average at energy : forces 2 : 1, −4.8 energy-weighted), and some fall into holes (§9); the
+relaxed quantities (model fragment BDE, relaxed estimate) carry that error.  Frames at the places a model
+goes are the labels it lacks there.
 """
 
 from __future__ import annotations
