@@ -164,7 +164,7 @@ def model_geometry(model: E3DModel, smiles: str, cache: ReferenceCache) -> Tuple
     return cache.model_minima[(model.path, smiles)]
 
 
-def model_geometries(model: E3DModel, smiles: Sequence[str], cache: ReferenceCache) -> None:
+def model_geometries(model: E3DModel, smiles: Sequence[str], cache: ReferenceCache, progress: bool = False) -> None:
     """:func:`model_geometry` of several species into ``cache``, the model's relaxations batched
     (:func:`~e3d.calculator.relax_many_with_model`: the same minima, several times faster); a SMILES RDKit
     cannot read or embed is left out (:func:`model_geometry` says why)."""
@@ -176,7 +176,7 @@ def model_geometries(model: E3DModel, smiles: Sequence[str], cache: ReferenceCac
                 todo.append(s)
             except E3DError:
                 continue
-    relaxed = relax_many_with_model(mols, model) if trained_on_forces(model) else []
+    relaxed = relax_many_with_model(mols, model, progress=progress) if trained_on_forces(model) else []
     for k, s in enumerate(todo):
         source = (minimum_problem(model, relaxed[k], xtb_minimum(s, cache)) or MODEL_MINIMUM
                   if relaxed else XTB_MINIMUM)
@@ -339,7 +339,7 @@ def bde_table(model: E3DModel, table: pd.DataFrame, reference: Optional[str] = "
     if reference == "auto":
         reference = reference_method_for(model)
     cache = ReferenceCache() if cache is None else cache
-    model_geometries(model, table[list(SMILES_COLUMNS)].to_numpy().ravel(), cache)  # the relaxations batched
+    model_geometries(model, table[list(SMILES_COLUMNS)].to_numpy().ravel(), cache, progress)  # relaxations batched
     rows = []
     for _, row in tqdm(table.iterrows(), total=len(table), desc="BDE", disable=not progress):
         out = dict.fromkeys(BDE_COLUMNS)

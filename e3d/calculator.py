@@ -10,6 +10,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 from nequip.data import AtomicDataDict
+from tqdm.auto import tqdm
 from nequip.integrations.ase import NequIPCalculator
 
 from .model import E3DModel
@@ -55,21 +56,24 @@ def relax_with_model(mol, model: E3DModel, fmax: float = 0.01, steps: int = 500)
 MAX_BATCH_ATOMS = 2000  # atoms per batched force call of relax_many_with_model
 
 
-def relax_many_with_model(mols: Sequence, model: E3DModel, fmax: float = 0.01, steps: int = 500) -> List:
+def relax_many_with_model(mols: Sequence, model: E3DModel, fmax: float = 0.01, steps: int = 500,
+                          progress: bool = False) -> List:
     """:func:`relax_with_model` of many molecules, each from its own start (:data:`~e3d.geometry.SYMMETRY_BREAK`
     displaced, as :func:`e3d.geometry.relax` does), the force calls batched (:func:`relax_atoms_with_model`)."""
     from .geometry import SYMMETRY_BREAK, displaced
 
     atoms = [displaced(m, SYMMETRY_BREAK).to_ase() if m.n_atoms > 1 else m.to_ase() for m in mols]
-    relax_atoms_with_model(atoms, model, fmax=fmax, steps=steps)
+    relax_atoms_with_model(atoms, model, fmax=fmax, steps=steps, progress=progress)
     return [m.with_positions(a.positions) for m, a in zip(mols, atoms)]
 
 
-def relax_atoms_with_model(atoms: Sequence, model: E3DModel, fmax: float = 0.01, steps: int = 500) -> Sequence:
+def relax_atoms_with_model(atoms: Sequence, model: E3DModel, fmax: float = 0.01, steps: int = 500,
+                           progress: bool = False) -> Sequence:
     """ASE atoms relaxed in place with the model: one ASE BFGS per molecule, run as
     :func:`e3d.geometry.relax_atoms` runs it — but the force calls of every molecule not yet converged are one
     batched model call per step (the molecules are separate graphs; on a CPU a small molecule's call is mostly
-    overhead, a sum of models' six networks' six times over).  Returns ``atoms``."""
+    overhead, a sum of models' six networks' six times over).  ``progress``: a bar of the molecules done.
+    Returns ``atoms``."""
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.optimize import BFGS
 
@@ -83,6 +87,8 @@ def relax_atoms_with_model(atoms: Sequence, model: E3DModel, fmax: float = 0.01,
         optimizer.fmax = fmax  # what BFGS.run sets
     taken = [0] * len(atoms)
     active = [k for k, a in enumerate(atoms) if len(a) > 1]
+    bar = tqdm(total=len(atoms), initial=len(atoms) - len(active), desc=f"relaxing with {model.name}",
+               disable=not progress)
     while active:
         for group in pack_batches([atoms[k] for k in active], MAX_BATCH_ATOMS, size=len):
             chosen = [active[g] for g in group]
@@ -94,7 +100,9 @@ def relax_atoms_with_model(atoms: Sequence, model: E3DModel, fmax: float = 0.01,
                 optimizers[k].step()
                 taken[k] += 1
                 still.append(k)
+        bar.update(len(active) - len(still))
         active = still
+    bar.close()
     return atoms
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from types import SimpleNamespace
 from typing import Dict, List, Sequence
 
@@ -41,12 +40,13 @@ def start_frames(frames: Sequence, kinds: Sequence[str] = START_KINDS) -> List:
     return out
 
 
-def path_geometries(frames: Sequence, model, fmax: float = RELAX_FMAX, steps: int = 200) -> List[List[np.ndarray]]:
+def path_geometries(frames: Sequence, model, fmax: float = RELAX_FMAX, steps: int = 200,
+                    progress: bool = False) -> List[List[np.ndarray]]:
     """Per frame, the positions at :data:`PATH_FRACTIONS` of the way from it to its minimum under the model
     (:func:`~e3d.calculator.relax_atoms_with_model`: all frames at once)."""
     from ..calculator import relax_atoms_with_model
 
-    ends = relax_atoms_with_model([a.copy() for a in frames], model, fmax=fmax, steps=steps)
+    ends = relax_atoms_with_model([a.copy() for a in frames], model, fmax=fmax, steps=steps, progress=progress)
     return [[a.positions + f * (end.positions - a.positions) for f in PATH_FRACTIONS] for a, end in zip(frames, ends)]
 
 
@@ -75,10 +75,8 @@ def build_model_minima(in_path: str, model_path: str, out_path: str, progress: b
     if missing:
         raise E3DError(f"data minima: {model.name} has no type for {', '.join(missing)}")
     starts = start_frames(ase.io.iread(in_path))
-    if progress:
-        print(f"relaxing {len(starts)} species with {model.name} (batched)", file=sys.stderr)
     tasks, sources = [], []
-    for atoms, path in zip(starts, path_geometries(starts, model)):
+    for atoms, path in zip(starts, path_geometries(starts, model, progress=progress)):
         info = atoms.info
         for positions in path:
             species = SimpleNamespace(numbers=atoms.numbers, positions=positions,
