@@ -176,12 +176,12 @@ def model_geometries(model: E3DModel, smiles: Sequence[str], cache: ReferenceCac
                 todo.append(s)
             except E3DError:
                 continue
-    relaxed = relax_many_with_model(mols, model, progress=progress) if trained_on_forces(model) else []
-    for k, s in enumerate(todo):
-        source = (minimum_problem(model, relaxed[k], xtb_minimum(s, cache)) or MODEL_MINIMUM
-                  if relaxed else XTB_MINIMUM)
-        cache.model_minima[(model.path, s)] = ((relaxed[k], source) if source == MODEL_MINIMUM
-                                               else (xtb_minimum(s, cache), source))
+    with_forces = trained_on_forces(model)
+    relaxed = relax_many_with_model(mols, model, progress=progress) if with_forces else [None] * len(mols)
+    for s, mol in zip(todo, relaxed):
+        labeller = xtb_minimum(s, cache)
+        source = (minimum_problem(model, mol, labeller) or MODEL_MINIMUM) if with_forces else XTB_MINIMUM
+        cache.model_minima[(model.path, s)] = (mol if source == MODEL_MINIMUM else labeller, source)
 
 
 def minimum_problem(model: E3DModel, relaxed: Molecule, labeller_minimum: Molecule) -> str:
