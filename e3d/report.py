@@ -15,7 +15,8 @@ from .ensemble import MIN_TYPE_BONDS, seed_sigma_by_group
 from .verdict import R2_TARGET, SEED_SIGMA_TARGET, TARGETS, ensemble_seed_sigma, verdict_table
 
 
-def _fmt(v, digits=1):
+def cell(v, digits=1) -> str:
+    """A table cell: ``digits`` decimals, "–" for a missing value (None, NaN: a model without that reference)."""
     if v is None or (isinstance(v, (float, np.floating)) and not np.isfinite(v)):
         return "–"
     return f"{v:.{digits}f}" if isinstance(v, (float, np.floating)) else str(v)
@@ -23,11 +24,11 @@ def _fmt(v, digits=1):
 
 def _mae_rho(row, key: str) -> str:
     """'MAE / ρ' of the flat metric columns ``{key}_mae`` and ``{key}_rho``."""
-    return f"{_fmt(row.get(key + '_mae'))} / {_fmt(row.get(key + '_rho'), 2)}"
+    return f"{cell(row.get(key + '_mae'))} / {cell(row.get(key + '_rho'), 2)}"
 
 
 def _rho_range(values: pd.Series) -> str:
-    lo, hi = _fmt(values.min(), 2), _fmt(values.max(), 2)
+    lo, hi = cell(values.min(), 2), cell(values.max(), 2)
     return lo if lo == hi else f"{lo}–{hi}"
 
 
@@ -44,14 +45,14 @@ def results_markdown(precomputed: str) -> str:
              "|" + "---|" * 17]
     for r in models.itertuples():
         lines.append("| " + " | ".join([
-            r.model_id, str(r.level_of_theory), _fmt(r.n_training_frames),
-            _fmt(_milli(r.test_per_atom_energy_mae_eV)), _fmt(_milli(r.test_forces_mae_eV_A), 0),
-            _fmt(r.bde_mae_vs_exp), _fmt(r.bde_298_mae_vs_exp), _fmt(r.bde_mae_vs_reference),
-            _fmt(r.reference_bde_298_mae_vs_exp),
-            _fmt(r.bde_spearman_vs_exp, 2), _fmt(r.weakest_bond_accuracy, 2), _fmt(r.scan_mae_vs_reference_kcal_mol),
-            _fmt(r.entropy_weighted_nats, 2), _fmt(r.f_bond_mean, 2), _fmt(r.median_D_r2_vs_mbe, 2),
-            _fmt(r.baseline_r2_vs_mbe, 2),
-            f"{_fmt(r.median_D_r2_vs_baseline, 2)} / {_fmt(r.median_D_mae_vs_baseline)}"]) + " |")
+            r.model_id, str(r.level_of_theory), cell(r.n_training_frames),
+            cell(_milli(r.test_per_atom_energy_mae_eV)), cell(_milli(r.test_forces_mae_eV_A), 0),
+            cell(r.bde_mae_vs_exp), cell(r.bde_298_mae_vs_exp), cell(r.bde_mae_vs_reference),
+            cell(r.reference_bde_298_mae_vs_exp),
+            cell(r.bde_spearman_vs_exp, 2), cell(r.weakest_bond_accuracy, 2), cell(r.scan_mae_vs_reference_kcal_mol),
+            cell(r.entropy_weighted_nats, 2), cell(r.f_bond_mean, 2), cell(r.median_D_r2_vs_mbe, 2),
+            cell(r.baseline_r2_vs_mbe, 2),
+            f"{cell(r.median_D_r2_vs_baseline, 2)} / {cell(r.median_D_mae_vs_baseline)}"]) + " |")
     out = "\n".join(lines)
     scaling = models[models["role"] == "scaling"].dropna(subset=["n_training_frames"])
     if len(scaling) >= 2:
@@ -59,7 +60,7 @@ def results_markdown(precomputed: str) -> str:
         for col, name in (("test_per_atom_energy_mae_eV", "test energy MAE"), ("bde_298_mae_vs_exp", "BDE MAE vs exp. (298 K)"),
                           ("entropy_weighted_nats", "entropy H"), ("f_bond_mean", "f_bond")):
             fit = fit_power_law(scaling["n_training_frames"], scaling[col])
-            out += f"| {name} | {_fmt(fit['b'], 3)} | {_fmt(fit['r2_log'], 2)} |\n"
+            out += f"| {name} | {cell(fit['b'], 3)} | {cell(fit['r2_log'], 2)} |\n"
     return (out + like_with_like_markdown(models) + domain_markdown(models) + reactivity_markdown(models)
             + ensemble_markdown(precomputed) + study_markdown(precomputed) + budget_markdown(precomputed)
             + sum_rule_markdown(precomputed, models) + within_type_markdown(precomputed, models)
@@ -121,8 +122,8 @@ def targets_markdown(precomputed: str, models: pd.DataFrame) -> str:
             continue
         b_mae, b_rho = rows.loc[rows[f"{key}_mae"].idxmin()], rows.loc[rows[f"{key}_rho"].idxmax()]
         met = rows[(rows[f"{key}_rho"] >= rho) & (rows[f"{key}_mae"] <= mae)]
-        out += (f"| {what} | ρ ≥ {rho}, MAE ≤ {mae:g} | {_fmt(b_mae[f'{key}_mae'])} ({b_mae.model_id}) | "
-                f"{_fmt(b_rho[f'{key}_rho'], 2)} ({b_rho.model_id}) | {', '.join(met['model_id']) or 'no'} |\n")
+        out += (f"| {what} | ρ ≥ {rho}, MAE ≤ {mae:g} | {cell(b_mae[f'{key}_mae'])} ({b_mae.model_id}) | "
+                f"{cell(b_rho[f'{key}_rho'], 2)} ({b_rho.model_id}) | {', '.join(met['model_id']) or 'no'} |\n")
     from .ensemble import ensemble_members
     from .family import read_index
 
@@ -134,7 +135,7 @@ def targets_markdown(precomputed: str, models: pd.DataFrame) -> str:
         rho, mae = TARGETS["d_vs_exp298"]
         ok = m.d_vs_exp298_rho >= rho and m.d_vs_exp298_mae <= mae
         out += (f"| main model ({m.model_id}, {m.level_of_theory}) D_ij vs experiment (298 K) | ρ ≥ {rho:g}, MAE ≤ {mae:g} | "
-                f"{_fmt(m.d_vs_exp298_mae)} | {_fmt(m.d_vs_exp298_rho, 2)} | {'yes' if ok else 'no'} |\n")
+                f"{cell(m.d_vs_exp298_mae)} | {cell(m.d_vs_exp298_rho, 2)} | {'yes' if ok else 'no'} |\n")
     every = pd.concat([models, study], ignore_index=True)
     for col, name in (("median_D_r2_vs_mbe", "mean bond enthalpies"),
                       ("median_D_r2_vs_baseline", "the labels' own bond-additive fit (like with like)")):
@@ -142,7 +143,7 @@ def targets_markdown(precomputed: str, models: pd.DataFrame) -> str:
         if len(rows):
             best = rows.loc[rows[col].idxmax()]
             met = rows.loc[rows[col] >= R2_TARGET, "model_id"]
-            out += (f"| per-type medians of D vs {name}: R² | ≥ {R2_TARGET} | – | {_fmt(best[col], 2)} "
+            out += (f"| per-type medians of D vs {name}: R² | ≥ {R2_TARGET} | – | {cell(best[col], 2)} "
                     f"({best.model_id}) | {', '.join(met) or 'no'} |\n")
     out += _ensemble_targets_markdown(models, ensemble_members(index))
     worst = seed_sigma_by_group(read_table(precomputed, "study/seed_spread")).sort_values("worst")
@@ -151,7 +152,7 @@ def targets_markdown(precomputed: str, models: pd.DataFrame) -> str:
                 "held-out corpus bonds), worst type per configuration:\n\n")
         out += "| configuration | seeds | worst type | its σ | met |\n|---|---|---|---|---|\n"
         for group, r in worst.iterrows():
-            out += (f"| {group} | {r.n_seeds} | {r.worst_type} | {_fmt(r.worst)} | "
+            out += (f"| {group} | {r.n_seeds} | {r.worst_type} | {cell(r.worst)} | "
                     f"{'yes' if r.worst <= SEED_SIGMA_TARGET else 'no'} |\n")
     sc = read_table(precomputed, "study/scaling")
     if len(sc):
@@ -177,7 +178,7 @@ def _ensemble_targets_markdown(models: pd.DataFrame, groups: Dict[str, List[str]
         v = by_id.loc[have, cols]
         every = bool((v["median_D_r2_vs_mbe"] >= R2_TARGET).all()) and len(have) >= 3
         rows.append(f"| {base} | {len(have)} | " + " | ".join(
-            f"{' / '.join(_fmt(x, d) for x in v[c])} (mean {_fmt(v[c].mean(), d)} ± {_fmt(v[c].std(ddof=1), d)})"
+            f"{' / '.join(cell(x, d) for x in v[c])} (mean {cell(v[c].mean(), d)} ± {cell(v[c].std(ddof=1), d)})"
             for c, d in zip(cols, (2, 1, 2))) + f" | {'yes' if every else 'no'} |")
     if not rows:
         return ""
@@ -222,9 +223,9 @@ def sum_rule_markdown(precomputed: str, models: pd.DataFrame) -> str:
     for method, rows in with_gap.groupby("reference_method", sort=False):
         parents = rows.drop_duplicates("parent_smiles")
         rigid, relaxed = parents[GAP_COLUMNS["rigid"]], parents[GAP_COLUMNS["relaxed"]]
-        methods.append(f"{method}'s over {len(parents)} acyclic parents by G/n_bonds = {_fmt(rigid.median())} "
-                       f"kcal/mol per bond (median; quartiles {_fmt(rigid.quantile(0.25))} to "
-                       f"{_fmt(rigid.quantile(0.75))}) with rigid fragments and {_fmt(relaxed.median())} relaxed")
+        methods.append(f"{method}'s over {len(parents)} acyclic parents by G/n_bonds = {cell(rigid.median())} "
+                       f"kcal/mol per bond (median; quartiles {cell(rigid.quantile(0.25))} to "
+                       f"{cell(rigid.quantile(0.75))}) with rigid fragments and {cell(relaxed.median())} relaxed")
     if not methods:
         return ""
     out = ("\n\nSum rule against additivity: the labelling methods' BDEs of all of a molecule's bonds add up to more "
@@ -241,9 +242,9 @@ def sum_rule_markdown(precomputed: str, models: pd.DataFrame) -> str:
                 "| r, row by row | D_ij vs rigid labels: MAE / ρ | D_ij + G/n_bonds vs rigid labels: MAE / ρ "
                 "| D_ij + G_relaxed/n_bonds vs experiment (298 K): MAE / ρ |\n"
                 "|---|---|---|---|---|---|---|---|---|\n")
-        out += "".join(f"| {r.model_id} | {int(r.sum_rule_n)} | {_fmt(r.d_vs_rigid_mean_error)} | "
-                       f"{_fmt(r.sum_rule_mean_offset)} | {_fmt(getattr(r, 'model_additivity_gap_mean', np.nan))} | "
-                       f"{_fmt(r.sum_rule_r, 2)} | {_mae_rho(r._asdict(), 'sum_rule_d_vs_rigid')} | "
+        out += "".join(f"| {r.model_id} | {int(r.sum_rule_n)} | {cell(r.d_vs_rigid_mean_error)} | "
+                       f"{cell(r.sum_rule_mean_offset)} | {cell(getattr(r, 'model_additivity_gap_mean', np.nan))} | "
+                       f"{cell(r.sum_rule_r, 2)} | {_mae_rho(r._asdict(), 'sum_rule_d_vs_rigid')} | "
                        f"{_mae_rho(r._asdict(), 'd_plus_gap_vs_rigid')} | "
                        f"{_mae_rho(r._asdict(), 'd_plus_relaxed_gap_vs_exp298')} |\n" for r in rows.itertuples())
     return out
@@ -282,7 +283,7 @@ def within_type_markdown(precomputed: str, models: pd.DataFrame) -> str:
                     continue
                 labels_seen.add(key)
                 rows.append(f"| {key[0]} (rows of {base}) | – | {n_rows} | "
-                            + " | ".join(_fmt(v[c].iloc[0], d) for c, (_, d) in zip(cols, WITHIN_COLUMNS.values())) + " |")
+                            + " | ".join(cell(v[c].iloc[0], d) for c, (_, d) in zip(cols, WITHIN_COLUMNS.values())) + " |")
                 continue
             rows.append(f"| {base} | {len(v)} | {n_rows} | " + " | ".join(
                 _plus_minus(v[c].mean(), v[c].std(ddof=1), d) for c, (_, d) in zip(cols, WITHIN_COLUMNS.values())) + " |")
@@ -313,7 +314,7 @@ def _within_type_seed_mean_markdown(precomputed: str, groups: Dict[str, List[str
             split = seed_mean_split(bde, members, tag)
             one, mean = split["members"], split["seed_mean"]
             n = n or mean["n"]
-            cells += [f"{_fmt(one[k], d)} → {_fmt(mean[k], d)}" for k, d in
+            cells += [f"{cell(one[k], d)} → {cell(mean[k], d)}" for k, d in
                       (("mae", 1), ("offset_corrected_mae", 1), ("within_rho", 2))]
         if n:
             rows.append(f"| {base} | {len(members)} | {n} | " + " | ".join(cells) + " |")
@@ -382,9 +383,9 @@ def budget_markdown(precomputed: str) -> str:
                 "energy; < 0: relaxes too far; §4c):\n\n| bond type | n | D_ij − rigid labels | accuracy | locality "
                 "| at radical centres | partition | sum rule −G/n | relaxation term |\n"
                 "|---|---|---|---|---|---|---|---|---|\n")
-        out += "".join(f"| {r.bond_type} | {r.n} | {_fmt(r.total)} | {_fmt(r.accuracy)} | {_fmt(r.locality)} | "
-                       f"{_fmt(r.locality_at_centres)} | {_fmt(r.partition)} | {_fmt(r.sum_rule_offset)} | "
-                       f"{_fmt(r.relaxation)} |\n" for r in table.itertuples())
+        out += "".join(f"| {r.bond_type} | {r.n} | {cell(r.total)} | {cell(r.accuracy)} | {cell(r.locality)} | "
+                       f"{cell(r.locality_at_centres)} | {cell(r.partition)} | {cell(r.sum_rule_offset)} | "
+                       f"{cell(r.relaxation)} |\n" for r in table.itertuples())
     return out
 
 
@@ -432,21 +433,21 @@ def study_markdown(precomputed: str) -> str:
     for _, r in t.iterrows():
         out += (f"| {r.run_id} | {getattr(r, 'init_from', '') or '–'} | {r.r_max} | {r.kinds}{_split_note(r)} | {r.n_qm9} | "
                 f"{r.n_frames} | {r.seed} | {r.epochs} | {getattr(r, 'steps_done', '–')} | "
-                f"{'yes' if r.converged else 'no'} | {_fmt(r.test_energy_mae_meV_atom)} | "
-                f"{_fmt(getattr(r, 'train_energy_mae_meV_atom', float('nan')))} / "
-                f"{_fmt(getattr(r, 'test_qm9_energy_mae_meV_atom', float('nan')))} | "
-                + " / ".join(_fmt(getattr(r, f"test_bias_{k}_kcal_mol", float("nan"))) for k in ("eq", "radical"))
+                f"{'yes' if r.converged else 'no'} | {cell(r.test_energy_mae_meV_atom)} | "
+                f"{cell(getattr(r, 'train_energy_mae_meV_atom', float('nan')))} / "
+                f"{cell(getattr(r, 'test_qm9_energy_mae_meV_atom', float('nan')))} | "
+                + " / ".join(cell(getattr(r, f"test_bias_{k}_kcal_mol", float("nan"))) for k in ("eq", "radical"))
                 + " | "
                 + " | ".join(_mae_rho(r, k) for k in ("d_vs_rigid", "fit_vs_rigid", "cut_vs_rigid"))
                 + f" | {_mae_rho(r, 'relaxed_est_vs_relaxed')} "
-                + f"({_fmt(getattr(r, 'relaxation_term_mean', float('nan')))})"
+                + f"({cell(getattr(r, 'relaxation_term_mean', float('nan')))})"
                 + f" | {_mae_rho(r, 'd_vs_exp298')}"
-                + f" | {_fmt(r.median_D_r2_vs_mbe, 2)} | {_fmt(getattr(r, 'median_D_r2_vs_baseline', float('nan')), 2)}"
-                + f" / {_fmt(getattr(r, 'median_D_mae_vs_baseline', float('nan')))} | {_fmt(r.training_time_h, 2)} | "
-                + f"{_fmt(r.budget_accuracy_mae)} / {_fmt(r.budget_locality_mae)} "
-                + f"({_fmt(getattr(r, 'budget_locality_at_centres_mae', float('nan')))}) / {_fmt(r.budget_partition_mae)}"
-                + f" | {_fmt(getattr(r, 'd_vs_rigid_mean_error', float('nan')))} / "
-                + f"{_fmt(getattr(r, 'sum_rule_mean_offset', float('nan')))} | {_mae_rho(r, 'd_plus_gap_vs_rigid')} |\n")
+                + f" | {cell(r.median_D_r2_vs_mbe, 2)} | {cell(getattr(r, 'median_D_r2_vs_baseline', float('nan')), 2)}"
+                + f" / {cell(getattr(r, 'median_D_mae_vs_baseline', float('nan')))} | {cell(r.training_time_h, 2)} | "
+                + f"{cell(r.budget_accuracy_mae)} / {cell(r.budget_locality_mae)} "
+                + f"({cell(getattr(r, 'budget_locality_at_centres_mae', float('nan')))}) / {cell(r.budget_partition_mae)}"
+                + f" | {cell(getattr(r, 'd_vs_rigid_mean_error', float('nan')))} / "
+                + f"{cell(getattr(r, 'sum_rule_mean_offset', float('nan')))} | {_mae_rho(r, 'd_plus_gap_vs_rigid')} |\n")
     out += accuracy_markdown(t) + stop_rule_markdown(read_table(precomputed, "study/curves"))
     own = t[t["config"].fillna("").astype(bool)] if "config" in t else t[:0]
     for config, runs in own.groupby("config"):
@@ -456,7 +457,7 @@ def study_markdown(precomputed: str) -> str:
         out += "\nSeed spread of D_ij in the study (kcal/mol, evaluation-corpus bonds):\n\n"
         out += "| configuration | seeds | bond type | n | median σ | 90th pct σ |\n|---|---|---|---|---|---|\n"
         for _, r in sp.sort_values(["group", "n"], ascending=[True, False]).iterrows():
-            out += f"| {r.group} | {r.n_seeds} | {r.bond_type} | {r.n} | {_fmt(r.median_std)} | {_fmt(r.p90_std)} |\n"
+            out += f"| {r.group} | {r.n_seeds} | {r.bond_type} | {r.n} | {cell(r.median_std)} | {cell(r.p90_std)} |\n"
     out += quantity_spread_markdown(read_table(precomputed, "study/quantity_spread"), "configuration")
     out += seed_mean_markdown(read_table(precomputed, "study/seed_mean"))
     return out + scaling_markdown(precomputed)
@@ -475,7 +476,7 @@ def seed_mean_markdown(table: pd.DataFrame) -> str:
            "| " + " | ".join(SEED_MEAN_COLUMNS[c] for c in cols) + " |\n|" + "---|" * len(cols) + "\n")
     for _, r in table.iterrows():
         out += "| " + " | ".join(str(int(r[c])) if c in ("n_seeds", "n") else
-                                 (str(r[c]) if c == "group" else _fmt(r[c], 2 if c.endswith("rho") else 1))
+                                 (str(r[c]) if c == "group" else cell(r[c], 2 if c.endswith("rho") else 1))
                                  for c in cols) + " |\n"
     return out
 
@@ -490,8 +491,8 @@ def accuracy_markdown(table: pd.DataFrame) -> str:
     return (f"\nThe accuracy term follows the held-out energy error (all {fit['n']} runs above): Pearson r = "
             f"{fit['r']:.2f}, accuracy ≈ {fit['slope']:.2f} × (held-out E MAE, meV/atom) "
             f"{'+' if fit['intercept'] >= 0 else '−'} {abs(fit['intercept']):.1f} kcal/mol; the line falls to "
-            f"{fit['target']:g} kcal/mol (the size of the D_ij MAE target) at {_fmt(fit['needed_meV_atom'])} meV/atom — the best run "
-            f"so far has {_fmt(fit['best_meV_atom'])}.\n")
+            f"{fit['target']:g} kcal/mol (the size of the D_ij MAE target) at {cell(fit['needed_meV_atom'])} meV/atom — the best run "
+            f"so far has {cell(fit['best_meV_atom'])}.\n")
 
 
 def stop_rule_markdown(curves: pd.DataFrame) -> str:
@@ -512,7 +513,7 @@ def stop_rule_markdown(curves: pd.DataFrame) -> str:
 
 
 def _plus_minus(mean, sd, digits: int = 1) -> str:
-    return _fmt(mean, digits) + (f" ± {_fmt(sd, digits)}" if np.isfinite(sd) else "")
+    return cell(mean, digits) + (f" ± {cell(sd, digits)}" if np.isfinite(sd) else "")
 
 
 def _mean_sd(r, col: str, digits: int = 1) -> str:
@@ -533,13 +534,13 @@ def scaling_markdown(precomputed: str) -> str:
            "| held-out radicals: mean signed error (kcal/mol) | seed σ: worst type | median σ |\n"
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     for _, r in t.iterrows():
-        worst = f"{r.sigma_worst_type} {_fmt(r.sigma_worst)}" if isinstance(r.sigma_worst_type, str) and r.sigma_worst_type else "– (one seed)"
+        worst = f"{r.sigma_worst_type} {cell(r.sigma_worst)}" if isinstance(r.sigma_worst_type, str) and r.sigma_worst_type else "– (one seed)"
         out += (f"| {r.n_qm9:,} | {r.n_frames:,} | {r.seeds} | {r.converged} of {r.seeds} | {r.steps_done_min:,} | "
                 f"{_mean_sd(r, 'd_vs_rigid_mae')} | {_mean_sd(r, 'd_vs_rigid_rho', 2)} | {_mean_sd(r, 'cut_vs_rigid_mae')} "
                 f"| {_mean_sd(r, 'test_energy_mae_meV_atom')} | {_mean_sd(r, 'train_energy_mae_meV_atom')} "
                 f"| {_mean_sd(r, 'test_qm9_energy_mae_meV_atom')} "
                 f"| {_mean_sd(r, 'test_bias_radical_kcal_mol')} | {worst} "
-                f"| {_fmt(r.sigma_median)} |\n")
+                f"| {cell(r.sigma_median)} |\n")
     return out
 
 
@@ -551,8 +552,8 @@ def domain_markdown(models: pd.DataFrame) -> str:
     if small.empty:
         return ""
     rows = [f"| {r.model_id} | {r.level_of_theory} | {r.bde_in_domain_n} of {r.bde_n} | "
-            f"{_fmt(r.bde_298_mae_vs_exp_in_domain)} | {_fmt(r.bde_mae_vs_reference_in_domain)} | "
-            f"{_fmt(r.reference_bde_298_mae_vs_exp_in_domain)} |" for r in small.itertuples()]
+            f"{cell(r.bde_298_mae_vs_exp_in_domain)} | {cell(r.bde_mae_vs_reference_in_domain)} | "
+            f"{cell(r.reference_bde_298_mae_vs_exp_in_domain)} |" for r in small.itertuples()]
     return ("\n\nWithin the training domain (bonds whose parent has no more heavy atoms than the model's largest "
             "training molecule), for the models trained on small molecules:\n\n"
             "| model | labels | bonds | BDE MAE vs exp. (298 K) | BDE MAE vs labels | labels vs exp. (298 K) |\n"
@@ -565,7 +566,7 @@ def reactivity_markdown(models: pd.DataFrame) -> str:
     for col, name in REACTIVITY_MEASURES.items():
         rho, n = entropy_reactivity(models, col)
         if n >= 3:
-            rows.append(f"| {name} | {n} | {_fmt(rho, 2)} |")
+            rows.append(f"| {name} | {n} | {cell(rho, 2)} |")
     if not rows:
         return ""
     return ("\n\nReactivity: Spearman ρ across models between entropy H and each measure:\n\n"
@@ -590,7 +591,7 @@ def ensemble_markdown(precomputed: str) -> str:
             out += f"; learned BDE of the {len(b)} experimental bonds: median σ {b['bde_std'].median():.1f}"
         out += "):\n\n| bond type | n | median σ | 90th pct σ |\n|---|---|---|---|\n"
         for r in spread_by_type(group).sort_values("n", ascending=False).head(12).itertuples():
-            out += f"| {r.bond_type} | {r.n} | {_fmt(r.median_std)} | {_fmt(r.p90_std)} |\n"
+            out += f"| {r.bond_type} | {r.n} | {cell(r.median_std)} | {cell(r.p90_std)} |\n"
     if len(bde):
         out += quantity_spread_markdown(pd.concat(
             [spread_by_quantity(b).assign(group=base, n_seeds=b["n_members"].max())
@@ -611,5 +612,5 @@ def quantity_spread_markdown(spread: pd.DataFrame, what: str) -> str:
            "its own BDEs (energy differences of parent and fragments) only on its energy:\n\n"
            f"| {what} | seeds | bonds | " + " | ".join(quantities) + " |\n|" + "---|" * (3 + len(quantities)) + "\n")
     for r in wide.itertuples(index=False):
-        out += f"| {r[0]} | {int(r[1])} | {int(r[2])} | " + " | ".join(_fmt(v) for v in r[3:]) + " |\n"
+        out += f"| {r[0]} | {int(r[1])} | {int(r[2])} | " + " | ".join(cell(v) for v in r[3:]) + " |\n"
     return out

@@ -4,6 +4,7 @@ import streamlit as st
 
 from app import state
 from e3d import verdict
+from e3d.report import cell
 
 st.title("E3D Explorer")
 st.markdown(
@@ -15,10 +16,6 @@ st.markdown(
     unsafe_allow_html=True)
 
 
-def _value(x: float, digits: int = 1) -> str:
-    return "–" if x != x else f"{x:.{digits}f}"  # NaN: a model without that reference
-
-
 model_id = state.selected_model()
 models = state.table("models")
 if model_id and len(models):
@@ -28,15 +25,15 @@ if model_id and len(models):
         st.subheader(f"Headline numbers: {model_id}")
         top, bottom = st.columns(3), st.columns(3)
         headline = f"on the {r.headline_n:.0f} headline bonds (common organic types the model saw, in its domain)"
-        top[0].metric("D_ij MAE vs experiment, 298 K (kcal/mol)", _value(r.d_vs_exp298_mae),
+        top[0].metric("D_ij MAE vs experiment, 298 K (kcal/mol)", cell(r.d_vs_exp298_mae),
                       help=f"E3D D_ij brought to 298 K (GFN2-xTB ZPE/thermal terms for electronic models) vs 298 K "
                            f"BDEs, {headline}")
-        top[1].metric("D_ij MAE vs labels (kcal/mol)", _value(r.d_vs_relaxed_mae),
+        top[1].metric("D_ij MAE vs labels (kcal/mol)", cell(r.d_vs_relaxed_mae),
                       help=f"E3D D_ij vs the labelling method's own homolytic BDEs (relaxed fragments), {headline}")
-        top[2].metric("D_ij MAE vs rigid labels (kcal/mol)", _value(r.d_vs_rigid_mae),
+        top[2].metric("D_ij MAE vs rigid labels (kcal/mol)", cell(r.d_vs_rigid_mae),
                       help="like with like: D_ij against the labels' BDE with both fragments frozen at the parent "
                            f"geometry, {headline}")
-        bottom[0].metric("Spearman ρ vs experiment, 298 K", _value(r.d_vs_exp298_rho, 2), help=headline)
+        bottom[0].metric("Spearman ρ vs experiment, 298 K", cell(r.d_vs_exp298_rho, 2), help=headline)
         bottom[1].metric("Entropy H (nats)", f"{r.entropy_weighted_nats:.2f}", help="count-weighted, 1 kcal/mol bins")
         bottom[2].metric("Energy on bonds f_bond", f"{r.f_bond_mean:.0%}")
         st.caption(state.provenance(model_id) + f" · model BDEs: {r.bde_quantity}; compared at 298 K with "
