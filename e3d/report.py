@@ -452,6 +452,7 @@ def study_markdown(precomputed: str) -> str:
     own = t[t["config"].fillna("").astype(bool)] if "config" in t else t[:0]
     for config, runs in own.groupby("config"):
         out += f"\nTrained with their own config, `{config}` (not the study's base config): {', '.join(runs['run_id'])}.\n"
+    out += configurations_markdown(read_table(precomputed, "study/configurations"))
     sp = read_table(precomputed, "study/seed_spread")
     if len(sp):
         out += "\nSeed spread of D_ij in the study (kcal/mol, evaluation-corpus bonds):\n\n"
@@ -461,6 +462,35 @@ def study_markdown(precomputed: str) -> str:
     out += quantity_spread_markdown(read_table(precomputed, "study/quantity_spread"), "configuration")
     out += seed_mean_markdown(read_table(precomputed, "study/seed_mean"))
     return out + scaling_markdown(precomputed)
+
+
+def _sigma_worst(r) -> str:
+    """'C–C 6.2': a configuration's worst bond type by seed σ(D_ij), or why there is none."""
+    if isinstance(r.sigma_worst_type, str) and r.sigma_worst_type:
+        return f"{r.sigma_worst_type} {cell(r.sigma_worst)}"
+    return "– (one seed)"
+
+
+CONFIGURATION_CELLS = (("epochs", 0), ("test_energy_mae_meV_atom", 1), ("d_vs_rigid_mae", 1), ("d_vs_rigid_rho", 2),
+                       ("cut_vs_rigid_mae", 1), ("relaxed_est_vs_relaxed_mae", 1), ("relaxation_term_mean", 1),
+                       ("d_vs_exp298_mae", 1), ("median_D_r2_vs_mbe", 2))  # (configurations column, decimals)
+
+
+def configurations_markdown(table: pd.DataFrame) -> str:
+    """The study by configuration (precomputed/study/configurations.parquet): mean ± sd over the seeds."""
+    if table.empty:
+        return ""
+    out = ("\nThe study by configuration (`e3d.study.configuration_table`; mean ± sd over the seeds trained alike; "
+           "MAE kcal/mol on the headline rows; seed σ(D_ij): worst bond type with ≥ 5 held-out bonds):\n\n"
+           "| configuration | r_max (Å) | kinds | QM9 molecules | seeds | converged | passes | held-out E MAE "
+           "(meV/atom) | D_ij vs rigid: MAE | ρ | cut vs rigid: MAE | relaxed est. vs relaxed: MAE | relaxation "
+           "term | D_ij vs exp. (298 K): MAE | medians vs MBE R² | seed σ: worst type | training (h) |\n"
+           "|" + "---|" * 17 + "\n")
+    for _, r in table.iterrows():
+        out += (f"| {r.group} | {r.r_max} | {r.kinds} | {r.n_qm9:,} | {r.seeds} | {r.converged} of {r.seeds} | "
+                + " | ".join(_mean_sd(r, c, digits) for c, digits in CONFIGURATION_CELLS)
+                + f" | {_sigma_worst(r)} | {_mean_sd(r, 'training_time_h', 2)} |\n")
+    return out
 
 
 def seed_mean_markdown(table: pd.DataFrame) -> str:
@@ -517,7 +547,7 @@ def _plus_minus(mean, sd, digits: int = 1) -> str:
 
 
 def _mean_sd(r, col: str, digits: int = 1) -> str:
-    """'mean ± sd' of a scaling row's ``{col}_mean`` / ``{col}_std`` ('–' for a column the table lacks)."""
+    """'mean ± sd' of a configuration row's ``{col}_mean`` / ``{col}_std`` ('–' for a column the table lacks)."""
     return _plus_minus(r.get(f"{col}_mean", np.nan), r.get(f"{col}_std", np.nan), digits)
 
 
@@ -534,12 +564,11 @@ def scaling_markdown(precomputed: str) -> str:
            "| held-out radicals: mean signed error (kcal/mol) | seed σ: worst type | median σ |\n"
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     for _, r in t.iterrows():
-        worst = f"{r.sigma_worst_type} {cell(r.sigma_worst)}" if isinstance(r.sigma_worst_type, str) and r.sigma_worst_type else "– (one seed)"
         out += (f"| {r.n_qm9:,} | {r.n_frames:,} | {r.seeds} | {r.converged} of {r.seeds} | {r.steps_done_min:,} | "
                 f"{_mean_sd(r, 'd_vs_rigid_mae')} | {_mean_sd(r, 'd_vs_rigid_rho', 2)} | {_mean_sd(r, 'cut_vs_rigid_mae')} "
                 f"| {_mean_sd(r, 'test_energy_mae_meV_atom')} | {_mean_sd(r, 'train_energy_mae_meV_atom')} "
                 f"| {_mean_sd(r, 'test_qm9_energy_mae_meV_atom')} "
-                f"| {_mean_sd(r, 'test_bias_radical_kcal_mol')} | {worst} "
+                f"| {_mean_sd(r, 'test_bias_radical_kcal_mol')} | {_sigma_worst(r)} "
                 f"| {cell(r.sigma_median)} |\n")
     return out
 

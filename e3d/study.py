@@ -22,6 +22,9 @@ the test) or its step budget (``steps``, a cap) is spent:
   ``quantity_spread.parquet`` the same for every bond-energy quantity of the BDE rows; and
   ``seed_mean.parquet`` the seeds' D_ij averaged bond by bond against the labels' rigid BDE, beside
   the seeds one by one (:func:`e3d.ensemble.seed_mean_parity`: how much of the error averages out);
+- ``precomputed/study/configurations.parquet`` — one row per configuration: what sets it, the mean and
+  standard deviation over its seeds of the main columns above and its seed σ(D_ij)
+  (:func:`configuration_table`); ``scaling.parquet`` the rows of the config's ``scaling`` series;
 - ``precomputed/study/curves.parquet`` — validation curves of every run;
 - ``precomputed/study/models/ID.nequip.zip`` (+ card) — the trained models, so that the table can be
   regenerated and the app can show them; every run keeps its last and best checkpoints in
@@ -185,7 +188,7 @@ def _prepare_frames(study: Dict[str, object], run: Dict[str, object], progress: 
         return out
     base = full if kinds == "radicals" else dataset_path(study, n, kinds)
     if base != full and not os.path.exists(base + ".json"):
-        subset_frames(full, base, kinds=VARIANT_KINDS[kinds])
+        subset_frames(full, base, kinds=VARIANT_KINDS[kinds], variant=kinds)
     if not extra:
         return base
     # more broken bonds of the QM9 parents (other bonds: the next seed), their rigid radicals only
@@ -605,21 +608,27 @@ def seeds_alike(runs: pd.DataFrame) -> List[str]:
     return list(runs.loc[runs["steps_done"] >= SEEDS_ALIKE * runs["steps_done"].max(), "run_id"])
 
 
-SCALING_METRICS = {  # study column → what it measures (units); mean and standard deviation over seeds
+CONFIGURATION_METRICS = {  # study column → what it measures (units); mean and standard deviation over seeds
     "d_vs_rigid_mae": "D_ij vs rigid labels: MAE (kcal/mol)",
     "d_vs_rigid_rho": "D_ij vs rigid labels: Spearman ρ",
     "cut_vs_rigid_mae": "fragment cut vs rigid labels: MAE (kcal/mol)",
+    "relaxed_est_vs_relaxed_mae": "relaxed estimate vs relaxed labels: MAE (kcal/mol)",
+    "relaxation_term_mean": "relaxation term, mean (kcal/mol; < 0: the model relaxes fragments too far)",
+    "d_vs_exp298_mae": "D_ij vs experiment (298 K): MAE (kcal/mol)",
+    "median_D_r2_vs_mbe": "type medians of D_ij vs mean bond enthalpies: R²",
     "test_energy_mae_meV_atom": "held-out energy MAE (meV/atom)",
     "test_forces_mae_eV_A": "held-out force MAE (eV/Å)",
     "test_qm9_energy_mae_meV_atom": "held-out QM9 molecules (test split): energy MAE (meV/atom)",
     "train_energy_mae_meV_atom": "in sample (its own training data): energy MAE (meV/atom)",
     "median_D_r2_vs_baseline": "type medians vs the labels' bond-additive fit: R²",
     "test_bias_radical_kcal_mol": "held-out radicals: mean signed energy error (kcal/mol per frame)",
+    "epochs": "passes over the training frames",
+    "training_time_h": "training time (h, one CPU core)",
 }
 
 
-SCALING_QUANTITIES = {  # scaling.parquet column → label; a *_mean column has its *_std beside it
-    **{f"{col}_mean": label for col, label in SCALING_METRICS.items()},
+CONFIGURATION_QUANTITIES = {  # scaling.parquet / configurations.parquet column → label; *_mean has its *_std beside it
+    **{f"{col}_mean": label for col, label in CONFIGURATION_METRICS.items()},
     "sigma_worst": "seed σ(D_ij), worst bond type (kcal/mol)",
     "sigma_median": "seed σ(D_ij), median over bond types (kcal/mol)",
 }
@@ -631,22 +640,27 @@ SEED_MEAN_COLUMNS = {  # seed_mean.parquet column → label
     "member_mae": "one seed vs rigid (mean over seeds): MAE (kcal/mol)", "member_rho": "one seed vs rigid: ρ"}
 
 
-def scaling_table(table: pd.DataFrame, spread: pd.DataFrame, groups: Sequence[str]) -> pd.DataFrame:
-    """One row per training-set size of a study's scaling series (``groups``: configurations that differ
-    only in the number of QM9 molecules): the seeds trained alike (:func:`seeds_alike`), how
-    many converged, each :data:`SCALING_METRICS` column's mean and standard deviation over them, and the
-    seed σ(D_ij) of the group (:func:`seed_sigma_by_group`)."""
+CONFIGURATION_COLUMNS = ("r_max", "kinds", "n_qm9", "n_frames", "model_size", "init_from")  # what sets a configuration
+
+
+def configuration_table(table: pd.DataFrame, spread: pd.DataFrame, groups: Optional[Sequence[str]] = None
+                        ) -> pd.DataFrame:
+    """One row per configuration (``group``: its runs differ only in the seed), in the order of ``groups``
+    (default: every group, in the table's order): what sets it (:data:`CONFIGURATION_COLUMNS`), the seeds
+    trained alike (:func:`seeds_alike`), how many converged, each :data:`CONFIGURATION_METRICS` column's mean
+    and standard deviation over them, and the seed σ(D_ij) of the group (:func:`seed_sigma_by_group`).
+    A group without runs yet has no row."""
     sigma = seed_sigma_by_group(spread)
     rows = []
-    for group in groups:
+    for group in (dict.fromkeys(table["group"]) if groups is None else groups):
         runs = table[table["group"] == group]
         if not len(runs):
             continue
         alike = runs[runs["run_id"].isin(seeds_alike(runs))]
-        row = {"group": group, "n_qm9": int(alike["n_qm9"].iloc[0]), "n_frames": int(alike["n_frames"].iloc[0]),
+        row = {"group": group, **{c: alike[c].iloc[0] for c in CONFIGURATION_COLUMNS if c in alike},
                "seeds": len(alike), "converged": int(alike["converged"].astype(bool).sum()),
                "steps_done_min": int(alike["steps_done"].min())}
-        for col in SCALING_METRICS:
+        for col in CONFIGURATION_METRICS:
             values = alike[col].astype(float) if col in alike else pd.Series(dtype=float)
             row[f"{col}_mean"] = float(values.mean()) if len(values) else float("nan")
             row[f"{col}_std"] = float(values.std(ddof=1)) if len(values) >= 2 else float("nan")
@@ -657,7 +671,14 @@ def scaling_table(table: pd.DataFrame, spread: pd.DataFrame, groups: Sequence[st
         else:
             row.update(sigma_worst_type=None, sigma_worst=float("nan"), sigma_median=float("nan"), sigma_seeds=0)
         rows.append(row)
-    return pd.DataFrame(rows).sort_values("n_qm9", ignore_index=True) if rows else pd.DataFrame()
+    return pd.DataFrame(rows)
+
+
+def scaling_table(table: pd.DataFrame, spread: pd.DataFrame, groups: Sequence[str]) -> pd.DataFrame:
+    """The study's scaling series (``groups``: configurations that differ only in the number of QM9 molecules):
+    their :func:`configuration_table` rows, smallest training set first."""
+    out = configuration_table(table, spread, groups)
+    return out.sort_values("n_qm9", ignore_index=True) if len(out) else out
 
 
 EVALUATION_VERSION = 2  # bump when evaluate_run's results change for the same inputs (invalidates cached runs)
@@ -771,6 +792,8 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
         pd.concat(by_quantity, ignore_index=True).to_parquet(os.path.join(study_dir, "quantity_spread.parquet"),
                                                              index=False)
         pd.DataFrame(seed_means).to_parquet(os.path.join(study_dir, "seed_mean.parquet"), index=False)
+    if len(table):
+        configuration_table(table, spread).to_parquet(os.path.join(study_dir, "configurations.parquet"), index=False)
     if len(table) and study.get("scaling"):
         scaling_table(table, spread, study["scaling"]).to_parquet(os.path.join(study_dir, "scaling.parquet"), index=False)
     return table

@@ -424,13 +424,13 @@ def test_datasets_page_plots_the_study_scaling_series_from_its_table():
 
     import pandas as pd
 
-    from e3d.study import SCALING_QUANTITIES
+    from e3d.study import CONFIGURATION_QUANTITIES
 
     scaling = pd.read_parquet(os.path.join(ROOT, "precomputed", "study", "scaling.parquet"))
     at = page("views/datasets.py")
     assert not at.exception
     box = at.selectbox(key="study_scaling_metric")
-    assert box.value == "d_vs_rigid_mae_mean" and set(box.options) == {SCALING_QUANTITIES[q] for q in SCALING_QUANTITIES}
+    assert box.value == "d_vs_rigid_mae_mean" and set(box.options) == {CONFIGURATION_QUANTITIES[q] for q in CONFIGURATION_QUANTITIES}
 
     def values(v):  # plotly sends numpy arrays as typed binary arrays
         import base64
@@ -447,6 +447,34 @@ def test_datasets_page_plots_the_study_scaling_series_from_its_table():
     assert study_trace(at, "y") == pytest.approx(scaling["d_vs_rigid_mae_mean"].tolist())
     box.set_value("sigma_worst").run()
     assert not at.exception and study_trace(at, "y") == pytest.approx(scaling["sigma_worst"].tolist(), nan_ok=True)
+
+
+def test_datasets_page_plots_the_study_by_configuration_from_its_table():
+    """One bar per configuration (first row on top), the shipped table's means with the seeds' s.d. as error bars;
+    switching the quantity redraws it."""
+    import base64
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    table = pd.read_parquet(os.path.join(ROOT, "precomputed", "study", "configurations.parquet"))
+    at = page("views/datasets.py")
+    assert not at.exception
+
+    def bars():
+        charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        trace = next(tr for fig in charts for tr in fig["data"] if tr.get("name") == "configurations")
+        return {k: (np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).tolist() if isinstance(v, dict)
+                    else v) for k, v in (("y", trace["y"]), ("x", trace["x"]), ("sd", trace["error_x"]["array"]))}
+
+    shown = table.iloc[::-1]
+    assert bars()["y"] == shown["group"].tolist()
+    assert bars()["x"] == pytest.approx(shown["d_vs_rigid_mae_mean"].tolist())
+    assert bars()["sd"] == pytest.approx(shown["d_vs_rigid_mae_std"].tolist(), nan_ok=True)
+    at.selectbox(key="study_configuration_metric").set_value("relaxed_est_vs_relaxed_mae_mean").run()
+    assert not at.exception
+    assert bars()["x"] == pytest.approx(shown["relaxed_est_vs_relaxed_mae_mean"].tolist())
 
 
 def test_datasets_page_plots_the_accuracy_term_against_the_energy_error():

@@ -258,6 +258,7 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     # the wall-time budget stops the long run: its last checkpoint is kept for a later session …
     assert train_run(study, eq, study_dir=out, progress=False) == "interrupted"
     assert {a.info["kind"] for a in ase.io.iread(tmp_path / "data" / "xtb_radicals_heldout_qm9-30_eq.extxyz")} == {"eq"}
+    assert read_card(model_path("t-eq-s1", out))["dataset_variant"] == "eq"  # the subset's kinds, not the full set's
     saved = checkpoint_path("t-eq-s1", out)
     import shutil
 
@@ -337,6 +338,10 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     assert seed_mean["n_seeds"] == 2 and seed_mean["n"] == table.loc[table["group"] == "t", "bde_n"].min()
     assert np.isclose(seed_mean["member_mae"], table.loc[table["group"] == "t", "d_vs_rigid_mae"].mean())
     assert np.isfinite(seed_mean["seed_mean_mae"])
+    configurations = pd.read_parquet(os.path.join(out, "configurations.parquet")).set_index("group")
+    assert np.isclose(configurations.loc["t", "d_vs_rigid_mae_mean"],
+                      table.loc[table["group"] == "t", "d_vs_rigid_mae"].mean())
+    assert set(configurations.index) == set(table["group"])
     scaling = pd.read_parquet(os.path.join(out, "scaling.parquet"))
     assert scaling["n_qm9"].tolist() == [30] and scaling["seeds"].tolist() == [2]
     assert np.isclose(scaling["d_vs_rigid_mae_mean"].iloc[0],
@@ -427,6 +432,23 @@ def test_scaling_table_one_row_per_size_over_the_seeds_trained_alike():
     assert small["sigma_worst_type"] == "C-C" and small["sigma_worst"] == 6.0  # C#C: one bond, not counted
     assert small["sigma_median"] == 5.0 and large["sigma_worst"] == 2.0
     assert np.isnan(small["cut_vs_rigid_mae_mean"])  # a column the table lacks
+
+
+def test_configuration_table_one_row_per_configuration_in_table_order():
+    from e3d.study import configuration_table
+
+    table = pd.DataFrame({
+        "run_id": ["b-s1", "a-s1", "a-s2"], "group": ["b", "a", "a"], "r_max": [4.5, 3.0, 3.0],
+        "kinds": ["eq", "radicals", "radicals"], "n_qm9": [250] * 3, "n_frames": [400, 4000, 4000],
+        "steps_done": [9_000, 20_000, 19_000], "converged": [False, True, True], "epochs": [700, 150, 140],
+        "d_vs_rigid_mae": [30.0, 14.0, 16.0]})
+    out = configuration_table(table, pd.DataFrame())
+    assert out["group"].tolist() == ["b", "a"] and out["seeds"].tolist() == [1, 2]
+    b, a = out.iloc[0], out.iloc[1]
+    assert (b["r_max"], b["kinds"], b["n_frames"]) == (4.5, "eq", 400) and b["converged"] == 0
+    assert b["d_vs_rigid_mae_mean"] == 30.0 and np.isnan(b["d_vs_rigid_mae_std"])  # one seed: no spread
+    assert a["epochs_mean"] == 145.0 and np.isclose(a["d_vs_rigid_mae_std"], np.sqrt(2.0))
+    assert a["sigma_worst_type"] is None and a["sigma_seeds"] == 0  # no seed-spread table
 
 
 def test_study_config_scaling_names_known_configurations(tmp_path):

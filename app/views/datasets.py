@@ -12,7 +12,7 @@ from e3d.family import card_summary, shipped_cards
 from e3d.scaling import REACTIVITY_MEASURES, entropy_reactivity, fit_power_law, power_law_curve
 from e3d.ensemble import quantity_spread_wide
 from e3d.inheritance import inheritance_table, parents_from_cards
-from e3d.study import SCALING_QUANTITIES, SEED_MEAN_COLUMNS, accuracy_vs_energy_error
+from e3d.study import CONFIGURATION_QUANTITIES, SEED_MEAN_COLUMNS, accuracy_vs_energy_error
 
 st.title("Training datasets")
 state.selected_model()
@@ -82,6 +82,28 @@ else:
                "Energy bias: mean signed model − label energy "
                "per held-out frame of that kind (evaluation corpus): a BDE is two radicals minus a parent, so a "
                "model that puts radicals low and parents high underbinds every bond.")
+    configurations = state.table("study/configurations")
+    if len(configurations):
+        st.markdown("**By configuration**: each configuration's runs differ only in the seed; mean ± s.d. over the "
+                    "seeds trained alike")
+        quantity = st.selectbox("Quantity", [q for q in CONFIGURATION_QUANTITIES if q in configurations],
+                                format_func=CONFIGURATION_QUANTITIES.get, key="study_configuration_metric")
+        spread_col = quantity.replace("_mean", "_std") if quantity.endswith("_mean") else None
+        shown = configurations.iloc[::-1]  # plotly draws the first row at the bottom
+        fig = go.Figure()
+        fig.add_bar(y=shown["group"], x=shown[quantity], orientation="h", name="configurations",
+                    error_x=dict(array=shown[spread_col]) if spread_col else None,
+                    customdata=shown[["seeds", "converged", "r_max", "kinds", "n_qm9"]],
+                    hovertemplate="%{y}: %{x:.2f}<br>%{customdata[0]} seed(s), %{customdata[1]} converged<br>"
+                                  "r_max %{customdata[2]} Å, %{customdata[3]}, %{customdata[4]:,} QM9 molecules"
+                                  "<extra></extra>")
+        fig.update_xaxes(title=CONFIGURATION_QUANTITIES[quantity])
+        fig.update_yaxes(title="configuration (configs/study/emergence.yaml)")
+        fig.update_layout(height=max(360, 22 * len(shown)))
+        st.plotly_chart(fig, width="stretch")
+        st.caption("GFN2-xTB labels; the same measures as the table above (headline rows of the package BDE table, "
+                   "every one held out), averaged over a configuration's seeds; a bar without an error bar is one "
+                   "seed (a probe, not a conclusion). Hover for seeds, convergence, cutoff, data kinds and size.")
     fit = accuracy_vs_energy_error(study)
     if np.isfinite(fit["r"]):
         st.markdown("**Why the learned BDEs miss: the energy itself** — the error budget's accuracy term against the "
@@ -170,8 +192,8 @@ st.subheader("Scaling with training-set size")
 study_scaling = state.table("study/scaling")
 if len(study_scaling):
     st.markdown("**Emergence study: the same recipe on nested QM9 sets** (GFN2-xTB labels)")
-    quantity = st.selectbox("Study quantity", [q for q in SCALING_QUANTITIES if q in study_scaling],
-                            format_func=SCALING_QUANTITIES.get,
+    quantity = st.selectbox("Study quantity", [q for q in CONFIGURATION_QUANTITIES if q in study_scaling],
+                            format_func=CONFIGURATION_QUANTITIES.get,
                             key="study_scaling_metric")
     spread_col = quantity.replace("_mean", "_std") if quantity.endswith("_mean") else None
     fig = go.Figure()
@@ -181,7 +203,7 @@ if len(study_scaling):
                     hovertemplate="%{x:,} QM9 molecules<br>%{y:.2f}<br>%{customdata[0]} seeds, "
                                   "%{customdata[1]} converged<extra></extra>")
     fig.update_xaxes(type="log", title="QM9 training molecules (plus the curated corpus)")
-    fig.update_yaxes(title=SCALING_QUANTITIES[quantity])
+    fig.update_yaxes(title=CONFIGURATION_QUANTITIES[quantity])
     fig.update_layout(height=380)
     st.plotly_chart(fig, width="stretch")
     st.caption("Each point: the study's runs at that size (configs/study/emergence.yaml, `scaling`), mean ± standard "
