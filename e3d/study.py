@@ -581,7 +581,7 @@ def _baselines(study: Dict[str, object], runs: Sequence[Dict[str, object]], stud
     return table
 
 
-SEEDS_ALIKE = 0.75  # a seed joins its group's spread once it has this fraction of the group's most steps
+SEEDS_ALIKE = 0.75  # an unconverged seed joins its group's spread once it has this fraction of the most steps
 
 
 def accuracy_vs_energy_error(table: pd.DataFrame, target: float = TARGETS["d_vs_rigid"][1]) -> Dict[str, float]:
@@ -603,9 +603,11 @@ def accuracy_vs_energy_error(table: pd.DataFrame, target: float = TARGETS["d_vs_
 
 
 def seeds_alike(runs: pd.DataFrame) -> List[str]:
-    """The runs of one configuration trained alike (steps_done ≥ SEEDS_ALIKE × the most): a seed far
-    behind the others (a run still catching up across sessions) would show training, not seed, spread."""
-    return list(runs.loc[runs["steps_done"] >= SEEDS_ALIKE * runs["steps_done"].max(), "run_id"])
+    """The runs of one configuration trained alike: converged, or with steps_done ≥ SEEDS_ALIKE × the most.
+    A seed far behind the others (a run still catching up across sessions) would show training, not seed,
+    spread; a seed the convergence test stopped early is as trained as it gets."""
+    converged = runs["converged"].astype(bool) if "converged" in runs else False
+    return list(runs.loc[converged | (runs["steps_done"] >= SEEDS_ALIKE * runs["steps_done"].max()), "run_id"])
 
 
 CONFIGURATION_METRICS = {  # study column → what it measures (units); mean and standard deviation over seeds

@@ -410,6 +410,8 @@ def test_seed_spread_counts_only_seeds_trained_alike():
     runs = pd.DataFrame({"run_id": ["a-s1", "a-s2", "a-s3"], "steps_done": [120_000, 114_000, 25_000]})
     assert seeds_alike(runs) == ["a-s1", "a-s2"]  # the third seed is still catching up
     assert seeds_alike(runs.assign(steps_done=[120_000, 114_000, 95_000])) == ["a-s1", "a-s2", "a-s3"]
+    # a seed the convergence test stopped early is trained alike
+    assert seeds_alike(runs.assign(converged=[True, False, True])) == ["a-s1", "a-s2", "a-s3"]
 
 
 def test_scaling_table_one_row_per_size_over_the_seeds_trained_alike():
