@@ -27,6 +27,30 @@ if study.empty:
     st.info("No emergence-study results shipped yet: `python -m e3d study configs/study/emergence.yaml --train` "
             "trains its runs, then `python -m e3d study configs/study/emergence.yaml` writes the table.")
 else:
+    configurations = state.table("study/configurations")
+    if len(configurations):
+        st.markdown("**By configuration**: each configuration's runs differ only in the seed; mean ± s.d. over the "
+                    "seeds trained alike")
+        quantity = st.selectbox("Quantity", [q for q in CONFIGURATION_QUANTITIES if q in configurations],
+                                format_func=CONFIGURATION_QUANTITIES.get, key="study_configuration_metric")
+        spread_col = quantity.replace("_mean", "_std") if quantity.endswith("_mean") else None
+        shown = configurations.iloc[::-1]  # plotly draws the first row at the bottom
+        fig = go.Figure()
+        fig.add_bar(y=shown["group"], x=shown[quantity], orientation="h", name="configurations",
+                    error_x=dict(array=shown[spread_col]) if spread_col else None,
+                    marker=dict(opacity=np.where(shown["seeds"] >= 2, 1.0, 0.4)),  # one seed: a probe, faded
+                    customdata=shown[["seeds", "converged", "r_max", "kinds", "n_qm9"]],
+                    hovertemplate="%{y}: %{x:.2f}<br>%{customdata[0]} seed(s), %{customdata[1]} converged<br>"
+                                  "r_max %{customdata[2]} Å, %{customdata[3]}, %{customdata[4]:,} QM9 molecules"
+                                  "<extra></extra>")
+        fig.update_xaxes(title=CONFIGURATION_QUANTITIES[quantity])
+        fig.update_yaxes(title="configuration (configs/study/emergence.yaml)")
+        fig.update_layout(height=max(360, 22 * len(shown)))
+        st.plotly_chart(fig, width="stretch")
+        st.caption("GFN2-xTB labels; the measures of the run-by-run table below (headline rows of the package BDE "
+                   "table, every one held out; rigid labels: both fragments frozen at the parent geometry), averaged "
+                   "over a configuration's seeds; a faded bar is one seed (a probe, not a "
+                   "conclusion). Hover for seeds, convergence, cutoff, data kinds and size.")
     STUDY_COLUMNS = {
         "run_id": "run", "r_max": "r_max (Å)", "kinds": "data kinds", "split": "train / validation split", "n_qm9": "QM9 molecules", "n_frames": "frames",
         "seed": "seed", "init_from": "fine-tuned from", "config": "training config (if not the recipe's)",
@@ -63,6 +87,7 @@ else:
         "median_D_mae_vs_baseline": "type medians vs the labels' bond-additive fit: MAE (kcal/mol)",
         "f_bond_mean": "f_bond",
         "entropy_weighted_nats": "entropy H (nats)", "training_time_h": "training time (h)"}
+    st.markdown("**Run by run**")
     st.dataframe(study[[c for c in STUDY_COLUMNS if c in study]].rename(columns=STUDY_COLUMNS).round(3),
                  hide_index=True, width="stretch")
     st.caption("GFN2-xTB labels (tblite, spin-polarised): the curated corpus without the BDE-table parents plus the "
@@ -82,28 +107,6 @@ else:
                "Energy bias: mean signed model − label energy "
                "per held-out frame of that kind (evaluation corpus): a BDE is two radicals minus a parent, so a "
                "model that puts radicals low and parents high underbinds every bond.")
-    configurations = state.table("study/configurations")
-    if len(configurations):
-        st.markdown("**By configuration**: each configuration's runs differ only in the seed; mean ± s.d. over the "
-                    "seeds trained alike")
-        quantity = st.selectbox("Quantity", [q for q in CONFIGURATION_QUANTITIES if q in configurations],
-                                format_func=CONFIGURATION_QUANTITIES.get, key="study_configuration_metric")
-        spread_col = quantity.replace("_mean", "_std") if quantity.endswith("_mean") else None
-        shown = configurations.iloc[::-1]  # plotly draws the first row at the bottom
-        fig = go.Figure()
-        fig.add_bar(y=shown["group"], x=shown[quantity], orientation="h", name="configurations",
-                    error_x=dict(array=shown[spread_col]) if spread_col else None,
-                    customdata=shown[["seeds", "converged", "r_max", "kinds", "n_qm9"]],
-                    hovertemplate="%{y}: %{x:.2f}<br>%{customdata[0]} seed(s), %{customdata[1]} converged<br>"
-                                  "r_max %{customdata[2]} Å, %{customdata[3]}, %{customdata[4]:,} QM9 molecules"
-                                  "<extra></extra>")
-        fig.update_xaxes(title=CONFIGURATION_QUANTITIES[quantity])
-        fig.update_yaxes(title="configuration (configs/study/emergence.yaml)")
-        fig.update_layout(height=max(360, 22 * len(shown)))
-        st.plotly_chart(fig, width="stretch")
-        st.caption("GFN2-xTB labels; the same measures as the table above (headline rows of the package BDE table, "
-                   "every one held out), averaged over a configuration's seeds; a bar without an error bar is one "
-                   "seed (a probe, not a conclusion). Hover for seeds, convergence, cutoff, data kinds and size.")
     fit = accuracy_vs_energy_error(study)
     if np.isfinite(fit["r"]):
         st.markdown("**Why the learned BDEs miss: the energy itself** — the error budget's accuracy term against the "
