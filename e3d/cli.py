@@ -251,7 +251,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_study(args) -> int:
-    from .study import EVAL_CACHE, evaluate_study, load_study, package_run, train_runs
+    import pandas as pd
+
+    from .study import EVAL_CACHE, STUDY_DIR, evaluate_study, load_study, package_run, train_runs
 
     study = load_study(args.config)
     runs = [r for r in study["runs"] if not args.only or r["id"] in args.only]
@@ -271,6 +273,9 @@ def cmd_study(args) -> int:
             cols = ["run_id", "epochs", "converged", "test_energy_mae_meV_atom", "d_vs_rigid_mae", "d_vs_rigid_rho",
                     "cut_vs_rigid_mae", "cut_vs_rigid_rho", "relaxed_est_vs_relaxed_mae", "relaxed_est_vs_relaxed_rho"]
             print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+            from .report import configurations_markdown
+
+            print(configurations_markdown(pd.read_parquet(os.path.join(STUDY_DIR, "configurations.parquet"))))
     return 0
 
 
