@@ -629,7 +629,7 @@ CONFIGURATION_METRICS = {  # study column → what it measures (units); mean and
 }
 
 
-CONFIGURATION_QUANTITIES = {  # scaling.parquet / configurations.parquet column → label; *_mean has its *_std beside it
+CONFIGURATION_QUANTITIES = {  # configurations.parquet (scaling.parquet) column → label; *_mean has *_std beside it
     **{f"{col}_mean": label for col, label in CONFIGURATION_METRICS.items()},
     "sigma_worst": "seed σ(D_ij), worst bond type (kcal/mol)",
     "sigma_median": "seed σ(D_ij), median over bond types (kcal/mol)",

@@ -430,7 +430,8 @@ def test_datasets_page_plots_the_study_scaling_series_from_its_table():
     at = page("views/datasets.py")
     assert not at.exception
     box = at.selectbox(key="study_scaling_metric")
-    assert box.value == "d_vs_rigid_mae_mean" and set(box.options) == {CONFIGURATION_QUANTITIES[q] for q in CONFIGURATION_QUANTITIES}
+    assert box.value == "d_vs_rigid_mae_mean"
+    assert set(box.options) == {CONFIGURATION_QUANTITIES[q] for q in CONFIGURATION_QUANTITIES}
 
     def values(v):  # plotly sends numpy arrays as typed binary arrays
         import base64
