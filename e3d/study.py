@@ -636,6 +636,12 @@ CONFIGURATION_QUANTITIES = {  # configurations.parquet (scaling.parquet) column 
 }
 
 
+def spread_column(quantity: str) -> Optional[str]:
+    """The standard-deviation column beside a :data:`CONFIGURATION_QUANTITIES` column (``x_mean`` → ``x_std``;
+    ``relaxation_term_mean_mean`` → ``relaxation_term_mean_std``), None for one without (seed σ)."""
+    return quantity[:-len("_mean")] + "_std" if quantity.endswith("_mean") else None
+
+
 SEED_MEAN_COLUMNS = {  # seed_mean.parquet column → label
     "group": "configuration", "n_seeds": "seeds", "n": "bonds",
     "seed_mean_mae": "seed-mean D̄_ij vs rigid: MAE (kcal/mol)", "seed_mean_rho": "seed-mean D̄_ij vs rigid: ρ",

@@ -448,6 +448,9 @@ def test_datasets_page_plots_the_study_scaling_series_from_its_table():
     assert study_trace(at, "y") == pytest.approx(scaling["d_vs_rigid_mae_mean"].tolist())
     box.set_value("sigma_worst").run()
     assert not at.exception and study_trace(at, "y") == pytest.approx(scaling["sigma_worst"].tolist(), nan_ok=True)
+    box.set_value("relaxation_term_mean_mean").run()  # its spread column is relaxation_term_mean_std
+    assert not at.exception
+    assert study_trace(at, "y") == pytest.approx(scaling["relaxation_term_mean_mean"].tolist(), nan_ok=True)
 
 
 def test_datasets_page_plots_the_study_by_configuration_from_its_table():
@@ -476,6 +479,10 @@ def test_datasets_page_plots_the_study_by_configuration_from_its_table():
     at.selectbox(key="study_configuration_metric").set_value("relaxed_est_vs_relaxed_mae_mean").run()
     assert not at.exception
     assert bars()["x"] == pytest.approx(shown["relaxed_est_vs_relaxed_mae_mean"].tolist())
+    # a column whose own name ends in _mean: its spread is relaxation_term_mean_std
+    at.selectbox(key="study_configuration_metric").set_value("relaxation_term_mean_mean").run()
+    assert not at.exception
+    assert bars()["sd"] == pytest.approx(shown["relaxation_term_mean_std"].tolist(), nan_ok=True)
 
 
 def test_datasets_page_plots_the_accuracy_term_against_the_energy_error():

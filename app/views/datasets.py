@@ -12,7 +12,7 @@ from e3d.family import card_summary, shipped_cards
 from e3d.scaling import REACTIVITY_MEASURES, entropy_reactivity, fit_power_law, power_law_curve
 from e3d.ensemble import quantity_spread_wide
 from e3d.inheritance import inheritance_table, parents_from_cards
-from e3d.study import CONFIGURATION_QUANTITIES, SEED_MEAN_COLUMNS, accuracy_vs_energy_error
+from e3d.study import CONFIGURATION_QUANTITIES, SEED_MEAN_COLUMNS, accuracy_vs_energy_error, spread_column
 
 st.title("Training datasets")
 state.selected_model()
@@ -33,7 +33,7 @@ else:
                     "seeds trained alike")
         quantity = st.selectbox("Quantity", [q for q in CONFIGURATION_QUANTITIES if q in configurations],
                                 format_func=CONFIGURATION_QUANTITIES.get, key="study_configuration_metric")
-        spread_col = quantity.replace("_mean", "_std") if quantity.endswith("_mean") else None
+        spread_col = spread_column(quantity)
         shown = configurations.iloc[::-1]  # plotly draws the first row at the bottom
         fig = go.Figure()
         fig.add_bar(y=shown["group"], x=shown[quantity], orientation="h", name="configurations",
@@ -198,7 +198,7 @@ if len(study_scaling):
     quantity = st.selectbox("Study quantity", [q for q in CONFIGURATION_QUANTITIES if q in study_scaling],
                             format_func=CONFIGURATION_QUANTITIES.get,
                             key="study_scaling_metric")
-    spread_col = quantity.replace("_mean", "_std") if quantity.endswith("_mean") else None
+    spread_col = spread_column(quantity)
     fig = go.Figure()
     fig.add_scatter(x=study_scaling["n_qm9"], y=study_scaling[quantity], mode="markers+lines", name="study",
                     error_y=dict(array=study_scaling[spread_col]) if spread_col else None,
