@@ -613,6 +613,7 @@ def seeds_alike(runs: pd.DataFrame) -> List[str]:
 CONFIGURATION_METRICS = {  # study column → what it measures (units); mean and standard deviation over seeds
     "d_vs_rigid_mae": "D_ij vs rigid labels: MAE (kcal/mol)",
     "d_vs_rigid_rho": "D_ij vs rigid labels: Spearman ρ",
+    "d_plus_gap_vs_rigid_mae": "D_ij + G/n (the labels' additivity gap per bond) vs rigid labels: MAE (kcal/mol)",
     "cut_vs_rigid_mae": "fragment cut vs rigid labels: MAE (kcal/mol)",
     "relaxed_est_vs_relaxed_mae": "relaxed estimate vs relaxed labels: MAE (kcal/mol)",
     "relaxation_term_mean": "relaxation term, mean (kcal/mol; < 0: the model relaxes fragments too far)",

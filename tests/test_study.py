@@ -453,6 +453,23 @@ def test_configuration_table_one_row_per_configuration_in_table_order():
     assert a["sigma_worst_type"] is None and a["sigma_seeds"] == 0  # no seed-spread table
 
 
+def test_configurations_markdown_has_one_cell_per_header_column():
+    from e3d.report import configurations_markdown
+    from e3d.study import configuration_table
+
+    table = pd.DataFrame({
+        "run_id": ["a-s1", "a-s2"], "group": ["a", "a"], "r_max": [3.0] * 2, "kinds": ["radicals"] * 2,
+        "n_qm9": [250] * 2, "n_frames": [4000] * 2, "steps_done": [20_000] * 2, "converged": [True] * 2,
+        "d_vs_rigid_mae": [14.0, 16.0], "d_plus_gap_vs_rigid_mae": [9.0, 11.0], "training_time_h": [0.25, 0.35]})
+    lines = [line for line in configurations_markdown(configuration_table(table, pd.DataFrame())).splitlines()
+             if line.startswith("|")]
+    header, rule, row = lines
+    assert header.count("|") == rule.count("|") == row.count("|")
+    cells = dict(zip([h.strip() for h in header.split("|")], [c.strip() for c in row.split("|")]))
+    assert cells["D_ij vs rigid: MAE"] == "15.0 ± 1.4" and cells["D_ij + G/n vs rigid: MAE"] == "10.0 ± 1.4"
+    assert cells["cut vs rigid: MAE"] == "–" and cells["training (h)"] == "0.30 ± 0.07"
+
+
 def test_study_config_scaling_names_known_configurations(tmp_path):
     from e3d.errors import E3DError
     from e3d.study import load_study
