@@ -373,9 +373,7 @@ def package_run(study: Dict[str, object], run: Dict[str, object], study_dir: str
     # as it was before this session's training (train_run reads it first)
     kept = read_card(out) if kept is None else kept
     earlier = _kept_curve(kept)
-    sessions = _kept_sessions(kept)
-    began, hours = _session(run_dir)
-    sessions[began] = hours
+    sessions = _merged_sessions(_kept_sessions(kept), _run_dir_sessions(run_dir))
     trainval = run_dataset(study, run)
     card = finish_run(run_config(study, run), run_dir, out, run["id"],
                       run_overrides(study, run, trainval))
@@ -407,15 +405,50 @@ def _init_from_steps(run: Dict[str, object], kept: Dict[str, object], study_dir:
     return read_card(model_path(str(parent), study_dir)).get("study", {}).get("steps_done")
 
 
-def _session(run_dir: str) -> Tuple[str, float]:
-    """(start time, hours) of this session's training of a run: from its config (written by nequip-train
-    when it starts or resumes) to its last checkpoint."""
-    start = os.path.join(run_dir, ".hydra", "config.yaml")
-    last = os.path.join(run_dir, "last.ckpt")
-    if not (os.path.exists(start) and os.path.exists(last)):
-        return "unknown", 0.0
-    began = datetime.datetime.fromtimestamp(os.path.getmtime(start), datetime.timezone.utc).isoformat(timespec="seconds")
-    return began, max(0.0, os.path.getmtime(last) - os.path.getmtime(start)) / 3600
+_TRAIN_START = "TRAIN RUN START"  # nequip-train's log line as it starts or resumes a training (train.log)
+
+
+def _run_dir_sessions(run_dir: str) -> Dict[str, float]:
+    """Hours of each training of a run in ``run_dir``, keyed by its start (UTC, ISO): from each start nequip-train
+    logged in train.log to the last write of the metrics its CSV logger kept then (csv/version_*/metrics.csv). A
+    training that a session's end cut off, never packaged, counts too: its log and metrics stay in the directory."""
+    log = os.path.join(run_dir, "train.log")
+    starts = []
+    if os.path.exists(log):
+        with open(log, errors="replace") as f:
+            for line in f:
+                if _TRAIN_START in line and line.startswith("["):
+                    stamp = line[1:line.index("]")].replace(",", ".")
+                    starts.append(datetime.datetime.fromisoformat(stamp).astimezone(datetime.timezone.utc))
+    out: Dict[str, float] = {}
+    for metrics in glob.glob(os.path.join(run_dir, "csv", "version_*", "metrics.csv")):
+        end = datetime.datetime.fromtimestamp(os.path.getmtime(metrics), datetime.timezone.utc)
+        began = max((s for s in starts if s <= end), default=None)
+        if began is not None:
+            key = began.isoformat(timespec="seconds")
+            out[key] = max(out.get(key, 0.0), (end - began).total_seconds() / 3600)
+    return out
+
+
+def _merged_sessions(kept: Dict[str, float], measured: Dict[str, float]) -> Dict[str, float]:
+    """The kept sessions (a card's, from earlier packagings) with those measured in the run directory
+    (:func:`_run_dir_sessions`) in place of the same trainings: two trainings of one run never overlap in time, so
+    a kept one whose span overlaps a measured one is that training (cards before session 44 began a session at its
+    config's time, seconds before the log's start; keys are whole seconds, hence the 1 s)."""
+    def _span(key: str, hours: float) -> Optional[Tuple[float, float]]:
+        try:
+            began = datetime.datetime.fromisoformat(key).timestamp()
+        except ValueError:  # "earlier": a total from before sessions were kept
+            return None
+        return began, began + 3600 * hours + 1.0
+
+    spans = [_span(k, h) for k, h in measured.items()]
+    out = {}
+    for key, hours in kept.items():
+        span = _span(key, hours)
+        if span is None or not any(a <= span[1] and span[0] <= b for a, b in spans):
+            out[key] = hours
+    return {**out, **measured}
 
 
 def _kept_sessions(card: Dict[str, object]) -> Dict[str, float]:
@@ -552,7 +585,6 @@ def evaluate_run(model_file: str, bde_rows: pd.DataFrame, molecules, cache,
         "f_bond_mean": float(pairs.groupby("molecule")["f_bond"].first().mean()),
         "entropy_weighted_nats": weighted_entropy(stats),
         **type_energy_agreement(stats, baseline if baseline is not None else pd.Series(dtype=float)),
-        "training_time_h": (card.get("study") or {}).get("training_hours", np.nan),
         **{f"test_bias_{k}_kcal_mol": KCAL_PER_EV * test.get(f"{k}_energy_bias", np.nan)
            for k in VARIANT_KINDS["radicals"]},
         **error_budget(bde, rows),
@@ -613,6 +645,7 @@ def seeds_alike(runs: pd.DataFrame) -> List[str]:
 CONFIGURATION_METRICS = {  # study column → what it measures (units); mean and standard deviation over seeds
     "d_vs_rigid_mae": "D_ij vs rigid labels: MAE (kcal/mol)",
     "d_vs_rigid_rho": "D_ij vs rigid labels: Spearman ρ",
+    "d_vs_relaxed_mae": "D_ij vs relaxed labels: MAE (kcal/mol)",
     "d_plus_gap_vs_rigid_mae": "D_ij + G/n (the labels' additivity gap per bond) vs rigid labels: MAE (kcal/mol)",
     "cut_vs_rigid_mae": "fragment cut vs rigid labels: MAE (kcal/mol)",
     "relaxed_est_vs_relaxed_mae": "relaxed estimate vs relaxed labels: MAE (kcal/mol)",
@@ -774,8 +807,11 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
             lambda: evaluate_run(path, bde_rows, molecules, cache, test, baseline, test_qm9, sample))
         steps = int(card.get("study", {}).get("steps_done", 0))
         finished, converged = run_finished(study, run, steps, curve)
+        # the card's bookkeeping after the cached evaluation (keyed by the model's weights, not its card: a session
+        # that finds hours an earlier one could not count repackages the card only)
         rows.append({"run_id": run["id"], **describe(run), "finished": finished,
-                     "steps_done": steps, "converged": converged, "epochs": int(len(curve)), **result["out"]})
+                     "steps_done": steps, "converged": converged, "epochs": int(len(curve)), **result["out"],
+                     "training_time_h": card.get("study", {}).get("training_hours", np.nan)})
         curves.append(curve.assign(run_id=run["id"]))
         all_pairs.append(result["pairs"].assign(model_id=run["id"]))
         all_bde.append(result["bde"].assign(model_id=run["id"]))

@@ -213,6 +213,36 @@ def test_split_at_bond_and_cut_energy(tiny_model):
 
 
 @pytest.mark.slow
+def test_training_hours_count_a_session_cut_off_before_packaging(tmp_path):
+    """A run a session's end killed (never packaged) and resumed the next session: both trainings count, each
+    from its start in train.log to its metrics' last write; a kept session of the same training is replaced."""
+    import datetime
+
+    from e3d.study import _merged_sessions, _run_dir_sessions
+
+    t0 = 1_780_000_000.0  # seconds since the epoch
+    spans = [(t0, t0 + 0.4 * 3600), (t0 + 2 * 3600, t0 + 2.1 * 3600)]  # 0.4 h, cut off; 0.1 h, resumed
+    log = ""
+    for k, (start, end) in enumerate(spans):
+        stamp = datetime.datetime.fromtimestamp(start).strftime("%Y-%m-%d %H:%M:%S,%f")[:-3]  # nequip's local time
+        log += f"[{stamp}][nequip.scripts.train][INFO] - [rank: 0] TRAIN RUN START\n[{stamp}][x][INFO] - other\n"
+        metrics = tmp_path / "csv" / f"version_{k}" / "metrics.csv"
+        metrics.parent.mkdir(parents=True)
+        metrics.write_text("epoch,step\n")
+        os.utime(metrics, (end, end))
+    (tmp_path / "train.log").write_text(log)
+    measured = _run_dir_sessions(str(tmp_path))
+    assert sorted(measured.values()) == pytest.approx([0.1, 0.4])
+    iso = datetime.datetime.fromtimestamp(t0 + 2 * 3600 - 3, datetime.timezone.utc).isoformat(timespec="seconds")
+    kept = {iso: 0.02, "2026-01-01T00:00:00+00:00": 1.0, "earlier": 2.0}  # the resumed one, packaged before
+    merged = _merged_sessions(kept, measured)
+    assert sum(merged.values()) == pytest.approx(3.5) and iso not in merged
+    # a training that ended seconds before the next began is another training, not the same one
+    before = datetime.datetime.fromtimestamp(t0 - 20, datetime.timezone.utc).isoformat(timespec="seconds")
+    assert _merged_sessions({before: 0.004}, measured)[before] == 0.004  # 14 s, ended 6 s before
+    assert _run_dir_sessions(str(tmp_path / "missing")) == {}
+
+
 def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     from e3d.study import checkpoint_path, evaluate_study, load_study, model_path, steps_done, train_run, train_runs
 
@@ -309,6 +339,16 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
                                   table)
     for name, before in tables.items():
         pd.testing.assert_frame_equal(pd.read_parquet(os.path.join(out, f"{name}.parquet")), before)
+    # a card repackaged with hours an earlier packaging missed: the cached evaluation does not hide them
+    import json
+
+    card_file = model_path("t-eq-s1", out).replace(".nequip.zip", ".card.json")
+    card = json.load(open(card_file))
+    card["study"]["training_hours"] += 1.0
+    json.dump(card, open(card_file, "w"))
+    again = evaluate_study(study, study_dir=out, progress=False, cache_dir=str(tmp_path / "cache")).set_index("run_id")
+    assert again.loc["t-eq-s1", "training_time_h"] == pytest.approx(table.set_index("run_id").loc[
+        "t-eq-s1", "training_time_h"] + 1.0)
     # … and a changed input (a BDE row less) evaluates again
     pd.read_csv(tmp_path / "bde.csv").iloc[1:].to_csv(tmp_path / "bde.csv", index=False)
     with pytest.raises(AssertionError, match="evaluated again"):
