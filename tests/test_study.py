@@ -212,7 +212,6 @@ def test_split_at_bond_and_cut_energy(tiny_model):
         bond_sides(ring.rdmol, 0, 1)
 
 
-@pytest.mark.slow
 def test_training_hours_count_a_session_cut_off_before_packaging(tmp_path):
     """A run a session's end killed (never packaged) and resumed the next session: both trainings count, each
     from its start in train.log to its metrics' last write; a kept session of the same training is replaced."""
@@ -243,6 +242,7 @@ def test_training_hours_count_a_session_cut_off_before_packaging(tmp_path):
     assert _run_dir_sessions(str(tmp_path / "missing")) == {}
 
 
+@pytest.mark.slow
 def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     from e3d.study import checkpoint_path, evaluate_study, load_study, model_path, steps_done, train_run, train_runs
 
@@ -340,12 +340,11 @@ def test_study_trains_interrupts_resumes_and_evaluates(tmp_path, monkeypatch):
     for name, before in tables.items():
         pd.testing.assert_frame_equal(pd.read_parquet(os.path.join(out, f"{name}.parquet")), before)
     # a card repackaged with hours an earlier packaging missed: the cached evaluation does not hide them
-    import json
+    from e3d.train import write_card
 
-    card_file = model_path("t-eq-s1", out).replace(".nequip.zip", ".card.json")
-    card = json.load(open(card_file))
+    card = read_card(model_path("t-eq-s1", out))
     card["study"]["training_hours"] += 1.0
-    json.dump(card, open(card_file, "w"))
+    write_card(model_path("t-eq-s1", out), card)
     again = evaluate_study(study, study_dir=out, progress=False, cache_dir=str(tmp_path / "cache")).set_index("run_id")
     assert again.loc["t-eq-s1", "training_time_h"] == pytest.approx(table.set_index("run_id").loc[
         "t-eq-s1", "training_time_h"] + 1.0)
