@@ -36,7 +36,9 @@ molecules (``e3d data xtb --corpus train-heldout+qm9:N``; nested by construction
 demand; smaller data kinds are frame-kind subsets of the same file; ``extra_radical_bonds: K`` adds
 the rigid radicals of K more broken bonds per QM9 parent (labelled once, the next seed picks the
 bonds; ``…_rad+K.extxyz``); ``model_minima: ID`` adds the run's parents and radicals at run ID's model
-minima and half-way there, labelled again (:mod:`e3d.data.model_minima`; ``…_min-ID.extxyz``).
+minima and half-way there, labelled again (:mod:`e3d.data.model_minima`; ``…_min-ID.extxyz``);
+``at_rest: M`` adds the equilibrium frames of QM9 molecules N+1…M (molecules at rest beside the N in
+every kind; ``…_rest-M.extxyz``).
 Train and validation frames are nequip's random 90/10 frame split, or, for a
 run with ``split: parent``, split by parent molecule (:func:`e3d.data.build.parent_split`; one validation set
 for every seed, drawn with the study's data seed), with ``curated_repeats: K`` the curated molecules' train
@@ -96,6 +98,9 @@ def load_study(path: str) -> Dict[str, object]:
         if int(r.get("curated_repeats", 1)) > 1 and r.get("split") != "parent":
             raise E3DError(f"run {r['id']}: curated_repeats needs split: parent (repeated frames on both sides "
                            "of a frame split would be validated on what was trained)")
+        if int(r.get("at_rest", 0)) and int(r["at_rest"]) <= int(r["n_qm9"]):
+            raise E3DError(f"run {r['id']}: at_rest ({r['at_rest']}) must exceed n_qm9 ({r['n_qm9']}): it adds "
+                           "the equilibrium frames of the molecules beyond them")
         if "config" in r and not os.path.exists(run_config(study, r)):
             raise E3DError(f"run {r['id']}: config {r['config']} not found")
     groups = {describe(r)["group"] for r in study["runs"]}
@@ -113,10 +118,11 @@ def _size_tag(n: int) -> str:
 
 
 def dataset_path(study: Dict[str, object], n_qm9: int, kinds: str = "radicals", extra_radical_bonds: int = 0,
-                 model_minima: str = "") -> str:
+                 model_minima: str = "", at_rest: int = 0) -> str:
     folder = study["data"].get("dir", os.path.join("runs", "data", "study"))
     suffix = ("" if kinds == "radicals" else f"_{kinds}") + (f"_rad+{extra_radical_bonds}" if extra_radical_bonds else "")
     suffix += f"_min-{_model_tag(model_minima)}" if model_minima else ""
+    suffix += f"_rest-{_size_tag(at_rest)}" if at_rest else ""
     return os.path.join(folder, f"xtb_radicals_heldout_qm9-{_size_tag(n_qm9)}{suffix}.extxyz")
 
 
@@ -128,7 +134,12 @@ def _model_tag(ref: str) -> str:
 
 def run_dataset(study: Dict[str, object], run: Dict[str, object]) -> str:
     return dataset_path(study, int(run["n_qm9"]), run.get("kinds", "radicals"), int(run.get("extra_radical_bonds", 0)),
-                        run.get("model_minima", ""))
+                        run.get("model_minima", ""), int(run.get("at_rest", 0)))
+
+
+def molecules_at_rest(run: Dict[str, object]) -> int:
+    """QM9 molecules whose equilibrium frames a run trains on: ``at_rest`` where set, else ``n_qm9``."""
+    return int(run.get("at_rest", 0)) or int(run["n_qm9"])
 
 
 def prepare_data(study: Dict[str, object], run: Dict[str, object], progress: bool = True) -> str:
@@ -175,6 +186,18 @@ def _prepare_frames(study: Dict[str, object], run: Dict[str, object], progress: 
                       seed=seed, progress=progress, resume=True, workers=env_workers(), **settings)
     out = run_dataset(study, run)
     if out == full or os.path.exists(out + ".json"):
+        return out
+    if run.get("at_rest"):  # the run's frames + the equilibrium frames of the molecules beyond its n_qm9
+        plain = _prepare_frames(study, {k: v for k, v in run.items() if k != "at_rest"}, progress)
+        m = int(run["at_rest"])
+        rest = _prepare_frames(study, {"id": run["id"], "n_qm9": m, "kinds": "eq"}, progress)
+        beyond = rest.replace(".extxyz", f"_beyond-{_size_tag(n)}.extxyz")
+        if not os.path.exists(beyond + ".json"):
+            import ase.io
+
+            have = {a.info.get("parent") for a in ase.io.iread(plain)}
+            subset_frames(rest, beyond, kinds=("eq",), exclude_parents=have)
+        combine_frames([plain, beyond], out)
         return out
     if run.get("model_minima"):  # the run's frames without them + its species at another run's model minima
         from .data.model_minima import build_model_minima
@@ -485,6 +508,8 @@ def describe(run: Dict[str, object]) -> Dict[str, object]:
     kinds = run.get("kinds", "radicals") + (f" (+{extra} broken bonds per QM9 parent)" if extra else "")
     if run.get("model_minima"):
         kinds += f" (+ its species at {run['model_minima']}'s minima)"
+    if run.get("at_rest"):
+        kinds += f" (+ {int(run['at_rest']):,} QM9 molecules at rest)"
     split, repeats = "frames", int(run.get("curated_repeats", 1))
     if run.get("split") == "parent":
         split = "by parent" + (f", curated ×{repeats}" if repeats > 1 else "")
@@ -604,7 +629,7 @@ def _baselines(study: Dict[str, object], runs: Sequence[Dict[str, object]], stud
 
     path = os.path.join(study_dir, "baseline.parquet")
     saved = pd.read_parquet(path) if os.path.exists(path) else None
-    files = {os.path.join(REPO_ROOT, dataset_path(study, int(r["n_qm9"]))) for r in runs}
+    files = {os.path.join(REPO_ROOT, dataset_path(study, molecules_at_rest(r))) for r in runs}
     tables = [t for t in (baseline_table(os.path.basename(f), f, saved) for f in sorted(files)) if len(t)]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     if len(table):
@@ -799,7 +824,7 @@ def evaluate_study(study: Dict[str, object], study_dir: str = STUDY_DIR, progres
         path = model_path(run["id"], study_dir)
         card = read_card(path)
         curve = packaged_curve(card, os.path.join(RUNS_DIR, run["id"]))
-        dataset = os.path.basename(dataset_path(study, int(run["n_qm9"])))
+        dataset = os.path.basename(dataset_path(study, molecules_at_rest(run)))
         baseline = baseline_per_type(baselines, dataset)
         sample = training_sample(os.path.join(REPO_ROOT, trained_frames(study, run)))
         result = _cached_evaluation(

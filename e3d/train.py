@@ -16,6 +16,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import threading
@@ -282,6 +283,14 @@ def nequip_script(name: str) -> list[str]:
     return [sys.executable, "-m", "nequip.scripts." + name.removeprefix("nequip-")]
 
 
+def dying_with_parent(cmd: List[str]) -> List[str]:
+    """``cmd`` run so that the kernel sends it SIGTERM when the thread that started it dies: a killed
+    ``e3d train`` or ``e3d study --train`` leaves no trainer writing its run folder (util-linux ``setpriv``;
+    ``cmd`` as is where that is missing). Not ``preexec_fn``: the study starts trainings from threads."""
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "TERM", "--", *cmd] if setpriv else list(cmd)
+
+
 def package(checkpoint: str, out_path: str) -> str:
     if not out_path.endswith(".nequip.zip"):
         raise E3DError("packaged model path must end with .nequip.zip")
@@ -408,7 +417,7 @@ def run_training(config_path: str, run_dir: str, overrides: Optional[List[str]] 
     # configs name e3d's own callbacks (e3d.throughput): importable even where e3d is not installed
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO_ROOT, env.get("PYTHONPATH")]))
     t0 = time.time()
-    proc = subprocess.run(cmd, env=env)
+    proc = subprocess.run(dying_with_parent(cmd), env=env)
     elapsed = time.time() - t0
     if proc.returncode != 0:
         raise E3DError(f"nequip-train failed (exit {proc.returncode}); see {run_dir}/train.log")

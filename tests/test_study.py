@@ -100,6 +100,36 @@ def test_extra_radicals_are_labelled_once_and_combined(tmp_path, monkeypatch):
     assert prepare_data(study, run, progress=False) == out  # built once
 
 
+def test_molecules_at_rest_add_the_equilibrium_frames_of_the_molecules_beyond_n_qm9(tmp_path):
+    """``at_rest: M``: the run's N molecules in every kind plus the equilibrium frames of QM9 molecules N+1…M,
+    each parent's equilibrium frame once; the bond-additive baseline is the M-molecule set's."""
+    from e3d.errors import E3DError
+    from e3d.study import describe, load_study, molecules_at_rest, prepare_data, run_dataset
+
+    study = {"data": {"corpus": "", "dir": str(tmp_path), "n_thermal": 1, "n_stretch": 1, "n_radical_bonds": 1,
+                      "seed": 0}}
+    run = {"id": "r", "n_qm9": 2, "at_rest": 4}
+    out = prepare_data(study, run, progress=False)
+    assert out == run_dataset(study, run) and out.endswith("qm9-2_rest-4.extxyz")
+    plain = list(ase.io.iread(str(tmp_path / "xtb_radicals_heldout_qm9-2.extxyz")))
+    rest = list(ase.io.iread(str(tmp_path / "xtb_radicals_heldout_qm9-4_eq.extxyz")))
+    combined = list(ase.io.iread(out))
+    added = combined[len(plain):]
+    assert [a.info["parent"] for a in combined[:len(plain)]] == [a.info["parent"] for a in plain]
+    assert len(added) == 2 and {a.info["kind"] for a in added} == {"eq"}
+    assert not {a.info["parent"] for a in added} & {a.info["parent"] for a in plain}
+    eq_parents = [a.info["parent"] for a in combined if a.info["kind"] == "eq"]
+    assert sorted(eq_parents) == sorted(a.info["parent"] for a in rest)  # every molecule at rest once
+    assert prepare_data(study, run, progress=False) == out  # built once
+    assert molecules_at_rest(run) == 4 and molecules_at_rest({"n_qm9": 2}) == 2
+    assert describe(dict(run, steps=1))["kinds"] == "radicals (+ 4 QM9 molecules at rest)"
+    config = tmp_path / "s.yaml"
+    config.write_text("base_config: configs/emergence.yaml\ndata: {test: t.extxyz}\n"
+                      "runs:\n  - {id: a-s1, n_qm9: 250, at_rest: 250, steps: 10}\n")
+    with pytest.raises(E3DError, match=r"run a-s1: at_rest \(250\) must exceed n_qm9 \(250\)"):
+        load_study(str(config))
+
+
 def test_model_minima_frames_are_the_species_where_a_model_relaxes_them(tmp_path, tiny_model_path):
     """``model_minima``: the run's parents and radicals (first frame of each) relaxed with a model, its minimum and
     the point half-way there labelled with GFN2-xTB, joined to the run's frames; a set of other labels is refused."""

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import ase.io
 import pytest
@@ -509,6 +510,57 @@ def test_nequip_scripts_run_without_their_console_scripts(tmp_path, monkeypatch)
     assert cmd == [str(tmp_path / "python"), "-m", "nequip.scripts.package"]
     proc = subprocess.run([python, *cmd[1:], "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "build" in proc.stdout
+
+
+PARENT = """
+import subprocess, sys, threading
+from e3d.train import dying_with_parent
+wrap = dying_with_parent if sys.argv[1] == "wrapped" else list
+def start():  # from a thread, as the study starts its trainings
+    child = subprocess.Popen(wrap([sys.executable, "-c", "import time; time.sleep(120)"]))
+    print(child.pid, flush=True)
+    child.wait()
+thread = threading.Thread(target=start)
+thread.start()
+thread.join()
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has died, unreaped
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.exists("/proc") or not shutil.which("setpriv"), reason="Linux with util-linux setpriv")
+def test_a_trainer_dies_with_the_process_that_started_it():
+    """``kill PID`` of ``e3d study --train`` once left its nequip-train child training (session 44): the
+    child of :func:`e3d.train.dying_with_parent` gets SIGTERM when its parent dies; a plain child lives on."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    children = {}
+    for mode in ("wrapped", "plain"):
+        parent = subprocess.Popen([sys.executable, "-c", PARENT, mode], stdout=subprocess.PIPE, text=True,
+                                  env=dict(os.environ, PYTHONPATH=ROOT))
+        children[mode] = int(parent.stdout.readline())
+        time.sleep(0.5)
+        parent.send_signal(signal.SIGTERM)
+        parent.wait(timeout=30)
+    try:
+        deadline = time.time() + 20
+        while _alive(children["wrapped"]) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not _alive(children["wrapped"])
+        assert _alive(children["plain"])  # the control: without it the child outlives its parent
+    finally:
+        for pid in children.values():
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_redraw_edge_readout_changes_the_readout_only(tiny_model_path):

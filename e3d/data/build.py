@@ -15,7 +15,7 @@ import dataclasses
 import datetime
 import json
 import os
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Collection, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -280,12 +280,13 @@ def build_dataset(corpus: Sequence[Union[Tuple[str, str], Molecule]], out_path: 
 
 
 def subset_frames(in_path: str, out_path: str, kinds: Optional[Sequence[str]] = None,
-                  variant: Optional[str] = None) -> Dict[str, object]:
-    """Frames of ``in_path`` of the given ``kinds`` (all without); writes ``out_path`` and its provenance
-    (``in_path``'s, with the counts and the subset named); returns the provenance."""
+                  variant: Optional[str] = None, exclude_parents: Collection[str] = ()) -> Dict[str, object]:
+    """Frames of ``in_path`` of the given ``kinds`` (all without) whose parent is not in ``exclude_parents``;
+    writes ``out_path`` and its provenance (``in_path``'s, with the counts and the subset named); returns it."""
     import ase.io
 
-    frames_out = [a for a in ase.io.iread(in_path) if kinds is None or a.info.get("kind") in kinds]
+    frames_out = [a for a in ase.io.iread(in_path) if (kinds is None or a.info.get("kind") in kinds)
+                  and a.info.get("parent") not in exclude_parents]
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     ase.io.write(out_path, frames_out, format="extxyz")
     with open(in_path + ".json") as fh:
@@ -293,7 +294,7 @@ def subset_frames(in_path: str, out_path: str, kinds: Optional[Sequence[str]] = 
     counts = _kind_counts(frames_out)
     prov.update(dataset=os.path.basename(out_path), n_frames=len(frames_out), frames_by_kind=counts,
                 n_molecules=len({a.info.get("parent") for a in frames_out}), subset_of=os.path.basename(in_path),
-                subset={"kinds": sorted(kinds) if kinds else "all"})
+                subset={"kinds": sorted(kinds) if kinds else "all", "parents_excluded": len(set(exclude_parents))})
     if variant:
         prov["variant"] = variant
     with open(out_path + ".json", "w") as fh:
