@@ -509,7 +509,7 @@ def describe(run: Dict[str, object]) -> Dict[str, object]:
     if run.get("model_minima"):
         kinds += f" (+ its species at {run['model_minima']}'s minima)"
     if run.get("at_rest"):
-        kinds += f" (+ {int(run['at_rest']):,} QM9 molecules at rest)"
+        kinds += f" (+ QM9 molecules {int(run['n_qm9']) + 1:,}–{int(run['at_rest']):,} at rest)"
     split, repeats = "frames", int(run.get("curated_repeats", 1))
     if run.get("split") == "parent":
         split = "by parent" + (f", curated ×{repeats}" if repeats > 1 else "")

@@ -122,7 +122,7 @@ def test_molecules_at_rest_add_the_equilibrium_frames_of_the_molecules_beyond_n_
     assert sorted(eq_parents) == sorted(a.info["parent"] for a in rest)  # every molecule at rest once
     assert prepare_data(study, run, progress=False) == out  # built once
     assert molecules_at_rest(run) == 4 and molecules_at_rest({"n_qm9": 2}) == 2
-    assert describe(dict(run, steps=1))["kinds"] == "radicals (+ 4 QM9 molecules at rest)"
+    assert describe(dict(run, steps=1))["kinds"] == "radicals (+ QM9 molecules 3–4 at rest)"
     config = tmp_path / "s.yaml"
     config.write_text("base_config: configs/emergence.yaml\ndata: {test: t.extxyz}\n"
                       "runs:\n  - {id: a-s1, n_qm9: 250, at_rest: 250, steps: 10}\n")
