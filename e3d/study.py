@@ -38,7 +38,7 @@ the rigid radicals of K more broken bonds per QM9 parent (labelled once, the nex
 bonds; ``…_rad+K.extxyz``); ``model_minima: ID`` adds the run's parents and radicals at run ID's model
 minima and half-way there, labelled again (:mod:`e3d.data.model_minima`; ``…_min-ID.extxyz``);
 ``at_rest: M`` adds the equilibrium frames of QM9 molecules N+1…M (molecules at rest beside the N in
-every kind; ``…_rest-M.extxyz``).
+every kind, cut from the M-molecule set, which is built whole where missing; ``…_rest-M.extxyz``).
 Train and validation frames are nequip's random 90/10 frame split, or, for a
 run with ``split: parent``, split by parent molecule (:func:`e3d.data.build.parent_split`; one validation set
 for every seed, drawn with the study's data seed), with ``curated_repeats: K`` the curated molecules' train
